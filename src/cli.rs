@@ -1,0 +1,364 @@
+//! Command line: `once`, `check`, `schema`, `demo`. Each subcommand returns the
+//! process exit code; `main` only maps it.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{self, Flow, Inputs, Plan, VarOverride};
+use crate::demo::{DemoOptions, DemoServer, Faults};
+use crate::net::{HttpFactory, NetOptions};
+use crate::oneshot::{OnceOptions, run_once};
+use crate::report::{ConsoleStyle, OnceReport, exit, render_console, render_junit};
+use crate::flow::Runner;
+
+/// The probe file shipped with smokeprobe, built in for `demo`.
+pub const CONTRAVENTO_PROBE: &str = include_str!("../probes/contravento.yaml");
+
+#[derive(Parser, Debug)]
+#[command(name = "smokeprobe", version, about = "Post-deploy synthetic monitoring probe: multi-step HTTP smoke flows, checklists and Prometheus metrics")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the flows once (N samples each), print a checklist, exit non-zero on failure.
+    Once(OnceArgs),
+    /// Validate probe files and print the resolved plan (secrets redacted).
+    Check(PlanArgs),
+    /// Print the JSON Schema of the probe-file format (for editor completion).
+    Schema,
+    /// Start the built-in ContraVento-compatible demo target and probe it.
+    Demo(DemoArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct PlanArgs {
+    /// Probe files (default: probes/*.yaml).
+    pub files: Vec<PathBuf>,
+    /// Set a variable: --var name=value (the value may use ${env:NAME}).
+    #[arg(long = "var", value_name = "NAME=VALUE")]
+    pub vars: Vec<String>,
+    /// Set a variable and treat its value as a secret (redacted everywhere).
+    #[arg(long = "secret", value_name = "NAME=VALUE")]
+    pub secrets: Vec<String>,
+    /// Only these flows (repeatable); also selects optional flows.
+    #[arg(long = "flow", value_name = "NAME")]
+    pub flows: Vec<String>,
+    /// Response body limit per step (e.g. 10MB).
+    #[arg(long, value_name = "SIZE")]
+    pub max_body: Option<String>,
+    /// Extra CA certificates to trust (PEM file).
+    #[arg(long = "ca-file", value_name = "PEM")]
+    pub ca_files: Vec<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct OnceArgs {
+    #[command(flatten)]
+    pub plan: PlanArgs,
+    /// Runs per flow, to estimate percentiles honestly.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub samples: u32,
+    /// Write the JSON report here.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Write a JUnit XML report here.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Never colour the checklist (NO_COLOR is honoured too).
+    #[arg(long)]
+    pub no_color: bool,
+    /// No progress line on stderr.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct DemoArgs {
+    /// Probe the demo target once, print the checklist and exit with its code.
+    #[arg(long)]
+    pub once: bool,
+    /// Only serve the demo target (no probing) until Ctrl-C.
+    #[arg(long, conflicts_with = "once")]
+    pub serve_only: bool,
+    /// Port on 127.0.0.1 (default: any free port).
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+    /// Inject a fault from the start (repeatable): latency:/api/auth/login=800ms,
+    /// error:/api/trips=0.5:500, db-down, reject-photos, publish-fails,
+    /// feed-hides-new, no-security-headers, cors=wildcard, cors=echo-any, leak-errors.
+    #[arg(long = "fault", value_name = "SPEC")]
+    pub faults: Vec<String>,
+    /// Time between probe passes in continuous mode.
+    #[arg(long, default_value = "15s", value_parser = humantime::parse_duration)]
+    pub interval: Duration,
+    /// Runs per flow in each pass.
+    #[arg(long, default_value_t = 1)]
+    pub samples: u32,
+    /// Skip the guided tour (healthy pass, then a pass with faults) and just loop.
+    #[arg(long)]
+    pub no_tour: bool,
+}
+
+/// Runs the parsed command; returns the exit code.
+pub async fn run(cli: Cli) -> i32 {
+    match cli.command {
+        Command::Once(a) => cmd_once(a).await,
+        Command::Check(a) => cmd_check(a),
+        Command::Schema => {
+            println!("{}", crate::config::schema::SCHEMA.trim_end());
+            exit::PASSED
+        }
+        Command::Demo(a) => cmd_demo(a).await,
+    }
+}
+
+fn parse_overrides(a: &PlanArgs) -> Result<Vec<VarOverride>, String> {
+    let mut out = Vec::new();
+    for (list, secret) in [(&a.vars, false), (&a.secrets, true)] {
+        for kv in list {
+            let Some((k, v)) = kv.split_once('=') else {
+                return Err(format!(
+                    "`{}` is not NAME=VALUE",
+                    if secret { "--secret …" } else { kv.as_str() }
+                ));
+            };
+            out.push(VarOverride {
+                name: k.trim().to_string(),
+                value: v.to_string(),
+                secret,
+            });
+        }
+    }
+    Ok(out)
+}
+
+fn default_files(files: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
+    if !files.is_empty() {
+        return Ok(files.to_vec());
+    }
+    let mut found: Vec<PathBuf> = std::fs::read_dir("probes")
+        .map_err(|_| "no probe files given and no ./probes directory: pass probe files as arguments".to_string())?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")))
+        .collect();
+    found.sort();
+    if found.is_empty() {
+        return Err("no probe files given and none in ./probes".into());
+    }
+    Ok(found)
+}
+
+/// Loads and validates; prints errors and returns None on failure.
+fn load_plan(a: &PlanArgs, sources: Option<Vec<(PathBuf, String)>>) -> Result<Plan, i32> {
+    let overrides = parse_overrides(a).map_err(|e| usage(&e))?;
+    let mut inputs = Inputs::from_process(&overrides);
+    if let Some(mb) = &a.max_body {
+        inputs.settings.max_body =
+            config::parse_size(mb).ok_or_else(|| usage(&format!("--max-body `{mb}` is not a size")))?;
+    }
+    let result = match sources {
+        Some(s) => config::load_sources(&s, &inputs),
+        None => {
+            let files = default_files(&a.files).map_err(|e| usage(&e))?;
+            config::load(&files, &inputs)
+        }
+    };
+    result.map_err(|errs| {
+        eprintln!("{errs}");
+        exit::INVALID
+    })
+}
+
+fn usage(msg: &str) -> i32 {
+    eprintln!("error: {msg}");
+    exit::INVALID
+}
+
+/// Flows to run: the named ones, or every non-optional flow.
+fn select<'p>(plan: &'p Plan, names: &[String]) -> Result<Vec<&'p Flow>, String> {
+    if names.is_empty() {
+        return Ok(plan.flows.iter().filter(|f| !f.optional).collect());
+    }
+    let mut out = Vec::new();
+    for n in names {
+        let found: Vec<&Flow> = plan.flows.iter().filter(|f| &f.name == n).collect();
+        if found.is_empty() {
+            let known: Vec<&str> = plan.flows.iter().map(|f| f.name.as_str()).collect();
+            return Err(format!("no flow named `{n}` (flows: {})", known.join(", ")));
+        }
+        out.extend(found);
+    }
+    Ok(out)
+}
+
+fn runner_for(plan: Plan, a: &PlanArgs) -> Result<Runner, i32> {
+    let net = NetOptions {
+        ca_files: a.ca_files.clone(),
+        user_agent: plan.settings.user_agent.clone(),
+    };
+    let http = HttpFactory::new(&net).map_err(|e| usage(&e.to_string()))?;
+    Ok(Runner::new(Arc::new(plan), http))
+}
+
+fn color_wanted(no_color: bool) -> bool {
+    !no_color && std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal()
+}
+
+async fn cmd_once(a: OnceArgs) -> i32 {
+    let plan = match load_plan(&a.plan, None) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let runner = match runner_for(plan, &a.plan) {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    let flows = match select(runner.plan(), &a.plan.flows) {
+        Ok(f) => f,
+        Err(e) => return usage(&e),
+    };
+    let opts = OnceOptions {
+        samples: a.samples,
+        progress: !a.quiet && std::io::stderr().is_terminal(),
+    };
+    let report = run_once(&runner, &flows, &opts).await;
+    print!(
+        "{}",
+        render_console(&report, ConsoleStyle { color: color_wanted(a.no_color) })
+    );
+    write_reports(&report, a.json.as_ref(), a.junit.as_ref())
+}
+
+fn write_reports(report: &OnceReport, json: Option<&PathBuf>, junit: Option<&PathBuf>) -> i32 {
+    for (path, text) in [
+        (json, json.map(|_| report.to_json())),
+        (junit, junit.map(|_| render_junit(report))),
+    ] {
+        if let (Some(p), Some(t)) = (path, text)
+            && let Err(e) = std::fs::write(p, t)
+        {
+            eprintln!("error: cannot write {}: {e}", p.display());
+            return exit::INVALID;
+        }
+    }
+    report.exit_code
+}
+
+fn cmd_check(a: PlanArgs) -> i32 {
+    let plan = match load_plan(&a, None) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    print!("{}", crate::config::describe::describe(&plan));
+    exit::PASSED
+}
+
+async fn cmd_demo(a: DemoArgs) -> i32 {
+    let mut faults = Faults::default();
+    for spec in &a.faults {
+        if let Err(e) = faults.apply_spec(spec) {
+            return usage(&e);
+        }
+    }
+    let opts = DemoOptions {
+        faults,
+        ..DemoOptions::default()
+    };
+    let listener = match tokio::net::TcpListener::bind(("127.0.0.1", a.port)).await {
+        Ok(l) => l,
+        Err(e) => return usage(&format!("cannot listen on 127.0.0.1:{}: {e}", a.port)),
+    };
+    let server = match DemoServer::start_on(listener, opts.clone()).await {
+        Ok(s) => s,
+        Err(e) => return usage(&format!("demo target failed to start: {e}")),
+    };
+    let base = server.base_url();
+    println!("smokeprobe demo: a ContraVento-compatible target is listening on {base}");
+    println!("  API {base}/api · SPA {base}/ · faults: GET/PUT {base}/__demo/faults");
+    if a.serve_only {
+        println!("serving until Ctrl-C");
+        let _ = tokio::signal::ctrl_c().await;
+        server.stop().await;
+        return exit::PASSED;
+    }
+    let plan_args = PlanArgs {
+        files: Vec::new(),
+        vars: vec![
+            format!("base={base}"),
+            format!("username={}", opts.username),
+            format!("allowed_origin={}", opts.cors_origins.first().cloned().unwrap_or_default()),
+        ],
+        secrets: vec![format!("password={}", opts.password)],
+        flows: Vec::new(),
+        max_body: None,
+        ca_files: Vec::new(),
+    };
+    let sources = vec![(
+        PathBuf::from("probes/contravento.yaml (built in)"),
+        CONTRAVENTO_PROBE.to_string(),
+    )];
+    let plan = match load_plan(&plan_args, Some(sources)) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let runner = match runner_for(plan, &plan_args) {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    let flows: Vec<&Flow> = runner.plan().flows.iter().filter(|f| !f.optional).collect();
+    let once_opts = OnceOptions {
+        samples: a.samples.max(1),
+        progress: std::io::stderr().is_terminal(),
+    };
+    let style = ConsoleStyle { color: color_wanted(false) };
+    let pass = |title: String| {
+        let runner = &runner;
+        let flows = &flows;
+        let once_opts = &once_opts;
+        async move {
+            println!("\n── {title} ──");
+            let report = run_once(runner, flows, once_opts).await;
+            print!("{}", render_console(&report, style));
+            report
+        }
+    };
+    let first = pass("probing the healthy demo target with probes/contravento.yaml".into()).await;
+    if a.once {
+        server.stop().await;
+        return first.exit_code;
+    }
+    if !a.no_tour && a.faults.is_empty() {
+        let mut f = Faults::default();
+        for spec in ["latency:/api/auth/login=700ms", "reject-photos"] {
+            let _ = f.apply_spec(spec);
+        }
+        server.set_faults(f);
+        pass("injecting faults: login +700 ms (auth budget is 500 ms p95), photo uploads rejected".into()).await;
+        server.set_faults(Faults::default());
+        println!("\nfaults cleared; the demo target has no [probe] trips left: {}", server.trips().iter().all(|t| !t.title.starts_with("[probe]")));
+    }
+    println!(
+        "\nprobing every {} until Ctrl-C (inject faults with: curl -X PUT {base}/__demo/faults -d '{{\"db_down\":true}}')",
+        humantime::format_duration(a.interval)
+    );
+    let mut tick = tokio::time::interval(a.interval);
+    tick.tick().await;
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => break,
+            _ = tick.tick() => {
+                let t = crate::builtins::rfc3339_utc(crate::builtins::unix_now());
+                pass(format!("{t}")).await;
+            }
+        }
+    }
+    server.stop().await;
+    exit::PASSED
+}

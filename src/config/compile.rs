@@ -1,0 +1,1362 @@
+//! Validation: raw YAML types → [`Plan`]. Every problem is collected with its
+//! file, line and column; nothing is sent to any target unless this succeeds.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use regex::Regex;
+use serde_json_path::JsonPath;
+
+use super::error::{ConfigError, ConfigErrors, Pos};
+use super::plan::*;
+use super::raw::*;
+use super::template::{self, BUILTIN_NAMES, Part, Piece, RawRef, Template};
+use crate::imagegen::{self, ImageFormat};
+
+/// A variable set from the command line (`--var name=value`, `--secret name=value`).
+#[derive(Clone, Debug)]
+pub struct VarOverride {
+    pub name: String,
+    pub value: String,
+    pub secret: bool,
+}
+
+/// Where values from outside the probe files come from.
+pub struct Inputs<'a> {
+    pub overrides: &'a [VarOverride],
+    /// Looks up an environment variable (tests pass their own).
+    pub env: &'a dyn Fn(&str) -> Option<String>,
+    pub settings: Settings,
+}
+
+impl Inputs<'_> {
+    pub fn from_process(overrides: &[VarOverride]) -> Inputs<'_> {
+        Inputs {
+            overrides,
+            env: &|k| std::env::var(k).ok(),
+            settings: Settings::default(),
+        }
+    }
+}
+
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+const DEFAULT_DEADLINE: Duration = Duration::from_secs(120);
+const DEFAULT_INTERVAL: Duration = Duration::from_secs(60);
+const MAX_IMAGE: usize = 64 * 1024 * 1024;
+const MAX_FILE_PART: u64 = 64 * 1024 * 1024;
+
+/// Reads, parses and validates probe files into one plan.
+pub fn load(paths: &[PathBuf], inputs: &Inputs) -> Result<Plan, ConfigErrors> {
+    let mut errors = Vec::new();
+    let mut sources = Vec::new();
+    for path in paths {
+        match std::fs::read_to_string(path) {
+            Ok(s) => sources.push((path.clone(), s)),
+            Err(e) => errors.push(ConfigError::file_level(
+                path,
+                format!("cannot read probe file: {e}"),
+            )),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ConfigErrors(errors));
+    }
+    load_sources(&sources, inputs)
+}
+
+/// Validates probe files given as (path, text): the path names them in errors and
+/// anchors relative `file:` references.
+pub fn load_sources(sources: &[(PathBuf, String)], inputs: &Inputs) -> Result<Plan, ConfigErrors> {
+    let mut errors = Vec::new();
+    let mut flows = Vec::new();
+    let mut secrets = Vec::new();
+    let mut seen_flows: HashMap<(String, String), PathBuf> = HashMap::new();
+    let mut used_overrides = HashSet::new();
+    for (path, source) in sources {
+        let mut c = Compiler {
+            file: path.clone(),
+            dir: path.parent().map(Path::to_path_buf).unwrap_or_default(),
+            source,
+            errors: Vec::new(),
+            secrets: Vec::new(),
+            inputs,
+        };
+        if let Some(file_flows) = c.compile_source(&mut used_overrides) {
+            for f in file_flows {
+                let key = (f.target.clone(), f.name.clone());
+                if let Some(prev) = seen_flows.get(&key) {
+                    c.err(
+                        f.pos,
+                        format!(
+                            "flow `{}` of target `{}` is also defined in {}: flow names must be unique per target",
+                            f.name,
+                            f.target,
+                            prev.display()
+                        ),
+                    );
+                } else {
+                    seen_flows.insert(key, path.clone());
+                    flows.push(f);
+                }
+            }
+        }
+        errors.extend(c.errors);
+        secrets.extend(c.secrets);
+    }
+    for o in inputs.overrides {
+        if !used_overrides.contains(&o.name) && errors.is_empty() {
+            errors.push(ConfigError::file_level(
+                Path::new("<command line>"),
+                format!(
+                    "`--var {}` sets a variable that no probe file declares; declare it under `vars:` (declared names are checked to catch typos)",
+                    o.name
+                ),
+            ));
+        }
+    }
+    if errors.is_empty() && flows.is_empty() {
+        errors.push(ConfigError::file_level(
+            Path::new("<command line>"),
+            "no flows to run: give at least one probe file with a flow",
+        ));
+    }
+    if !errors.is_empty() {
+        return Err(ConfigErrors(errors));
+    }
+    secrets.sort();
+    secrets.dedup();
+    Ok(Plan {
+        flows,
+        secrets,
+        settings: inputs.settings.clone(),
+    })
+}
+
+struct Compiler<'a> {
+    file: PathBuf,
+    dir: PathBuf,
+    source: &'a str,
+    errors: Vec<ConfigError>,
+    secrets: Vec<String>,
+    inputs: &'a Inputs<'a>,
+}
+
+/// What a name may refer to while compiling a step.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum NameKind {
+    Var,
+    /// Captured by an earlier step of the same flow.
+    Capture,
+    /// Captured by a later step (index), so not yet available.
+    LaterCapture(usize),
+}
+
+fn pos_of<T>(s: &S<T>) -> Pos {
+    Pos::from_loc(&s.referenced)
+}
+
+impl<'a> Compiler<'a> {
+    fn err(&mut self, pos: Pos, msg: impl Into<String>) {
+        self.errors
+            .push(ConfigError::new(&self.file, self.source, pos, msg));
+    }
+
+    /// Position of a byte offset inside a single-line scalar that starts at `pos`.
+    fn pos_in(&self, pos: Pos, text: &str, offset: usize) -> Pos {
+        if !pos.is_known() || text[..offset.min(text.len())].contains('\n') {
+            return pos;
+        }
+        let line = self.source.lines().nth(pos.line as usize - 1).unwrap_or("");
+        let quoted = line
+            .chars()
+            .nth(pos.col as usize - 1)
+            .is_some_and(|c| c == '"' || c == '\'');
+        let chars = text[..offset.min(text.len())].chars().count() as u32;
+        Pos {
+            line: pos.line,
+            col: pos.col + chars + quoted as u32,
+        }
+    }
+
+    fn compile_source(&mut self, used_overrides: &mut HashSet<String>) -> Option<Vec<Flow>> {
+        if self.source.trim().is_empty() {
+            self.err(
+                Pos { line: 1, col: 1 },
+                "probe file is empty: it needs at least a `flows:` list",
+            );
+            return None;
+        }
+        let opts = serde_saphyr::options! {};
+        let raw: RawFile = match serde_saphyr::from_str_with_options(self.source, opts) {
+            Ok(r) => r,
+            Err(e) => {
+                let pos = e
+                    .location()
+                    .map(|l| Pos::from_loc(&l))
+                    .unwrap_or(Pos { line: 1, col: 1 });
+                let render = serde_saphyr::render_options! {
+                    snippets: serde_saphyr::SnippetMode::Off,
+                };
+                let text = e.render_with_options(render);
+                self.err(pos, clean_yaml_message(&text));
+                return None;
+            }
+        };
+        if let Some(v) = &raw.version
+            && v.value != 1
+        {
+            self.err(
+                pos_of(v),
+                format!("unsupported probe-file version {}: this smokeprobe reads version 1", v.value),
+            );
+        }
+        let target = match &raw.target {
+            Some(t) if valid_label(&t.value) => t.value.clone(),
+            Some(t) => {
+                self.err(
+                    pos_of(t),
+                    "target name must be 1-64 characters of letters, digits, `_`, `-`, `.` (it is a metric label)",
+                );
+                return None;
+            }
+            None => self
+                .file
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "default".into()),
+        };
+        let globals = Arc::new(self.compile_globals(&raw.vars, used_overrides));
+        let global_names: HashSet<String> = globals.iter().map(|v| v.name.clone()).collect();
+
+        let d = &raw.defaults;
+        let timeout = self.duration_opt(d.timeout.as_ref(), DEFAULT_TIMEOUT);
+        let deadline = self.duration_opt(d.deadline.as_ref(), DEFAULT_DEADLINE);
+        let interval = self.duration_opt(d.interval.as_ref(), DEFAULT_INTERVAL);
+        let max_body = match &d.max_body {
+            Some(s) => self
+                .size(pos_of(s), &RawSize::Text(s.value.clone()))
+                .unwrap_or(0),
+            None => self.inputs.settings.max_body,
+        };
+        let mut default_headers = Vec::new();
+        for (k, v) in &d.headers {
+            self.check_header_name(pos_of(v), k);
+            let names: HashMap<String, NameKind> =
+                global_names.iter().map(|n| (n.clone(), NameKind::Var)).collect();
+            if let Some(t) = self.template(v, &names, &mut Vec::new()) {
+                default_headers.push((k.to_ascii_lowercase(), t));
+            }
+        }
+
+        if raw.flows.is_empty() {
+            self.err(Pos { line: 1, col: 1 }, "`flows:` is empty: add at least one flow");
+        }
+        let mut flows = Vec::new();
+        let mut flow_names = HashMap::new();
+        for rf in &raw.flows {
+            let name = &rf.value.name;
+            if !valid_label(&name.value) {
+                self.err(
+                    pos_of(name),
+                    format!(
+                        "flow name `{}` must be 1-64 characters of letters, digits, `_`, `-`, `.` (it is a metric label)",
+                        name.value
+                    ),
+                );
+            }
+            if let Some(prev) = flow_names.insert(name.value.clone(), pos_of(name)) {
+                self.err(
+                    pos_of(name),
+                    format!(
+                        "duplicate flow name `{}` (first defined at line {})",
+                        name.value, prev.line
+                    ),
+                );
+            }
+            let ctx = FlowDefaults {
+                timeout,
+                max_body,
+                headers: &default_headers,
+            };
+            if let Some(f) = self.compile_flow(&rf.value, pos_of(rf), &global_names, &ctx) {
+                flows.push(Flow {
+                    target: target.clone(),
+                    file: self.file.clone(),
+                    globals: globals.clone(),
+                    interval: f
+                        .interval
+                        .unwrap_or(interval),
+                    deadline: f.deadline.unwrap_or(deadline),
+                    ..f.flow
+                });
+            }
+        }
+        if self.errors.is_empty() {
+            Some(flows)
+        } else {
+            None
+        }
+    }
+
+    fn compile_globals(
+        &mut self,
+        vars: &BTreeMap<String, S<RawVar>>,
+        used_overrides: &mut HashSet<String>,
+    ) -> Vec<VarDef> {
+        let mut defs: Vec<(String, Pos, String, bool)> = Vec::new();
+        for (name, v) in vars {
+            let pos = pos_of(v);
+            if !valid_var_name(name) {
+                self.err(
+                    pos,
+                    format!("variable name `{name}` must be letters, digits, `_` or `-`, starting with a letter or `_`"),
+                );
+                continue;
+            }
+            if BUILTIN_NAMES.contains(&name.as_str()) {
+                self.err(pos, format!("`{name}` is a built-in name; pick another variable name"));
+                continue;
+            }
+            let (file_value, mut secret) = match &v.value {
+                RawVar::Text(s) => (Some(s.clone()), false),
+                RawVar::Number(n) => (Some(fmt_number(*n)), false),
+                RawVar::Bool(b) => (Some(b.to_string()), false),
+                RawVar::Full(f) => (
+                    match &f.value {
+                        None | Some(serde_json::Value::Null) => None,
+                        Some(serde_json::Value::String(s)) => Some(s.clone()),
+                        Some(serde_json::Value::Number(n)) => Some(n.to_string()),
+                        Some(serde_json::Value::Bool(b)) => Some(b.to_string()),
+                        Some(_) => {
+                            self.err(pos, format!("variable `{name}`: `value` must be a string, number or boolean"));
+                            continue;
+                        }
+                    },
+                    f.secret,
+                ),
+            };
+            let cli = self.inputs.overrides.iter().rev().find(|o| &o.name == name);
+            let env_key = format!("SMOKEPROBE_VAR_{}", name.to_ascii_uppercase().replace('-', "_"));
+            let value = if let Some(o) = cli {
+                used_overrides.insert(name.clone());
+                secret |= o.secret;
+                o.value.clone()
+            } else if let Some(e) = (self.inputs.env)(&env_key) {
+                // Taken literally: an environment value is data, not a template.
+                e.replace('$', "$$")
+            } else if let Some(fv) = file_value {
+                fv
+            } else {
+                self.err(
+                    pos,
+                    format!(
+                        "variable `{name}` has no value: pass `--var {name}=…` (or `--secret {name}=…`) or set {env_key}"
+                    ),
+                );
+                continue;
+            };
+            defs.push((name.clone(), pos, value, secret));
+        }
+        let names: HashMap<String, NameKind> = defs
+            .iter()
+            .map(|(n, ..)| (n.clone(), NameKind::Var))
+            .collect();
+        let mut compiled = Vec::new();
+        for (name, pos, value, secret) in defs {
+            let mut consts = Vec::new();
+            if let Some(t) =
+                self.template_with_consts(pos, &value, &names, &mut Vec::new(), &mut consts)
+            {
+                if secret || consts.iter().any(|(_, from_file)| *from_file) {
+                    self.secrets.extend(consts.iter().map(|(c, _)| c.clone()));
+                }
+                compiled.push((
+                    VarDef {
+                        name,
+                        value: t,
+                        secret,
+                    },
+                    pos,
+                ));
+            }
+        }
+        self.order_vars(compiled)
+    }
+
+    /// Orders variables so each comes after the ones it uses; reports cycles.
+    fn order_vars(&mut self, vars: Vec<(VarDef, Pos)>) -> Vec<VarDef> {
+        let index: HashMap<String, usize> = vars
+            .iter()
+            .enumerate()
+            .map(|(i, (v, _))| (v.name.clone(), i))
+            .collect();
+        // 0 = unvisited, 1 = in progress, 2 = done
+        let mut state = vec![0u8; vars.len()];
+        let mut order = Vec::new();
+        fn visit(
+            i: usize,
+            vars: &[(VarDef, Pos)],
+            index: &HashMap<String, usize>,
+            state: &mut [u8],
+            order: &mut Vec<usize>,
+        ) -> Result<(), usize> {
+            match state[i] {
+                2 => return Ok(()),
+                1 => return Err(i),
+                _ => {}
+            }
+            state[i] = 1;
+            for dep in vars[i].0.value.var_names() {
+                if let Some(&j) = index.get(dep) {
+                    visit(j, vars, index, state, order)?;
+                }
+            }
+            state[i] = 2;
+            order.push(i);
+            Ok(())
+        }
+        for i in 0..vars.len() {
+            if let Err(j) = visit(i, &vars, &index, &mut state, &mut order) {
+                let (v, pos) = &vars[j];
+                self.err(
+                    *pos,
+                    format!("variable `{}` refers to itself through other variables (a cycle)", v.name),
+                );
+                return Vec::new();
+            }
+        }
+        // A variable whose secret value feeds another: the other is secret too.
+        let mut out: Vec<VarDef> = order.into_iter().map(|i| vars[i].0.clone()).collect();
+        let mut secret_names: HashSet<String> = out
+            .iter()
+            .filter(|v| v.secret)
+            .map(|v| v.name.clone())
+            .collect();
+        for v in out.iter_mut() {
+            if !v.secret && v.value.var_names().any(|n| secret_names.contains(n)) {
+                v.secret = true;
+                secret_names.insert(v.name.clone());
+            }
+        }
+        out
+    }
+
+    fn compile_flow(
+        &mut self,
+        rf: &RawFlow,
+        pos: Pos,
+        globals: &HashSet<String>,
+        d: &FlowDefaults,
+    ) -> Option<CompiledFlow> {
+        let interval = rf.interval.as_ref().and_then(|s| self.duration(s));
+        let deadline = rf.deadline.as_ref().and_then(|s| self.duration(s));
+        if rf.steps.is_empty() {
+            self.err(pos, format!("flow `{}` has no steps", rf.name.value));
+        }
+        let mut names: HashMap<String, NameKind> =
+            globals.iter().map(|n| (n.clone(), NameKind::Var)).collect();
+
+        // Flow variables may use globals and each other.
+        let mut flow_vars = Vec::new();
+        for (name, v) in &rf.vars {
+            if !valid_var_name(name) || BUILTIN_NAMES.contains(&name.as_str()) {
+                self.err(pos_of(v), format!("`{name}` can't be used as a variable name"));
+                continue;
+            }
+            names.insert(name.clone(), NameKind::Var);
+        }
+        for (name, v) in &rf.vars {
+            if let Some(t) = self.template(v, &names, &mut Vec::new()) {
+                let secret = t.var_names().any(|_| false);
+                flow_vars.push((
+                    VarDef {
+                        name: name.clone(),
+                        value: t,
+                        secret,
+                    },
+                    pos_of(v),
+                ));
+            }
+        }
+        let flow_vars = self.order_vars(flow_vars);
+
+        // Captures of later steps are known, so "used before defined" can say where.
+        for (i, st) in rf.steps.iter().enumerate() {
+            for cname in st.value.capture.keys() {
+                names.entry(cname.clone()).or_insert(NameKind::LaterCapture(i));
+            }
+        }
+        let mut steps = Vec::new();
+        let mut step_names = HashMap::new();
+        for (i, rs) in rf.steps.iter().enumerate() {
+            if let Some(prev) = step_names.insert(rs.value.name.value.clone(), pos_of(&rs.value.name)) {
+                self.err(
+                    pos_of(&rs.value.name),
+                    format!(
+                        "duplicate step name `{}` in flow `{}` (first at line {})",
+                        rs.value.name.value, rf.name.value, prev.line
+                    ),
+                );
+            }
+            if let Some(s) = self.compile_step(&rs.value, pos_of(rs), &names, d) {
+                steps.push(s);
+            }
+            for (cname, c) in &rs.value.capture {
+                match names.get(cname) {
+                    Some(NameKind::Var) => self.err(
+                        pos_of(c),
+                        format!("capture `{cname}` has the same name as a variable; rename one of them"),
+                    ),
+                    Some(NameKind::LaterCapture(j)) if *j != i => self.err(
+                        pos_of(c),
+                        format!("`{cname}` is captured by two steps; give each capture its own name"),
+                    ),
+                    _ => {}
+                }
+                if BUILTIN_NAMES.contains(&cname.as_str()) || !valid_var_name(cname) {
+                    self.err(pos_of(c), format!("`{cname}` can't be used as a capture name"));
+                }
+                names.insert(cname.clone(), NameKind::Capture);
+            }
+        }
+        Some(CompiledFlow {
+            flow: Flow {
+                name: rf.name.value.clone(),
+                target: String::new(),
+                file: PathBuf::new(),
+                pos,
+                description: rf.description.clone(),
+                optional: rf.optional,
+                interval: Duration::ZERO,
+                deadline: Duration::ZERO,
+                globals: Arc::new(Vec::new()),
+                vars: flow_vars,
+                steps,
+            },
+            interval,
+            deadline,
+        })
+    }
+
+    fn compile_step(
+        &mut self,
+        rs: &RawStep,
+        pos: Pos,
+        names: &HashMap<String, NameKind>,
+        d: &FlowDefaults,
+    ) -> Option<Step> {
+        let mut needs = Vec::new();
+        if rs.name.value.trim().is_empty() || rs.name.value.len() > 64 {
+            self.err(pos_of(&rs.name), "step name must be 1-64 characters");
+        }
+        let method = match &rs.method {
+            None => reqwest::Method::GET,
+            Some(m) => {
+                let up = m.value.to_ascii_uppercase();
+                match reqwest::Method::from_bytes(up.as_bytes()) {
+                    Ok(m) if up.chars().all(|c| c.is_ascii_uppercase()) => m,
+                    _ => {
+                        self.err(pos_of(m), format!("`{}` is not an HTTP method", m.value));
+                        reqwest::Method::GET
+                    }
+                }
+            }
+        };
+        let url = self.template(&rs.url, names, &mut needs);
+        if let Some(u) = &url
+            && u.is_static()
+        {
+            let text = u.expand(&NoScope).unwrap_or_default();
+            if let Err(e) = reqwest::Url::parse(&text) {
+                self.err(pos_of(&rs.url), format!("`{text}` is not a valid URL: {e}"));
+            } else if !text.starts_with("http://") && !text.starts_with("https://") {
+                self.err(pos_of(&rs.url), "URL must start with http:// or https://");
+            }
+        }
+        let mut headers = d.headers.to_vec();
+        for (k, v) in &rs.headers {
+            self.check_header_name(pos_of(v), k);
+            if let Some(t) = self.template(v, names, &mut needs) {
+                let k = k.to_ascii_lowercase();
+                headers.retain(|(n, _)| *n != k);
+                headers.push((k, t));
+            }
+        }
+        let mut query = Vec::new();
+        for (k, v) in &rs.query {
+            if let Some(t) = self.template(v, names, &mut needs) {
+                query.push((k.clone(), t));
+            }
+        }
+        let bodies = [
+            rs.json.is_some(),
+            rs.form.is_some(),
+            rs.body.is_some(),
+            rs.multipart.is_some(),
+        ]
+        .iter()
+        .filter(|b| **b)
+        .count();
+        if bodies > 1 {
+            self.err(pos, "a step can have only one of `json`, `form`, `body` and `multipart`");
+        }
+        let body = if let Some(j) = &rs.json {
+            Body::Json(self.json_template(pos_of(j), &j.value, names, &mut needs))
+        } else if let Some(f) = &rs.form {
+            let mut fields = Vec::new();
+            for (k, v) in f {
+                if let Some(t) = self.template(v, names, &mut needs) {
+                    fields.push((k.clone(), t));
+                }
+            }
+            Body::Form(fields)
+        } else if let Some(b) = &rs.body {
+            self.template(b, names, &mut needs)
+                .map(Body::Text)
+                .unwrap_or(Body::None)
+        } else if let Some(parts) = &rs.multipart {
+            let mut specs = Vec::new();
+            for p in parts {
+                if let Some(s) = self.part(p, names, &mut needs) {
+                    specs.push(s);
+                }
+            }
+            if specs.is_empty() && self.errors.is_empty() {
+                self.err(pos, "`multipart` needs at least one part");
+            }
+            Body::Multipart(specs)
+        } else {
+            Body::None
+        };
+        let timeout = self.duration_opt(rs.timeout.as_ref(), d.timeout);
+        let redirects = match &rs.follow_redirects {
+            None => 0,
+            Some(r) => match r.value {
+                RawRedirects::Flag(true) => 10,
+                RawRedirects::Flag(false) => 0,
+                RawRedirects::Hops(n) if (0..=20).contains(&n) => n as u8,
+                RawRedirects::Hops(_) => {
+                    self.err(pos_of(r), "`follow_redirects` must be true, false or a hop count from 0 to 20");
+                    0
+                }
+            },
+        };
+        let poll = rs.poll.as_ref().and_then(|p| {
+            let every = self.duration(&p.value.every)?;
+            let within = self.duration(&p.value.within)?;
+            if within < every {
+                self.err(pos_of(p), "`poll.within` must be at least `poll.every`");
+                return None;
+            }
+            Some(Poll { every, within })
+        });
+        let budget = rs.budget.as_ref().and_then(|b| self.budget(b));
+        let mut asserts = Vec::new();
+        if let Some(e) = &rs.expect {
+            self.expect(e, names, &mut needs, &mut asserts);
+        }
+        let mut captures = Vec::new();
+        for (name, c) in &rs.capture {
+            if let Some(cap) = self.capture(name, c) {
+                captures.push(cap);
+            }
+        }
+        needs.sort();
+        needs.dedup();
+        Some(Step {
+            name: rs.name.value.clone(),
+            pos,
+            method,
+            url: url?,
+            headers,
+            query,
+            body,
+            timeout,
+            redirects,
+            always: rs.always,
+            poll,
+            budget,
+            asserts,
+            captures,
+            needs,
+            max_body: d.max_body,
+        })
+    }
+
+    fn part(
+        &mut self,
+        p: &S<RawPart>,
+        names: &HashMap<String, NameKind>,
+        needs: &mut Vec<String>,
+    ) -> Option<PartSpec> {
+        let rp = &p.value;
+        let count = [rp.value.is_some(), rp.file.is_some(), rp.image.is_some()]
+            .iter()
+            .filter(|b| **b)
+            .count();
+        if count != 1 {
+            self.err(
+                pos_of(p),
+                format!("multipart part `{}` needs exactly one of `value`, `file` and `image`", rp.name.value),
+            );
+            return None;
+        }
+        let mut filename = rp.filename.as_ref().map(|f| f.value.clone());
+        let mut content_type = rp.content_type.as_ref().map(|c| c.value.clone());
+        let source = if let Some(v) = &rp.value {
+            PartSource::Value(self.template(v, names, needs)?)
+        } else if let Some(f) = &rp.file {
+            let path = self.dir.join(&f.value);
+            let meta = std::fs::metadata(&path);
+            match meta {
+                Ok(m) if m.len() > MAX_FILE_PART => {
+                    self.err(pos_of(f), format!("file `{}` is larger than 64 MiB", path.display()));
+                    return None;
+                }
+                Err(e) => {
+                    self.err(pos_of(f), format!("cannot read multipart file `{}`: {e}", path.display()));
+                    return None;
+                }
+                Ok(_) => {}
+            }
+            match std::fs::read(&path) {
+                Ok(bytes) => {
+                    if filename.is_none() {
+                        filename = path.file_name().map(|n| n.to_string_lossy().into_owned());
+                    }
+                    PartSource::File(Arc::new(bytes))
+                }
+                Err(e) => {
+                    self.err(pos_of(f), format!("cannot read multipart file `{}`: {e}", path.display()));
+                    return None;
+                }
+            }
+        } else {
+            let img = rp.image.as_ref()?;
+            let Some(format) = ImageFormat::parse(&img.value.format.value) else {
+                self.err(
+                    pos_of(&img.value.format),
+                    format!("image format `{}` is not supported: use `png` or `jpeg`", img.value.format.value),
+                );
+                return None;
+            };
+            let size = self.size(pos_of(&img.value.size), &img.value.size.value)? as usize;
+            if size > MAX_IMAGE {
+                self.err(pos_of(&img.value.size), "generated images are limited to 64 MiB");
+                return None;
+            }
+            if size < imagegen::min_size(format) {
+                self.err(
+                    pos_of(&img.value.size),
+                    format!(
+                        "a {} image can't be smaller than {} bytes",
+                        format.extension(),
+                        imagegen::min_size(format)
+                    ),
+                );
+                return None;
+            }
+            filename.get_or_insert_with(|| format!("probe.{}", format.extension()));
+            content_type.get_or_insert_with(|| format.mime().to_string());
+            PartSource::Image { format, size }
+        };
+        Some(PartSpec {
+            name: rp.name.value.clone(),
+            source,
+            filename,
+            content_type,
+        })
+    }
+
+    fn budget(&mut self, b: &S<RawBudget>) -> Option<Budget> {
+        let pos = pos_of(b);
+        let parse = |c: &mut Self, s: &Option<String>| -> Option<Option<Duration>> {
+            match s {
+                None => Some(None),
+                Some(t) => c.duration_at(pos, t).map(Some),
+            }
+        };
+        let budget = match &b.value {
+            RawBudget::P95(s) => Budget {
+                p95: Some(self.duration_at(pos, s)?),
+                ..Budget::default()
+            },
+            RawBudget::Full(f) => Budget {
+                p50: parse(self, &f.p50)?,
+                p95: parse(self, &f.p95)?,
+                p99: parse(self, &f.p99)?,
+            },
+        };
+        if budget == Budget::default() {
+            self.err(pos, "`budget` needs at least one of p50, p95, p99");
+            return None;
+        }
+        Some(budget)
+    }
+
+    fn expect(
+        &mut self,
+        e: &RawExpect,
+        names: &HashMap<String, NameKind>,
+        needs: &mut Vec<String>,
+        out: &mut Vec<Assertion>,
+    ) {
+        if let Some(s) = &e.status
+            && let Some(m) = self.status(s)
+        {
+            out.push(Assertion::Status(m));
+        }
+        for (name, hc) in &e.headers {
+            let pos = pos_of(hc);
+            self.check_header_name(pos, name);
+            let name = name.to_ascii_lowercase();
+            let checks: Vec<HeaderCheck> = match &hc.value {
+                RawHeaderCheck::Equals(v) => {
+                    self.template_at(pos, v, names, needs)
+                        .map(HeaderCheck::Equals)
+                        .into_iter()
+                        .collect()
+                }
+                RawHeaderCheck::Full(f) => {
+                    let mut v = Vec::new();
+                    let tmpl = |c: &mut Self, s: &String, needs: &mut Vec<String>| {
+                        c.template_at(pos, s, names, needs)
+                    };
+                    if let Some(s) = &f.equals {
+                        v.extend(tmpl(self, s, needs).map(HeaderCheck::Equals));
+                    }
+                    if let Some(s) = &f.contains {
+                        v.extend(tmpl(self, s, needs).map(HeaderCheck::Contains));
+                    }
+                    if let Some(s) = &f.matches {
+                        v.extend(self.regex(pos, s).map(HeaderCheck::Matches));
+                    }
+                    match f.absent {
+                        Some(true) => v.push(HeaderCheck::Absent),
+                        Some(false) => v.push(HeaderCheck::Present),
+                        None => {}
+                    }
+                    match f.present {
+                        Some(true) => v.push(HeaderCheck::Present),
+                        Some(false) => v.push(HeaderCheck::Absent),
+                        None => {}
+                    }
+                    if v.is_empty() && self.errors.is_empty() {
+                        self.err(
+                            pos,
+                            format!("header check for `{name}` needs one of equals, contains, matches, absent, present"),
+                        );
+                    }
+                    v
+                }
+            };
+            for check in checks {
+                out.push(Assertion::Header {
+                    name: name.clone(),
+                    check,
+                });
+            }
+        }
+        if let Some(ct) = &e.content_type {
+            out.push(Assertion::ContentType(ct.value.to_ascii_lowercase()));
+        }
+        for jc in &e.json {
+            let pos = pos_of(jc);
+            let j = &jc.value;
+            let path = match JsonPath::parse(&j.path.value) {
+                Ok(p) => p,
+                Err(err) => {
+                    self.err(
+                        pos_of(&j.path),
+                        format!("invalid JSON path `{}`: {}", j.path.value, one_line(&err.to_string())),
+                    );
+                    continue;
+                }
+            };
+            let mut checks = Vec::new();
+            if let Some(v) = &j.equals {
+                checks.push(JsonCheck::Equals(self.json_template(pos, v, names, needs)));
+            }
+            if let Some(b) = j.exists {
+                checks.push(JsonCheck::Exists(b));
+            }
+            if let Some(v) = &j.contains {
+                checks.push(JsonCheck::Contains(self.json_template(pos, v, names, needs)));
+            }
+            if let Some(t) = &j.kind {
+                match JsonType::parse(t) {
+                    Some(t) => checks.push(JsonCheck::Type(t)),
+                    None => self.err(
+                        pos,
+                        format!("unknown JSON type `{t}`: use string, number, integer, boolean, array, object or null"),
+                    ),
+                }
+            }
+            if let Some(r) = &j.matches
+                && let Some(re) = self.regex(pos, r)
+            {
+                checks.push(JsonCheck::Matches(re));
+            }
+            if let Some(r) = &j.count
+                && let Some((min, max)) = self.range(pos, r)
+            {
+                checks.push(JsonCheck::Count { min, max });
+            }
+            if checks.is_empty() && j.matches.is_none() && j.kind.is_none() {
+                self.err(
+                    pos,
+                    "JSON check needs one of equals, exists, contains, type, matches, count",
+                );
+            }
+            for check in checks {
+                out.push(Assertion::Json {
+                    path_src: j.path.value.clone(),
+                    path: path.clone(),
+                    check,
+                });
+            }
+        }
+        for b in &e.body_contains {
+            if let Some(t) = self.template(b, names, needs) {
+                out.push(Assertion::BodyContains(t));
+            }
+        }
+        for b in &e.body_not_contains {
+            if let Some(t) = self.template(b, names, needs) {
+                out.push(Assertion::BodyNotContains(t));
+            }
+        }
+        if let Some(r) = &e.body_size
+            && let Some((min, max)) = self.range(pos_of(r), &r.value)
+        {
+            out.push(Assertion::BodySize { min, max });
+        }
+        if let Some(d) = &e.duration
+            && let Some(d) = self.duration(d)
+        {
+            out.push(Assertion::Duration(d));
+        }
+    }
+
+    fn status(&mut self, s: &S<RawStatus>) -> Option<StatusMatch> {
+        let pos = pos_of(s);
+        let code = |c: &mut Self, n: i64| -> Option<u16> {
+            if (100..=599).contains(&n) {
+                Some(n as u16)
+            } else {
+                c.err(pos, format!("{n} is not an HTTP status code (100-599)"));
+                None
+            }
+        };
+        match &s.value {
+            RawStatus::One(n) => code(self, *n).map(StatusMatch::One),
+            RawStatus::Many(v) if v.is_empty() => {
+                self.err(pos, "status list is empty");
+                None
+            }
+            RawStatus::Many(v) => {
+                let codes: Option<Vec<u16>> = v.iter().map(|n| code(self, *n)).collect();
+                codes.map(StatusMatch::Set)
+            }
+            RawStatus::Text(t) => {
+                let t = t.trim();
+                let bad = |c: &mut Self| {
+                    c.err(
+                        pos,
+                        format!("status `{t}` is not understood: use 200, [200, 201], \"2xx\" or \"200-299\""),
+                    );
+                    None
+                };
+                if t.len() == 3 && t.ends_with("xx") {
+                    match t[..1].parse::<u16>() {
+                        Ok(d) if (1..=5).contains(&d) => Some(StatusMatch::Range(d * 100, d * 100 + 99)),
+                        _ => bad(self),
+                    }
+                } else if let Some((a, b)) = t.split_once('-') {
+                    match (a.trim().parse::<i64>(), b.trim().parse::<i64>()) {
+                        (Ok(a), Ok(b)) if a <= b => {
+                            Some(StatusMatch::Range(code(self, a)?, code(self, b)?))
+                        }
+                        _ => bad(self),
+                    }
+                } else if let Ok(n) = t.parse::<i64>() {
+                    code(self, n).map(StatusMatch::One)
+                } else {
+                    bad(self)
+                }
+            }
+        }
+    }
+
+    fn capture(&mut self, name: &str, c: &S<RawCapture>) -> Option<Capture> {
+        let pos = pos_of(c);
+        let rc = &c.value;
+        let n = [rc.json.is_some(), rc.header.is_some(), rc.regex.is_some()]
+            .iter()
+            .filter(|b| **b)
+            .count();
+        if n != 1 {
+            self.err(pos, format!("capture `{name}` needs exactly one of `json`, `header` and `regex`"));
+            return None;
+        }
+        if rc.group.is_some() && rc.regex.is_none() {
+            self.err(pos, format!("capture `{name}`: `group` only applies to `regex`"));
+        }
+        let source = if let Some(p) = &rc.json {
+            match JsonPath::parse(p) {
+                Ok(path) => CaptureSource::Json {
+                    src: p.clone(),
+                    path,
+                },
+                Err(e) => {
+                    self.err(pos, format!("invalid JSON path `{p}`: {}", one_line(&e.to_string())));
+                    return None;
+                }
+            }
+        } else if let Some(h) = &rc.header {
+            self.check_header_name(pos, h);
+            CaptureSource::Header(h.to_ascii_lowercase())
+        } else {
+            let re = self.regex(pos, rc.regex.as_deref().unwrap_or_default())?;
+            let groups = re.captures_len() - 1;
+            let group = rc.group.unwrap_or(if groups >= 1 { 1 } else { 0 });
+            if group > groups {
+                self.err(pos, format!("capture `{name}`: the regex has {groups} group(s), not {group}"));
+                return None;
+            }
+            CaptureSource::Regex { re, group }
+        };
+        Some(Capture {
+            name: name.to_string(),
+            source,
+            secret: rc.secret,
+        })
+    }
+
+    fn regex(&mut self, pos: Pos, src: &str) -> Option<Regex> {
+        match regex::RegexBuilder::new(src).size_limit(1 << 20).build() {
+            Ok(r) => Some(r),
+            Err(e) => {
+                self.err(pos, format!("invalid regex `{src}`: {}", one_line(&e.to_string())));
+                None
+            }
+        }
+    }
+
+    fn range(&mut self, pos: Pos, r: &RawRange) -> Option<(Option<u64>, Option<u64>)> {
+        let min = match &r.min {
+            Some(s) => Some(self.size(pos, s)?),
+            None => None,
+        };
+        let max = match &r.max {
+            Some(s) => Some(self.size(pos, s)?),
+            None => None,
+        };
+        if let (Some(a), Some(b)) = (min, max)
+            && a > b
+        {
+            self.err(pos, format!("range min {a} is above max {b}"));
+            return None;
+        }
+        if min.is_none() && max.is_none() {
+            self.err(pos, "range needs `min`, `max` or both");
+            return None;
+        }
+        Some((min, max))
+    }
+
+    fn size(&mut self, pos: Pos, s: &RawSize) -> Option<u64> {
+        match s {
+            RawSize::Bytes(n) if *n >= 0 => Some(*n as u64),
+            RawSize::Bytes(n) => {
+                self.err(pos, format!("size {n} is negative"));
+                None
+            }
+            RawSize::Text(t) => match parse_size(t) {
+                Some(n) => Some(n),
+                None => {
+                    self.err(pos, format!("`{t}` is not a size: use bytes (5000) or a unit (512KB, 5MB, 5MiB)"));
+                    None
+                }
+            },
+        }
+    }
+
+    fn duration(&mut self, s: &S<String>) -> Option<Duration> {
+        self.duration_at(pos_of(s), &s.value)
+    }
+
+    fn duration_at(&mut self, pos: Pos, s: &str) -> Option<Duration> {
+        let t = s.trim();
+        if t.starts_with('-') {
+            self.err(pos, format!("duration `{t}` is negative"));
+            return None;
+        }
+        match humantime::parse_duration(t) {
+            Ok(d) if d.is_zero() => {
+                self.err(pos, format!("duration `{t}` is zero"));
+                None
+            }
+            Ok(d) if d > Duration::from_secs(24 * 3600) => {
+                self.err(pos, format!("duration `{t}` is longer than a day"));
+                None
+            }
+            Ok(d) => Some(d),
+            Err(e) => {
+                self.err(pos, format!("`{t}` is not a duration ({e}); write e.g. 500ms, 5s, 2m"));
+                None
+            }
+        }
+    }
+
+    fn duration_opt(&mut self, s: Option<&S<String>>, default: Duration) -> Duration {
+        s.and_then(|s| self.duration(s)).unwrap_or(default)
+    }
+
+    fn check_header_name(&mut self, pos: Pos, name: &str) {
+        if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+            self.err(pos, format!("`{name}` is not a valid HTTP header name"));
+        }
+    }
+
+    fn template(
+        &mut self,
+        s: &S<String>,
+        names: &HashMap<String, NameKind>,
+        needs: &mut Vec<String>,
+    ) -> Option<Template> {
+        self.template_at(pos_of(s), &s.value, names, needs)
+    }
+
+    fn template_at(
+        &mut self,
+        pos: Pos,
+        text: &str,
+        names: &HashMap<String, NameKind>,
+        needs: &mut Vec<String>,
+    ) -> Option<Template> {
+        let mut consts = Vec::new();
+        let t = self.template_with_consts(pos, text, names, needs, &mut consts)?;
+        // Secrets read inline from the environment or a file stay secret.
+        self.secrets.extend(consts.into_iter().map(|(c, _)| c));
+        Some(t)
+    }
+
+    /// Compiles a template; `consts` receives (value, came_from_file) for every
+    /// `${env:…}`/`${file:…}` it resolved.
+    fn template_with_consts(
+        &mut self,
+        pos: Pos,
+        text: &str,
+        names: &HashMap<String, NameKind>,
+        needs: &mut Vec<String>,
+        consts: &mut Vec<(String, bool)>,
+    ) -> Option<Template> {
+        let raw = match template::parse(text) {
+            Ok(r) => r,
+            Err(e) => {
+                let p = self.pos_in(pos, text, e.offset);
+                self.err(p, e.message);
+                return None;
+            }
+        };
+        let mut parts = Vec::new();
+        let mut ok = true;
+        for rp in raw {
+            match rp {
+                Piece::Lit(l) => parts.push(Part::Lit(l)),
+                Piece::Ref { r, offset } => {
+                    let p = self.pos_in(pos, text, offset);
+                    match r {
+                        RawRef::Builtin(b) => parts.push(Part::Builtin(b)),
+                        RawRef::Name(n) => match names.get(&n) {
+                            Some(NameKind::Var) => parts.push(Part::Var(n)),
+                            Some(NameKind::Capture) => {
+                                needs.push(n.clone());
+                                parts.push(Part::Var(n));
+                            }
+                            Some(NameKind::LaterCapture(_)) => {
+                                self.err(
+                                    p,
+                                    format!("`{n}` is used before it is captured: it is captured by a later step"),
+                                );
+                                ok = false;
+                            }
+                            None => {
+                                let mut known: Vec<&str> = names
+                                    .iter()
+                                    .filter(|(_, k)| **k != NameKind::LaterCapture(usize::MAX))
+                                    .filter(|(_, k)| !matches!(k, NameKind::LaterCapture(_)))
+                                    .map(|(k, _)| k.as_str())
+                                    .collect();
+                                known.sort();
+                                let hint = if known.is_empty() {
+                                    "no variables are defined".to_string()
+                                } else {
+                                    format!("known here: {}", known.join(", "))
+                                };
+                                self.err(p, format!("undefined variable `{n}` ({hint})"));
+                                ok = false;
+                            }
+                        },
+                        RawRef::Env(name) => match (self.inputs.env)(&name) {
+                            Some(v) => {
+                                consts.push((v.clone(), false));
+                                parts.push(Part::Const(v));
+                            }
+                            None => {
+                                self.err(p, format!("environment variable `{name}` is not set"));
+                                ok = false;
+                            }
+                        },
+                        RawRef::File(f) => {
+                            let path = self.dir.join(&f);
+                            match std::fs::read_to_string(&path) {
+                                Ok(v) => {
+                                    let v = v.trim_end_matches(['\n', '\r']).to_string();
+                                    consts.push((v.clone(), true));
+                                    parts.push(Part::Const(v));
+                                }
+                                Err(e) => {
+                                    self.err(p, format!("cannot read `{}`: {e}", path.display()));
+                                    ok = false;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        ok.then_some(Template { parts })
+    }
+
+    fn json_template(
+        &mut self,
+        pos: Pos,
+        v: &serde_json::Value,
+        names: &HashMap<String, NameKind>,
+        needs: &mut Vec<String>,
+    ) -> JsonTemplate {
+        use serde_json::Value as V;
+        match v {
+            V::String(s) if s.contains('$') => {
+                match self.template_at(pos, s, names, needs) {
+                    Some(t) => JsonTemplate::String(t),
+                    None => JsonTemplate::Literal(V::Null),
+                }
+            }
+            V::Array(a) => JsonTemplate::Array(
+                a.iter()
+                    .map(|x| self.json_template(pos, x, names, needs))
+                    .collect(),
+            ),
+            V::Object(o) => JsonTemplate::Object(
+                o.iter()
+                    .map(|(k, x)| (k.clone(), self.json_template(pos, x, names, needs)))
+                    .collect(),
+            ),
+            other => JsonTemplate::Literal(other.clone()),
+        }
+    }
+}
+
+struct FlowDefaults<'a> {
+    timeout: Duration,
+    max_body: u64,
+    headers: &'a [(String, Template)],
+}
+
+struct CompiledFlow {
+    flow: Flow,
+    interval: Option<Duration>,
+    deadline: Option<Duration>,
+}
+
+struct NoScope;
+impl template::Scope for NoScope {
+    fn get(&self, _: &str) -> Option<&str> {
+        None
+    }
+    fn run_id(&self) -> &str {
+        ""
+    }
+}
+
+fn valid_label(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.')
+}
+
+fn valid_var_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+fn fmt_number(n: f64) -> String {
+    if n.fract() == 0.0 && n.abs() < 1e15 {
+        format!("{}", n as i64)
+    } else {
+        n.to_string()
+    }
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// serde-saphyr's plain message, without its own location prefix/suffix.
+fn clean_yaml_message(s: &str) -> String {
+    let first = s.lines().next().unwrap_or(s).trim();
+    let msg = first
+        .strip_prefix("error: ")
+        .unwrap_or(first)
+        .trim_end_matches(|c: char| c == '.');
+    // Drop a trailing " at line N, column M" that duplicates our own position.
+    let msg = match msg.rfind(" at line ") {
+        Some(i) => &msg[..i],
+        None => msg,
+    };
+    msg.to_string()
+}
+
+/// `5000`, `512KB`, `5MB` (10^6), `5MiB` (2^20), `1.5MB`.
+pub fn parse_size(s: &str) -> Option<u64> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num.parse().ok()?;
+    let mult: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "kb" | "k" => 1e3,
+        "kib" => 1024.0,
+        "mb" | "m" => 1e6,
+        "mib" => 1024.0 * 1024.0,
+        "gb" => 1e9,
+        "gib" => 1024.0 * 1024.0 * 1024.0,
+        _ => return None,
+    };
+    let v = n * mult;
+    (v.is_finite() && v >= 0.0 && v < 1e15).then_some(v.round() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("5MB"), Some(5_000_000));
+        assert_eq!(parse_size("5MiB"), Some(5 * 1024 * 1024));
+        assert_eq!(parse_size("1.5 kb"), Some(1500));
+        assert_eq!(parse_size("12"), Some(12));
+        assert_eq!(parse_size("-1"), None);
+        assert_eq!(parse_size("5 parsecs"), None);
+    }
+}

@@ -1,0 +1,98 @@
+//! `smokeprobe check`: the resolved plan as a person reads it. Templates are
+//! shown as written (`${…}`), values from the environment or files as `***`,
+//! secret variables as `***`.
+
+use std::fmt::Write;
+
+use super::plan::*;
+use crate::flow::fmt_duration;
+
+pub fn describe(plan: &Plan) -> String {
+    let mut out = String::new();
+    let mut last_file = None;
+    for f in &plan.flows {
+        if last_file != Some(&f.file) {
+            let _ = writeln!(out, "# {} (target {})", f.file.display(), f.target);
+            let _ = writeln!(out, "vars:");
+            for v in f.globals.iter() {
+                let shown = if v.secret { "***".to_string() } else { v.value.display() };
+                let _ = writeln!(out, "  {} = {}{}", v.name, shown, if v.secret { "  (secret)" } else { "" });
+            }
+            last_file = Some(&f.file);
+        }
+        let _ = writeln!(
+            out,
+            "flow {}{}: every {}, deadline {}, {} step(s)",
+            f.name,
+            if f.optional { " (optional)" } else { "" },
+            fmt_duration(f.interval),
+            fmt_duration(f.deadline),
+            f.steps.len()
+        );
+        for v in &f.vars {
+            let _ = writeln!(out, "  var {} = {}", v.name, v.value.display());
+        }
+        for s in &f.steps {
+            let mut extras = vec![format!("timeout {}", fmt_duration(s.timeout))];
+            if s.always {
+                extras.push("always".into());
+            }
+            if let Some(p) = s.poll {
+                extras.push(format!("poll every {} within {}", fmt_duration(p.every), fmt_duration(p.within)));
+            }
+            if s.redirects > 0 {
+                extras.push(format!("follow ≤ {} redirects", s.redirects));
+            }
+            if let Some(b) = s.budget {
+                for (q, d) in [("p50", b.p50), ("p95", b.p95), ("p99", b.p99)] {
+                    if let Some(d) = d {
+                        extras.push(format!("budget {q} ≤ {}", fmt_duration(d)));
+                    }
+                }
+            }
+            let _ = writeln!(
+                out,
+                "  - {}: {} {}  [{}]",
+                s.name,
+                s.method,
+                s.url.display(),
+                extras.join(", ")
+            );
+            let body = match &s.body {
+                Body::None => None,
+                Body::Json(_) => Some("json body".to_string()),
+                Body::Form(f) => Some(format!("form body ({} fields)", f.len())),
+                Body::Text(_) => Some("text body".to_string()),
+                Body::Multipart(parts) => Some(format!(
+                    "multipart: {}",
+                    parts
+                        .iter()
+                        .map(|p| match &p.source {
+                            PartSource::Value(_) => format!("{} (value)", p.name),
+                            PartSource::File(b) => format!("{} (file, {} bytes)", p.name, b.len()),
+                            PartSource::Image { format, size } =>
+                                format!("{} (generated {} image, {} bytes)", p.name, format.extension(), size),
+                        })
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
+            };
+            if let Some(b) = body {
+                let _ = writeln!(out, "      {b}");
+            }
+            if !s.asserts.is_empty() {
+                let _ = writeln!(out, "      expect: {} check(s)", s.asserts.len());
+            }
+            if !s.captures.is_empty() {
+                let names: Vec<String> = s
+                    .captures
+                    .iter()
+                    .map(|c| if c.secret { format!("{} (secret)", c.name) } else { c.name.clone() })
+                    .collect();
+                let _ = writeln!(out, "      capture: {}", names.join(", "));
+            }
+        }
+    }
+    let _ = writeln!(out, "ok: {} flow(s) valid", plan.flows.len());
+    out
+}

@@ -1,0 +1,13 @@
+//! Probe files: raw YAML types, templates, validation, and the compiled [`Plan`].
+
+pub mod compile;
+pub mod describe;
+pub mod schema;
+pub mod error;
+pub mod plan;
+pub mod raw;
+pub mod template;
+
+pub use compile::{Inputs, VarOverride, load, load_sources, parse_size};
+pub use error::{ConfigError, ConfigErrors, Pos};
+pub use plan::*;

@@ -1,0 +1,278 @@
+//! The compiled plan: what the runner executes. Everything here was validated
+//! by `compile`; nothing downstream re-parses a template, a path or a duration.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use regex::Regex;
+use serde_json_path::JsonPath;
+
+use super::error::Pos;
+use super::template::Template;
+use crate::imagegen::ImageFormat;
+
+/// A validated set of probe files.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub flows: Vec<Flow>,
+    /// Values known to be secret at compile time (env/file secrets, secret vars
+    /// without run-time parts); captured secrets are added per run.
+    pub secrets: Vec<String>,
+    pub settings: Settings,
+}
+
+/// Process-wide knobs that are not per step.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub max_body: u64,
+    pub user_agent: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            max_body: 10 * 1024 * 1024,
+            user_agent: format!("smokeprobe/{}", env!("CARGO_PKG_VERSION")),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct VarDef {
+    pub name: String,
+    pub value: Template,
+    pub secret: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct Flow {
+    pub name: String,
+    /// Target name (from the file's `target:` or its stem): a metric label.
+    pub target: String,
+    pub file: PathBuf,
+    pub pos: Pos,
+    pub description: Option<String>,
+    pub optional: bool,
+    pub interval: Duration,
+    pub deadline: Duration,
+    /// The file's variables in dependency order (each may use the ones before it).
+    pub globals: Arc<Vec<VarDef>>,
+    /// The flow's own variables, evaluated after the globals at the start of a run.
+    pub vars: Vec<VarDef>,
+    pub steps: Vec<Step>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Step {
+    pub name: String,
+    pub pos: Pos,
+    pub method: reqwest::Method,
+    pub url: Template,
+    pub headers: Vec<(String, Template)>,
+    pub query: Vec<(String, Template)>,
+    pub body: Body,
+    pub timeout: Duration,
+    /// Maximum redirect hops to follow; 0 means do not follow.
+    pub redirects: u8,
+    pub always: bool,
+    pub poll: Option<Poll>,
+    pub budget: Option<Budget>,
+    pub asserts: Vec<Assertion>,
+    pub captures: Vec<Capture>,
+    /// Variables this step reads that come from captures of earlier steps.
+    pub needs: Vec<String>,
+    pub max_body: u64,
+}
+
+#[derive(Clone, Debug)]
+pub enum Body {
+    None,
+    Json(JsonTemplate),
+    Form(Vec<(String, Template)>),
+    Text(Template),
+    Multipart(Vec<PartSpec>),
+}
+
+/// A JSON value whose strings are templates.
+#[derive(Clone, Debug)]
+pub enum JsonTemplate {
+    Literal(serde_json::Value),
+    String(Template),
+    Array(Vec<JsonTemplate>),
+    Object(Vec<(String, JsonTemplate)>),
+}
+
+#[derive(Clone, Debug)]
+pub struct PartSpec {
+    pub name: String,
+    pub source: PartSource,
+    pub filename: Option<String>,
+    pub content_type: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub enum PartSource {
+    Value(Template),
+    /// File contents, read at compile time (so a missing file is a config error).
+    File(Arc<Vec<u8>>),
+    Image { format: ImageFormat, size: usize },
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct Poll {
+    pub every: Duration,
+    pub within: Duration,
+}
+
+/// Latency budget for a step over the samples of a run (one-shot) or a window.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Budget {
+    pub p50: Option<Duration>,
+    pub p95: Option<Duration>,
+    pub p99: Option<Duration>,
+}
+
+#[derive(Clone, Debug)]
+pub enum StatusMatch {
+    One(u16),
+    Set(Vec<u16>),
+    Range(u16, u16),
+}
+
+impl StatusMatch {
+    pub fn matches(&self, s: u16) -> bool {
+        match self {
+            StatusMatch::One(x) => *x == s,
+            StatusMatch::Set(v) => v.contains(&s),
+            StatusMatch::Range(a, b) => (*a..=*b).contains(&s),
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            StatusMatch::One(x) => x.to_string(),
+            StatusMatch::Set(v) => v
+                .iter()
+                .map(|s| s.to_string())
+                .collect::<Vec<_>>()
+                .join(" or "),
+            StatusMatch::Range(a, b) if a % 100 == 0 && *b == a + 99 => format!("{}xx", a / 100),
+            StatusMatch::Range(a, b) => format!("{a}-{b}"),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub enum HeaderCheck {
+    Equals(Template),
+    Contains(Template),
+    Matches(Regex),
+    Absent,
+    Present,
+}
+
+#[derive(Clone, Debug)]
+pub enum JsonCheck {
+    Equals(JsonTemplate),
+    Exists(bool),
+    /// Array contains an element equal to it, or string contains the substring.
+    Contains(JsonTemplate),
+    Type(JsonType),
+    Matches(Regex),
+    Count { min: Option<u64>, max: Option<u64> },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JsonType {
+    String,
+    Number,
+    Integer,
+    Boolean,
+    Array,
+    Object,
+    Null,
+}
+
+impl JsonType {
+    pub fn parse(s: &str) -> Option<JsonType> {
+        Some(match s {
+            "string" => JsonType::String,
+            "number" => JsonType::Number,
+            "integer" => JsonType::Integer,
+            "boolean" | "bool" => JsonType::Boolean,
+            "array" => JsonType::Array,
+            "object" => JsonType::Object,
+            "null" => JsonType::Null,
+            _ => return None,
+        })
+    }
+
+    pub fn of(v: &serde_json::Value) -> &'static str {
+        match v {
+            serde_json::Value::Null => "null",
+            serde_json::Value::Bool(_) => "boolean",
+            serde_json::Value::Number(n) if n.is_i64() || n.is_u64() => "integer",
+            serde_json::Value::Number(_) => "number",
+            serde_json::Value::String(_) => "string",
+            serde_json::Value::Array(_) => "array",
+            serde_json::Value::Object(_) => "object",
+        }
+    }
+
+    pub fn accepts(&self, v: &serde_json::Value) -> bool {
+        use serde_json::Value as V;
+        match (self, v) {
+            (JsonType::String, V::String(_)) => true,
+            (JsonType::Number, V::Number(_)) => true,
+            (JsonType::Integer, V::Number(n)) => n.is_i64() || n.is_u64(),
+            (JsonType::Boolean, V::Bool(_)) => true,
+            (JsonType::Array, V::Array(_)) => true,
+            (JsonType::Object, V::Object(_)) => true,
+            (JsonType::Null, V::Null) => true,
+            _ => false,
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            JsonType::String => "string",
+            JsonType::Number => "number",
+            JsonType::Integer => "integer",
+            JsonType::Boolean => "boolean",
+            JsonType::Array => "array",
+            JsonType::Object => "object",
+            JsonType::Null => "null",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub enum Assertion {
+    Status(StatusMatch),
+    Header { name: String, check: HeaderCheck },
+    ContentType(String),
+    Json {
+        path_src: String,
+        path: JsonPath,
+        check: JsonCheck,
+    },
+    BodyContains(Template),
+    BodyNotContains(Template),
+    BodySize { min: Option<u64>, max: Option<u64> },
+    Duration(Duration),
+}
+
+#[derive(Clone, Debug)]
+pub enum CaptureSource {
+    Json { src: String, path: JsonPath },
+    Header(String),
+    Regex { re: Regex, group: usize },
+}
+
+#[derive(Clone, Debug)]
+pub struct Capture {
+    pub name: String,
+    pub source: CaptureSource,
+    pub secret: bool,
+}

@@ -1,0 +1,1 @@
+//! ContraVento-compatible demo target. STUB: replaced by the full implementation.

@@ -1,0 +1,164 @@
+//! Flow execution: the runner, assertion and capture evaluation, and the results
+//! it emits. Results carry only redacted text.
+
+mod assert;
+mod runner;
+
+pub use assert::fmt_duration;
+pub use runner::{FlowObserver, RUN_HEADER, Runner};
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+/// Why a step failed: a small fixed set, usable as a metric label.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    Dns,
+    Connect,
+    Tls,
+    Timeout,
+    Protocol,
+    Redirect,
+    Status,
+    Assertion,
+    Capture,
+    BodyTooLarge,
+    Request,
+}
+
+impl Reason {
+    pub const ALL: [Reason; 11] = [
+        Reason::Dns,
+        Reason::Connect,
+        Reason::Tls,
+        Reason::Timeout,
+        Reason::Protocol,
+        Reason::Redirect,
+        Reason::Status,
+        Reason::Assertion,
+        Reason::Capture,
+        Reason::BodyTooLarge,
+        Reason::Request,
+    ];
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Reason::Dns => "dns",
+            Reason::Connect => "connect",
+            Reason::Tls => "tls",
+            Reason::Timeout => "timeout",
+            Reason::Protocol => "protocol",
+            Reason::Redirect => "redirect",
+            Reason::Status => "status",
+            Reason::Assertion => "assertion",
+            Reason::Capture => "capture",
+            Reason::BodyTooLarge => "body_too_large",
+            Reason::Request => "request",
+        }
+    }
+
+    /// The target could not be reached at all (no HTTP response).
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, Reason::Dns | Reason::Connect | Reason::Tls)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Passed,
+    Failed,
+    Skipped,
+}
+
+/// One assertion's verdict, with what was expected and what came back.
+#[derive(Clone, Debug, Serialize)]
+pub struct CheckResult {
+    pub check: String,
+    pub passed: bool,
+    pub expected: String,
+    pub actual: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct StepResult {
+    pub name: String,
+    pub always: bool,
+    pub outcome: Outcome,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<Reason>,
+    /// One line saying what went wrong (or why the step was skipped).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    pub method: String,
+    pub url: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// Request sent → body fully read, including redirects followed (last attempt).
+    #[serde(skip_serializing_if = "Option::is_none", with = "opt_secs")]
+    pub duration: Option<Duration>,
+    /// Request sent → response headers (last attempt).
+    #[serde(skip_serializing_if = "Option::is_none", with = "opt_secs")]
+    pub ttfb: Option<Duration>,
+    pub attempts: u32,
+    /// For polled steps: first attempt → the attempt that passed (or gave up).
+    #[serde(skip_serializing_if = "Option::is_none", with = "opt_secs")]
+    pub poll_elapsed: Option<Duration>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub redirects: Vec<String>,
+    pub response_bytes: u64,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<CheckResult>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct FlowResult {
+    pub flow: String,
+    pub target: String,
+    pub run_id: String,
+    pub started_at: String,
+    pub outcome: Outcome,
+    #[serde(with = "secs")]
+    pub duration: Duration,
+    pub steps: Vec<StepResult>,
+}
+
+impl FlowResult {
+    /// The first failed step that is not a cleanup step (what to show first).
+    pub fn first_failure(&self) -> Option<&StepResult> {
+        self.steps
+            .iter()
+            .find(|s| s.outcome == Outcome::Failed && !s.always)
+            .or_else(|| self.steps.iter().find(|s| s.outcome == Outcome::Failed))
+    }
+
+    /// True when no step got any HTTP response and the first failure was network-level.
+    pub fn unreachable(&self) -> bool {
+        self.outcome == Outcome::Failed
+            && self.steps.iter().all(|s| s.status.is_none())
+            && self
+                .first_failure()
+                .and_then(|s| s.reason)
+                .is_some_and(|r| r.is_unreachable())
+    }
+}
+
+mod secs {
+    pub fn serialize<S: serde::Serializer>(d: &std::time::Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(d.as_secs_f64())
+    }
+}
+
+mod opt_secs {
+    pub fn serialize<S: serde::Serializer>(
+        d: &Option<std::time::Duration>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_f64(d.as_secs_f64()),
+            None => s.serialize_none(),
+        }
+    }
+}

@@ -1,0 +1,16 @@
+//! smokeprobe: a post-deploy synthetic monitoring probe.
+//!
+//! Probe files (YAML) are parsed and validated into a [`config::Plan`]; the
+//! [`flow`] runner executes its flows over real HTTP and emits results that the
+//! [`report`] module turns into a checklist, JSON and JUnit. [`demo`] is a
+//! ContraVento-compatible target used by `smokeprobe demo` and by the tests.
+
+pub mod builtins;
+pub mod demo;
+pub mod imagegen;
+pub mod config;
+pub mod net;
+pub mod redact;
+pub mod flow;
+pub mod oneshot;
+pub mod report;

@@ -1,0 +1,71 @@
+//! `smokeprobe once`: run each selected flow N times, one after another (so
+//! runs do not compete for the target and the latencies are honest), then
+//! summarise into a report with a verdict.
+
+use std::io::Write;
+use std::time::Instant;
+
+use crate::builtins;
+use crate::config::Flow;
+use crate::flow::{FlowObserver, Outcome, Runner, StepResult};
+use crate::report::{self, OnceReport};
+
+#[derive(Clone, Debug)]
+pub struct OnceOptions {
+    pub samples: u32,
+    /// Show progress on stderr while a long run goes.
+    pub progress: bool,
+}
+
+struct Progress {
+    enabled: bool,
+}
+
+impl FlowObserver for Progress {
+    fn step_finished(&self, flow: &Flow, step: &StepResult) {
+        if self.enabled {
+            let mark = match step.outcome {
+                Outcome::Passed => "ok",
+                Outcome::Failed => "FAILED",
+                Outcome::Skipped => "skipped",
+            };
+            let mut err = std::io::stderr().lock();
+            let _ = write!(err, "\r\x1b[2K  {} › {} {mark}", flow.name, step.name);
+            let _ = err.flush();
+        }
+    }
+}
+
+pub async fn run_once(runner: &Runner, flows: &[&Flow], opts: &OnceOptions) -> OnceReport {
+    let started_at = builtins::rfc3339_utc(builtins::unix_now());
+    let start = Instant::now();
+    let progress = Progress {
+        enabled: opts.progress,
+    };
+    let samples = opts.samples.max(1);
+    let mut summaries = Vec::with_capacity(flows.len());
+    for (i, flow) in flows.iter().enumerate() {
+        let mut results = Vec::with_capacity(samples as usize);
+        for n in 0..samples {
+            if opts.progress {
+                let mut err = std::io::stderr().lock();
+                let _ = write!(
+                    err,
+                    "\r\x1b[2K[{}/{}] {} (run {}/{})",
+                    i + 1,
+                    flows.len(),
+                    flow.name,
+                    n + 1,
+                    samples
+                );
+                let _ = err.flush();
+            }
+            results.push(runner.run_flow(flow, &progress).await);
+        }
+        summaries.push(report::summarize(flow, results));
+    }
+    if opts.progress {
+        let _ = write!(std::io::stderr(), "\r\x1b[2K");
+    }
+    OnceReport::new(started_at, start.elapsed(), samples, summaries)
+}

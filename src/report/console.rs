@@ -1,0 +1,187 @@
+//! The checklist a person reads in seconds: one line per flow and step, the
+//! failing check with expected vs actual, percentiles against budgets, and a
+//! final verdict line. Colour only when asked (a terminal without NO_COLOR).
+
+use std::fmt::Write;
+
+use super::{FlowSummary, OnceReport, StepSummary, Verdict};
+use crate::flow::Outcome;
+use crate::flow::fmt_duration;
+
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ConsoleStyle {
+    pub color: bool,
+}
+
+impl ConsoleStyle {
+    fn paint(&self, code: &str, s: &str) -> String {
+        if self.color {
+            format!("\x1b[{code}m{s}\x1b[0m")
+        } else {
+            s.to_string()
+        }
+    }
+    fn green(&self, s: &str) -> String {
+        self.paint("32", s)
+    }
+    fn red(&self, s: &str) -> String {
+        self.paint("31", s)
+    }
+    fn dim(&self, s: &str) -> String {
+        self.paint("2", s)
+    }
+    fn bold(&self, s: &str) -> String {
+        self.paint("1", s)
+    }
+}
+
+fn mark(o: Outcome) -> &'static str {
+    match o {
+        Outcome::Passed => "✅",
+        Outcome::Failed => "❌",
+        Outcome::Skipped => "⏭ ",
+    }
+}
+
+pub fn render_console(r: &OnceReport, style: ConsoleStyle) -> String {
+    let mut out = String::new();
+    let width = r
+        .flows
+        .iter()
+        .flat_map(|f| f.steps.iter().map(|s| s.name.chars().count() + 3))
+        .chain(r.flows.iter().map(|f| f.flow.chars().count()))
+        .max()
+        .unwrap_or(10)
+        .min(48);
+    for f in &r.flows {
+        flow_block(&mut out, f, r.samples, width, style);
+    }
+    let failed: Vec<&FlowSummary> = r.flows.iter().filter(|f| !f.passed()).collect();
+    let budgets: usize = r.flows.iter().map(|f| f.budget_failures()).sum();
+    let line = match r.verdict {
+        Verdict::Passed => style.green(&format!(
+            "✅ PASSED: {} flow(s), {} sample(s) each, all checks and budgets met",
+            r.flows.len(),
+            r.samples
+        )),
+        Verdict::Unreachable => style.red(&format!(
+            "❌ UNREACHABLE: no flow got an HTTP response ({})",
+            failed
+                .first()
+                .and_then(|f| f.steps.iter().find_map(|s| s.last_failure.as_ref()))
+                .and_then(|s| s.message.clone())
+                .unwrap_or_default()
+        )),
+        Verdict::Failed => style.red(&format!(
+            "❌ FAILED: {} of {} flow(s) failed ({}){}",
+            failed.len(),
+            r.flows.len(),
+            failed.iter().map(|f| f.flow.as_str()).collect::<Vec<_>>().join(", "),
+            if budgets > 0 {
+                format!(", {budgets} latency budget(s) exceeded")
+            } else {
+                String::new()
+            }
+        )),
+    };
+    let _ = writeln!(out, "{}", style.bold(&line));
+    let _ = writeln!(
+        out,
+        "{}",
+        style.dim(&format!("wall time {} · exit code {}", fmt_duration(r.wall), r.exit_code))
+    );
+    out
+}
+
+fn flow_block(out: &mut String, f: &FlowSummary, samples: u32, width: usize, style: ConsoleStyle) {
+    let o = if f.passed() { Outcome::Passed } else { Outcome::Failed };
+    let runs = if samples > 1 {
+        format!("{}/{} runs passed", f.passed_runs, f.runs)
+    } else {
+        String::new()
+    };
+    let total = f
+        .results
+        .last()
+        .map(|r| fmt_duration(r.duration))
+        .unwrap_or_default();
+    let _ = writeln!(
+        out,
+        "{} {}  {}",
+        mark(o),
+        style.bold(&format!("{:<width$}", f.flow)),
+        style.dim(&format!("{runs}{}{total}", if runs.is_empty() { "" } else { " · " }))
+    );
+    for s in &f.steps {
+        step_line(out, s, samples, width, style);
+    }
+}
+
+fn step_line(out: &mut String, s: &StepSummary, samples: u32, width: usize, style: ConsoleStyle) {
+    let o = s.outcome();
+    let name = if s.always {
+        format!("{} ↺", s.name)
+    } else {
+        s.name.clone()
+    };
+    let status = s
+        .last
+        .status
+        .map(|c| c.to_string())
+        .unwrap_or_else(|| "---".into());
+    let timing = match &s.latency {
+        Some(p) if samples > 1 => format!(
+            "p50 {} · p95 {} · p99 {}",
+            fmt_duration(p.p50),
+            fmt_duration(p.p95),
+            fmt_duration(p.p99)
+        ),
+        Some(p) => fmt_duration(p.p50),
+        None => String::new(),
+    };
+    let budget = s
+        .budget
+        .iter()
+        .map(|b| {
+            let t = format!(
+                "{} {} {} {}",
+                b.quantile,
+                fmt_duration(b.actual),
+                if b.passed { "≤" } else { ">" },
+                fmt_duration(b.limit)
+            );
+            if b.passed { style.dim(&format!("budget {t}")) } else { style.red(&format!("OVER BUDGET {t}")) }
+        })
+        .collect::<Vec<_>>()
+        .join(" ");
+    let _ = writeln!(
+        out,
+        "   {} {:<w$} {:>3}  {:<12} {}",
+        mark(o),
+        name,
+        status,
+        timing,
+        budget,
+        w = width
+    );
+    let detail = match o {
+        Outcome::Failed => s.last_failure.as_ref().map(|f| {
+            let reason = f.reason.map(|r| r.as_str()).unwrap_or("failed");
+            let failed_runs = if samples > 1 {
+                format!(" ({} of {} runs)", s.failed, s.samples)
+            } else {
+                String::new()
+            };
+            style.red(&format!("[{reason}] {}{failed_runs}", f.message.clone().unwrap_or_default()))
+        }),
+        Outcome::Skipped => s.last.message.as_ref().map(|m| style.dim(&format!("skipped: {m}"))),
+        Outcome::Passed => s
+            .last
+            .poll_elapsed
+            .filter(|_| s.last.attempts > 1)
+            .map(|e| style.dim(&format!("passed after {} attempts, {}", s.last.attempts, fmt_duration(e)))),
+    };
+    if let Some(d) = detail {
+        let _ = writeln!(out, "      {d}");
+    }
+}

@@ -1,0 +1,72 @@
+//! JUnit XML: one test suite per flow, one test case per step (over all samples),
+//! so CI systems show the failing step and its message.
+
+use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
+
+use super::OnceReport;
+use crate::flow::Outcome;
+
+pub fn render_junit(r: &OnceReport) -> String {
+    let mut report = Report::new("smokeprobe");
+    report.set_time(r.wall);
+    for f in &r.flows {
+        let mut suite = TestSuite::new(format!("{}/{}", f.target, f.flow));
+        for s in &f.steps {
+            let status = match s.outcome() {
+                Outcome::Passed => TestCaseStatus::success(),
+                Outcome::Skipped => {
+                    let mut st = TestCaseStatus::skipped();
+                    if let Some(m) = &s.last.message {
+                        st.set_message(m.clone());
+                    }
+                    st
+                }
+                Outcome::Failed => {
+                    let mut st = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                    if let Some(fail) = &s.last_failure {
+                        st.set_type(fail.reason.map(|r| r.as_str()).unwrap_or("failed"));
+                        st.set_message(fail.message.clone().unwrap_or_default());
+                        let detail: Vec<String> = fail
+                            .checks
+                            .iter()
+                            .map(|c| {
+                                format!(
+                                    "{} {}: expected {}, got {}",
+                                    if c.passed { "ok  " } else { "FAIL" },
+                                    c.check,
+                                    c.expected,
+                                    c.actual
+                                )
+                            })
+                            .collect();
+                        st.set_description(format!(
+                            "{} {}\n{}",
+                            fail.method,
+                            fail.url,
+                            detail.join("\n")
+                        ));
+                    } else if let Some(b) = s.budget.iter().find(|b| !b.passed) {
+                        st.set_type("budget");
+                        st.set_message(format!(
+                            "{} {:.1} ms over budget {:.1} ms",
+                            b.quantile,
+                            b.actual.as_secs_f64() * 1000.0,
+                            b.limit.as_secs_f64() * 1000.0
+                        ));
+                    }
+                    st
+                }
+            };
+            let mut case = TestCase::new(s.name.clone(), status);
+            case.set_classname(format!("{}.{}", f.target, f.flow));
+            if let Some(p) = s.latency {
+                case.set_time(p.p50);
+            }
+            suite.add_test_case(case);
+        }
+        report.add_test_suite(suite);
+    }
+    report
+        .to_string()
+        .unwrap_or_else(|e| format!("<!-- junit serialization failed: {e} -->"))
+}

@@ -1,0 +1,247 @@
+//! One-shot results: per-step summaries over the samples of a run (HDR
+//! percentiles against budgets), the verdict and exit code, and the three
+//! renderings — console checklist, JSON and JUnit.
+
+mod console;
+mod junit;
+
+pub use console::{ConsoleStyle, render_console};
+pub use junit::render_junit;
+
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+use crate::config::{Budget, Flow};
+use crate::flow::{FlowResult, Outcome, StepResult};
+
+/// Exit codes, documented in the README.
+pub mod exit {
+    pub const PASSED: i32 = 0;
+    pub const FAILED: i32 = 1;
+    pub const INVALID: i32 = 2;
+    pub const UNREACHABLE: i32 = 3;
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Passed,
+    Failed,
+    Unreachable,
+}
+
+impl Verdict {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Verdict::Passed => exit::PASSED,
+            Verdict::Failed => exit::FAILED,
+            Verdict::Unreachable => exit::UNREACHABLE,
+        }
+    }
+}
+
+/// Latency percentiles of one step over the samples that got a response.
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct Percentiles {
+    #[serde(with = "secs")]
+    pub p50: Duration,
+    #[serde(with = "secs")]
+    pub p95: Duration,
+    #[serde(with = "secs")]
+    pub p99: Duration,
+    #[serde(with = "secs")]
+    pub max: Duration,
+}
+
+/// A budget line's verdict: e.g. p95 420 ms ≤ 500 ms.
+#[derive(Clone, Debug, Serialize)]
+pub struct BudgetCheck {
+    pub quantile: &'static str,
+    #[serde(with = "secs")]
+    pub limit: Duration,
+    #[serde(with = "secs")]
+    pub actual: Duration,
+    pub passed: bool,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct StepSummary {
+    pub name: String,
+    pub always: bool,
+    pub samples: u32,
+    pub passed: u32,
+    pub failed: u32,
+    pub skipped: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latency: Option<Percentiles>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub budget: Vec<BudgetCheck>,
+    /// The last failed sample, to show expected vs actual.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_failure: Option<StepResult>,
+    /// The last sample (status, URL, message for skips).
+    pub last: StepResult,
+}
+
+impl StepSummary {
+    pub fn budget_ok(&self) -> bool {
+        self.budget.iter().all(|b| b.passed)
+    }
+
+    pub fn outcome(&self) -> Outcome {
+        if self.failed > 0 || !self.budget_ok() {
+            Outcome::Failed
+        } else if self.passed == 0 {
+            Outcome::Skipped
+        } else {
+            Outcome::Passed
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct FlowSummary {
+    pub flow: String,
+    pub target: String,
+    pub runs: u32,
+    pub passed_runs: u32,
+    pub failed_runs: u32,
+    pub unreachable: bool,
+    pub steps: Vec<StepSummary>,
+    pub results: Vec<FlowResult>,
+}
+
+impl FlowSummary {
+    pub fn passed(&self) -> bool {
+        self.failed_runs == 0 && self.steps.iter().all(|s| s.budget_ok())
+    }
+
+    pub fn budget_failures(&self) -> usize {
+        self.steps.iter().filter(|s| !s.budget_ok()).count()
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct OnceReport {
+    pub smokeprobe: &'static str,
+    pub started_at: String,
+    #[serde(with = "secs")]
+    pub wall: Duration,
+    pub samples: u32,
+    pub verdict: Verdict,
+    pub exit_code: i32,
+    pub flows: Vec<FlowSummary>,
+}
+
+impl OnceReport {
+    pub fn new(started_at: String, wall: Duration, samples: u32, flows: Vec<FlowSummary>) -> Self {
+        let verdict = if flows.iter().all(|f| f.passed()) {
+            Verdict::Passed
+        } else if flows.iter().all(|f| f.unreachable) {
+            Verdict::Unreachable
+        } else {
+            Verdict::Failed
+        };
+        OnceReport {
+            smokeprobe: env!("CARGO_PKG_VERSION"),
+            started_at,
+            wall,
+            samples,
+            exit_code: verdict.exit_code(),
+            verdict,
+            flows,
+        }
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+    }
+}
+
+/// Summarises the runs of one flow, step by step.
+pub fn summarize(flow: &Flow, results: Vec<FlowResult>) -> FlowSummary {
+    let mut steps = Vec::with_capacity(flow.steps.len());
+    for (i, step) in flow.steps.iter().enumerate() {
+        let samples: Vec<&StepResult> = results.iter().filter_map(|r| r.steps.get(i)).collect();
+        let count = |o: Outcome| samples.iter().filter(|s| s.outcome == o).count() as u32;
+        let durations: Vec<Duration> = samples
+            .iter()
+            .filter(|s| s.status.is_some())
+            .filter_map(|s| s.duration)
+            .collect();
+        let latency = percentiles(&durations);
+        let budget = match (latency, step.budget) {
+            (Some(p), Some(b)) => budget_checks(&b, &p),
+            _ => Vec::new(),
+        };
+        let Some(last) = samples.last() else { continue };
+        steps.push(StepSummary {
+            name: step.name.clone(),
+            always: step.always,
+            samples: samples.len() as u32,
+            passed: count(Outcome::Passed),
+            failed: count(Outcome::Failed),
+            skipped: count(Outcome::Skipped),
+            latency,
+            budget,
+            last_failure: samples
+                .iter()
+                .rev()
+                .find(|s| s.outcome == Outcome::Failed)
+                .map(|s| (*s).clone()),
+            last: (*last).clone(),
+        });
+    }
+    let failed_runs = results.iter().filter(|r| r.outcome == Outcome::Failed).count() as u32;
+    FlowSummary {
+        flow: flow.name.clone(),
+        target: flow.target.clone(),
+        runs: results.len() as u32,
+        passed_runs: results.len() as u32 - failed_runs,
+        failed_runs,
+        unreachable: !results.is_empty() && results.iter().all(|r| r.unreachable()),
+        steps,
+        results,
+    }
+}
+
+/// HDR percentiles (3 significant digits, microsecond resolution up to an hour).
+pub fn percentiles(durations: &[Duration]) -> Option<Percentiles> {
+    if durations.is_empty() {
+        return None;
+    }
+    let mut h = Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).ok()?;
+    for d in durations {
+        let us = (d.as_micros() as u64).clamp(1, 3_600_000_000);
+        h.record(us).ok()?;
+    }
+    let q = |x: f64| Duration::from_micros(h.value_at_quantile(x));
+    Some(Percentiles {
+        p50: q(0.50),
+        p95: q(0.95),
+        p99: q(0.99),
+        max: Duration::from_micros(h.max()),
+    })
+}
+
+fn budget_checks(b: &Budget, p: &Percentiles) -> Vec<BudgetCheck> {
+    [("p50", b.p50, p.p50), ("p95", b.p95, p.p95), ("p99", b.p99, p.p99)]
+        .into_iter()
+        .filter_map(|(q, limit, actual)| {
+            limit.map(|limit| BudgetCheck {
+                quantile: q,
+                limit,
+                actual,
+                passed: actual <= limit,
+            })
+        })
+        .collect()
+}
+
+mod secs {
+    pub fn serialize<S: serde::Serializer>(d: &std::time::Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(d.as_secs_f64())
+    }
+}
