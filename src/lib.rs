@@ -14,3 +14,4 @@ pub mod redact;
 pub mod flow;
 pub mod oneshot;
 pub mod report;
+pub mod cli;

@@ -1,1 +1,287 @@
-//! ContraVento-compatible demo target. STUB: replaced by the full implementation.
+//! A ContraVento-compatible demo target: an in-process HTTP server that behaves
+//! like one ContraVento production host — nginx in front of the FastAPI backend —
+//! so that `smokeprobe demo` can show the probe working and the integration tests
+//! have a realistic target with injectable [`Faults`]. All state is in memory.
+//!
+//! Code map: [`nginx`] is the front (SPA, `/api` proxying, body cap, security
+//! headers, injected latency/errors); [`cors`] is the backend's Starlette CORS
+//! middleware; [`backend`] routes like Starlette; [`api`] and [`trips`] are the
+//! handlers, over the data in [`store`]; [`envelope`] holds the response
+//! conventions; [`faults`] the fault model and its control endpoint.
+//!
+//! Demo-only endpoints: `GET /__demo/faults` returns the active faults as JSON and
+//! `PUT /__demo/faults` (JSON body = [`Faults`]) replaces them, on the same
+//! listener. They exist only in this demo; a real deployment has no such thing.
+//!
+//! Architecture invariant: nothing a client sends can panic the server (bodies
+//! are capped at 10 MB, JSON and multipart errors are 400s, lookups never index);
+//! memory is bounded by per-collection caps and by keeping only photo metadata.
+
+mod api;
+mod backend;
+mod cors;
+mod envelope;
+mod faults;
+mod nginx;
+mod store;
+mod trips;
+
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
+use std::time::Duration;
+
+use axum::serve::ListenerExt;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub use faults::{CorsMode, ErrorFault, FaultSpec, Faults, LatencyFault};
+pub use store::OTHER_USERNAME;
+
+use store::Store;
+
+/// How long [`serve`] waits for open connections to finish after shutdown.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// What the demo target starts with.
+#[derive(Clone, Debug)]
+pub struct DemoOptions {
+    /// The seeded, verified account the probe logs in with.
+    pub username: String,
+    pub email: String,
+    /// Also the password of the second seeded account, [`OTHER_USERNAME`].
+    pub password: String,
+    /// Origins the backend's CORS middleware allows (`CORS_ORIGINS`).
+    pub cors_origins: Vec<String>,
+    /// Faults injected from the start.
+    pub faults: Faults,
+}
+
+impl Default for DemoOptions {
+    fn default() -> Self {
+        DemoOptions {
+            username: "probe".to_owned(),
+            email: "probe@contravento.example".to_owned(),
+            password: "Demo-Passw0rd!".to_owned(),
+            cors_origins: vec![
+                "https://contravento.example".to_owned(),
+                "https://www.contravento.example".to_owned(),
+            ],
+            faults: Faults::default(),
+        }
+    }
+}
+
+/// One trip as the tests see it (e.g. to check no `[probe]` trip is left behind).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TripSummary {
+    pub id: String,
+    pub title: String,
+    /// `"draft"` or `"published"`.
+    pub status: String,
+    /// The owner's username.
+    pub owner: String,
+    /// Number of photos attached.
+    pub photos: usize,
+}
+
+/// The demo target's shared state; cloning is cheap (one `Arc`).
+#[derive(Clone)]
+pub struct DemoState {
+    inner: Arc<Shared>,
+}
+
+struct Shared {
+    /// Read on every request: a short read lock and an `Arc` clone.
+    faults: RwLock<Arc<Faults>>,
+    store: Mutex<Store>,
+    cors_origins: Vec<String>,
+    requests: AtomicU64,
+    /// Unix time the state was created: the `feed_hides_new` replica's horizon.
+    started_at: f64,
+}
+
+impl DemoState {
+    pub fn new(opts: DemoOptions) -> DemoState {
+        let started_at = crate::builtins::unix_now();
+        DemoState {
+            inner: Arc::new(Shared {
+                store: Mutex::new(Store::seeded(&opts, started_at)),
+                faults: RwLock::new(Arc::new(opts.faults)),
+                cors_origins: opts.cors_origins,
+                requests: AtomicU64::new(0),
+                started_at,
+            }),
+        }
+    }
+
+    /// The faults in force.
+    pub fn faults(&self) -> Faults {
+        Faults::clone(&self.fault_snapshot())
+    }
+
+    /// Replaces the faults; requests already running keep the ones they started with.
+    pub fn set_faults(&self, faults: Faults) {
+        *self
+            .inner
+            .faults
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Arc::new(faults);
+    }
+
+    /// Every trip, oldest first.
+    pub fn trips(&self) -> Vec<TripSummary> {
+        let store = self.store();
+        let mut trips: Vec<_> = store.trips.values().collect();
+        trips.sort_by_key(|t| t.seq);
+        trips
+            .into_iter()
+            .map(|t| TripSummary {
+                id: t.trip_id.clone(),
+                title: t.title.clone(),
+                status: t.status().to_owned(),
+                owner: store
+                    .users
+                    .get(t.owner)
+                    .map(|u| u.username.clone())
+                    .unwrap_or_default(),
+                photos: t.photos.len(),
+            })
+            .collect()
+    }
+
+    /// Requests received so far (all paths, including `/__demo/faults`).
+    pub fn request_count(&self) -> u64 {
+        self.inner.requests.load(Ordering::Relaxed)
+    }
+
+    fn count_request(&self) {
+        self.inner.requests.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn fault_snapshot(&self) -> Arc<Faults> {
+        self.inner
+            .faults
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn store(&self) -> MutexGuard<'_, Store> {
+        self.inner
+            .store
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn cors_origins(&self) -> &[String] {
+        &self.inner.cors_origins
+    }
+
+    fn started_at(&self) -> f64 {
+        self.inner.started_at
+    }
+}
+
+/// Serves the demo target on `listener` until `shutdown` is cancelled, then waits
+/// (at most a few seconds) for open connections to finish.
+pub async fn serve(
+    listener: TcpListener,
+    state: DemoState,
+    shutdown: CancellationToken,
+) -> io::Result<()> {
+    let listener = listener.tap_io(|tcp| {
+        // Small responses must not wait for delayed ACKs: latency is measured here.
+        let _ = tcp.set_nodelay(true);
+    });
+    let server = axum::serve(listener, nginx::router(state))
+        .with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    let grace_expired = async {
+        shutdown.cancelled().await;
+        tokio::time::sleep(SHUTDOWN_GRACE).await;
+    };
+    tokio::select! {
+        result = server => result,
+        () = grace_expired => Ok(()),
+    }
+}
+
+/// A running demo target on a background task.
+pub struct DemoServer {
+    addr: SocketAddr,
+    state: DemoState,
+    shutdown: CancellationToken,
+    task: JoinHandle<io::Result<()>>,
+}
+
+impl DemoServer {
+    /// Starts on `127.0.0.1` with a free port.
+    pub async fn start(opts: DemoOptions) -> io::Result<DemoServer> {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
+        DemoServer::start_on(listener, opts).await
+    }
+
+    /// Starts on an already bound listener.
+    pub async fn start_on(listener: TcpListener, opts: DemoOptions) -> io::Result<DemoServer> {
+        let addr = listener.local_addr()?;
+        let state = DemoState::new(opts);
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(serve(listener, state.clone(), shutdown.clone()));
+        Ok(DemoServer {
+            addr,
+            state,
+            shutdown,
+            task,
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The frontend host, e.g. `http://127.0.0.1:40123`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The API base: [`base_url`](Self::base_url) + `/api`.
+    pub fn api_url(&self) -> String {
+        format!("{}/api", self.base_url())
+    }
+
+    pub fn state(&self) -> &DemoState {
+        &self.state
+    }
+
+    pub fn set_faults(&self, faults: Faults) {
+        self.state.set_faults(faults);
+    }
+
+    pub fn faults(&self) -> Faults {
+        self.state.faults()
+    }
+
+    pub fn trips(&self) -> Vec<TripSummary> {
+        self.state.trips()
+    }
+
+    pub fn request_count(&self) -> u64 {
+        self.state.request_count()
+    }
+
+    /// Stops accepting, lets open requests finish and waits for the server task.
+    pub async fn stop(mut self) {
+        self.shutdown.cancel();
+        // A join error means the task panicked or was aborted: nothing left to stop.
+        let _ = (&mut self.task).await;
+    }
+}
+
+impl Drop for DemoServer {
+    /// A server dropped without [`stop`](Self::stop) still shuts down.
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}

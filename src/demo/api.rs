@@ -1,0 +1,239 @@
+//! Demo backend handlers that are not about trips: health, the OpenAPI document,
+//! reference data, registration and login (with the account lockout).
+
+use std::time::Instant;
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::backend::Ctx;
+use super::envelope::{ApiError, envelope, json_object, success};
+use super::store::{LoginOutcome, MAX_USERS, TOKEN_TTL, User, naive_timestamp};
+use crate::builtins::{random_alnum, unix_now};
+
+/// `GET /health`: never touches the database, so it stays healthy when the DB is
+/// down; the timestamp has the real backend's doubled zone (`+00:00Z`).
+pub(super) fn health() -> Response {
+    let data = json!({
+        "status": "healthy",
+        "environment": "production",
+        "timestamp": format!("{}+00:00Z", naive_timestamp(unix_now())),
+    });
+    success(StatusCode::OK, data)
+}
+
+/// `GET /openapi.json`: public in production, as on the real deployment.
+pub(super) fn openapi() -> Response {
+    let op = |summary: &str| json!({"summary": summary});
+    Json(json!({
+        "openapi": "3.1.0",
+        "info": {"title": "ContraVento API", "version": "0.1.0"},
+        "paths": {
+            "/health": {"get": op("Health check")},
+            "/auth/register": {"post": op("Register")},
+            "/auth/login": {"post": op("Login")},
+            "/cycling-types": {"get": op("List cycling types")},
+            "/trips": {"post": op("Create trip")},
+            "/trips/public": {"get": op("Public trips feed")},
+            "/trips/{trip_id}": {"get": op("Get trip"), "delete": op("Delete trip")},
+            "/trips/{trip_id}/publish": {"post": op("Publish trip")},
+            "/trips/{trip_id}/photos": {"post": op("Upload trip photo")},
+            "/feed": {"get": op("Feed")},
+        },
+    }))
+    .into_response()
+}
+
+const CYCLING_TYPES: [(&str, &str, &str); 6] = [
+    (
+        "bikepacking",
+        "Bikepacking",
+        "Viajes de varios días con equipaje ligero en la bici",
+    ),
+    (
+        "commuting",
+        "Desplazamiento urbano",
+        "Trayectos diarios en bicicleta por ciudad",
+    ),
+    (
+        "gravel",
+        "Gravel",
+        "Pistas y caminos de tierra con bicicleta gravel",
+    ),
+    (
+        "mountain",
+        "Montaña",
+        "Rutas de montaña y senderos técnicos",
+    ),
+    ("road", "Carretera", "Rutas por carretera asfaltada"),
+    (
+        "touring",
+        "Cicloturismo",
+        "Viajes en bicicleta con alforjas",
+    ),
+];
+
+/// `GET /cycling-types`: a bare list, read from the database.
+pub(super) fn cycling_types(ctx: &Ctx) -> Result<Response, ApiError> {
+    ctx.db()?;
+    let list: Vec<Value> = CYCLING_TYPES
+        .iter()
+        .map(|(code, name, description)| {
+            json!({"code": code, "display_name": name, "description": description})
+        })
+        .collect();
+    Ok(Json(list).into_response())
+}
+
+fn validate_username(username: &str) -> Result<(), ApiError> {
+    if !(3..=30).contains(&username.len()) {
+        return Err(ApiError::validation(
+            "username",
+            "El nombre de usuario debe tener entre 3 y 30 caracteres",
+        ));
+    }
+    if !username
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    {
+        return Err(ApiError::validation(
+            "username",
+            "El nombre de usuario solo puede contener letras, números y guiones bajos",
+        ));
+    }
+    Ok(())
+}
+
+fn validate_email(email: &str) -> Result<(), ApiError> {
+    let valid = email.len() <= 254
+        && email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty()
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+                && domain.contains('.')
+                && !domain.contains('@')
+                && !email.chars().any(char::is_whitespace)
+        });
+    if valid {
+        Ok(())
+    } else {
+        Err(ApiError::invalid_field(
+            "email",
+            "value is not a valid email address",
+        ))
+    }
+}
+
+fn validate_password(password: &str) -> Result<(), ApiError> {
+    let chars = password.chars().count();
+    if !(8..=128).contains(&chars) {
+        return Err(ApiError::validation(
+            "password",
+            "La contraseña debe tener entre 8 y 128 caracteres",
+        ));
+    }
+    let strong = password.chars().any(char::is_uppercase)
+        && password.chars().any(char::is_lowercase)
+        && password.chars().any(|c| c.is_ascii_digit())
+        && password.chars().any(|c| !c.is_alphanumeric());
+    if !strong {
+        return Err(ApiError::validation(
+            "password",
+            "La contraseña debe contener mayúsculas, minúsculas, números y símbolos",
+        ));
+    }
+    Ok(())
+}
+
+fn user_json(user: &User) -> Value {
+    json!({
+        "user_id": user.user_id,
+        "username": user.username,
+        "email": user.email,
+        "is_verified": user.is_verified,
+        "is_active": true,
+        "profile_visibility": "public",
+        "trip_visibility": "public",
+        "created_at": user.created_at,
+    })
+}
+
+/// `POST /auth/register`: 201 with an unverified user (who therefore cannot log in).
+pub(super) fn register(ctx: &Ctx, body: &[u8]) -> Result<Response, ApiError> {
+    let fields = json_object(body)?;
+    let username = fields.required_str("username")?;
+    let email = fields.required_str("email")?;
+    let password = fields.required_str("password")?;
+    validate_username(username)?;
+    validate_email(email)?;
+    validate_password(password)?;
+    ctx.db()?;
+    let mut store = ctx.state.store();
+    if store.users.len() >= MAX_USERS {
+        return Err(ApiError::internal(ctx.faults.leak_errors));
+    }
+    if store.username_taken(username) {
+        return Err(
+            ApiError::validation("username", "El nombre de usuario ya está en uso")
+                .with_code("USERNAME_TAKEN"),
+        );
+    }
+    if store.email_taken(email) {
+        return Err(
+            ApiError::validation("email", "El email ya está registrado").with_code("EMAIL_TAKEN")
+        );
+    }
+    let user = store.add_user(username, email, password, false, unix_now());
+    let mut body = envelope(user_json(&store.users[user]));
+    body["message"] = json!("Usuario registrado. Revisa tu email para verificar tu cuenta.");
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+/// `POST /auth/login` with `{"login": <username or email>, "password"}`.
+pub(super) fn login(ctx: &Ctx, body: &[u8]) -> Result<Response, ApiError> {
+    let fields = json_object(body)?;
+    let login = fields.required_str("login")?;
+    let password = fields.required_str("password")?;
+    ctx.db()?;
+    let invalid = || {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "INVALID_CREDENTIALS",
+            "Usuario o contraseña incorrectos",
+        )
+    };
+    let now = Instant::now();
+    let mut store = ctx.state.store();
+    // An unknown login is a plain 401 and locks nothing.
+    let user = store.find_login(login).ok_or_else(invalid)?;
+    match store.attempt_login(user, password, now) {
+        LoginOutcome::Ok => {}
+        LoginOutcome::WrongPassword => return Err(invalid()),
+        LoginOutcome::Locked => {
+            return Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "ACCOUNT_LOCKED",
+                "Cuenta bloqueada temporalmente por demasiados intentos fallidos. \
+                 Inténtalo de nuevo en 15 minutos",
+            ));
+        }
+    }
+    if !store.users[user].is_verified {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "EMAIL_NOT_VERIFIED",
+            "Debes verificar tu email antes de iniciar sesión",
+        ));
+    }
+    let access_token = store.issue_session(user, now);
+    let data = json!({
+        "access_token": access_token,
+        "refresh_token": random_alnum(48),
+        "token_type": "bearer",
+        "expires_in": TOKEN_TTL.as_secs(),
+        "user": user_json(&store.users[user]),
+    });
+    Ok(success(StatusCode::OK, data))
+}

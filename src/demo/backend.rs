@@ -1,0 +1,179 @@
+//! The demo FastAPI backend as nginx reaches it (paths without `/api`): the route
+//! table, Starlette's routing answers (404, 405 with `Allow`, the 307
+//! trailing-slash redirect that loses nginx's `/api` prefix), and [`Ctx`], what a
+//! handler knows about its request (state, faults, caller).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Bytes;
+use axum::http::{HeaderMap, HeaderValue, Method, Request, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use super::envelope::{ApiError, detail};
+use super::store::UserIdx;
+use super::{DemoState, Faults, api, nginx, trips};
+
+/// What a handler knows about its request.
+pub(super) struct Ctx {
+    pub state: DemoState,
+    pub faults: Arc<Faults>,
+    bearer: Option<String>,
+}
+
+impl Ctx {
+    /// A 5xx envelope that leaks debug output when the `leak_errors` fault is on.
+    pub fn server_error(&self, status: StatusCode, code: &'static str, message: &str) -> ApiError {
+        ApiError::server(status, code, message, self.faults.leak_errors)
+    }
+
+    /// Fails like every database-backed endpoint when the `db_down` fault is on.
+    pub fn db(&self) -> Result<(), ApiError> {
+        if self.faults.db_down {
+            Err(ApiError::internal(self.faults.leak_errors))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// The authenticated caller. A missing token is refused before the database
+    /// is consulted; an unknown or expired one after.
+    pub fn user(&self) -> Result<UserIdx, ApiError> {
+        let token = self.bearer.as_deref().ok_or_else(ApiError::unauthorized)?;
+        self.db()?;
+        self.state
+            .store()
+            .session_user(token, Instant::now())
+            .ok_or_else(ApiError::unauthorized)
+    }
+
+    /// The caller if it sent a valid token; anonymous otherwise (optional auth).
+    pub fn viewer(&self) -> Option<UserIdx> {
+        let token = self.bearer.as_deref()?;
+        self.state.store().session_user(token, Instant::now())
+    }
+}
+
+fn bearer_token(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then(|| token.to_owned())
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Endpoint<'a> {
+    Health,
+    OpenApi,
+    Register,
+    Login,
+    CyclingTypes,
+    PublicFeed,
+    CreateTrip,
+    GetTrip(&'a str),
+    DeleteTrip(&'a str),
+    Publish(&'a str),
+    UploadPhoto(&'a str),
+}
+
+/// The routes whose path pattern matches `path`, in declaration order (Starlette
+/// takes the first whose method also matches, so `GET /trips/public` is the feed
+/// while `DELETE /trips/public` is a delete of trip "public").
+fn routes(path: &str) -> Vec<(Method, Endpoint<'_>)> {
+    use Endpoint::*;
+    let Some(rest) = path.strip_prefix('/') else {
+        return Vec::new();
+    };
+    let segments: Vec<&str> = rest.split('/').collect();
+    match segments.as_slice() {
+        ["health"] => vec![(Method::GET, Health)],
+        ["openapi.json"] => vec![(Method::GET, OpenApi)],
+        ["auth", "register"] => vec![(Method::POST, Register)],
+        ["auth", "login"] => vec![(Method::POST, Login)],
+        ["cycling-types"] => vec![(Method::GET, CyclingTypes)],
+        ["feed"] => vec![(Method::GET, PublicFeed)],
+        ["trips"] => vec![(Method::POST, CreateTrip)],
+        ["trips", id] if !id.is_empty() => {
+            let mut found = Vec::with_capacity(3);
+            if *id == "public" {
+                found.push((Method::GET, PublicFeed));
+            }
+            found.push((Method::GET, GetTrip(id)));
+            found.push((Method::DELETE, DeleteTrip(id)));
+            found
+        }
+        ["trips", id, "publish"] if !id.is_empty() => vec![(Method::POST, Publish(id))],
+        ["trips", id, "photos"] if !id.is_empty() => vec![(Method::POST, UploadPhoto(id))],
+        _ => Vec::new(),
+    }
+}
+
+/// Handles one request that nginx proxied; `path` is the request path without `/api`.
+pub(super) async fn handle(
+    state: &DemoState,
+    faults: Arc<Faults>,
+    req: Request<Bytes>,
+    path: &str,
+) -> Response {
+    let candidates = routes(path);
+    let Some(endpoint) = candidates
+        .iter()
+        .find(|(method, _)| method == req.method())
+        .map(|(_, endpoint)| *endpoint)
+    else {
+        return unrouted(&candidates, path, req.uri().query(), req.headers());
+    };
+    let ctx = Ctx {
+        state: state.clone(),
+        faults,
+        bearer: bearer_token(req.headers()),
+    };
+    let result = match endpoint {
+        Endpoint::Health => Ok(api::health()),
+        Endpoint::OpenApi => Ok(api::openapi()),
+        Endpoint::Register => api::register(&ctx, req.body()),
+        Endpoint::Login => api::login(&ctx, req.body()),
+        Endpoint::CyclingTypes => api::cycling_types(&ctx),
+        Endpoint::PublicFeed => trips::public_feed(&ctx, req.uri().query()),
+        Endpoint::CreateTrip => trips::create_trip(&ctx, req.body()),
+        Endpoint::GetTrip(id) => trips::get_trip(&ctx, id),
+        Endpoint::DeleteTrip(id) => trips::delete_trip(&ctx, id),
+        Endpoint::Publish(id) => trips::publish_trip(&ctx, id),
+        Endpoint::UploadPhoto(id) => trips::upload_photo(&ctx, req, id).await,
+    };
+    result.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// Starlette's answers when no route takes the request: 405 when the path exists
+/// with other methods (so `HEAD /health` is 405: FastAPI routes have no implicit
+/// HEAD), a 307 to the path without its trailing slash when that one exists —
+/// built from the Host header and the path the backend saw, hence without `/api` —
+/// and 404 otherwise.
+fn unrouted(
+    candidates: &[(Method, Endpoint<'_>)],
+    path: &str,
+    query: Option<&str>,
+    headers: &HeaderMap,
+) -> Response {
+    if !candidates.is_empty() {
+        let mut allow: Vec<&str> = candidates.iter().map(|(m, _)| m.as_str()).collect();
+        allow.dedup();
+        let mut resp = detail(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed");
+        if let Ok(value) = HeaderValue::from_str(&allow.join(", ")) {
+            resp.headers_mut().insert(header::ALLOW, value);
+        }
+        return resp;
+    }
+    let without_slash = path.strip_suffix('/').filter(|p| !p.is_empty());
+    if let Some(target) = without_slash.filter(|p| !routes(p).is_empty()) {
+        let target = match query {
+            Some(q) => format!("{target}?{q}"),
+            None => target.to_owned(),
+        };
+        return nginx::with_location(
+            StatusCode::TEMPORARY_REDIRECT.into_response(),
+            &nginx::absolute_url(headers, &target),
+        );
+    }
+    detail(StatusCode::NOT_FOUND, "Not Found")
+}

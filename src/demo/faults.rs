@@ -1,0 +1,307 @@
+//! Injectable faults of the demo target: the data model (also the JSON of the
+//! demo-only `/__demo/faults` endpoint), the `--fault` spec parser, request
+//! matching, and the control endpoint itself.
+//!
+//! `GET /__demo/faults` returns the active [`Faults`] as JSON and
+//! `PUT /__demo/faults` (JSON body = `Faults`, missing fields take their defaults)
+//! replaces them. These endpoints exist only in the demo target; a real
+//! ContraVento deployment has nothing like them.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use axum::Json;
+use axum::body::to_bytes;
+use axum::extract::Request;
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::DemoState;
+
+/// Faults currently injected into the demo target. The default injects nothing.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Faults {
+    /// Delays added before a matching request is handled (all matching delays add up).
+    pub latency: Vec<LatencyFault>,
+    /// Random server errors on matching requests (the first one that fires wins).
+    pub errors: Vec<ErrorFault>,
+    /// The database is unreachable: `/health` still says healthy, every DB-backed
+    /// endpoint answers 500 (`/trips/public` with `PUBLIC_FEED_ERROR`).
+    pub db_down: bool,
+    /// Every photo upload is refused as "not a valid image".
+    pub reject_photos: bool,
+    /// Publishing a trip answers 500.
+    pub publish_fails: bool,
+    /// Trips published after the server started never show up in the public feed.
+    pub feed_hides_new: bool,
+    /// nginx adds no security headers, not even on `/api`.
+    pub no_security_headers: bool,
+    /// How the backend answers CORS.
+    pub cors: CorsMode,
+    /// 500 responses carry a Python traceback and an SQL statement.
+    pub leak_errors: bool,
+}
+
+/// Delay requests whose path starts with `path` (and, if set, whose method is `method`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LatencyFault {
+    /// Prefix of the request path as the client sent it, e.g. `/api/auth/login`.
+    pub path: String,
+    pub method: Option<String>,
+    pub delay_ms: u64,
+}
+
+/// Answer `status` with probability `rate` to requests matching `path`/`method`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ErrorFault {
+    /// Prefix of the request path as the client sent it.
+    pub path: String,
+    pub method: Option<String>,
+    /// Probability in `0..=1`.
+    pub rate: f64,
+    pub status: u16,
+}
+
+impl Default for ErrorFault {
+    fn default() -> Self {
+        ErrorFault {
+            path: String::new(),
+            method: None,
+            rate: 1.0,
+            status: 500,
+        }
+    }
+}
+
+/// CORS behaviour of the backend.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CorsMode {
+    /// Starlette's CORSMiddleware with the configured origins and credentials.
+    #[default]
+    Starlette,
+    /// `access-control-allow-origin: *` together with `allow-credentials: true`.
+    WildcardWithCredentials,
+    /// Any `Origin` is echoed back as allowed.
+    EchoAny,
+}
+
+/// One `--fault` spec, parsed. See [`FaultSpec::from_str`] for the forms.
+#[derive(Clone, Debug, PartialEq)]
+pub enum FaultSpec {
+    Latency(LatencyFault),
+    Error(ErrorFault),
+    DbDown,
+    RejectPhotos,
+    PublishFails,
+    FeedHidesNew,
+    NoSecurityHeaders,
+    Cors(CorsMode),
+    LeakErrors,
+}
+
+const VALID_FORMS: &str = "valid faults are latency:[METHOD:]PATH=DURATION \
+(e.g. latency:/api/auth/login=800ms or latency:POST:/api/trips=300ms), \
+error:[METHOD:]PATH=RATE[:STATUS] (e.g. error:/api/trips=0.5:500), db-down, reject-photos, \
+publish-fails, feed-hides-new, no-security-headers, cors=wildcard, cors=echo-any, \
+cors=starlette and leak-errors";
+
+impl FromStr for FaultSpec {
+    type Err = String;
+
+    /// Parses `latency:[METHOD:]PATH=800ms|2s`, `error:[METHOD:]PATH=RATE[:STATUS]`
+    /// (status defaults to 500), `db-down`, `reject-photos`, `publish-fails`,
+    /// `feed-hides-new`, `no-security-headers`, `cors=wildcard`, `cors=echo-any`,
+    /// `cors=starlette` and `leak-errors`.
+    fn from_str(spec: &str) -> Result<Self, Self::Err> {
+        let spec = spec.trim();
+        let simple = match spec {
+            "db-down" => Some(FaultSpec::DbDown),
+            "reject-photos" => Some(FaultSpec::RejectPhotos),
+            "publish-fails" => Some(FaultSpec::PublishFails),
+            "feed-hides-new" => Some(FaultSpec::FeedHidesNew),
+            "no-security-headers" => Some(FaultSpec::NoSecurityHeaders),
+            "leak-errors" => Some(FaultSpec::LeakErrors),
+            "cors=wildcard" | "cors=wildcard-with-credentials" => {
+                Some(FaultSpec::Cors(CorsMode::WildcardWithCredentials))
+            }
+            "cors=echo-any" => Some(FaultSpec::Cors(CorsMode::EchoAny)),
+            "cors=starlette" => Some(FaultSpec::Cors(CorsMode::Starlette)),
+            _ => None,
+        };
+        if let Some(fault) = simple {
+            return Ok(fault);
+        }
+        if let Some(rest) = spec.strip_prefix("latency:") {
+            let (method, path, value) = split_target(spec, rest)?;
+            let delay = parse_delay(value)
+                .ok_or_else(|| format!("fault {spec:?}: the delay must look like 800ms or 2s"))?;
+            return Ok(FaultSpec::Latency(LatencyFault {
+                path,
+                method,
+                delay_ms: u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+            }));
+        }
+        if let Some(rest) = spec.strip_prefix("error:") {
+            let (method, path, value) = split_target(spec, rest)?;
+            let (rate, status) = value.split_once(':').unwrap_or((value, "500"));
+            let rate = rate
+                .parse::<f64>()
+                .ok()
+                .filter(|r| (0.0..=1.0).contains(r))
+                .ok_or_else(|| format!("fault {spec:?}: the rate must be a number from 0 to 1"))?;
+            let status = status
+                .parse::<u16>()
+                .ok()
+                .filter(|s| (400..=599).contains(s))
+                .ok_or_else(|| format!("fault {spec:?}: the status must be from 400 to 599"))?;
+            return Ok(FaultSpec::Error(ErrorFault {
+                path,
+                method,
+                rate,
+                status,
+            }));
+        }
+        Err(format!("unknown fault {spec:?}; {VALID_FORMS}"))
+    }
+}
+
+/// Splits `[METHOD:]PATH=VALUE` (the part after `latency:` / `error:`).
+fn split_target<'a>(
+    spec: &str,
+    rest: &'a str,
+) -> Result<(Option<String>, String, &'a str), String> {
+    let (target, value) = rest
+        .split_once('=')
+        .ok_or_else(|| format!("fault {spec:?} lacks '=': {VALID_FORMS}"))?;
+    let (method, path) = match target.split_once(':') {
+        Some((m, p)) if !m.is_empty() && m.bytes().all(|b| b.is_ascii_alphabetic()) => {
+            (Some(m.to_ascii_uppercase()), p)
+        }
+        _ => (None, target),
+    };
+    if !path.starts_with('/') {
+        return Err(format!(
+            "fault {spec:?}: the path must start with '/': {VALID_FORMS}"
+        ));
+    }
+    Ok((method, path.to_owned(), value))
+}
+
+fn parse_delay(value: &str) -> Option<Duration> {
+    let (number, scale) = if let Some(ms) = value.strip_suffix("ms") {
+        (ms, 0.001)
+    } else {
+        (value.strip_suffix('s')?, 1.0)
+    };
+    let n: f64 = number.parse().ok()?;
+    (n.is_finite() && n >= 0.0 && n * scale <= 3600.0).then(|| Duration::from_secs_f64(n * scale))
+}
+
+impl fmt::Display for CorsMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            CorsMode::Starlette => "starlette",
+            CorsMode::WildcardWithCredentials => "wildcard-with-credentials",
+            CorsMode::EchoAny => "echo-any",
+        })
+    }
+}
+
+fn matches(path_prefix: &str, method: Option<&str>, req_method: &Method, req_path: &str) -> bool {
+    req_path.starts_with(path_prefix)
+        && method.is_none_or(|m| m.eq_ignore_ascii_case(req_method.as_str()))
+}
+
+impl Faults {
+    /// Adds one parsed fault (lists grow, switches turn on, CORS mode is replaced).
+    pub fn apply(&mut self, spec: FaultSpec) {
+        match spec {
+            FaultSpec::Latency(l) => self.latency.push(l),
+            FaultSpec::Error(e) => self.errors.push(e),
+            FaultSpec::DbDown => self.db_down = true,
+            FaultSpec::RejectPhotos => self.reject_photos = true,
+            FaultSpec::PublishFails => self.publish_fails = true,
+            FaultSpec::FeedHidesNew => self.feed_hides_new = true,
+            FaultSpec::NoSecurityHeaders => self.no_security_headers = true,
+            FaultSpec::Cors(mode) => self.cors = mode,
+            FaultSpec::LeakErrors => self.leak_errors = true,
+        }
+    }
+
+    /// Parses one `--fault` spec and applies it; the error lists the valid forms.
+    pub fn apply_spec(&mut self, spec: &str) -> Result<(), String> {
+        self.apply(spec.parse()?);
+        Ok(())
+    }
+
+    /// Whether no fault at all is injected.
+    pub fn is_empty(&self) -> bool {
+        *self == Faults::default()
+    }
+
+    /// Total injected delay for a request (zero when nothing matches).
+    pub(super) fn delay_for(&self, method: &Method, path: &str) -> Duration {
+        let ms = self
+            .latency
+            .iter()
+            .filter(|l| matches(&l.path, l.method.as_deref(), method, path))
+            .fold(0u64, |sum, l| sum.saturating_add(l.delay_ms));
+        Duration::from_millis(ms)
+    }
+
+    /// The status of an error fault that fires for this request, if any.
+    pub(super) fn injected_status(&self, method: &Method, path: &str) -> Option<StatusCode> {
+        self.errors
+            .iter()
+            .filter(|e| matches(&e.path, e.method.as_deref(), method, path))
+            .find(|e| fastrand::f64() < e.rate)
+            .map(|e| StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
+    }
+}
+
+/// Largest fault document `PUT /__demo/faults` accepts.
+const MAX_CONTROL_BODY: usize = 64 * 1024;
+
+/// The demo-only control endpoint (see the module docs).
+pub(super) async fn control(state: &DemoState, req: Request) -> Response {
+    if req.uri().path() != "/__demo/faults" {
+        return (StatusCode::NOT_FOUND, Json(json!({"detail": "Not Found"}))).into_response();
+    }
+    match *req.method() {
+        Method::GET => Json(state.faults()).into_response(),
+        Method::PUT => {
+            let parsed = match to_bytes(req.into_body(), MAX_CONTROL_BODY).await {
+                Ok(body) => serde_json::from_slice::<Faults>(&body).map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            match parsed {
+                Ok(faults) => {
+                    state.set_faults(faults.clone());
+                    Json(faults).into_response()
+                }
+                Err(e) => (
+                    StatusCode::BAD_REQUEST,
+                    Json(json!({"error": format!("invalid faults document: {e}")})),
+                )
+                    .into_response(),
+            }
+        }
+        _ => {
+            let mut resp = (
+                StatusCode::METHOD_NOT_ALLOWED,
+                Json(json!({"detail": "Method Not Allowed"})),
+            )
+                .into_response();
+            resp.headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static("GET, PUT"));
+            resp
+        }
+    }
+}

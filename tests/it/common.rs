@@ -1,0 +1,133 @@
+//! Shared helpers: the demo target in-process on port 0, the smokeprobe binary
+//! as a child process (as a deploy script would run it), temporary files.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use smokeprobe::demo::{DemoOptions, DemoServer, Faults};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_smokeprobe");
+
+pub fn repo_file(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+pub async fn demo_with(opts: DemoOptions) -> DemoServer {
+    DemoServer::start(opts).await.expect("demo target starts on 127.0.0.1:0")
+}
+
+pub async fn demo(faults: &[&str]) -> DemoServer {
+    let mut f = Faults::default();
+    for spec in faults {
+        f.apply_spec(spec).expect("valid fault spec");
+    }
+    demo_with(DemoOptions {
+        faults: f,
+        ..DemoOptions::default()
+    })
+    .await
+}
+
+/// Runs the binary with args and extra environment, off the async runtime so
+/// the in-process target keeps serving.
+pub async fn run(args: Vec<String>, env: Vec<(String, String)>) -> Output {
+    tokio::task::spawn_blocking(move || {
+        std::process::Command::new(BIN)
+            .args(&args)
+            .envs(env)
+            .env_remove("NO_COLOR")
+            .env("SMOKEPROBE_LOG", "info")
+            .output()
+            .expect("smokeprobe binary runs")
+    })
+    .await
+    .expect("join")
+}
+
+pub fn text(o: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+/// Arguments that point the shipped probe file at a demo target.
+pub fn contravento_args(server: &DemoServer) -> Vec<String> {
+    let d = DemoOptions::default();
+    vec![
+        "once".into(),
+        repo_file("probes/contravento.yaml").display().to_string(),
+        "--var".into(),
+        format!("base={}", server.base_url()),
+        "--var".into(),
+        format!("username={}", d.username),
+        "--secret".into(),
+        format!("password={}", d.password),
+        "--var".into(),
+        format!("allowed_origin={}", d.cors_origins[0]),
+        "--quiet".into(),
+    ]
+}
+
+pub struct Reports {
+    pub dir: tempfile::TempDir,
+}
+
+impl Reports {
+    pub fn new() -> Self {
+        Reports {
+            dir: tempfile::tempdir().expect("tempdir"),
+        }
+    }
+    pub fn json_path(&self) -> PathBuf {
+        self.dir.path().join("report.json")
+    }
+    pub fn junit_path(&self) -> PathBuf {
+        self.dir.path().join("report.xml")
+    }
+    pub fn args(&self) -> Vec<String> {
+        vec![
+            "--json".into(),
+            self.json_path().display().to_string(),
+            "--junit".into(),
+            self.junit_path().display().to_string(),
+        ]
+    }
+    pub fn json(&self) -> serde_json::Value {
+        let t = std::fs::read_to_string(self.json_path()).expect("JSON report written");
+        serde_json::from_str(&t).expect("JSON report parses")
+    }
+    pub fn junit(&self) -> String {
+        std::fs::read_to_string(self.junit_path()).expect("JUnit report written")
+    }
+}
+
+/// (flow, step) pairs whose summary outcome is `failed` in a JSON report, with
+/// the reason (or "budget" when only a latency budget failed).
+pub fn red_steps(report: &serde_json::Value) -> Vec<(String, String, String)> {
+    let mut out = Vec::new();
+    for f in report["flows"].as_array().expect("flows") {
+        for s in f["steps"].as_array().expect("steps") {
+            let budget_failed = s["budget"]
+                .as_array()
+                .is_some_and(|b| b.iter().any(|x| x["passed"] == false));
+            if s["failed"].as_u64().unwrap_or(0) > 0 {
+                let reason = s["last_failure"]["reason"].as_str().unwrap_or("?").to_string();
+                out.push((f["flow"].as_str().unwrap().into(), s["name"].as_str().unwrap().into(), reason));
+            } else if budget_failed {
+                out.push((f["flow"].as_str().unwrap().into(), s["name"].as_str().unwrap().into(), "budget".into()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+pub fn step<'a>(report: &'a serde_json::Value, flow: &str, step: &str) -> &'a serde_json::Value {
+    report["flows"]
+        .as_array()
+        .and_then(|fs| fs.iter().find(|f| f["flow"] == flow))
+        .and_then(|f| f["steps"].as_array())
+        .and_then(|ss| ss.iter().find(|s| s["name"] == step))
+        .unwrap_or_else(|| panic!("no step {flow}/{step} in report"))
+}

@@ -1,0 +1,6 @@
+//! The one integration-test binary: real HTTP over loopback against in-process
+//! targets on port 0, and the real `smokeprobe` binary as a child process.
+
+mod common;
+mod imagegen;
+mod once;

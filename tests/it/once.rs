@@ -1,0 +1,216 @@
+//! `smokeprobe once` with the shipped probe file against the demo target:
+//! healthy → exit 0 with every step timed; each injected fault turns exactly
+//! the right step red with the right reason and exit code; cleanup always runs.
+
+use crate::common::*;
+
+fn owned(v: &[(&str, &str, &str)]) -> Vec<(String, String, String)> {
+    let mut v: Vec<_> = v
+        .iter()
+        .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
+        .collect();
+    v.sort();
+    v
+}
+
+async fn once_against(faults: &[&str], extra: &[&str]) -> (std::process::Output, Reports, smokeprobe::demo::DemoServer) {
+    let server = demo(faults).await;
+    let reports = Reports::new();
+    let mut args = contravento_args(&server);
+    args.extend(reports.args());
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let out = run(args, vec![]).await;
+    (out, reports, server)
+}
+
+fn assert_no_probe_trips(server: &smokeprobe::demo::DemoServer) {
+    let left: Vec<_> = server
+        .trips()
+        .into_iter()
+        .filter(|t| t.title.starts_with("[probe]"))
+        .collect();
+    assert!(left.is_empty(), "synthetic trips left behind: {left:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shipped_probe_passes_against_healthy_demo() {
+    let (out, reports, server) = once_against(&[], &[]).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(stdout.contains("PASSED"), "{stdout}");
+    let report = reports.json();
+    assert_eq!(report["verdict"], "passed");
+    let flows = report["flows"].as_array().unwrap();
+    let names: Vec<&str> = flows.iter().map(|f| f["flow"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        [
+            "health",
+            "db-liveness",
+            "reference-data",
+            "login",
+            "login-rejects-unknown-user",
+            "trip-lifecycle",
+            "cors-login"
+        ],
+        "optional registration flow must not run unless selected"
+    );
+    // Every step of every flow ran, passed and has a timing.
+    for f in flows {
+        for s in f["steps"].as_array().unwrap() {
+            assert_eq!(s["passed"], 1, "{}/{} did not pass: {s}", f["flow"], s["name"]);
+            let d = s["latency"]["p50"].as_f64().unwrap_or(0.0);
+            assert!(d > 0.0, "{}/{} has no timing", f["flow"], s["name"]);
+            let r = &f["results"][0]["steps"];
+            assert!(r.as_array().unwrap().iter().all(|x| x["duration"].as_f64().unwrap() > 0.0));
+        }
+    }
+    let lifecycle = step(&report, "trip-lifecycle", "upload-photo");
+    assert!(lifecycle["last"]["status"] == 201);
+    let junit = reports.junit();
+    assert!(junit.contains("<testsuite name=\"contravento/trip-lifecycle\""), "{junit}");
+    assert!(!junit.contains("<failure"), "{junit}");
+    assert_no_probe_trips(&server);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_login_goes_over_the_auth_budget() {
+    let (out, reports, server) = once_against(&["latency:POST:/api/auth/login=650ms"], &[]).await;
+    assert_eq!(out.status.code(), Some(1), "{:?}", text(&out));
+    let report = reports.json();
+    assert_eq!(
+        red_steps(&report),
+        owned(&[
+            ("login", "login", "budget"),
+            ("login-rejects-unknown-user", "unknown-user", "budget"),
+            ("trip-lifecycle", "login", "budget"),
+        ])
+    );
+    let b = &step(&report, "login", "login")["budget"][0];
+    assert_eq!(b["quantile"], "p95");
+    assert!(b["actual"].as_f64().unwrap() >= 0.65, "{b}");
+    let (stdout, _) = text(&out);
+    assert!(stdout.contains("OVER BUDGET p95"), "{stdout}");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn db_down_keeps_health_green_and_turns_db_checks_red() {
+    let (out, reports, server) = once_against(&["db-down"], &[]).await;
+    assert_eq!(out.status.code(), Some(1), "{:?}", text(&out));
+    let report = reports.json();
+    let red = red_steps(&report);
+    assert!(!red.iter().any(|(f, ..)| f == "health"), "health must stay green: {red:?}");
+    assert!(red.contains(&("db-liveness".into(), "public-feed-page".into(), "status".into())), "{red:?}");
+    assert!(red.contains(&("reference-data".into(), "cycling-types".into(), "status".into())), "{red:?}");
+    let msg = step(&report, "db-liveness", "public-feed-page")["last_failure"]["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(msg.contains("expected 200, got 500"), "{msg}");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rejected_photo_fails_upload_and_cleanup_still_runs() {
+    let (out, reports, server) = once_against(&["reject-photos"], &[]).await;
+    assert_eq!(out.status.code(), Some(1), "{:?}", text(&out));
+    let report = reports.json();
+    assert_eq!(
+        red_steps(&report),
+        owned(&[("trip-lifecycle", "upload-photo", "status")])
+    );
+    for skipped in ["fetch-photo", "publish", "appears-in-feed"] {
+        assert_eq!(step(&report, "trip-lifecycle", skipped)["skipped"], 1, "{skipped}");
+    }
+    for cleanup in ["delete-trip", "trip-is-gone"] {
+        assert_eq!(step(&report, "trip-lifecycle", cleanup)["passed"], 1, "{cleanup}");
+    }
+    let (stdout, _) = text(&out);
+    assert!(stdout.contains("upload-photo"), "{stdout}");
+    assert!(stdout.contains("expected 201, got 400"), "{stdout}");
+    assert_no_probe_trips(&server);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failing_publish_is_reported_and_trip_deleted() {
+    let (out, reports, server) =
+        once_against(&["publish-fails"], &["--flow", "trip-lifecycle"]).await;
+    assert_eq!(out.status.code(), Some(1), "{:?}", text(&out));
+    let report = reports.json();
+    assert_eq!(red_steps(&report), owned(&[("trip-lifecycle", "publish", "status")]));
+    assert_eq!(step(&report, "trip-lifecycle", "delete-trip")["passed"], 1);
+    assert_no_probe_trips(&server);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trip_never_in_feed_fails_the_poll() {
+    let (out, reports, server) =
+        once_against(&["feed-hides-new"], &["--flow", "trip-lifecycle"]).await;
+    assert_eq!(out.status.code(), Some(1), "{:?}", text(&out));
+    let report = reports.json();
+    assert_eq!(
+        red_steps(&report),
+        owned(&[("trip-lifecycle", "appears-in-feed", "assertion")])
+    );
+    let s = step(&report, "trip-lifecycle", "appears-in-feed");
+    let attempts = s["last_failure"]["attempts"].as_u64().unwrap();
+    assert!(attempts >= 10, "polled only {attempts} times");
+    let waited = s["last_failure"]["poll_elapsed"].as_f64().unwrap();
+    assert!(waited >= 14.0, "gave up after {waited}s, before the 15 s poll window");
+    assert!(s["last_failure"]["message"].as_str().unwrap().contains("still failing after"));
+    assert_no_probe_trips(&server);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn target_down_exits_unreachable() {
+    // A port that was just free: nothing listens there.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let reports = Reports::new();
+    let d = smokeprobe::demo::DemoOptions::default();
+    let mut args = vec![
+        "once".to_string(),
+        repo_file("probes/contravento.yaml").display().to_string(),
+        "--var".into(),
+        format!("base=http://127.0.0.1:{port}"),
+        "--secret".into(),
+        format!("password={}", d.password),
+        "--quiet".into(),
+    ];
+    args.extend(reports.args());
+    let out = run(args, vec![]).await;
+    assert_eq!(out.status.code(), Some(3), "{:?}", text(&out));
+    let report = reports.json();
+    assert_eq!(report["verdict"], "unreachable");
+    let first = &step(&report, "health", "api-health")["last_failure"];
+    assert_eq!(first["reason"], "connect", "{first}");
+    let (stdout, _) = text(&out);
+    assert!(stdout.contains("UNREACHABLE"), "{stdout}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn samples_give_percentiles_per_step() {
+    let (out, reports, server) =
+        once_against(&[], &["--flow", "health", "--samples", "20"]).await;
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    let report = reports.json();
+    let s = step(&report, "health", "api-health");
+    assert_eq!(s["samples"], 20);
+    let (p50, p95, p99) = (
+        s["latency"]["p50"].as_f64().unwrap(),
+        s["latency"]["p95"].as_f64().unwrap(),
+        s["latency"]["p99"].as_f64().unwrap(),
+    );
+    assert!(p50 > 0.0 && p50 <= p95 && p95 <= p99, "{p50} {p95} {p99}");
+    assert_eq!(report["flows"][0]["results"].as_array().unwrap().len(), 20);
+    let (stdout, _) = text(&out);
+    assert!(stdout.contains("20/20 runs passed"), "{stdout}");
+    server.stop().await;
+}
