@@ -10,16 +10,20 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::config::{self, Flow, Inputs, Plan, VarOverride};
 use crate::demo::{DemoOptions, DemoServer, Faults};
+use crate::flow::Runner;
 use crate::net::{HttpFactory, NetOptions};
 use crate::oneshot::{OnceOptions, run_once};
 use crate::report::{ConsoleStyle, OnceReport, exit, render_console, render_junit};
-use crate::flow::Runner;
 
 /// The probe file shipped with smokeprobe, built in for `demo`.
 pub const CONTRAVENTO_PROBE: &str = include_str!("../probes/contravento.yaml");
 
 #[derive(Parser, Debug)]
-#[command(name = "smokeprobe", version, about = "Post-deploy synthetic monitoring probe: multi-step HTTP smoke flows, checklists and Prometheus metrics")]
+#[command(
+    name = "smokeprobe",
+    version,
+    about = "Post-deploy synthetic monitoring probe: multi-step HTTP smoke flows, checklists and Prometheus metrics"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -144,7 +148,10 @@ fn default_files(files: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
         return Ok(files.to_vec());
     }
     let mut found: Vec<PathBuf> = std::fs::read_dir("probes")
-        .map_err(|_| "no probe files given and no ./probes directory: pass probe files as arguments".to_string())?
+        .map_err(|_| {
+            "no probe files given and no ./probes directory: pass probe files as arguments"
+                .to_string()
+        })?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")))
         .collect();
@@ -160,8 +167,8 @@ fn load_plan(a: &PlanArgs, sources: Option<Vec<(PathBuf, String)>>) -> Result<Pl
     let overrides = parse_overrides(a).map_err(|e| usage(&e))?;
     let mut inputs = Inputs::from_process(&overrides);
     if let Some(mb) = &a.max_body {
-        inputs.settings.max_body =
-            config::parse_size(mb).ok_or_else(|| usage(&format!("--max-body `{mb}` is not a size")))?;
+        inputs.settings.max_body = config::parse_size(mb)
+            .ok_or_else(|| usage(&format!("--max-body `{mb}` is not a size")))?;
     }
     let result = match sources {
         Some(s) => config::load_sources(&s, &inputs),
@@ -231,7 +238,12 @@ async fn cmd_once(a: OnceArgs) -> i32 {
     let report = run_once(&runner, &flows, &opts).await;
     print!(
         "{}",
-        render_console(&report, ConsoleStyle { color: color_wanted(a.no_color) })
+        render_console(
+            &report,
+            ConsoleStyle {
+                color: color_wanted(a.no_color)
+            }
+        )
     );
     write_reports(&report, a.json.as_ref(), a.junit.as_ref())
 }
@@ -293,7 +305,10 @@ async fn cmd_demo(a: DemoArgs) -> i32 {
         vars: vec![
             format!("base={base}"),
             format!("username={}", opts.username),
-            format!("allowed_origin={}", opts.cors_origins.first().cloned().unwrap_or_default()),
+            format!(
+                "allowed_origin={}",
+                opts.cors_origins.first().cloned().unwrap_or_default()
+            ),
         ],
         secrets: vec![format!("password={}", opts.password)],
         flows: Vec::new(),
@@ -317,7 +332,9 @@ async fn cmd_demo(a: DemoArgs) -> i32 {
         samples: a.samples.max(1),
         progress: std::io::stderr().is_terminal(),
     };
-    let style = ConsoleStyle { color: color_wanted(false) };
+    let style = ConsoleStyle {
+        color: color_wanted(false),
+    };
     let pass = |title: String| {
         let runner = &runner;
         let flows = &flows;
@@ -340,9 +357,19 @@ async fn cmd_demo(a: DemoArgs) -> i32 {
             let _ = f.apply_spec(spec);
         }
         server.set_faults(f);
-        pass("injecting faults: login +700 ms (auth budget is 500 ms p95), photo uploads rejected".into()).await;
+        pass(
+            "injecting faults: login +700 ms (auth budget is 500 ms p95), photo uploads rejected"
+                .into(),
+        )
+        .await;
         server.set_faults(Faults::default());
-        println!("\nfaults cleared; the demo target has no [probe] trips left: {}", server.trips().iter().all(|t| !t.title.starts_with("[probe]")));
+        println!(
+            "\nfaults cleared; the demo target has no [probe] trips left: {}",
+            server
+                .trips()
+                .iter()
+                .all(|t| !t.title.starts_with("[probe]"))
+        );
     }
     println!(
         "\nprobing every {} until Ctrl-C (inject faults with: curl -X PUT {base}/__demo/faults -d '{{\"db_down\":true}}')",
@@ -355,7 +382,7 @@ async fn cmd_demo(a: DemoArgs) -> i32 {
             _ = tokio::signal::ctrl_c() => break,
             _ = tick.tick() => {
                 let t = crate::builtins::rfc3339_utc(crate::builtins::unix_now());
-                pass(format!("{t}")).await;
+                pass(t).await;
             }
         }
     }

@@ -184,7 +184,8 @@ const STORED_BLOCK_OVERHEAD: usize = 5;
 const PNG_FIXED: usize =
     PNG_SIGNATURE.len() + CHUNK_OVERHEAD + 13 + CHUNK_OVERHEAD + 2 + 4 + CHUNK_OVERHEAD;
 /// From here on every size is reachable: 80 is a 1x3 image, 81..=83 are other tiny
-/// images, and 84+ can always be a 1x1 image plus a padding chunk. 72..=79 has gaps.
+/// images, and 84+ can always be a 1x1 image plus a padding chunk. The 1x1 image
+/// alone is 72 bytes, but 73, 74 and 79 cannot be made at all.
 const PNG_MIN_SIZE: usize = 80;
 /// Ancillary (lowercase 1st letter), private (2nd), reserved bit clear (uppercase
 /// 3rd), safe to copy (lowercase 4th): decoders must ignore it.
@@ -494,9 +495,10 @@ const JPEG_MIN_SIZE: usize = JPEG_FIXED + JPEG_FLAT_MCU_LEN;
 /// Smallest COM segment (marker and length, no payload).
 const COM_MIN: usize = 4;
 const COM_MAX: usize = 2 + 65_535;
-/// Measured average for the coefficient statistics below (~2.7 bits per pixel, a
-/// 5 MiB file is about 15 Mpx); only used to pick a 4:3 width.
-const JPEG_EST_BYTES_PER_MCU: usize = 85;
+/// Measured average for the coefficient statistics in `encode_block` (~3.2 bits per
+/// pixel, like a high-quality camera JPEG: 5 MiB is about 13 Mpx); only used to
+/// pick a width that makes the result roughly 4:3.
+const JPEG_EST_BYTES_PER_MCU: usize = 101;
 const JPEG_MAX_MCUS: usize = MAX_PIXELS / 256;
 /// Frame dimensions are 16-bit.
 const JPEG_MAX_MCU_SIDE: usize = 65_535 / 16;
@@ -567,7 +569,11 @@ impl BitWriter {
     }
 
     fn flushed_len(&self) -> usize {
-        self.out.len() + self.tail().map(|b| if b == 0xFF { 2 } else { 1 }).sum::<usize>()
+        self.out.len()
+            + self
+                .tail()
+                .map(|b| if b == 0xFF { 2 } else { 1 })
+                .sum::<usize>()
     }
 
     fn finish(mut self) -> Vec<u8> {
@@ -667,7 +673,8 @@ struct Scene {
 }
 
 impl Scene {
-    /// Quantised DC for a block: 8 * (mean - 128) / q0, with q0 = 3 at quality 90.
+    /// Quantised DC for a block whose mean sample is `(tri(level) - 128) * amplitude / 256`
+    /// away from mid-grey: DC = 8 * mean offset / q0, with q0 = 3 at quality 90.
     fn dc(level: u32, amplitude: i32) -> i32 {
         (tri(level) as i32 - 128) * amplitude * 8 / (3 * 256)
     }
@@ -813,7 +820,8 @@ fn jpeg(size: usize, seed: u64) -> Vec<u8> {
     dht_entry(&mut dht, 0x11, &AC_CHROMA_BITS, &AC_CHROMA_VALUES);
     jpeg_segment(&mut out, 0xC4, &dht);
 
-    let mut rng = fastrand::Rng::with_seed(seed ^ 0x636F_6D6D_656E_74); // distinct stream for padding
+    // A separate stream, so padding bytes do not repeat the coefficient draws.
+    let mut rng = fastrand::Rng::with_seed(seed ^ 0x9E37_79B9_7F4A_7C15);
     let mut payload = Vec::new();
     while padding > 0 {
         let mut take = padding.min(COM_MAX);
@@ -1066,14 +1074,15 @@ mod tests {
 
     #[test]
     fn huffman_tables_follow_annex_k() {
+        let code = |bits: u32, len: u32| (bits << 8) | len;
         // Spot checks against the code lists printed in Annex K.3.
-        assert_eq!(DC_LUMA_CODES[0], (0b00 << 8) | 2);
-        assert_eq!(DC_LUMA_CODES[11], (0b1_1111_1110 << 8) | 9);
-        assert_eq!(AC_LUMA_CODES[0x00], (0b1010 << 8) | 4);
-        assert_eq!(AC_LUMA_CODES[0x01], (0b00 << 8) | 2);
-        assert_eq!(AC_LUMA_CODES[0xFA], (0b1111_1111_1111_1110 << 8) | 16);
-        assert_eq!(AC_CHROMA_CODES[0x00], (0b00 << 8) | 2);
-        assert_eq!(DC_CHROMA_CODES[11], (0b111_1111_1110 << 8) | 11);
+        assert_eq!(DC_LUMA_CODES[0], code(0b00, 2));
+        assert_eq!(DC_LUMA_CODES[11], code(0b1_1111_1110, 9));
+        assert_eq!(AC_LUMA_CODES[0x00], code(0b1010, 4));
+        assert_eq!(AC_LUMA_CODES[0x01], code(0b00, 2));
+        assert_eq!(AC_LUMA_CODES[0xFA], code(0b1111_1111_1111_1110, 16));
+        assert_eq!(AC_CHROMA_CODES[0x00], code(0b00, 2));
+        assert_eq!(DC_CHROMA_CODES[11], code(0b111_1111_1110, 11));
         assert_eq!(JPEG_FIXED, 609);
     }
 

@@ -6,12 +6,12 @@
 //! ContraVento-compatible target used by `smokeprobe demo` and by the tests.
 
 pub mod builtins;
-pub mod demo;
-pub mod imagegen;
-pub mod config;
-pub mod net;
-pub mod redact;
-pub mod flow;
-pub mod oneshot;
-pub mod report;
 pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod flow;
+pub mod imagegen;
+pub mod net;
+pub mod oneshot;
+pub mod redact;
+pub mod report;

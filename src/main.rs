@@ -10,7 +10,10 @@ fn main() {
         )
         .with_writer(std::io::stderr)
         .init();
-    let code = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let code = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt.block_on(smokeprobe::cli::run(cli)),
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

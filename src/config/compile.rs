@@ -209,7 +209,10 @@ impl<'a> Compiler<'a> {
         {
             self.err(
                 pos_of(v),
-                format!("unsupported probe-file version {}: this smokeprobe reads version 1", v.value),
+                format!(
+                    "unsupported probe-file version {}: this smokeprobe reads version 1",
+                    v.value
+                ),
             );
         }
         let target = match &raw.target {
@@ -229,6 +232,11 @@ impl<'a> Compiler<'a> {
         };
         let globals = Arc::new(self.compile_globals(&raw.vars, used_overrides));
         let global_names: HashSet<String> = globals.iter().map(|v| v.name.clone()).collect();
+        let secret_globals: HashSet<String> = globals
+            .iter()
+            .filter(|v| v.secret)
+            .map(|v| v.name.clone())
+            .collect();
 
         let d = &raw.defaults;
         let timeout = self.duration_opt(d.timeout.as_ref(), DEFAULT_TIMEOUT);
@@ -243,15 +251,20 @@ impl<'a> Compiler<'a> {
         let mut default_headers = Vec::new();
         for (k, v) in &d.headers {
             self.check_header_name(pos_of(v), k);
-            let names: HashMap<String, NameKind> =
-                global_names.iter().map(|n| (n.clone(), NameKind::Var)).collect();
+            let names: HashMap<String, NameKind> = global_names
+                .iter()
+                .map(|n| (n.clone(), NameKind::Var))
+                .collect();
             if let Some(t) = self.template(v, &names, &mut Vec::new()) {
                 default_headers.push((k.to_ascii_lowercase(), t));
             }
         }
 
         if raw.flows.is_empty() {
-            self.err(Pos { line: 1, col: 1 }, "`flows:` is empty: add at least one flow");
+            self.err(
+                Pos { line: 1, col: 1 },
+                "`flows:` is empty: add at least one flow",
+            );
         }
         let mut flows = Vec::new();
         let mut flow_names = HashMap::new();
@@ -280,14 +293,14 @@ impl<'a> Compiler<'a> {
                 max_body,
                 headers: &default_headers,
             };
-            if let Some(f) = self.compile_flow(&rf.value, pos_of(rf), &global_names, &ctx) {
+            if let Some(f) =
+                self.compile_flow(&rf.value, pos_of(rf), &global_names, &secret_globals, &ctx)
+            {
                 flows.push(Flow {
                     target: target.clone(),
                     file: self.file.clone(),
                     globals: globals.clone(),
-                    interval: f
-                        .interval
-                        .unwrap_or(interval),
+                    interval: f.interval.unwrap_or(interval),
                     deadline: f.deadline.unwrap_or(deadline),
                     ..f.flow
                 });
@@ -316,29 +329,37 @@ impl<'a> Compiler<'a> {
                 continue;
             }
             if BUILTIN_NAMES.contains(&name.as_str()) {
-                self.err(pos, format!("`{name}` is a built-in name; pick another variable name"));
+                self.err(
+                    pos,
+                    format!("`{name}` is a built-in name; pick another variable name"),
+                );
                 continue;
             }
             let (file_value, mut secret) = match &v.value {
                 RawVar::Text(s) => (Some(s.clone()), false),
                 RawVar::Number(n) => (Some(fmt_number(*n)), false),
                 RawVar::Bool(b) => (Some(b.to_string()), false),
-                RawVar::Full(f) => (
-                    match &f.value {
-                        None | Some(serde_json::Value::Null) => None,
-                        Some(serde_json::Value::String(s)) => Some(s.clone()),
-                        Some(serde_json::Value::Number(n)) => Some(n.to_string()),
-                        Some(serde_json::Value::Bool(b)) => Some(b.to_string()),
-                        Some(_) => {
-                            self.err(pos, format!("variable `{name}`: `value` must be a string, number or boolean"));
-                            continue;
-                        }
-                    },
-                    f.secret,
-                ),
+                RawVar::Full(f) => {
+                    (
+                        match &f.value {
+                            None | Some(serde_json::Value::Null) => None,
+                            Some(serde_json::Value::String(s)) => Some(s.clone()),
+                            Some(serde_json::Value::Number(n)) => Some(n.to_string()),
+                            Some(serde_json::Value::Bool(b)) => Some(b.to_string()),
+                            Some(_) => {
+                                self.err(pos, format!("variable `{name}`: `value` must be a string, number or boolean"));
+                                continue;
+                            }
+                        },
+                        f.secret,
+                    )
+                }
             };
             let cli = self.inputs.overrides.iter().rev().find(|o| &o.name == name);
-            let env_key = format!("SMOKEPROBE_VAR_{}", name.to_ascii_uppercase().replace('-', "_"));
+            let env_key = format!(
+                "SMOKEPROBE_VAR_{}",
+                name.to_ascii_uppercase().replace('-', "_")
+            );
             let value = if let Some(o) = cli {
                 used_overrides.insert(name.clone());
                 secret |= o.secret;
@@ -422,7 +443,10 @@ impl<'a> Compiler<'a> {
                 let (v, pos) = &vars[j];
                 self.err(
                     *pos,
-                    format!("variable `{}` refers to itself through other variables (a cycle)", v.name),
+                    format!(
+                        "variable `{}` refers to itself through other variables (a cycle)",
+                        v.name
+                    ),
                 );
                 return Vec::new();
             }
@@ -448,6 +472,7 @@ impl<'a> Compiler<'a> {
         rf: &RawFlow,
         pos: Pos,
         globals: &HashSet<String>,
+        secret_globals: &HashSet<String>,
         d: &FlowDefaults,
     ) -> Option<CompiledFlow> {
         let interval = rf.interval.as_ref().and_then(|s| self.duration(s));
@@ -462,14 +487,17 @@ impl<'a> Compiler<'a> {
         let mut flow_vars = Vec::new();
         for (name, v) in &rf.vars {
             if !valid_var_name(name) || BUILTIN_NAMES.contains(&name.as_str()) {
-                self.err(pos_of(v), format!("`{name}` can't be used as a variable name"));
+                self.err(
+                    pos_of(v),
+                    format!("`{name}` can't be used as a variable name"),
+                );
                 continue;
             }
             names.insert(name.clone(), NameKind::Var);
         }
         for (name, v) in &rf.vars {
             if let Some(t) = self.template(v, &names, &mut Vec::new()) {
-                let secret = t.var_names().any(|_| false);
+                let secret = t.var_names().any(|n| secret_globals.contains(n));
                 flow_vars.push((
                     VarDef {
                         name: name.clone(),
@@ -485,13 +513,17 @@ impl<'a> Compiler<'a> {
         // Captures of later steps are known, so "used before defined" can say where.
         for (i, st) in rf.steps.iter().enumerate() {
             for cname in st.value.capture.keys() {
-                names.entry(cname.clone()).or_insert(NameKind::LaterCapture(i));
+                names
+                    .entry(cname.clone())
+                    .or_insert(NameKind::LaterCapture(i));
             }
         }
         let mut steps = Vec::new();
         let mut step_names = HashMap::new();
         for (i, rs) in rf.steps.iter().enumerate() {
-            if let Some(prev) = step_names.insert(rs.value.name.value.clone(), pos_of(&rs.value.name)) {
+            if let Some(prev) =
+                step_names.insert(rs.value.name.value.clone(), pos_of(&rs.value.name))
+            {
                 self.err(
                     pos_of(&rs.value.name),
                     format!(
@@ -507,16 +539,23 @@ impl<'a> Compiler<'a> {
                 match names.get(cname) {
                     Some(NameKind::Var) => self.err(
                         pos_of(c),
-                        format!("capture `{cname}` has the same name as a variable; rename one of them"),
+                        format!(
+                            "capture `{cname}` has the same name as a variable; rename one of them"
+                        ),
                     ),
                     Some(NameKind::LaterCapture(j)) if *j != i => self.err(
                         pos_of(c),
-                        format!("`{cname}` is captured by two steps; give each capture its own name"),
+                        format!(
+                            "`{cname}` is captured by two steps; give each capture its own name"
+                        ),
                     ),
                     _ => {}
                 }
                 if BUILTIN_NAMES.contains(&cname.as_str()) || !valid_var_name(cname) {
-                    self.err(pos_of(c), format!("`{cname}` can't be used as a capture name"));
+                    self.err(
+                        pos_of(c),
+                        format!("`{cname}` can't be used as a capture name"),
+                    );
                 }
                 names.insert(cname.clone(), NameKind::Capture);
             }
@@ -600,7 +639,10 @@ impl<'a> Compiler<'a> {
         .filter(|b| **b)
         .count();
         if bodies > 1 {
-            self.err(pos, "a step can have only one of `json`, `form`, `body` and `multipart`");
+            self.err(
+                pos,
+                "a step can have only one of `json`, `form`, `body` and `multipart`",
+            );
         }
         let body = if let Some(j) = &rs.json {
             Body::Json(self.json_template(pos_of(j), &j.value, names, &mut needs))
@@ -638,7 +680,10 @@ impl<'a> Compiler<'a> {
                 RawRedirects::Flag(false) => 0,
                 RawRedirects::Hops(n) if (0..=20).contains(&n) => n as u8,
                 RawRedirects::Hops(_) => {
-                    self.err(pos_of(r), "`follow_redirects` must be true, false or a hop count from 0 to 20");
+                    self.err(
+                        pos_of(r),
+                        "`follow_redirects` must be true, false or a hop count from 0 to 20",
+                    );
                     0
                 }
             },
@@ -699,7 +744,10 @@ impl<'a> Compiler<'a> {
         if count != 1 {
             self.err(
                 pos_of(p),
-                format!("multipart part `{}` needs exactly one of `value`, `file` and `image`", rp.name.value),
+                format!(
+                    "multipart part `{}` needs exactly one of `value`, `file` and `image`",
+                    rp.name.value
+                ),
             );
             return None;
         }
@@ -712,11 +760,17 @@ impl<'a> Compiler<'a> {
             let meta = std::fs::metadata(&path);
             match meta {
                 Ok(m) if m.len() > MAX_FILE_PART => {
-                    self.err(pos_of(f), format!("file `{}` is larger than 64 MiB", path.display()));
+                    self.err(
+                        pos_of(f),
+                        format!("file `{}` is larger than 64 MiB", path.display()),
+                    );
                     return None;
                 }
                 Err(e) => {
-                    self.err(pos_of(f), format!("cannot read multipart file `{}`: {e}", path.display()));
+                    self.err(
+                        pos_of(f),
+                        format!("cannot read multipart file `{}`: {e}", path.display()),
+                    );
                     return None;
                 }
                 Ok(_) => {}
@@ -729,7 +783,10 @@ impl<'a> Compiler<'a> {
                     PartSource::File(Arc::new(bytes))
                 }
                 Err(e) => {
-                    self.err(pos_of(f), format!("cannot read multipart file `{}`: {e}", path.display()));
+                    self.err(
+                        pos_of(f),
+                        format!("cannot read multipart file `{}`: {e}", path.display()),
+                    );
                     return None;
                 }
             }
@@ -738,13 +795,19 @@ impl<'a> Compiler<'a> {
             let Some(format) = ImageFormat::parse(&img.value.format.value) else {
                 self.err(
                     pos_of(&img.value.format),
-                    format!("image format `{}` is not supported: use `png` or `jpeg`", img.value.format.value),
+                    format!(
+                        "image format `{}` is not supported: use `png` or `jpeg`",
+                        img.value.format.value
+                    ),
                 );
                 return None;
             };
             let size = self.size(pos_of(&img.value.size), &img.value.size.value)? as usize;
             if size > MAX_IMAGE {
-                self.err(pos_of(&img.value.size), "generated images are limited to 64 MiB");
+                self.err(
+                    pos_of(&img.value.size),
+                    "generated images are limited to 64 MiB",
+                );
                 return None;
             }
             if size < imagegen::min_size(format) {
@@ -813,12 +876,11 @@ impl<'a> Compiler<'a> {
             self.check_header_name(pos, name);
             let name = name.to_ascii_lowercase();
             let checks: Vec<HeaderCheck> = match &hc.value {
-                RawHeaderCheck::Equals(v) => {
-                    self.template_at(pos, v, names, needs)
-                        .map(HeaderCheck::Equals)
-                        .into_iter()
-                        .collect()
-                }
+                RawHeaderCheck::Equals(v) => self
+                    .template_at(pos, v, names, needs)
+                    .map(HeaderCheck::Equals)
+                    .into_iter()
+                    .collect(),
                 RawHeaderCheck::Full(f) => {
                     let mut v = Vec::new();
                     let tmpl = |c: &mut Self, s: &String, needs: &mut Vec<String>| {
@@ -870,7 +932,11 @@ impl<'a> Compiler<'a> {
                 Err(err) => {
                     self.err(
                         pos_of(&j.path),
-                        format!("invalid JSON path `{}`: {}", j.path.value, one_line(&err.to_string())),
+                        format!(
+                            "invalid JSON path `{}`: {}",
+                            j.path.value,
+                            one_line(&err.to_string())
+                        ),
                     );
                     continue;
                 }
@@ -883,7 +949,9 @@ impl<'a> Compiler<'a> {
                 checks.push(JsonCheck::Exists(b));
             }
             if let Some(v) = &j.contains {
-                checks.push(JsonCheck::Contains(self.json_template(pos, v, names, needs)));
+                checks.push(JsonCheck::Contains(
+                    self.json_template(pos, v, names, needs),
+                ));
             }
             if let Some(t) = &j.kind {
                 match JsonType::parse(t) {
@@ -971,7 +1039,9 @@ impl<'a> Compiler<'a> {
                 };
                 if t.len() == 3 && t.ends_with("xx") {
                     match t[..1].parse::<u16>() {
-                        Ok(d) if (1..=5).contains(&d) => Some(StatusMatch::Range(d * 100, d * 100 + 99)),
+                        Ok(d) if (1..=5).contains(&d) => {
+                            Some(StatusMatch::Range(d * 100, d * 100 + 99))
+                        }
                         _ => bad(self),
                     }
                 } else if let Some((a, b)) = t.split_once('-') {
@@ -998,11 +1068,17 @@ impl<'a> Compiler<'a> {
             .filter(|b| **b)
             .count();
         if n != 1 {
-            self.err(pos, format!("capture `{name}` needs exactly one of `json`, `header` and `regex`"));
+            self.err(
+                pos,
+                format!("capture `{name}` needs exactly one of `json`, `header` and `regex`"),
+            );
             return None;
         }
         if rc.group.is_some() && rc.regex.is_none() {
-            self.err(pos, format!("capture `{name}`: `group` only applies to `regex`"));
+            self.err(
+                pos,
+                format!("capture `{name}`: `group` only applies to `regex`"),
+            );
         }
         let source = if let Some(p) = &rc.json {
             match JsonPath::parse(p) {
@@ -1011,7 +1087,10 @@ impl<'a> Compiler<'a> {
                     path,
                 },
                 Err(e) => {
-                    self.err(pos, format!("invalid JSON path `{p}`: {}", one_line(&e.to_string())));
+                    self.err(
+                        pos,
+                        format!("invalid JSON path `{p}`: {}", one_line(&e.to_string())),
+                    );
                     return None;
                 }
             }
@@ -1023,7 +1102,10 @@ impl<'a> Compiler<'a> {
             let groups = re.captures_len() - 1;
             let group = rc.group.unwrap_or(if groups >= 1 { 1 } else { 0 });
             if group > groups {
-                self.err(pos, format!("capture `{name}`: the regex has {groups} group(s), not {group}"));
+                self.err(
+                    pos,
+                    format!("capture `{name}`: the regex has {groups} group(s), not {group}"),
+                );
                 return None;
             }
             CaptureSource::Regex { re, group }
@@ -1039,7 +1121,10 @@ impl<'a> Compiler<'a> {
         match regex::RegexBuilder::new(src).size_limit(1 << 20).build() {
             Ok(r) => Some(r),
             Err(e) => {
-                self.err(pos, format!("invalid regex `{src}`: {}", one_line(&e.to_string())));
+                self.err(
+                    pos,
+                    format!("invalid regex `{src}`: {}", one_line(&e.to_string())),
+                );
                 None
             }
         }
@@ -1077,7 +1162,12 @@ impl<'a> Compiler<'a> {
             RawSize::Text(t) => match parse_size(t) {
                 Some(n) => Some(n),
                 None => {
-                    self.err(pos, format!("`{t}` is not a size: use bytes (5000) or a unit (512KB, 5MB, 5MiB)"));
+                    self.err(
+                        pos,
+                        format!(
+                            "`{t}` is not a size: use bytes (5000) or a unit (512KB, 5MB, 5MiB)"
+                        ),
+                    );
                     None
                 }
             },
@@ -1105,7 +1195,10 @@ impl<'a> Compiler<'a> {
             }
             Ok(d) => Some(d),
             Err(e) => {
-                self.err(pos, format!("`{t}` is not a duration ({e}); write e.g. 500ms, 5s, 2m"));
+                self.err(
+                    pos,
+                    format!("`{t}` is not a duration ({e}); write e.g. 500ms, 5s, 2m"),
+                );
                 None
             }
         }
@@ -1187,7 +1280,6 @@ impl<'a> Compiler<'a> {
                             None => {
                                 let mut known: Vec<&str> = names
                                     .iter()
-                                    .filter(|(_, k)| **k != NameKind::LaterCapture(usize::MAX))
                                     .filter(|(_, k)| !matches!(k, NameKind::LaterCapture(_)))
                                     .map(|(k, _)| k.as_str())
                                     .collect();
@@ -1241,12 +1333,10 @@ impl<'a> Compiler<'a> {
     ) -> JsonTemplate {
         use serde_json::Value as V;
         match v {
-            V::String(s) if s.contains('$') => {
-                match self.template_at(pos, s, names, needs) {
-                    Some(t) => JsonTemplate::String(t),
-                    None => JsonTemplate::Literal(V::Null),
-                }
-            }
+            V::String(s) if s.contains('$') => match self.template_at(pos, s, names, needs) {
+                Some(t) => JsonTemplate::String(t),
+                None => JsonTemplate::Literal(V::Null),
+            },
             V::Array(a) => JsonTemplate::Array(
                 a.iter()
                     .map(|x| self.json_template(pos, x, names, needs))
@@ -1315,7 +1405,7 @@ fn clean_yaml_message(s: &str) -> String {
     let msg = first
         .strip_prefix("error: ")
         .unwrap_or(first)
-        .trim_end_matches(|c: char| c == '.');
+        .trim_end_matches('.');
     // Drop a trailing " at line N, column M" that duplicates our own position.
     let msg = match msg.rfind(" at line ") {
         Some(i) => &msg[..i],
@@ -1343,7 +1433,7 @@ pub fn parse_size(s: &str) -> Option<u64> {
         _ => return None,
     };
     let v = n * mult;
-    (v.is_finite() && v >= 0.0 && v < 1e15).then_some(v.round() as u64)
+    (v.is_finite() && (0.0..1e15).contains(&v)).then_some(v.round() as u64)
 }
 
 #[cfg(test)]

@@ -15,8 +15,18 @@ pub fn describe(plan: &Plan) -> String {
             let _ = writeln!(out, "# {} (target {})", f.file.display(), f.target);
             let _ = writeln!(out, "vars:");
             for v in f.globals.iter() {
-                let shown = if v.secret { "***".to_string() } else { v.value.display() };
-                let _ = writeln!(out, "  {} = {}{}", v.name, shown, if v.secret { "  (secret)" } else { "" });
+                let shown = if v.secret {
+                    "***".to_string()
+                } else {
+                    v.value.display()
+                };
+                let _ = writeln!(
+                    out,
+                    "  {} = {}{}",
+                    v.name,
+                    shown,
+                    if v.secret { "  (secret)" } else { "" }
+                );
             }
             last_file = Some(&f.file);
         }
@@ -38,7 +48,11 @@ pub fn describe(plan: &Plan) -> String {
                 extras.push("always".into());
             }
             if let Some(p) = s.poll {
-                extras.push(format!("poll every {} within {}", fmt_duration(p.every), fmt_duration(p.within)));
+                extras.push(format!(
+                    "poll every {} within {}",
+                    fmt_duration(p.every),
+                    fmt_duration(p.within)
+                ));
             }
             if s.redirects > 0 {
                 extras.push(format!("follow ≤ {} redirects", s.redirects));
@@ -70,8 +84,12 @@ pub fn describe(plan: &Plan) -> String {
                         .map(|p| match &p.source {
                             PartSource::Value(_) => format!("{} (value)", p.name),
                             PartSource::File(b) => format!("{} (file, {} bytes)", p.name, b.len()),
-                            PartSource::Image { format, size } =>
-                                format!("{} (generated {} image, {} bytes)", p.name, format.extension(), size),
+                            PartSource::Image { format, size } => format!(
+                                "{} (generated {} image, {} bytes)",
+                                p.name,
+                                format.extension(),
+                                size
+                            ),
                         })
                         .collect::<Vec<_>>()
                         .join(", ")
@@ -87,7 +105,13 @@ pub fn describe(plan: &Plan) -> String {
                 let names: Vec<String> = s
                     .captures
                     .iter()
-                    .map(|c| if c.secret { format!("{} (secret)", c.name) } else { c.name.clone() })
+                    .map(|c| {
+                        if c.secret {
+                            format!("{} (secret)", c.name)
+                        } else {
+                            c.name.clone()
+                        }
+                    })
                     .collect();
                 let _ = writeln!(out, "      capture: {}", names.join(", "));
             }

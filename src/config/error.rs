@@ -83,10 +83,7 @@ impl fmt::Display for ConfigError {
                 .take(self.pos.col.saturating_sub(1) as usize)
                 .map(|c| if c == '\t' { '\t' } else { ' ' })
                 .collect();
-            write!(
-                f,
-                "\n{pad} |\n{num} | {snippet}\n{pad} | {caret_pad}^"
-            )?;
+            write!(f, "\n{pad} |\n{num} | {snippet}\n{pad} | {caret_pad}^")?;
         }
         Ok(())
     }

@@ -2,10 +2,10 @@
 
 pub mod compile;
 pub mod describe;
-pub mod schema;
 pub mod error;
 pub mod plan;
 pub mod raw;
+pub mod schema;
 pub mod template;
 
 pub use compile::{Inputs, VarOverride, load, load_sources, parse_size};

@@ -116,7 +116,10 @@ pub enum PartSource {
     Value(Template),
     /// File contents, read at compile time (so a missing file is a config error).
     File(Arc<Vec<u8>>),
-    Image { format: ImageFormat, size: usize },
+    Image {
+        format: ImageFormat,
+        size: usize,
+    },
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -180,7 +183,10 @@ pub enum JsonCheck {
     Contains(JsonTemplate),
     Type(JsonType),
     Matches(Regex),
-    Count { min: Option<u64>, max: Option<u64> },
+    Count {
+        min: Option<u64>,
+        max: Option<u64>,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -250,7 +256,10 @@ impl JsonType {
 #[derive(Clone, Debug)]
 pub enum Assertion {
     Status(StatusMatch),
-    Header { name: String, check: HeaderCheck },
+    Header {
+        name: String,
+        check: HeaderCheck,
+    },
     ContentType(String),
     Json {
         path_src: String,
@@ -259,7 +268,10 @@ pub enum Assertion {
     },
     BodyContains(Template),
     BodyNotContains(Template),
-    BodySize { min: Option<u64>, max: Option<u64> },
+    BodySize {
+        min: Option<u64>,
+        max: Option<u64>,
+    },
     Duration(Duration),
 }
 

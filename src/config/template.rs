@@ -87,8 +87,7 @@ pub fn parse(src: &str) -> Result<Vec<Piece>, TemplateError> {
         let Some(end) = after.find('}') else {
             return Err(TemplateError {
                 offset: base + i,
-                message: "unclosed `${`: add the closing `}` (write `$$` for a literal `$`)"
-                    .into(),
+                message: "unclosed `${`: add the closing `}` (write `$$` for a literal `$`)".into(),
             });
         };
         let inner = after[1..end].trim();
@@ -258,9 +257,7 @@ fn push_builtin(out: &mut String, b: &Builtin, scope: &dyn Scope) {
         Builtin::RunId => out.push_str(scope.run_id()),
         Builtin::Now => out.push_str(&builtins::rfc3339_utc(builtins::unix_now())),
         Builtin::Timestamp => out.push_str(&(builtins::unix_now() as i64).to_string()),
-        Builtin::TimestampMs => {
-            out.push_str(&((builtins::unix_now() * 1000.0) as i64).to_string())
-        }
+        Builtin::TimestampMs => out.push_str(&((builtins::unix_now() * 1000.0) as i64).to_string()),
         Builtin::Date(n) => out.push_str(&builtins::date_utc(*n)),
         Builtin::Uuid => out.push_str(&builtins::uuid_v4()),
         Builtin::Random(n) => out.push_str(&builtins::random_alnum(*n)),

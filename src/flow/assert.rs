@@ -125,14 +125,20 @@ fn json_eq(a: &Value, b: &Value) -> bool {
             x.len() == y.len() && x.iter().zip(y).all(|(a, b)| json_eq(a, b))
         }
         (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| json_eq(v, w)))
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| json_eq(v, w)))
         }
         _ => a == b,
     }
 }
 
 /// Evaluates one assertion. `Err` only when a template needed a missing variable.
-pub(crate) fn evaluate(a: &Assertion, r: &Response, scope: &dyn Scope) -> Result<CheckResult, String> {
+pub(crate) fn evaluate(
+    a: &Assertion,
+    r: &Response,
+    scope: &dyn Scope,
+) -> Result<CheckResult, String> {
     Ok(match a {
         Assertion::Status(m) => check(
             "status".into(),
@@ -151,14 +157,19 @@ pub(crate) fn evaluate(a: &Assertion, r: &Response, scope: &dyn Scope) -> Result
                 }
                 HeaderCheck::Contains(t) => {
                     let want = t.expand(scope)?;
-                    let ok = actual
-                        .as_deref()
-                        .is_some_and(|v| v.to_ascii_lowercase().contains(&want.to_ascii_lowercase()));
+                    let ok = actual.as_deref().is_some_and(|v| {
+                        v.to_ascii_lowercase().contains(&want.to_ascii_lowercase())
+                    });
                     check(format!("header {name} contains"), ok, want, shown)
                 }
                 HeaderCheck::Matches(re) => {
                     let ok = actual.as_deref().is_some_and(|v| re.is_match(v));
-                    check(format!("header {name} matches"), ok, format!("/{}/", re.as_str()), shown)
+                    check(
+                        format!("header {name} matches"),
+                        ok,
+                        format!("/{}/", re.as_str()),
+                        shown,
+                    )
                 }
                 HeaderCheck::Absent => check(
                     format!("header {name} absent"),
@@ -191,7 +202,11 @@ pub(crate) fn evaluate(a: &Assertion, r: &Response, scope: &dyn Scope) -> Result
                 "content type".into(),
                 ok,
                 want.clone(),
-                if actual.is_empty() { "(absent)".into() } else { actual },
+                if actual.is_empty() {
+                    "(absent)".into()
+                } else {
+                    actual
+                },
             )
         }
         Assertion::Json {
@@ -216,13 +231,22 @@ pub(crate) fn evaluate(a: &Assertion, r: &Response, scope: &dyn Scope) -> Result
                 JsonCheck::Exists(want) => check(
                     label("exists"),
                     nodes.is_empty() != *want,
-                    if *want { "a match".into() } else { "no match".into() },
+                    if *want {
+                        "a match".into()
+                    } else {
+                        "no match".into()
+                    },
                     show_nodes(&nodes),
                 ),
                 JsonCheck::Equals(t) => {
                     let want = expand_json(t, scope)?;
                     let ok = nodes.len() == 1 && json_eq(nodes[0], &want);
-                    check(label("equals"), ok, shorten(&want.to_string()), show_nodes(&nodes))
+                    check(
+                        label("equals"),
+                        ok,
+                        shorten(&want.to_string()),
+                        show_nodes(&nodes),
+                    )
                 }
                 JsonCheck::Contains(t) => {
                     let want = expand_json(t, scope)?;
@@ -258,7 +282,12 @@ pub(crate) fn evaluate(a: &Assertion, r: &Response, scope: &dyn Scope) -> Result
                             Value::String(s) => re.is_match(s),
                             other => re.is_match(&other.to_string()),
                         });
-                    check(label("matches"), ok, format!("/{}/", re.as_str()), show_nodes(&nodes))
+                    check(
+                        label("matches"),
+                        ok,
+                        format!("/{}/", re.as_str()),
+                        show_nodes(&nodes),
+                    )
                 }
                 JsonCheck::Count { min, max } => {
                     // Count of matched nodes, or of elements when one array matched.
@@ -282,17 +311,32 @@ pub(crate) fn evaluate(a: &Assertion, r: &Response, scope: &dyn Scope) -> Result
             let at = text.find(&want);
             let actual = match at {
                 Some(i) => {
-                    let start = text[..i].char_indices().rev().nth(40).map(|(j, _)| j).unwrap_or(0);
+                    let start = text[..i]
+                        .char_indices()
+                        .rev()
+                        .nth(40)
+                        .map(|(j, _)| j)
+                        .unwrap_or(0);
                     format!("found: …{}", shorten(&text[start..]))
                 }
                 None => "not found".into(),
             };
-            check("body does not contain".into(), at.is_none(), shorten(&want), actual)
+            check(
+                "body does not contain".into(),
+                at.is_none(),
+                shorten(&want),
+                actual,
+            )
         }
         Assertion::BodySize { min, max } => {
             let n = r.body.len() as u64;
             let ok = min.is_none_or(|m| n >= m) && max.is_none_or(|m| n <= m);
-            check("body size".into(), ok, range_text(*min, *max), format!("{n} bytes"))
+            check(
+                "body size".into(),
+                ok,
+                range_text(*min, *max),
+                format!("{n} bytes"),
+            )
         }
         Assertion::Duration(limit) => check(
             "response time".into(),
@@ -330,7 +374,9 @@ pub(crate) fn capture(c: &Capture, r: &Response) -> Result<String, String> {
             let doc = r.json().map_err(|e| e.to_string())?;
             match path.query(doc).all().first() {
                 Some(Value::String(s)) => Ok(s.clone()),
-                Some(Value::Null) | None => Err(format!("{src} matched nothing (body: {})", r.snippet())),
+                Some(Value::Null) | None => {
+                    Err(format!("{src} matched nothing (body: {})", r.snippet()))
+                }
                 Some(v) => Ok(v.to_string()),
             }
         }
@@ -342,7 +388,9 @@ pub(crate) fn capture(c: &Capture, r: &Response) -> Result<String, String> {
             re.captures(&text)
                 .and_then(|caps| caps.get(*group))
                 .map(|m| m.as_str().to_string())
-                .ok_or_else(|| format!("/{}/ did not match the body ({})", re.as_str(), r.snippet()))
+                .ok_or_else(|| {
+                    format!("/{}/ did not match the body ({})", re.as_str(), r.snippet())
+                })
         }
     }
 }

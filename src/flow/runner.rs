@@ -110,7 +110,12 @@ impl Runner {
                 failed = true;
                 let msg = format!("cannot build HTTP client: {e}");
                 for step in &flow.steps {
-                    steps.push(skipped(step, Outcome::Failed, Some(Reason::Request), msg.clone()));
+                    steps.push(skipped(
+                        step,
+                        Outcome::Failed,
+                        Some(Reason::Request),
+                        msg.clone(),
+                    ));
                 }
                 None
             }
@@ -118,8 +123,15 @@ impl Runner {
         if let Some(client) = client {
             for step in &flow.steps {
                 let result = if failed && !step.always {
-                    skipped(step, Outcome::Skipped, None, "an earlier step failed".into())
-                } else if let Some(missing) = step.needs.iter().find(|n| !scope.values.contains_key(*n)) {
+                    skipped(
+                        step,
+                        Outcome::Skipped,
+                        None,
+                        "an earlier step failed".into(),
+                    )
+                } else if let Some(missing) =
+                    step.needs.iter().find(|n| !scope.values.contains_key(*n))
+                {
                     skipped(
                         step,
                         Outcome::Skipped,
@@ -130,7 +142,10 @@ impl Runner {
                     // Cleanup steps get their own timeout even past the flow deadline:
                     // otherwise a slow flow would leave its synthetic data behind.
                     let until = if step.always {
-                        Instant::now() + step.timeout.max(step.poll.map(|p| p.within).unwrap_or_default())
+                        Instant::now()
+                            + step
+                                .timeout
+                                .max(step.poll.map(|p| p.within).unwrap_or_default())
                     } else {
                         deadline
                     };
@@ -149,7 +164,11 @@ impl Runner {
             target: flow.target.clone(),
             run_id,
             started_at,
-            outcome: if failed { Outcome::Failed } else { Outcome::Passed },
+            outcome: if failed {
+                Outcome::Failed
+            } else {
+                Outcome::Passed
+            },
             duration: started.elapsed(),
             steps,
         }
@@ -175,7 +194,10 @@ impl Runner {
             let outcome = if budget.is_zero() {
                 Err(Failure::new(
                     Reason::Timeout,
-                    format!("flow deadline ({}) reached before the step started", fmt_duration(flow.deadline)),
+                    format!(
+                        "flow deadline ({}) reached before the step started",
+                        fmt_duration(flow.deadline)
+                    ),
                 ))
             } else {
                 match tokio::time::timeout(budget, self.attempt(client, step, scope)).await {
@@ -185,7 +207,10 @@ impl Runner {
                         if budget < step.timeout {
                             format!("flow deadline ({}) reached", fmt_duration(flow.deadline))
                         } else {
-                            format!("no complete response within the step timeout ({})", fmt_duration(step.timeout))
+                            format!(
+                                "no complete response within the step timeout ({})",
+                                fmt_duration(step.timeout)
+                            )
                         },
                     )),
                 }
@@ -261,7 +286,10 @@ impl Runner {
         result: &mut StepResult,
     ) {
         let mut checks: Vec<CheckResult> = Vec::new();
-        let has_status = step.asserts.iter().any(|a| matches!(a, Assertion::Status(_)));
+        let has_status = step
+            .asserts
+            .iter()
+            .any(|a| matches!(a, Assertion::Status(_)));
         if !has_status {
             // No explicit status: an error status is never a pass.
             checks.push(CheckResult {
@@ -289,8 +317,15 @@ impl Runner {
         if let Some(bad) = checks.iter().find(|c| !c.passed) {
             let status_failed = bad.check == "status";
             result.outcome = Outcome::Failed;
-            result.reason = Some(if status_failed { Reason::Status } else { Reason::Assertion });
-            let mut msg = format!("{}: expected {}, got {}", bad.check, bad.expected, bad.actual);
+            result.reason = Some(if status_failed {
+                Reason::Status
+            } else {
+                Reason::Assertion
+            });
+            let mut msg = format!(
+                "{}: expected {}, got {}",
+                bad.check, bad.expected, bad.actual
+            );
             if status_failed {
                 msg.push_str(&format!(" — body: {}", redactor.redact(&resp.snippet())));
             }
@@ -340,8 +375,12 @@ impl Runner {
         for (k, v) in &step.headers {
             let name = HeaderName::from_bytes(k.as_bytes())
                 .map_err(|e| Failure::new(Reason::Request, format!("header `{k}`: {e}")))?;
-            let value = HeaderValue::from_str(&expand(v)?)
-                .map_err(|_| Failure::new(Reason::Request, format!("header `{k}` has a value that is not valid in HTTP")))?;
+            let value = HeaderValue::from_str(&expand(v)?).map_err(|_| {
+                Failure::new(
+                    Reason::Request,
+                    format!("header `{k}` has a value that is not valid in HTTP"),
+                )
+            })?;
             headers.insert(name, value);
         }
         headers.insert(
@@ -353,7 +392,9 @@ impl Runner {
         let mut redirects = Vec::new();
         let start = Instant::now();
         loop {
-            let mut req = client.request(method.clone(), url.clone()).headers(headers.clone());
+            let mut req = client
+                .request(method.clone(), url.clone())
+                .headers(headers.clone());
             if send_body {
                 req = self.with_body(req, &step.body, scope)?;
             }
@@ -372,20 +413,30 @@ impl Runner {
                     .get(reqwest::header::LOCATION)
                     .and_then(|l| l.to_str().ok())
                 else {
-                    return Err(Failure::new(Reason::Redirect, format!("{status} without a usable Location header")));
+                    return Err(Failure::new(
+                        Reason::Redirect,
+                        format!("{status} without a usable Location header"),
+                    ));
                 };
-                let next = url
-                    .join(loc)
-                    .map_err(|e| Failure::new(Reason::Redirect, format!("bad Location `{loc}`: {e}")))?;
+                let next = url.join(loc).map_err(|e| {
+                    Failure::new(Reason::Redirect, format!("bad Location `{loc}`: {e}"))
+                })?;
                 if redirects.contains(&next.to_string()) || next == url {
-                    return Err(Failure::new(Reason::Redirect, format!("redirect loop at {next}")));
+                    return Err(Failure::new(
+                        Reason::Redirect,
+                        format!("redirect loop at {next}"),
+                    ));
                 }
-                if next.host_str() != url.host_str() || next.port_or_known_default() != url.port_or_known_default() {
+                if next.host_str() != url.host_str()
+                    || next.port_or_known_default() != url.port_or_known_default()
+                {
                     // Credentials never follow a redirect to another host.
                     headers.remove(reqwest::header::AUTHORIZATION);
                     headers.remove(reqwest::header::COOKIE);
                 }
-                if status == 303 || ((status == 301 || status == 302) && method == reqwest::Method::POST) {
+                if status == 303
+                    || ((status == 301 || status == 302) && method == reqwest::Method::POST)
+                {
                     method = reqwest::Method::GET;
                     send_body = false;
                     headers.remove(reqwest::header::CONTENT_TYPE);
@@ -412,7 +463,8 @@ impl Runner {
         body: &Body,
         scope: &RunScope,
     ) -> Result<reqwest::RequestBuilder, Failure> {
-        let missing = |v: String| Failure::new(Reason::Request, format!("variable `{v}` is not set"));
+        let missing =
+            |v: String| Failure::new(Reason::Request, format!("variable `{v}` is not set"));
         Ok(match body {
             Body::None => req,
             Body::Json(t) => {
@@ -425,33 +477,44 @@ impl Runner {
                 for (k, v) in fields {
                     ser.append_pair(k, &v.expand(scope).map_err(missing)?);
                 }
-                req.header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-                    .body(ser.finish())
+                req.header(
+                    reqwest::header::CONTENT_TYPE,
+                    "application/x-www-form-urlencoded",
+                )
+                .body(ser.finish())
             }
             Body::Text(t) => req.body(t.expand(scope).map_err(missing)?),
             Body::Multipart(parts) => {
                 let mut form = reqwest::multipart::Form::new();
                 for p in parts {
                     let mut part = match &p.source {
-                        PartSource::Value(t) => reqwest::multipart::Part::text(t.expand(scope).map_err(missing)?),
+                        PartSource::Value(t) => {
+                            reqwest::multipart::Part::text(t.expand(scope).map_err(missing)?)
+                        }
                         PartSource::File(bytes) => {
                             let b = Bytes::from_owner(ArcBytes(bytes.clone()));
                             let len = b.len() as u64;
-                            reqwest::multipart::Part::stream_with_length(reqwest::Body::from(b), len)
+                            reqwest::multipart::Part::stream_with_length(
+                                reqwest::Body::from(b),
+                                len,
+                            )
                         }
                         PartSource::Image { format, size } => {
                             let b = generated_image(*format, *size);
                             let len = b.len() as u64;
-                            reqwest::multipart::Part::stream_with_length(reqwest::Body::from(b), len)
+                            reqwest::multipart::Part::stream_with_length(
+                                reqwest::Body::from(b),
+                                len,
+                            )
                         }
                     };
                     if let Some(f) = &p.filename {
                         part = part.file_name(f.clone());
                     }
                     if let Some(ct) = &p.content_type {
-                        part = part
-                            .mime_str(ct)
-                            .map_err(|e| Failure::new(Reason::Request, format!("content type `{ct}`: {e}")))?;
+                        part = part.mime_str(ct).map_err(|e| {
+                            Failure::new(Reason::Request, format!("content type `{ct}`: {e}"))
+                        })?;
                     }
                     form = form.part(p.name.clone(), part);
                 }
@@ -510,7 +573,11 @@ async fn read_capped(mut resp: reqwest::Response, max: u64) -> Result<Bytes, Fai
             Err(e) => {
                 let f = classify(e);
                 return Err(Failure::new(
-                    if f.reason == Reason::Timeout { Reason::Timeout } else { Reason::Protocol },
+                    if f.reason == Reason::Timeout {
+                        Reason::Timeout
+                    } else {
+                        Reason::Protocol
+                    },
                     format!("reading the body: {}", f.message),
                 ));
             }
@@ -529,7 +596,9 @@ fn classify(e: reqwest::Error) -> Failure {
             tls = true;
         }
         if let Some(io) = s.downcast_ref::<std::io::Error>()
-            && io.get_ref().is_some_and(|i| i.downcast_ref::<rustls::Error>().is_some())
+            && io
+                .get_ref()
+                .is_some_and(|i| i.downcast_ref::<rustls::Error>().is_some())
         {
             tls = true;
         }

@@ -76,7 +76,11 @@ pub fn render_console(r: &OnceReport, style: ConsoleStyle) -> String {
             "❌ FAILED: {} of {} flow(s) failed ({}){}",
             failed.len(),
             r.flows.len(),
-            failed.iter().map(|f| f.flow.as_str()).collect::<Vec<_>>().join(", "),
+            failed
+                .iter()
+                .map(|f| f.flow.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
             if budgets > 0 {
                 format!(", {budgets} latency budget(s) exceeded")
             } else {
@@ -88,13 +92,21 @@ pub fn render_console(r: &OnceReport, style: ConsoleStyle) -> String {
     let _ = writeln!(
         out,
         "{}",
-        style.dim(&format!("wall time {} · exit code {}", fmt_duration(r.wall), r.exit_code))
+        style.dim(&format!(
+            "wall time {} · exit code {}",
+            fmt_duration(r.wall),
+            r.exit_code
+        ))
     );
     out
 }
 
 fn flow_block(out: &mut String, f: &FlowSummary, samples: u32, width: usize, style: ConsoleStyle) {
-    let o = if f.passed() { Outcome::Passed } else { Outcome::Failed };
+    let o = if f.passed() {
+        Outcome::Passed
+    } else {
+        Outcome::Failed
+    };
     let runs = if samples > 1 {
         format!("{}/{} runs passed", f.passed_runs, f.runs)
     } else {
@@ -110,7 +122,10 @@ fn flow_block(out: &mut String, f: &FlowSummary, samples: u32, width: usize, sty
         "{} {}  {}",
         mark(o),
         style.bold(&format!("{:<width$}", f.flow)),
-        style.dim(&format!("{runs}{}{total}", if runs.is_empty() { "" } else { " · " }))
+        style.dim(&format!(
+            "{runs}{}{total}",
+            if runs.is_empty() { "" } else { " · " }
+        ))
     );
     for s in &f.steps {
         step_line(out, s, samples, width, style);
@@ -150,7 +165,11 @@ fn step_line(out: &mut String, s: &StepSummary, samples: u32, width: usize, styl
                 if b.passed { "≤" } else { ">" },
                 fmt_duration(b.limit)
             );
-            if b.passed { style.dim(&format!("budget {t}")) } else { style.red(&format!("OVER BUDGET {t}")) }
+            if b.passed {
+                style.dim(&format!("budget {t}"))
+            } else {
+                style.red(&format!("OVER BUDGET {t}"))
+            }
         })
         .collect::<Vec<_>>()
         .join(" ");
@@ -172,14 +191,27 @@ fn step_line(out: &mut String, s: &StepSummary, samples: u32, width: usize, styl
             } else {
                 String::new()
             };
-            style.red(&format!("[{reason}] {}{failed_runs}", f.message.clone().unwrap_or_default()))
+            style.red(&format!(
+                "[{reason}] {}{failed_runs}",
+                f.message.clone().unwrap_or_default()
+            ))
         }),
-        Outcome::Skipped => s.last.message.as_ref().map(|m| style.dim(&format!("skipped: {m}"))),
+        Outcome::Skipped => s
+            .last
+            .message
+            .as_ref()
+            .map(|m| style.dim(&format!("skipped: {m}"))),
         Outcome::Passed => s
             .last
             .poll_elapsed
             .filter(|_| s.last.attempts > 1)
-            .map(|e| style.dim(&format!("passed after {} attempts, {}", s.last.attempts, fmt_duration(e)))),
+            .map(|e| {
+                style.dim(&format!(
+                    "passed after {} attempts, {}",
+                    s.last.attempts,
+                    fmt_duration(e)
+                ))
+            }),
     };
     if let Some(d) = detail {
         let _ = writeln!(out, "      {d}");

@@ -194,7 +194,10 @@ pub fn summarize(flow: &Flow, results: Vec<FlowResult>) -> FlowSummary {
             last: (*last).clone(),
         });
     }
-    let failed_runs = results.iter().filter(|r| r.outcome == Outcome::Failed).count() as u32;
+    let failed_runs = results
+        .iter()
+        .filter(|r| r.outcome == Outcome::Failed)
+        .count() as u32;
     FlowSummary {
         flow: flow.name.clone(),
         target: flow.target.clone(),
@@ -227,21 +230,28 @@ pub fn percentiles(durations: &[Duration]) -> Option<Percentiles> {
 }
 
 fn budget_checks(b: &Budget, p: &Percentiles) -> Vec<BudgetCheck> {
-    [("p50", b.p50, p.p50), ("p95", b.p95, p.p95), ("p99", b.p99, p.p99)]
-        .into_iter()
-        .filter_map(|(q, limit, actual)| {
-            limit.map(|limit| BudgetCheck {
-                quantile: q,
-                limit,
-                actual,
-                passed: actual <= limit,
-            })
+    [
+        ("p50", b.p50, p.p50),
+        ("p95", b.p95, p.p95),
+        ("p99", b.p99, p.p99),
+    ]
+    .into_iter()
+    .filter_map(|(q, limit, actual)| {
+        limit.map(|limit| BudgetCheck {
+            quantile: q,
+            limit,
+            actual,
+            passed: actual <= limit,
         })
-        .collect()
+    })
+    .collect()
 }
 
 mod secs {
-    pub fn serialize<S: serde::Serializer>(d: &std::time::Duration, s: S) -> Result<S::Ok, S::Error> {
+    pub fn serialize<S: serde::Serializer>(
+        d: &std::time::Duration,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
         s.serialize_f64(d.as_secs_f64())
     }
 }

@@ -13,7 +13,9 @@ pub fn repo_file(rel: &str) -> PathBuf {
 }
 
 pub async fn demo_with(opts: DemoOptions) -> DemoServer {
-    DemoServer::start(opts).await.expect("demo target starts on 127.0.0.1:0")
+    DemoServer::start(opts)
+        .await
+        .expect("demo target starts on 127.0.0.1:0")
 }
 
 pub async fn demo(faults: &[&str]) -> DemoServer {
@@ -112,10 +114,21 @@ pub fn red_steps(report: &serde_json::Value) -> Vec<(String, String, String)> {
                 .as_array()
                 .is_some_and(|b| b.iter().any(|x| x["passed"] == false));
             if s["failed"].as_u64().unwrap_or(0) > 0 {
-                let reason = s["last_failure"]["reason"].as_str().unwrap_or("?").to_string();
-                out.push((f["flow"].as_str().unwrap().into(), s["name"].as_str().unwrap().into(), reason));
+                let reason = s["last_failure"]["reason"]
+                    .as_str()
+                    .unwrap_or("?")
+                    .to_string();
+                out.push((
+                    f["flow"].as_str().unwrap().into(),
+                    s["name"].as_str().unwrap().into(),
+                    reason,
+                ));
             } else if budget_failed {
-                out.push((f["flow"].as_str().unwrap().into(), s["name"].as_str().unwrap().into(), "budget".into()));
+                out.push((
+                    f["flow"].as_str().unwrap().into(),
+                    s["name"].as_str().unwrap().into(),
+                    "budget".into(),
+                ));
             }
         }
     }

@@ -2,5 +2,7 @@
 //! targets on port 0, and the real `smokeprobe` binary as a child process.
 
 mod common;
+mod demo_target;
 mod imagegen;
 mod once;
+mod secrets;

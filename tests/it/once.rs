@@ -13,7 +13,10 @@ fn owned(v: &[(&str, &str, &str)]) -> Vec<(String, String, String)> {
     v
 }
 
-async fn once_against(faults: &[&str], extra: &[&str]) -> (std::process::Output, Reports, smokeprobe::demo::DemoServer) {
+async fn once_against(
+    faults: &[&str],
+    extra: &[&str],
+) -> (std::process::Output, Reports, smokeprobe::demo::DemoServer) {
     let server = demo(faults).await;
     let reports = Reports::new();
     let mut args = contravento_args(&server);
@@ -36,7 +39,11 @@ fn assert_no_probe_trips(server: &smokeprobe::demo::DemoServer) {
 async fn shipped_probe_passes_against_healthy_demo() {
     let (out, reports, server) = once_against(&[], &[]).await;
     let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(0), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
     assert!(stdout.contains("PASSED"), "{stdout}");
     let report = reports.json();
     assert_eq!(report["verdict"], "passed");
@@ -58,17 +65,29 @@ async fn shipped_probe_passes_against_healthy_demo() {
     // Every step of every flow ran, passed and has a timing.
     for f in flows {
         for s in f["steps"].as_array().unwrap() {
-            assert_eq!(s["passed"], 1, "{}/{} did not pass: {s}", f["flow"], s["name"]);
+            assert_eq!(
+                s["passed"], 1,
+                "{}/{} did not pass: {s}",
+                f["flow"], s["name"]
+            );
             let d = s["latency"]["p50"].as_f64().unwrap_or(0.0);
             assert!(d > 0.0, "{}/{} has no timing", f["flow"], s["name"]);
             let r = &f["results"][0]["steps"];
-            assert!(r.as_array().unwrap().iter().all(|x| x["duration"].as_f64().unwrap() > 0.0));
+            assert!(
+                r.as_array()
+                    .unwrap()
+                    .iter()
+                    .all(|x| x["duration"].as_f64().unwrap() > 0.0)
+            );
         }
     }
     let lifecycle = step(&report, "trip-lifecycle", "upload-photo");
     assert!(lifecycle["last"]["status"] == 201);
     let junit = reports.junit();
-    assert!(junit.contains("<testsuite name=\"contravento/trip-lifecycle\""), "{junit}");
+    assert!(
+        junit.contains("<testsuite name=\"contravento/trip-lifecycle\""),
+        "{junit}"
+    );
     assert!(!junit.contains("<failure"), "{junit}");
     assert_no_probe_trips(&server);
     server.stop().await;
@@ -101,9 +120,26 @@ async fn db_down_keeps_health_green_and_turns_db_checks_red() {
     assert_eq!(out.status.code(), Some(1), "{:?}", text(&out));
     let report = reports.json();
     let red = red_steps(&report);
-    assert!(!red.iter().any(|(f, ..)| f == "health"), "health must stay green: {red:?}");
-    assert!(red.contains(&("db-liveness".into(), "public-feed-page".into(), "status".into())), "{red:?}");
-    assert!(red.contains(&("reference-data".into(), "cycling-types".into(), "status".into())), "{red:?}");
+    assert!(
+        !red.iter().any(|(f, ..)| f == "health"),
+        "health must stay green: {red:?}"
+    );
+    assert!(
+        red.contains(&(
+            "db-liveness".into(),
+            "public-feed-page".into(),
+            "status".into()
+        )),
+        "{red:?}"
+    );
+    assert!(
+        red.contains(&(
+            "reference-data".into(),
+            "cycling-types".into(),
+            "status".into()
+        )),
+        "{red:?}"
+    );
     let msg = step(&report, "db-liveness", "public-feed-page")["last_failure"]["message"]
         .as_str()
         .unwrap()
@@ -122,10 +158,18 @@ async fn rejected_photo_fails_upload_and_cleanup_still_runs() {
         owned(&[("trip-lifecycle", "upload-photo", "status")])
     );
     for skipped in ["fetch-photo", "publish", "appears-in-feed"] {
-        assert_eq!(step(&report, "trip-lifecycle", skipped)["skipped"], 1, "{skipped}");
+        assert_eq!(
+            step(&report, "trip-lifecycle", skipped)["skipped"],
+            1,
+            "{skipped}"
+        );
     }
     for cleanup in ["delete-trip", "trip-is-gone"] {
-        assert_eq!(step(&report, "trip-lifecycle", cleanup)["passed"], 1, "{cleanup}");
+        assert_eq!(
+            step(&report, "trip-lifecycle", cleanup)["passed"],
+            1,
+            "{cleanup}"
+        );
     }
     let (stdout, _) = text(&out);
     assert!(stdout.contains("upload-photo"), "{stdout}");
@@ -140,7 +184,10 @@ async fn failing_publish_is_reported_and_trip_deleted() {
         once_against(&["publish-fails"], &["--flow", "trip-lifecycle"]).await;
     assert_eq!(out.status.code(), Some(1), "{:?}", text(&out));
     let report = reports.json();
-    assert_eq!(red_steps(&report), owned(&[("trip-lifecycle", "publish", "status")]));
+    assert_eq!(
+        red_steps(&report),
+        owned(&[("trip-lifecycle", "publish", "status")])
+    );
     assert_eq!(step(&report, "trip-lifecycle", "delete-trip")["passed"], 1);
     assert_no_probe_trips(&server);
     server.stop().await;
@@ -160,8 +207,16 @@ async fn trip_never_in_feed_fails_the_poll() {
     let attempts = s["last_failure"]["attempts"].as_u64().unwrap();
     assert!(attempts >= 10, "polled only {attempts} times");
     let waited = s["last_failure"]["poll_elapsed"].as_f64().unwrap();
-    assert!(waited >= 14.0, "gave up after {waited}s, before the 15 s poll window");
-    assert!(s["last_failure"]["message"].as_str().unwrap().contains("still failing after"));
+    assert!(
+        waited >= 14.0,
+        "gave up after {waited}s, before the 15 s poll window"
+    );
+    assert!(
+        s["last_failure"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("still failing after")
+    );
     assert_no_probe_trips(&server);
     server.stop().await;
 }
@@ -197,8 +252,7 @@ async fn target_down_exits_unreachable() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn samples_give_percentiles_per_step() {
-    let (out, reports, server) =
-        once_against(&[], &["--flow", "health", "--samples", "20"]).await;
+    let (out, reports, server) = once_against(&[], &["--flow", "health", "--samples", "20"]).await;
     assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
     let report = reports.json();
     let s = step(&report, "health", "api-health");

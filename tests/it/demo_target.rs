@@ -1,0 +1,1481 @@
+//! The demo target against the ContraVento contract (docs: contravento-api.md),
+//! over real HTTP on loopback: topology (nginx + backend), envelopes, auth and
+//! lockout, the trip/photo/feed lifecycle, CORS, security headers, every
+//! injectable fault, runtime fault switching and the `--fault` spec parser.
+
+use std::time::{Duration, Instant};
+
+use reqwest::header::{self, HeaderMap};
+use reqwest::multipart::{Form, Part};
+use reqwest::{Client, Method, Response, StatusCode};
+use serde_json::{Value, json};
+use smokeprobe::demo::{
+    CorsMode, DemoOptions, DemoServer, ErrorFault, FaultSpec, Faults, LatencyFault, OTHER_USERNAME,
+};
+use smokeprobe::imagegen::{self, ImageFormat};
+
+use crate::common::{demo, demo_with};
+
+const ALLOWED_ORIGIN: &str = "https://contravento.example";
+const EVIL_ORIGIN: &str = "https://evil.example";
+const SECURITY_HEADERS: [&str; 4] = [
+    "x-frame-options",
+    "x-content-type-options",
+    "x-xss-protection",
+    "referrer-policy",
+];
+
+fn client() -> Client {
+    Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("reqwest client")
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Status and JSON body of a response.
+async fn json_of(resp: Response) -> (StatusCode, Value) {
+    let status = resp.status();
+    let text = resp.text().await.expect("body");
+    let body = serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"));
+    (status, body)
+}
+
+fn error_code(body: &Value) -> &str {
+    body["error"]["code"].as_str().unwrap_or_default()
+}
+
+fn error_field(body: &Value) -> &str {
+    body["error"]["field"].as_str().unwrap_or_default()
+}
+
+async fn post_json(c: &Client, url: String, token: Option<&str>, body: Value) -> Response {
+    let mut req = c.post(url).json(&body);
+    if let Some(token) = token {
+        req = req.bearer_auth(token);
+    }
+    req.send().await.expect("request")
+}
+
+async fn login_as(c: &Client, s: &DemoServer, login: &str, password: &str) -> (StatusCode, Value) {
+    let body = json!({"login": login, "password": password});
+    json_of(post_json(c, format!("{}/auth/login", s.api_url()), None, body).await).await
+}
+
+/// An access token for a seeded account (the demo password is shared).
+async fn token_for(c: &Client, s: &DemoServer, username: &str) -> String {
+    let (status, body) = login_as(c, s, username, &DemoOptions::default().password).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["data"]["access_token"]
+        .as_str()
+        .expect("token")
+        .to_owned()
+}
+
+fn trip_body(title: &str) -> Value {
+    json!({
+        "title": title,
+        "description": "Recorrido sintético de la sonda: pistas, puertos y un buen bocadillo al final.",
+        "start_date": "2025-06-01",
+        "end_date": "2025-06-03",
+        "distance_km": 42.5,
+        "difficulty": "moderate",
+        "locations": [{"name": "Madrid", "country": "España"}],
+        "tags": ["probe"],
+    })
+}
+
+async fn create_trip(c: &Client, s: &DemoServer, token: &str, body: Value) -> (StatusCode, Value) {
+    json_of(post_json(c, format!("{}/trips", s.api_url()), Some(token), body).await).await
+}
+
+/// Creates a draft and returns its id.
+async fn new_trip(c: &Client, s: &DemoServer, token: &str) -> String {
+    let (status, body) = create_trip(c, s, token, trip_body("[probe] synthetic trip")).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    body["data"]["trip_id"]
+        .as_str()
+        .expect("trip_id")
+        .to_owned()
+}
+
+async fn publish(c: &Client, s: &DemoServer, token: &str, id: &str) -> (StatusCode, Value) {
+    let url = format!("{}/trips/{id}/publish", s.api_url());
+    json_of(
+        c.post(url)
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("publish"),
+    )
+    .await
+}
+
+async fn upload(
+    c: &Client,
+    s: &DemoServer,
+    token: &str,
+    trip: &str,
+    field: &str,
+    mime: &str,
+    bytes: Vec<u8>,
+) -> Response {
+    let part = Part::bytes(bytes)
+        .file_name("probe.img")
+        .mime_str(mime)
+        .expect("mime");
+    c.post(format!("{}/trips/{trip}/photos", s.api_url()))
+        .bearer_auth(token)
+        .multipart(Form::new().part(field.to_owned(), part))
+        .send()
+        .await
+        .expect("upload")
+}
+
+fn png(size: usize, seed: u64) -> Vec<u8> {
+    imagegen::generate(ImageFormat::Png, size, seed)
+}
+
+/// The trip ids of `GET /trips/public?limit=50`.
+async fn public_ids(c: &Client, s: &DemoServer) -> Vec<String> {
+    let resp = c
+        .get(format!("{}/trips/public?limit=50", s.api_url()))
+        .send()
+        .await
+        .expect("feed");
+    let (status, body) = json_of(resp).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["trips"]
+        .as_array()
+        .expect("bare trips list")
+        .iter()
+        .filter_map(|t| t["trip_id"].as_str().map(str::to_owned))
+        .collect()
+}
+
+async fn preflight(c: &Client, s: &DemoServer, origin: &str) -> Response {
+    c.request(Method::OPTIONS, format!("{}/auth/login", s.api_url()))
+        .header(header::ORIGIN, origin)
+        .header(header::ACCESS_CONTROL_REQUEST_METHOD, "POST")
+        .header(
+            header::ACCESS_CONTROL_REQUEST_HEADERS,
+            "content-type,authorization",
+        )
+        .send()
+        .await
+        .expect("preflight")
+}
+
+#[tokio::test]
+async fn api_health_is_json_while_frontend_health_is_the_spa() {
+    let s = demo(&[]).await;
+    let c = client();
+
+    let resp = c
+        .get(format!("{}/health", s.api_url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(header(resp.headers(), "server"), Some("nginx/1.22.1"));
+    assert_eq!(
+        header(resp.headers(), "content-type"),
+        Some("application/json")
+    );
+    let (status, body) = json_of(resp).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["success"], true);
+    assert_eq!(body["error"], Value::Null);
+    assert_eq!(body["data"]["status"], "healthy");
+    assert_eq!(body["data"]["environment"], "production");
+    assert!(body["data"].get("database").is_none(), "{body}");
+    let ts = body["data"]["timestamp"].as_str().unwrap();
+    assert!(
+        ts.ends_with("+00:00Z") && ts.len() == 33,
+        "sloppy timestamp: {ts}"
+    );
+
+    // The SPA fallback trap: 200, but HTML.
+    let resp = c
+        .get(format!("{}/health", s.base_url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(header(resp.headers(), "content-type"), Some("text/html"));
+    assert_eq!(header(resp.headers(), "server"), Some("nginx/1.22.1"));
+    assert!(
+        resp.text()
+            .await
+            .unwrap()
+            .contains("<div id=\"root\"></div>")
+    );
+
+    let resp = c.get(s.base_url()).send().await.unwrap();
+    assert_eq!(header(resp.headers(), "content-type"), Some("text/html"));
+    let resp = c
+        .get(format!("{}/assets/index-3f9a1c.js", s.base_url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(
+        header(resp.headers(), "content-type"),
+        Some("application/javascript")
+    );
+
+    let resp = c
+        .head(format!("{}/health", s.api_url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED);
+
+    let (status, body) = json_of(
+        c.get(format!("{}/openapi.json", s.api_url()))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body["paths"]["/auth/login"].is_object(), "{body}");
+
+    let (status, body) = json_of(
+        c.get(format!("{}/cycling-types", s.api_url()))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let codes: Vec<&str> = body
+        .as_array()
+        .expect("bare list")
+        .iter()
+        .filter_map(|t| t["code"].as_str())
+        .collect();
+    assert_eq!(
+        codes,
+        [
+            "bikepacking",
+            "commuting",
+            "gravel",
+            "mountain",
+            "road",
+            "touring"
+        ]
+    );
+    assert!(body[0]["display_name"].is_string() && body[0]["description"].is_string());
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn trailing_slash_redirect_loses_the_api_prefix() {
+    let s = demo(&[]).await;
+    let c = client();
+    let resp = c
+        .get(format!("{}/trips/", s.api_url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::TEMPORARY_REDIRECT);
+    let location = header(resp.headers(), "location").unwrap();
+    assert_eq!(location, format!("{}/trips", s.base_url()));
+    assert!(!location.contains("/api"));
+
+    let resp = c
+        .get(format!("{}/trips/public/?limit=1", s.api_url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::TEMPORARY_REDIRECT);
+    assert_eq!(
+        header(resp.headers(), "location"),
+        Some(format!("{}/trips/public?limit=1", s.base_url()).as_str())
+    );
+
+    let resp = c.get(s.api_url()).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::MOVED_PERMANENTLY);
+    let (status, body) =
+        json_of(c.get(format!("{}/nope", s.api_url())).send().await.unwrap()).await;
+    assert_eq!(
+        (status, body),
+        (StatusCode::NOT_FOUND, json!({"detail": "Not Found"}))
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn login_takes_the_login_field_and_returns_bearer_tokens() {
+    let s = demo(&[]).await;
+    let c = client();
+    let opts = DemoOptions::default();
+    let body = json!({"username": opts.username, "password": opts.password});
+    let (status, body) =
+        json_of(post_json(&c, format!("{}/auth/login", s.api_url()), None, body).await).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        (error_code(&body), error_field(&body)),
+        ("VALIDATION_ERROR", "login")
+    );
+
+    for login in [opts.username.as_str(), opts.email.as_str()] {
+        let (status, body) = login_as(&c, &s, login, &opts.password).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let data = &body["data"];
+        assert_eq!(data["token_type"], "bearer");
+        assert_eq!(data["expires_in"], 900);
+        assert!(data["access_token"].as_str().is_some_and(|t| t.len() >= 32));
+        assert!(data["refresh_token"].is_string());
+        assert_eq!(data["user"]["username"], opts.username);
+        assert_eq!(data["user"]["is_verified"], true);
+    }
+
+    // Malformed JSON is a validation error too.
+    let resp = c
+        .post(format!("{}/auth/login", s.api_url()))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body("{\"login\":")
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = json_of(resp).await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::BAD_REQUEST, "VALIDATION_ERROR")
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn five_wrong_passwords_lock_the_account_but_unknown_users_never_lock() {
+    let s = demo(&[]).await;
+    let c = client();
+    let opts = DemoOptions::default();
+
+    for _ in 0..12 {
+        let (status, body) = login_as(&c, &s, "ghost_rider_x9", "Wrong-Passw0rd!").await;
+        assert_eq!(
+            (status, error_code(&body)),
+            (StatusCode::UNAUTHORIZED, "INVALID_CREDENTIALS")
+        );
+    }
+
+    // A success before the fifth failure resets the count.
+    for _ in 0..4 {
+        let (status, _) = login_as(&c, &s, OTHER_USERNAME, "Wrong-Passw0rd!").await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    token_for(&c, &s, OTHER_USERNAME).await;
+    for _ in 0..4 {
+        let (status, _) = login_as(&c, &s, OTHER_USERNAME, "Wrong-Passw0rd!").await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    token_for(&c, &s, OTHER_USERNAME).await;
+
+    for attempt in 1..=4 {
+        let (status, body) = login_as(&c, &s, &opts.username, "Wrong-Passw0rd!").await;
+        assert_eq!(
+            status,
+            StatusCode::UNAUTHORIZED,
+            "attempt {attempt}: {body}"
+        );
+    }
+    let (status, body) = login_as(&c, &s, &opts.username, "Wrong-Passw0rd!").await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::TOO_MANY_REQUESTS, "ACCOUNT_LOCKED")
+    );
+    let (status, body) = login_as(&c, &s, &opts.username, &opts.password).await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::TOO_MANY_REQUESTS, "ACCOUNT_LOCKED")
+    );
+    // Per account: the other one is unaffected.
+    token_for(&c, &s, OTHER_USERNAME).await;
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn registration_creates_unverified_users_and_rejects_repeats() {
+    let s = demo(&[]).await;
+    let c = client();
+    let url = format!("{}/auth/register", s.api_url());
+    let user = json!({"username": "probe_user_1", "email": "probe1@example.com", "password": "ProbePass123!"});
+    let (status, body) = json_of(post_json(&c, url.clone(), None, user.clone()).await).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["data"]["is_verified"], false);
+    assert_eq!(body["data"]["username"], "probe_user_1");
+    assert!(body["data"]["user_id"].is_string());
+
+    let (status, body) = json_of(post_json(&c, url.clone(), None, user).await).await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::BAD_REQUEST, "USERNAME_TAKEN")
+    );
+    let same_email = json!({"username": "probe_user_2", "email": "probe1@example.com", "password": "ProbePass123!"});
+    let (status, body) = json_of(post_json(&c, url.clone(), None, same_email).await).await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::BAD_REQUEST, "EMAIL_TAKEN")
+    );
+
+    let (status, body) = login_as(&c, &s, "probe_user_1", "ProbePass123!").await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::BAD_REQUEST, "EMAIL_NOT_VERIFIED")
+    );
+
+    for (username, email, password, field) in [
+        ("ab", "a@example.com", "ProbePass123!", "username"),
+        ("bad-name", "a@example.com", "ProbePass123!", "username"),
+        ("good_name", "not-an-email", "ProbePass123!", "email"),
+        ("good_name", "a@example.com", "short1!", "password"),
+        ("good_name", "a@example.com", "nouppercase123!", "password"),
+        ("good_name", "a@example.com", "NoSymbols123", "password"),
+    ] {
+        let body = json!({"username": username, "email": email, "password": password});
+        let (status, body) = json_of(post_json(&c, url.clone(), None, body).await).await;
+        assert_eq!(
+            status,
+            StatusCode::BAD_REQUEST,
+            "{username} {email} {password}"
+        );
+        assert_eq!(
+            (error_code(&body), error_field(&body)),
+            ("VALIDATION_ERROR", field)
+        );
+    }
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn missing_or_invalid_tokens_are_401_with_www_authenticate() {
+    let s = demo(&[]).await;
+    let c = client();
+    for token in [None, Some("not-a-real-token")] {
+        let resp = post_json(&c, format!("{}/trips", s.api_url()), token, trip_body("x")).await;
+        assert_eq!(header(resp.headers(), "www-authenticate"), Some("Bearer"));
+        let (status, body) = json_of(resp).await;
+        assert_eq!(
+            (status, error_code(&body)),
+            (StatusCode::UNAUTHORIZED, "UNAUTHORIZED")
+        );
+        assert_eq!(body["success"], false);
+    }
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn trip_lifecycle_from_draft_to_deletion() {
+    let s = demo(&[]).await;
+    let c = client();
+    let token = token_for(&c, &s, "probe").await;
+    let other = token_for(&c, &s, OTHER_USERNAME).await;
+
+    let (status, body) = create_trip(&c, &s, &token, trip_body("[probe] synthetic trip")).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let data = &body["data"];
+    assert_eq!(data["status"], "draft");
+    assert_eq!(data["is_private"], false);
+    assert_eq!(data["published_at"], Value::Null);
+    assert_eq!(data["photos"], json!([]));
+    assert_eq!(data["like_count"], 0);
+    assert_eq!(data["locations"][0]["name"], "Madrid");
+    assert_eq!(data["locations"][0]["sequence"], 0);
+    assert!(data["locations"][0]["location_id"].is_string());
+    assert_eq!(
+        data["tags"][0],
+        json!({"name": "probe", "normalized": "probe", "usage_count": 1})
+    );
+    let id = data["trip_id"].as_str().unwrap().to_owned();
+    assert_eq!(id.len(), 36);
+    let trip_url = format!("{}/trips/{id}", s.api_url());
+
+    // A draft is private.
+    let (status, body) = json_of(c.get(&trip_url).send().await.unwrap()).await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::FORBIDDEN, "FORBIDDEN")
+    );
+    let (status, _) = json_of(c.get(&trip_url).bearer_auth(&other).send().await.unwrap()).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, body) = json_of(c.get(&trip_url).bearer_auth(&token).send().await.unwrap()).await;
+    assert_eq!(
+        (status, &body["data"]["trip_id"]),
+        (StatusCode::OK, &json!(id))
+    );
+
+    // Photo upload, then the photo from /storage (outside /api).
+    let image = png(4096, 1);
+    let (status, body) =
+        json_of(upload(&c, &s, &token, &id, "photo", "image/png", image.clone()).await).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let photo = &body["data"];
+    let info = imagegen::sniff(&image).unwrap();
+    assert_eq!(
+        (photo["width"].as_u64(), photo["height"].as_u64()),
+        (Some(info.width.into()), Some(info.height.into()))
+    );
+    assert_eq!(photo["file_size"], 4096);
+    assert_eq!(photo["order"], 0);
+    assert_eq!(photo["trip_id"], json!(id));
+    let photo_url = photo["photo_url"].as_str().unwrap().to_owned();
+    let thumb_url = photo["thumb_url"].as_str().unwrap();
+    assert!(
+        photo_url.starts_with("/storage/trip_photos/") && photo_url.ends_with("_optimized.jpg")
+    );
+    assert!(photo_url.contains(&id), "{photo_url}");
+    assert!(thumb_url.ends_with("_thumb.jpg"));
+    for url in [photo_url.as_str(), thumb_url] {
+        let resp = c
+            .get(format!("{}{url}", s.base_url()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        assert_eq!(header(resp.headers(), "content-type"), Some("image/jpeg"));
+        let bytes = resp.bytes().await.unwrap();
+        jpeg_decoder::Decoder::new(&bytes[..])
+            .decode()
+            .expect("served photo is a real JPEG");
+    }
+
+    // Publish (idempotent), then the trip is public and in the feed.
+    let (status, body) = publish(&c, &s, &token, &id).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["data"]["status"], "published");
+    assert_eq!(body["data"]["trip_id"], json!(id));
+    let published_at = body["data"]["published_at"].clone();
+    assert!(published_at.as_str().is_some_and(|t| t.ends_with('Z')));
+    let (status, body) = publish(&c, &s, &token, &id).await;
+    assert_eq!(
+        (status, &body["data"]["published_at"]),
+        (StatusCode::OK, &published_at)
+    );
+    let (status, _) = json_of(c.get(&trip_url).send().await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+
+    let feed = c
+        .get(format!("{}/trips/public?page=1&limit=5", s.api_url()))
+        .send()
+        .await
+        .unwrap();
+    let (status, feed) = json_of(feed).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(feed.get("success").is_none(), "the feed is bare: {feed}");
+    let first = &feed["trips"][0];
+    assert_eq!(first["trip_id"], json!(id), "newest first: {feed}");
+    assert_eq!(first["photo"]["photo_url"], json!(photo_url));
+    assert!(first["photo"]["thumbnail_url"].is_string());
+    assert_eq!(first["location"], json!({"name": "Madrid"}));
+    assert_eq!(first["author"]["username"], "probe");
+    assert_eq!(first["author"]["profile_photo_url"], Value::Null);
+    assert_eq!(
+        (first["like_count"].clone(), first["is_liked"].clone()),
+        (json!(0), Value::Null)
+    );
+    assert_eq!(first["start_date"], "2025-06-01");
+    assert_eq!(first["distance_km"], 42.5);
+    assert_eq!(feed["pagination"]["page"], 1);
+    assert_eq!(feed["pagination"]["limit"], 5);
+    let total = feed["pagination"]["total"].as_u64().unwrap();
+    assert_eq!(
+        feed["pagination"]["total_pages"].as_u64().unwrap(),
+        total.div_ceil(5)
+    );
+    assert!(public_ids(&c, &s).await.contains(&id));
+    assert_eq!(
+        s.trips()
+            .iter()
+            .find(|t| t.id == id)
+            .map(|t| (t.status.as_str(), t.photos)),
+        Some(("published", 1))
+    );
+
+    // Delete: not by someone else; then gone, photos included.
+    let resp = c
+        .delete(&trip_url)
+        .bearer_auth(&other)
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = json_of(resp).await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::FORBIDDEN, "FORBIDDEN")
+    );
+    let (status, body) = json_of(
+        c.delete(&trip_url)
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        body["data"],
+        json!({"message": "Viaje eliminado correctamente"})
+    );
+    let (status, body) = json_of(c.get(&trip_url).send().await.unwrap()).await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::NOT_FOUND, "NOT_FOUND")
+    );
+    let (status, _) = json_of(
+        c.delete(&trip_url)
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let resp = c
+        .get(format!("{}{photo_url}", s.base_url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    assert!(!public_ids(&c, &s).await.contains(&id));
+    assert!(s.trips().iter().all(|t| !t.title.starts_with("[probe]")));
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn trip_creation_is_validated() {
+    let s = demo(&[]).await;
+    let c = client();
+    let token = token_for(&c, &s, "probe").await;
+    let future = smokeprobe::builtins::date_utc(1);
+    let cases: [(&str, Value, &str); 8] = [
+        ("start_date", json!(future), "start_date"),
+        ("start_date", json!("2025-02-30"), "start_date"),
+        ("end_date", json!("2025-05-01"), "end_date"),
+        ("title", json!(""), "title"),
+        ("title", json!("x".repeat(201)), "title"),
+        ("distance_km", json!(0.05), "distance_km"),
+        ("difficulty", json!("brutal"), "difficulty"),
+        ("locations", json!([{"country": "España"}]), "locations"),
+    ];
+    for (key, value, field) in cases {
+        let mut body = trip_body("[probe] invalid");
+        body[key] = value;
+        let (status, body) = create_trip(&c, &s, &token, body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{key}: {body}");
+        assert_eq!(
+            (error_code(&body), error_field(&body)),
+            ("VALIDATION_ERROR", field),
+            "{key}"
+        );
+    }
+    let mut body = trip_body("[probe] future");
+    body["start_date"] = json!(future);
+    let (_, body) = create_trip(&c, &s, &token, body).await;
+    assert_eq!(
+        body["error"]["message"],
+        "La fecha de inicio no puede ser futura"
+    );
+
+    // Only title and start_date are required; today is not the future.
+    let minimal =
+        json!({"title": "[probe] minimal", "start_date": smokeprobe::builtins::today_utc()});
+    let (status, body) = create_trip(&c, &s, &token, minimal).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert!(s.trips().iter().all(|t| t.title != "[probe] invalid"));
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn publishing_needs_a_50_character_description() {
+    let s = demo(&[]).await;
+    let c = client();
+    let token = token_for(&c, &s, "probe").await;
+    let mut body = trip_body("[probe] short");
+    body["description"] = json!("corta");
+    let (_, created) = create_trip(&c, &s, &token, body).await;
+    let id = created["data"]["trip_id"].as_str().unwrap();
+    let (status, body) = publish(&c, &s, &token, id).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        (error_code(&body), error_field(&body)),
+        ("VALIDATION_ERROR", "description")
+    );
+    let other = token_for(&c, &s, OTHER_USERNAME).await;
+    let (status, _) = publish(&c, &s, &other, id).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = publish(&c, &s, &token, "00000000-0000-4000-8000-000000000000").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        s.trips().iter().find(|t| t.id == id).unwrap().status,
+        "draft"
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn photo_uploads_are_checked_like_the_backend_does() {
+    let s = demo(&[]).await;
+    let c = client();
+    let token = token_for(&c, &s, "probe").await;
+    let id = new_trip(&c, &s, &token).await;
+
+    let cases = [
+        ("file", "image/png", png(2048, 2), "Field required"),
+        (
+            "photo",
+            "image/gif",
+            png(2048, 3),
+            "Formato de archivo no soportado. Usa JPG, PNG o WebP",
+        ),
+        (
+            "photo",
+            "image/png",
+            b"definitely not a picture".to_vec(),
+            "El archivo no es una imagen válida",
+        ),
+    ];
+    for (field, mime, bytes, message) in cases {
+        let (status, body) = json_of(upload(&c, &s, &token, &id, field, mime, bytes).await).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{field} {mime}: {body}");
+        assert_eq!(
+            (error_code(&body), error_field(&body)),
+            ("VALIDATION_ERROR", "photo")
+        );
+        assert!(
+            body["error"]["message"].as_str().unwrap().contains(message),
+            "{body}"
+        );
+    }
+
+    // A JPEG and a (hand-made, lossless) WebP are accepted too.
+    let jpeg = imagegen::generate(ImageFormat::Jpeg, 3000, 4);
+    let resp = upload(&c, &s, &token, &id, "photo", "image/jpeg", jpeg).await;
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let mut webp = b"RIFF\x1a\x00\x00\x00WEBPVP8L\x0d\x00\x00\x00\x2f".to_vec();
+    webp.extend_from_slice(&((63u32) | (47u32 << 14)).to_le_bytes());
+    webp.extend_from_slice(&[0; 8]);
+    let (status, body) =
+        json_of(upload(&c, &s, &token, &id, "photo", "image/webp", webp).await).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(
+        (
+            body["data"]["width"].clone(),
+            body["data"]["height"].clone()
+        ),
+        (json!(64), json!(48))
+    );
+
+    for seed in 0..4 {
+        let resp = upload(&c, &s, &token, &id, "photo", "image/png", png(1024, seed)).await;
+        assert_eq!(resp.status(), StatusCode::CREATED);
+    }
+    let (status, body) =
+        json_of(upload(&c, &s, &token, &id, "photo", "image/png", png(1024, 9)).await).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        body["error"]["message"],
+        "Has alcanzado el límite de 6 fotos por viaje"
+    );
+    assert_eq!(s.trips().iter().find(|t| t.id == id).unwrap().photos, 6);
+
+    // Someone else's trip, and an unknown trip.
+    let other = token_for(&c, &s, OTHER_USERNAME).await;
+    let resp = upload(&c, &s, &other, &id, "photo", "image/png", png(1024, 1)).await;
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    let resp = upload(
+        &c,
+        &s,
+        &token,
+        "no-such-trip",
+        "photo",
+        "image/png",
+        png(1024, 1),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn bodies_over_10_mb_get_nginx_413_html() {
+    let s = demo(&[]).await;
+    let c = client();
+    let token = token_for(&c, &s, "probe").await;
+    let id = new_trip(&c, &s, &token).await;
+
+    // Declared length (reqwest sends Content-Length for in-memory forms).
+    let big = png(10 * 1024 * 1024 + 512 * 1024, 7);
+    let resp = upload(&c, &s, &token, &id, "photo", "image/png", big).await;
+    assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(header(resp.headers(), "content-type"), Some("text/html"));
+    let text = resp.text().await.unwrap();
+    assert!(
+        text.contains("413 Request Entity Too Large") && text.contains("nginx"),
+        "{text}"
+    );
+
+    // Chunked, so only counting the bytes can catch it.
+    let chunks =
+        (0..11).map(|_| Ok::<_, std::io::Error>(bytes::Bytes::from(vec![b'x'; 1024 * 1024])));
+    let resp = c
+        .post(format!("{}/trips", s.api_url()))
+        .bearer_auth(&token)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+            chunks,
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE);
+
+    // Just under the cap still reaches the backend.
+    let fits = png(6 * 1024 * 1024, 8);
+    let resp = upload(&c, &s, &token, &id, "photo", "image/png", fits).await;
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn public_feed_is_bare_paginated_and_published_only() {
+    let s = demo(&[]).await;
+    let c = client();
+    let token = token_for(&c, &s, "probe").await;
+    let draft = new_trip(&c, &s, &token).await;
+    assert!(!public_ids(&c, &s).await.contains(&draft));
+
+    let (status, body) = json_of(
+        c.get(format!("{}/trips/public?limit=1", s.api_url()))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["trips"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        body["pagination"]["total"], 2,
+        "two seeded public trips: {body}"
+    );
+    assert_eq!(body["pagination"]["total_pages"], 2);
+    let (_, page2) = json_of(
+        c.get(format!("{}/trips/public?limit=1&page=2", s.api_url()))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_ne!(page2["trips"][0]["trip_id"], body["trips"][0]["trip_id"]);
+    let (_, page9) = json_of(
+        c.get(format!("{}/trips/public?page=9", s.api_url()))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(page9["trips"], json!([]));
+
+    let (status, feed) =
+        json_of(c.get(format!("{}/feed", s.api_url())).send().await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(feed["pagination"].is_object() && feed.get("success").is_none());
+
+    for query in ["page=0", "limit=0", "limit=51", "page=abc"] {
+        let resp = c
+            .get(format!("{}/trips/public?{query}", s.api_url()))
+            .send()
+            .await
+            .unwrap();
+        let (status, body) = json_of(resp).await;
+        assert_eq!(
+            (status, error_code(&body)),
+            (StatusCode::BAD_REQUEST, "VALIDATION_ERROR"),
+            "{query}"
+        );
+    }
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn cors_behaves_like_starlette() {
+    let s = demo(&[]).await;
+    let c = client();
+
+    let resp = preflight(&c, &s, ALLOWED_ORIGIN).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let h = resp.headers().clone();
+    assert_eq!(
+        header(&h, "access-control-allow-origin"),
+        Some(ALLOWED_ORIGIN)
+    );
+    assert_eq!(header(&h, "access-control-allow-credentials"), Some("true"));
+    assert_eq!(
+        header(&h, "access-control-allow-methods"),
+        Some("DELETE, GET, HEAD, OPTIONS, PATCH, POST, PUT")
+    );
+    assert_eq!(
+        header(&h, "access-control-allow-headers"),
+        Some("content-type,authorization")
+    );
+    assert_eq!(header(&h, "access-control-max-age"), Some("600"));
+    assert_eq!(header(&h, "vary"), Some("Origin"));
+    assert!(
+        header(&h, "content-type")
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    assert_eq!(resp.text().await.unwrap(), "OK");
+
+    let resp = preflight(&c, &s, EVIL_ORIGIN).await;
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let h = resp.headers().clone();
+    assert_eq!(header(&h, "access-control-allow-origin"), None);
+    assert_eq!(header(&h, "access-control-allow-credentials"), Some("true"));
+    assert_eq!(header(&h, "access-control-max-age"), Some("600"));
+    assert_eq!(header(&h, "vary"), Some("Origin"));
+    assert_eq!(resp.text().await.unwrap(), "Disallowed CORS origin");
+
+    let simple = |origin: &'static str| {
+        c.get(format!("{}/health", s.api_url()))
+            .header(header::ORIGIN, origin)
+            .send()
+    };
+    let h = simple(ALLOWED_ORIGIN).await.unwrap().headers().clone();
+    assert_eq!(
+        header(&h, "access-control-allow-origin"),
+        Some(ALLOWED_ORIGIN)
+    );
+    assert_eq!(header(&h, "access-control-allow-credentials"), Some("true"));
+    assert_eq!(header(&h, "vary"), Some("Origin"));
+    let h = simple(EVIL_ORIGIN).await.unwrap().headers().clone();
+    assert_eq!(header(&h, "access-control-allow-origin"), None);
+
+    // No Origin, no CORS headers; the SPA has no CORS at all.
+    let h = c
+        .get(format!("{}/health", s.api_url()))
+        .send()
+        .await
+        .unwrap()
+        .headers()
+        .clone();
+    assert_eq!(header(&h, "access-control-allow-credentials"), None);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn security_headers_only_on_api() {
+    let s = demo(&[]).await;
+    let c = client();
+    let h = c
+        .get(format!("{}/health", s.api_url()))
+        .send()
+        .await
+        .unwrap()
+        .headers()
+        .clone();
+    assert_eq!(header(&h, "x-frame-options"), Some("SAMEORIGIN"));
+    assert_eq!(header(&h, "x-content-type-options"), Some("nosniff"));
+    assert_eq!(header(&h, "x-xss-protection"), Some("1; mode=block"));
+    assert_eq!(
+        header(&h, "referrer-policy"),
+        Some("strict-origin-when-cross-origin")
+    );
+
+    let token = token_for(&c, &s, "probe").await;
+    let id = new_trip(&c, &s, &token).await;
+    let (_, photo) =
+        json_of(upload(&c, &s, &token, &id, "photo", "image/png", png(1024, 1)).await).await;
+    let storage = format!(
+        "{}{}",
+        s.base_url(),
+        photo["data"]["photo_url"].as_str().unwrap()
+    );
+    let api_error = format!("{}/trips/missing", s.api_url());
+    for url in [
+        s.base_url(),
+        format!("{}/assets/index-3f9a1c.js", s.base_url()),
+        storage,
+        api_error,
+    ] {
+        let resp = c.get(&url).send().await.unwrap();
+        let api = url.contains("/api/");
+        for name in SECURITY_HEADERS {
+            assert_eq!(resp.headers().contains_key(name), api, "{name} on {url}");
+        }
+        assert!(
+            !resp.headers().contains_key("strict-transport-security"),
+            "{url}"
+        );
+        assert!(
+            !resp.headers().contains_key("content-security-policy"),
+            "{url}"
+        );
+        assert_eq!(header(resp.headers(), "server"), Some("nginx/1.22.1"));
+    }
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn latency_fault_delays_matching_requests() {
+    let s = demo(&[
+        "latency:/api/auth/login=300ms",
+        "latency:DELETE:/api/trips=50ms",
+    ])
+    .await;
+    let c = client();
+    let started = Instant::now();
+    token_for(&c, &s, "probe").await;
+    assert!(
+        started.elapsed() >= Duration::from_millis(300),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        s.faults().latency[1],
+        LatencyFault {
+            path: "/api/trips".into(),
+            method: Some("DELETE".into()),
+            delay_ms: 50
+        }
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn error_fault_answers_its_status_at_its_rate() {
+    let s = demo(&["error:/api/trips=1:503", "error:/api/cycling-types=0:500"]).await;
+    let c = client();
+    let token = token_for(&c, &s, "probe").await;
+    let (status, body) = create_trip(&c, &s, &token, trip_body("[probe] x")).await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::SERVICE_UNAVAILABLE, "INTERNAL_ERROR")
+    );
+    let resp = c
+        .get(format!("{}/trips/public", s.api_url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+    for _ in 0..5 {
+        let resp = c
+            .get(format!("{}/cycling-types", s.api_url()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+    }
+    assert!(s.trips().iter().all(|t| !t.title.starts_with("[probe]")));
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn db_down_keeps_health_green_and_breaks_everything_else() {
+    let s = demo(&["db-down"]).await;
+    let c = client();
+    let (status, body) = json_of(
+        c.get(format!("{}/health", s.api_url()))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, &body["data"]["status"]),
+        (StatusCode::OK, &json!("healthy"))
+    );
+
+    let (status, body) = json_of(
+        c.get(format!("{}/trips/public?limit=1", s.api_url()))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::INTERNAL_SERVER_ERROR, "PUBLIC_FEED_ERROR")
+    );
+    assert!(
+        body["error"].get("detail").is_none(),
+        "no leak unless asked: {body}"
+    );
+    let (status, _) = json_of(
+        c.get(format!("{}/cycling-types", s.api_url()))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    let opts = DemoOptions::default();
+    let (status, body) = login_as(&c, &s, &opts.username, &opts.password).await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR")
+    );
+    let user =
+        json!({"username": "new_rider", "email": "new@example.com", "password": "ProbePass123!"});
+    let (status, _) =
+        json_of(post_json(&c, format!("{}/auth/register", s.api_url()), None, user).await).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    let (status, _) = json_of(
+        c.get(format!("{}/trips/x", s.api_url()))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn leak_errors_puts_a_traceback_and_sql_in_500s() {
+    let s = demo(&["db-down", "leak-errors", "error:/api/feed=1:502"]).await;
+    let c = client();
+    for path in ["/trips/public", "/cycling-types", "/feed"] {
+        let resp = c
+            .get(format!("{}{path}", s.api_url()))
+            .send()
+            .await
+            .unwrap();
+        assert!(resp.status().is_server_error());
+        let text = resp.text().await.unwrap();
+        assert!(
+            text.contains("Traceback (most recent call last)") && text.contains("[SQL: SELECT"),
+            "{path}: {text}"
+        );
+    }
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn photo_and_publish_faults() {
+    let s = demo(&["reject-photos", "publish-fails"]).await;
+    let c = client();
+    let token = token_for(&c, &s, "probe").await;
+    let id = new_trip(&c, &s, &token).await;
+    let (status, body) =
+        json_of(upload(&c, &s, &token, &id, "photo", "image/png", png(2048, 1)).await).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        body["error"]["message"],
+        "El archivo no es una imagen válida"
+    );
+    let (status, body) = publish(&c, &s, &token, &id).await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR")
+    );
+    assert_eq!(
+        s.trips()
+            .iter()
+            .find(|t| t.id == id)
+            .map(|t| (t.status.as_str(), t.photos)),
+        Some(("draft", 0))
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn feed_hides_new_trips_until_the_fault_is_lifted() {
+    let s = demo(&["feed-hides-new"]).await;
+    let c = client();
+    let token = token_for(&c, &s, "probe").await;
+    let id = new_trip(&c, &s, &token).await;
+    let (status, _) = publish(&c, &s, &token, &id).await;
+    assert_eq!(status, StatusCode::OK);
+    let ids = public_ids(&c, &s).await;
+    assert_eq!(ids.len(), 2, "seeded trips stay visible: {ids:?}");
+    assert!(!ids.contains(&id));
+    s.set_faults(Faults::default());
+    assert!(public_ids(&c, &s).await.contains(&id));
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn no_security_headers_fault() {
+    let s = demo(&["no-security-headers"]).await;
+    let resp = client()
+        .get(format!("{}/health", s.api_url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    for name in SECURITY_HEADERS {
+        assert!(!resp.headers().contains_key(name), "{name}");
+    }
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn cors_fault_modes() {
+    let s = demo(&["cors=wildcard"]).await;
+    let c = client();
+    let resp = preflight(&c, &s, EVIL_ORIGIN).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(
+        header(resp.headers(), "access-control-allow-origin"),
+        Some("*")
+    );
+    assert_eq!(
+        header(resp.headers(), "access-control-allow-credentials"),
+        Some("true")
+    );
+    let resp = c
+        .get(format!("{}/health", s.api_url()))
+        .header(header::ORIGIN, EVIL_ORIGIN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        header(resp.headers(), "access-control-allow-origin"),
+        Some("*")
+    );
+    assert_eq!(
+        header(resp.headers(), "access-control-allow-credentials"),
+        Some("true")
+    );
+
+    s.set_faults(Faults {
+        cors: CorsMode::EchoAny,
+        ..Faults::default()
+    });
+    let resp = preflight(&c, &s, EVIL_ORIGIN).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(
+        header(resp.headers(), "access-control-allow-origin"),
+        Some(EVIL_ORIGIN)
+    );
+    assert_eq!(
+        header(resp.headers(), "access-control-allow-credentials"),
+        Some("true")
+    );
+    let resp = preflight(&c, &s, "http://localhost:5173").await;
+    assert_eq!(
+        header(resp.headers(), "access-control-allow-origin"),
+        Some("http://localhost:5173")
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn faults_switch_at_run_time_over_http() {
+    let s = demo(&[]).await;
+    let c = client();
+    let control = format!("{}/__demo/faults", s.base_url());
+    let (status, body) = json_of(c.get(&control).send().await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        serde_json::from_value::<Faults>(body).unwrap(),
+        Faults::default()
+    );
+
+    let resp = c
+        .put(&control)
+        .json(&json!({"db_down": true, "cors": "echo-any"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(s.faults().db_down);
+    assert_eq!(s.faults().cors, CorsMode::EchoAny);
+    let resp = c
+        .get(format!("{}/trips/public", s.api_url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let (_, body) = json_of(c.get(&control).send().await.unwrap()).await;
+    assert_eq!(body["db_down"], true);
+
+    let resp = c.put(&control).body("{not json").send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    assert!(s.faults().db_down, "a bad document changes nothing");
+    let resp = c.delete(&control).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED);
+
+    let resp = c.put(&control).json(&json!({})).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(s.faults().is_empty());
+    let resp = c
+        .get(format!("{}/trips/public", s.api_url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn fault_specs_parse_and_unknown_ones_list_the_valid_forms() {
+    let mut f = Faults::default();
+    for spec in [
+        "latency:/api/auth/login=800ms",
+        "latency:POST:/api/trips=1.5s",
+        "error:/api/trips=0.5:500",
+        "error:get:/api/feed=1",
+        "db-down",
+        "reject-photos",
+        "publish-fails",
+        "feed-hides-new",
+        "no-security-headers",
+        "leak-errors",
+        "cors=echo-any",
+        "cors=wildcard",
+    ] {
+        f.apply_spec(spec).unwrap_or_else(|e| panic!("{spec}: {e}"));
+    }
+    let expected = Faults {
+        latency: vec![
+            LatencyFault {
+                path: "/api/auth/login".into(),
+                method: None,
+                delay_ms: 800,
+            },
+            LatencyFault {
+                path: "/api/trips".into(),
+                method: Some("POST".into()),
+                delay_ms: 1500,
+            },
+        ],
+        errors: vec![
+            ErrorFault {
+                path: "/api/trips".into(),
+                method: None,
+                rate: 0.5,
+                status: 500,
+            },
+            ErrorFault {
+                path: "/api/feed".into(),
+                method: Some("GET".into()),
+                rate: 1.0,
+                status: 500,
+            },
+        ],
+        db_down: true,
+        reject_photos: true,
+        publish_fails: true,
+        feed_hides_new: true,
+        no_security_headers: true,
+        cors: CorsMode::WildcardWithCredentials,
+        leak_errors: true,
+    };
+    assert_eq!(f, expected);
+    assert_eq!(
+        "cors=echo-any".parse::<FaultSpec>(),
+        Ok(FaultSpec::Cors(CorsMode::EchoAny))
+    );
+
+    let json = serde_json::to_value(&expected).unwrap();
+    assert_eq!(json["cors"], "wildcard-with-credentials");
+    assert_eq!(serde_json::from_value::<Faults>(json).unwrap(), expected);
+
+    let err = Faults::default().apply_spec("explode").unwrap_err();
+    for form in [
+        "latency:",
+        "error:",
+        "db-down",
+        "reject-photos",
+        "cors=wildcard",
+        "leak-errors",
+    ] {
+        assert!(err.contains(form), "{err}");
+    }
+    for bad in [
+        "latency:/api=fast",
+        "latency:/api",
+        "latency:api/login=10ms",
+        "error:/api=1.5:500",
+        "error:/api=0.5:200",
+        "error:/api=x",
+        "cors=sometimes",
+        "",
+    ] {
+        assert!(
+            Faults::default().apply_spec(bad).is_err(),
+            "{bad:?} should be refused"
+        );
+    }
+}
+
+#[tokio::test]
+async fn garbage_never_breaks_the_server_and_requests_are_counted() {
+    let s = demo_with(DemoOptions::default()).await;
+    let c = client();
+    assert_eq!(s.request_count(), 0);
+    let token = token_for(&c, &s, "probe").await;
+    let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    for body in [
+        "",
+        "null",
+        "[1,2]",
+        "{\"title\": 5, \"start_date\": []}",
+        deep.as_str(),
+    ] {
+        let resp = c
+            .post(format!("{}/trips", s.api_url()))
+            .bearer_auth(&token)
+            .body(body.to_owned())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "{:.40}", body);
+    }
+    let id = new_trip(&c, &s, &token).await;
+    let resp = c
+        .post(format!("{}/trips/{id}/photos", s.api_url()))
+        .bearer_auth(&token)
+        .header(header::CONTENT_TYPE, "multipart/form-data; boundary=XYZ")
+        .body("--XYZ\r\nContent-Disposition: form-data; name=\"photo\"\r\n\r\ntrunc")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    for path in [
+        "/api/trips/%00/photos",
+        "/api//trips",
+        "/api/trips/../../etc/passwd",
+        "/storage/../x",
+        "/%ff%fe",
+    ] {
+        let resp = c
+            .get(format!("{}{path}", s.base_url()))
+            .send()
+            .await
+            .unwrap();
+        assert!(resp.status().as_u16() < 500, "{path}: {}", resp.status());
+    }
+    let resp = c
+        .get(format!("{}/health", s.api_url()))
+        .header("x-padding", "a".repeat(200_000))
+        .send()
+        .await;
+    assert!(resp.map_or(true, |r| r.status().is_client_error()));
+    let before = s.request_count();
+    let resp = c
+        .get(format!("{}/health", s.api_url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(s.request_count(), before + 1);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn stop_closes_the_listener() {
+    let s = DemoServer::start(DemoOptions::default()).await.unwrap();
+    let c = client();
+    let url = format!("{}/health", s.api_url());
+    assert_eq!(c.get(&url).send().await.unwrap().status(), StatusCode::OK);
+    s.stop().await;
+    assert!(client().get(&url).send().await.is_err());
+}
