@@ -1,0 +1,163 @@
+//! The other subcommands: `demo --once` (what a newcomer runs), `check` and
+//! `schema` — and that the schema describes what the parser accepts.
+
+use serde_json::Value;
+
+use crate::common::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_once_probes_the_builtin_target_and_passes() {
+    let out = run(vec!["demo".into(), "--once".into()], vec![]).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(stdout.contains("listening on http://127.0.0.1:"), "{stdout}");
+    for flow in ["health", "trip-lifecycle", "cors-login"] {
+        assert!(stdout.contains(flow), "{flow} missing from:\n{stdout}");
+    }
+    assert!(stdout.contains("✅ PASSED"), "{stdout}");
+    // Not a terminal: no colour codes in the checklist.
+    assert!(!stdout.contains("\x1b["), "{stdout:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_rejects_unknown_fault_specs_with_usage_error() {
+    let out = run(
+        vec!["demo".into(), "--once".into(), "--fault".into(), "melt-cpu".into()],
+        vec![],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(2), "{:?}", text(&out));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_prints_the_plan_with_secrets_redacted() {
+    let out = run(
+        vec![
+            "check".into(),
+            repo_file("probes/contravento.yaml").display().to_string(),
+            "--secret".into(),
+            "password=Sup3r-Secret-Value".into(),
+        ],
+        vec![],
+    )
+    .await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stdout.contains("password = ***  (secret)"), "{stdout}");
+    assert!(stdout.contains("flow registration (optional)"), "{stdout}");
+    assert!(stdout.contains("generated png image, 5000000 bytes"), "{stdout}");
+    assert!(!stdout.contains("Sup3r-Secret-Value"), "{stdout}");
+    assert!(stdout.contains("ok: 8 flow(s) valid"), "{stdout}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_without_password_says_how_to_set_it() {
+    let out = run(
+        vec![
+            "check".into(),
+            repo_file("probes/contravento.yaml").display().to_string(),
+        ],
+        vec![],
+    )
+    .await;
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("contravento.yaml:"), "{stderr}");
+    assert!(stderr.contains("variable `password` has no value"), "{stderr}");
+    assert!(stderr.contains("SMOKEPROBE_VAR_PASSWORD"), "{stderr}");
+}
+
+/// A small structural walk: every key of `v` must be allowed by `schema`
+/// (properties / additionalProperties / items / oneOf / $ref). Returns the
+/// paths that the schema does not describe.
+fn undescribed(v: &Value, schema: &Value, root: &Value, path: &str, out: &mut Vec<String>) {
+    if let Some(r) = schema.get("$ref").and_then(Value::as_str) {
+        let name = r.trim_start_matches("#/$defs/");
+        return undescribed(v, &root["$defs"][name], root, path, out);
+    }
+    if let Some(alts) = schema.get("oneOf").and_then(Value::as_array) {
+        let ok = alts.iter().any(|alt| {
+            let mut sub = Vec::new();
+            undescribed(v, alt, root, path, &mut sub);
+            sub.is_empty() && type_ok(v, alt)
+        });
+        if !ok {
+            out.push(format!("{path}: matches no alternative"));
+        }
+        return;
+    }
+    if !type_ok(v, schema) {
+        out.push(format!("{path}: wrong type"));
+        return;
+    }
+    match v {
+        Value::Object(map) => {
+            for (k, val) in map {
+                let sub = schema
+                    .get("properties")
+                    .and_then(|p| p.get(k))
+                    .or_else(|| schema.get("additionalProperties").filter(|a| a.is_object()));
+                match sub {
+                    Some(s) => undescribed(val, s, root, &format!("{path}.{k}"), out),
+                    None if schema.get("additionalProperties") == Some(&Value::Bool(false)) => {
+                        out.push(format!("{path}.{k}: not in schema"))
+                    }
+                    None => {}
+                }
+            }
+        }
+        Value::Array(items) => {
+            if let Some(s) = schema.get("items") {
+                for (i, item) in items.iter().enumerate() {
+                    undescribed(item, s, root, &format!("{path}[{i}]"), out);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+fn type_ok(v: &Value, schema: &Value) -> bool {
+    let Some(t) = schema.get("type") else {
+        return true;
+    };
+    let types: Vec<&str> = match t {
+        Value::String(s) => vec![s.as_str()],
+        Value::Array(a) => a.iter().filter_map(Value::as_str).collect(),
+        _ => return true,
+    };
+    types.iter().any(|t| match *t {
+        "object" => v.is_object(),
+        "array" => v.is_array(),
+        "string" => v.is_string(),
+        "integer" => v.is_i64() || v.is_u64(),
+        "number" => v.is_number(),
+        "boolean" => v.is_boolean(),
+        "null" => v.is_null(),
+        _ => true,
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schema_describes_the_shipped_probe_file_and_rejects_typos() {
+    let out = run(vec!["schema".into()], vec![]).await;
+    assert_eq!(out.status.code(), Some(0));
+    let schema: Value = serde_json::from_slice(&out.stdout).expect("schema is JSON");
+    assert_eq!(schema["$schema"], "https://json-schema.org/draft/2020-12/schema");
+
+    let yaml = std::fs::read_to_string(repo_file("probes/contravento.yaml")).unwrap();
+    let doc: Value = serde_saphyr::from_str(&yaml).expect("probe file is YAML");
+    let mut problems = Vec::new();
+    undescribed(&doc, &schema, &schema, "$", &mut problems);
+    assert!(problems.is_empty(), "{problems:?}");
+
+    // The walk can fail: a typo'd key is reported.
+    let typo = yaml.replacen("expect:", "expct:", 1);
+    let doc: Value = serde_saphyr::from_str(&typo).unwrap();
+    let mut problems = Vec::new();
+    undescribed(&doc, &schema, &schema, "$", &mut problems);
+    assert!(
+        problems.iter().any(|p| p.ends_with(".expct: not in schema")),
+        "{problems:?}"
+    );
+}
