@@ -167,7 +167,8 @@ fn load_plan(a: &PlanArgs, sources: Option<Vec<(PathBuf, String)>>) -> Result<Pl
     let overrides = parse_overrides(a).map_err(|e| usage(&e))?;
     let mut inputs = Inputs::from_process(&overrides);
     if let Some(mb) = &a.max_body {
-        inputs.settings.max_body = config::parse_size(mb)
+        inputs.max_body = config::parse_size(mb)
+            .map(Some)
             .ok_or_else(|| usage(&format!("--max-body `{mb}` is not a size")))?;
     }
     let result = match sources {

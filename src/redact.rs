@@ -32,8 +32,15 @@ impl Redactor {
         let json = serde_json::to_string(&s)
             .map(|q| q[1..q.len() - 1].to_string())
             .unwrap_or_default();
-        let url = url_encode(&s);
-        for v in [s, json, url] {
+        // Every way a value gets percent-encoded on its way into a URL: strict
+        // (unreserved only), form (`+` for space), and minimal (path segments).
+        let forms = [
+            json,
+            url_encode(&s, |b| b.is_ascii_alphanumeric() || b"-._~".contains(&b)),
+            url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>(),
+            url_encode(&s, |b| b.is_ascii_graphic() && !b"\"#<>?`{}%/".contains(&b)),
+        ];
+        for v in std::iter::once(s).chain(forms) {
             if v.len() >= MIN_SECRET_LEN && !self.secrets.contains(&v) {
                 self.secrets.push(v);
             }
@@ -57,10 +64,10 @@ impl Redactor {
     }
 }
 
-fn url_encode(s: &str) -> String {
+fn url_encode(s: &str, keep: impl Fn(u8) -> bool) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+        if keep(b) {
             out.push(b as char);
         } else {
             out.push_str(&format!("%{b:02X}"));
@@ -79,6 +86,10 @@ mod tests {
         assert_eq!(r.redact("x p\"ss word! y"), "x *** y");
         assert_eq!(r.redact(r#"{"pw":"p\"ss word!"}"#), r#"{"pw":"***"}"#);
         assert_eq!(r.redact("?pw=p%22ss%20word%21"), "?pw=***");
+        assert_eq!(r.redact("?pw=p%22ss+word%21"), "?pw=***");
+        assert_eq!(r.redact("/u/p%22ss%20word!/x"), "/u/***/x");
+        let r = Redactor::new(["my secret*pw~".to_string()]);
+        assert_eq!(r.redact("?pw=my+secret*pw%7E"), "?pw=***");
         // Too short to redact safely.
         assert_eq!(r.redact("abc"), "abc");
     }

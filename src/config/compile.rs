@@ -29,6 +29,8 @@ pub struct Inputs<'a> {
     /// Looks up an environment variable (tests pass their own).
     pub env: &'a dyn Fn(&str) -> Option<String>,
     pub settings: Settings,
+    /// `--max-body` from the command line (wins over `defaults.max_body`).
+    pub max_body: Option<u64>,
 }
 
 impl Inputs<'_> {
@@ -37,6 +39,7 @@ impl Inputs<'_> {
             overrides,
             env: &|k| std::env::var(k).ok(),
             settings: Settings::default(),
+            max_body: None,
         }
     }
 }
@@ -102,23 +105,24 @@ pub fn load_sources(sources: &[(PathBuf, String)], inputs: &Inputs) -> Result<Pl
                 }
             }
         }
+        // Report in reading order, whatever order the checks ran in.
+        c.errors.sort_by_key(|e| (e.pos.line, e.pos.col));
         errors.extend(c.errors);
         secrets.extend(c.secrets);
     }
     for o in inputs.overrides {
         if !used_overrides.contains(&o.name) && errors.is_empty() {
-            errors.push(ConfigError::file_level(
-                Path::new("<command line>"),
+            errors.push(ConfigError::command_line(
                 format!(
-                    "`--var {}` sets a variable that no probe file declares; declare it under `vars:` (declared names are checked to catch typos)",
+                    "`{} {}` sets a variable that no probe file declares; declare it under `vars:` (declared names are checked to catch typos)",
+                    if o.secret { "--secret" } else { "--var" },
                     o.name
                 ),
             ));
         }
     }
     if errors.is_empty() && flows.is_empty() {
-        errors.push(ConfigError::file_level(
-            Path::new("<command line>"),
+        errors.push(ConfigError::command_line(
             "no flows to run: give at least one probe file with a flow",
         ));
     }
@@ -242,11 +246,13 @@ impl<'a> Compiler<'a> {
         let timeout = self.duration_opt(d.timeout.as_ref(), DEFAULT_TIMEOUT);
         let deadline = self.duration_opt(d.deadline.as_ref(), DEFAULT_DEADLINE);
         let interval = self.duration_opt(d.interval.as_ref(), DEFAULT_INTERVAL);
-        let max_body = match &d.max_body {
-            Some(s) => self
+        // The command line wins over the file, which wins over the built-in default.
+        let max_body = match (&self.inputs.max_body, &d.max_body) {
+            (Some(cli), _) => *cli,
+            (None, Some(s)) => self
                 .size(pos_of(s), &RawSize::Text(s.value.clone()))
                 .unwrap_or(0),
-            None => self.inputs.settings.max_body,
+            (None, None) => self.inputs.settings.max_body,
         };
         let mut default_headers = Vec::new();
         for (k, v) in &d.headers {
@@ -318,7 +324,7 @@ impl<'a> Compiler<'a> {
         vars: &BTreeMap<String, S<RawVar>>,
         used_overrides: &mut HashSet<String>,
     ) -> Vec<VarDef> {
-        let mut defs: Vec<(String, Pos, String, bool)> = Vec::new();
+        let mut defs: Vec<(String, Pos, String, bool, Option<bool>)> = Vec::new();
         for (name, v) in vars {
             let pos = pos_of(v);
             if !valid_var_name(name) {
@@ -378,18 +384,28 @@ impl<'a> Compiler<'a> {
                 );
                 continue;
             };
-            defs.push((name.clone(), pos, value, secret));
+            defs.push((name.clone(), pos, value, secret, cli.map(|o| o.secret)));
         }
         let names: HashMap<String, NameKind> = defs
             .iter()
             .map(|(n, ..)| (n.clone(), NameKind::Var))
             .collect();
         let mut compiled = Vec::new();
-        for (name, pos, value, secret) in defs {
+        for (name, pos, value, secret, from_cli) in defs {
             let mut consts = Vec::new();
-            if let Some(t) =
-                self.template_with_consts(pos, &value, &names, &mut Vec::new(), &mut consts)
-            {
+            let before = self.errors.len();
+            let t = self.template_with_consts(pos, &value, &names, &mut Vec::new(), &mut consts);
+            if let Some(flag_secret) = from_cli {
+                // The value came from the command line: say so, not the file's line.
+                let flag = if flag_secret { "--secret" } else { "--var" };
+                for e in &mut self.errors[before..] {
+                    e.file = PathBuf::from("<command line>");
+                    e.pos = Pos::default();
+                    e.snippet = None;
+                    e.message = format!("{flag} {name}: {}", e.message);
+                }
+            }
+            if let Some(t) = t {
                 if secret || consts.iter().any(|(_, from_file)| *from_file) {
                     self.secrets.extend(consts.iter().map(|(c, _)| c.clone()));
                 }
@@ -448,7 +464,8 @@ impl<'a> Compiler<'a> {
                         v.name
                     ),
                 );
-                return Vec::new();
+                // Keep every name defined so uses elsewhere don't add knock-on errors.
+                return vars.into_iter().map(|(v, _)| v).collect();
             }
         }
         // A variable whose secret value feeds another: the other is secret too.
@@ -521,18 +538,23 @@ impl<'a> Compiler<'a> {
         let mut steps = Vec::new();
         let mut step_names = HashMap::new();
         for (i, rs) in rf.steps.iter().enumerate() {
-            if let Some(prev) =
-                step_names.insert(rs.value.name.value.clone(), pos_of(&rs.value.name))
-            {
+            let Some(sname) = &rs.value.name else {
                 self.err(
-                    pos_of(&rs.value.name),
+                    pos_of(rs),
+                    "step has no `name`: every step needs one (it labels results and metrics)",
+                );
+                continue;
+            };
+            if let Some(prev) = step_names.insert(sname.value.clone(), pos_of(sname)) {
+                self.err(
+                    pos_of(sname),
                     format!(
                         "duplicate step name `{}` in flow `{}` (first at line {})",
-                        rs.value.name.value, rf.name.value, prev.line
+                        sname.value, rf.name.value, prev.line
                     ),
                 );
             }
-            if let Some(s) = self.compile_step(&rs.value, pos_of(rs), &names, d) {
+            if let Some(s) = self.compile_step(&rs.value, sname, pos_of(rs), &names, d) {
                 steps.push(s);
             }
             for (cname, c) in &rs.value.capture {
@@ -582,14 +604,19 @@ impl<'a> Compiler<'a> {
     fn compile_step(
         &mut self,
         rs: &RawStep,
+        name: &S<String>,
         pos: Pos,
         names: &HashMap<String, NameKind>,
         d: &FlowDefaults,
     ) -> Option<Step> {
         let mut needs = Vec::new();
-        if rs.name.value.trim().is_empty() || rs.name.value.len() > 64 {
-            self.err(pos_of(&rs.name), "step name must be 1-64 characters");
+        if name.value.trim().is_empty() || name.value.len() > 64 {
+            self.err(pos_of(name), "step name must be 1-64 characters");
         }
+        let Some(raw_url) = &rs.url else {
+            self.err(pos, format!("step `{}` has no `url`", name.value));
+            return None;
+        };
         let method = match &rs.method {
             None => reqwest::Method::GET,
             Some(m) => {
@@ -603,15 +630,15 @@ impl<'a> Compiler<'a> {
                 }
             }
         };
-        let url = self.template(&rs.url, names, &mut needs);
+        let url = self.template(raw_url, names, &mut needs);
         if let Some(u) = &url
             && u.is_static()
         {
             let text = u.expand(&NoScope).unwrap_or_default();
             if let Err(e) = reqwest::Url::parse(&text) {
-                self.err(pos_of(&rs.url), format!("`{text}` is not a valid URL: {e}"));
+                self.err(pos_of(raw_url), format!("`{text}` is not a valid URL: {e}"));
             } else if !text.starts_with("http://") && !text.starts_with("https://") {
-                self.err(pos_of(&rs.url), "URL must start with http:// or https://");
+                self.err(pos_of(raw_url), "URL must start with http:// or https://");
             }
         }
         let mut headers = d.headers.to_vec();
@@ -711,7 +738,7 @@ impl<'a> Compiler<'a> {
         needs.sort();
         needs.dedup();
         Some(Step {
-            name: rs.name.value.clone(),
+            name: name.value.clone(),
             pos,
             method,
             url: url?,
@@ -1411,6 +1438,26 @@ fn clean_yaml_message(s: &str) -> String {
         Some(i) => &msg[..i],
         None => msg,
     };
+    // The parser's vocabulary, in the words of someone writing the file.
+    let plain = [
+        (
+            "expected sequence start",
+            "expected a list here (`- item` lines or `[a, b]`)",
+        ),
+        (
+            "expected mapping start",
+            "expected a mapping here (`key: value` lines or `{ key: value }`)",
+        ),
+        (
+            "expected string scalar",
+            "expected a single text value here, not a list or a mapping",
+        ),
+    ];
+    for (jargon, words) in plain {
+        if msg.starts_with(jargon) {
+            return words.to_string();
+        }
+    }
     msg.to_string()
 }
 

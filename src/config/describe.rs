@@ -117,6 +117,27 @@ pub fn describe(plan: &Plan) -> String {
             }
         }
     }
+    let short = plan
+        .flows
+        .iter()
+        .flat_map(|f| f.globals.iter())
+        .filter(|v| v.secret)
+        .filter_map(|v| v.value.static_value().map(|val| (v.name.as_str(), val)))
+        .chain(
+            plan.secrets
+                .iter()
+                .map(|s| ("(from ${env:…}/${file:…})", s.clone())),
+        )
+        .filter(|(_, val)| !val.is_empty() && val.len() < crate::redact::MIN_SECRET_LEN)
+        .map(|(n, _)| n)
+        .collect::<std::collections::BTreeSet<_>>();
+    for name in short {
+        let _ = writeln!(
+            out,
+            "warning: secret {name} is shorter than {} characters and cannot be redacted reliably",
+            crate::redact::MIN_SECRET_LEN
+        );
+    }
     let _ = writeln!(out, "ok: {} flow(s) valid", plan.flows.len());
     out
 }

@@ -52,6 +52,16 @@ impl ConfigError {
         }
     }
 
+    /// An error in what was given on the command line (no file position).
+    pub fn command_line(message: impl Into<String>) -> Self {
+        ConfigError {
+            file: PathBuf::from("<command line>"),
+            pos: Pos::default(),
+            message: message.into(),
+            snippet: None,
+        }
+    }
+
     /// An error about a file as a whole (unreadable, empty, …).
     pub fn file_level(file: &Path, message: impl Into<String>) -> Self {
         ConfigError {
@@ -65,6 +75,9 @@ impl ConfigError {
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if !self.pos.is_known() {
+            return write!(f, "{}: {}", self.file.display(), self.message);
+        }
         write!(
             f,
             "{}:{}:{}: {}",

@@ -83,10 +83,14 @@ pub struct RawFlow {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawStep {
-    pub name: S<String>,
+    /// Required; optional here so that a missing one is reported at the step.
+    #[serde(default)]
+    pub name: Option<S<String>>,
     #[serde(default)]
     pub method: Option<S<String>>,
-    pub url: S<String>,
+    /// Required; optional here so that a missing one is reported at the step.
+    #[serde(default)]
+    pub url: Option<S<String>>,
     #[serde(default)]
     pub headers: BTreeMap<String, S<String>>,
     #[serde(default)]

@@ -205,6 +205,19 @@ impl Template {
             .all(|p| matches!(p, Part::Lit(_) | Part::Const(_)))
     }
 
+    /// The value of a template without references to variables or built-ins.
+    pub fn static_value(&self) -> Option<String> {
+        self.is_static().then(|| {
+            self.parts
+                .iter()
+                .map(|p| match p {
+                    Part::Lit(s) | Part::Const(s) => s.as_str(),
+                    _ => "",
+                })
+                .collect()
+        })
+    }
+
     /// Expands the template. A missing variable yields `Err(name)`; validation makes
     /// that impossible except for captures that a failed step never set.
     pub fn expand(&self, scope: &dyn Scope) -> Result<String, String> {

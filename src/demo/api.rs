@@ -172,7 +172,7 @@ pub(super) fn register(ctx: &Ctx, body: &[u8]) -> Result<Response, ApiError> {
     ctx.db()?;
     let mut store = ctx.state.store();
     if store.users.len() >= MAX_USERS {
-        return Err(ApiError::internal(ctx.faults.leak_errors));
+        return Err(ctx.internal());
     }
     if store.username_taken(username) {
         return Err(

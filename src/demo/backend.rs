@@ -27,10 +27,15 @@ impl Ctx {
         ApiError::server(status, code, message, self.faults.leak_errors)
     }
 
+    /// 500 `INTERNAL_ERROR`, leaky when `leak_errors` is on.
+    pub fn internal(&self) -> ApiError {
+        ApiError::internal(self.faults.leak_errors)
+    }
+
     /// Fails like every database-backed endpoint when the `db_down` fault is on.
     pub fn db(&self) -> Result<(), ApiError> {
         if self.faults.db_down {
-            Err(ApiError::internal(self.faults.leak_errors))
+            Err(self.internal())
         } else {
             Ok(())
         }

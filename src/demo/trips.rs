@@ -248,7 +248,7 @@ pub(super) fn create_trip(ctx: &Ctx, body: &[u8]) -> Result<Response, ApiError> 
     let id = trip.trip_id.clone();
     let mut store = ctx.state.store();
     if store.trips.len() >= MAX_TRIPS {
-        return Err(ApiError::internal(ctx.faults.leak_errors));
+        return Err(ctx.internal());
     }
     store.insert_trip(trip);
     let data = store.trips.get(&id).map(|t| trip_json(&store, t));
@@ -290,14 +290,15 @@ pub(super) fn publish_trip(ctx: &Ctx, id: &str) -> Result<Response, ApiError> {
         ));
     }
     if ctx.faults.publish_fails {
-        return Err(ApiError::internal(ctx.faults.leak_errors));
+        return Err(ctx.internal());
     }
-    let now = unix_now();
-    let (published_at, _) = trip
-        .published
-        .get_or_insert_with(|| (format!("{}Z", naive_timestamp(now)), now));
+    if trip.published.is_none() {
+        let now = unix_now();
+        trip.published = Some((format!("{}Z", naive_timestamp(now)), now));
+        trip.updated_at = naive_timestamp(now);
+    }
+    let published_at = trip.published.as_ref().map(|(at, _)| at);
     let data = json!({"trip_id": id, "status": "published", "published_at": published_at});
-    trip.updated_at = naive_timestamp(now);
     Ok(success(StatusCode::OK, data))
 }
 
@@ -346,9 +347,12 @@ pub(super) async fn upload_photo(
             "La foto excede el tamaño máximo de 10MB",
         ));
     }
-    let (width, height) = Some(&bytes)
-        .filter(|_| !ctx.faults.reject_photos)
-        .and_then(|b| image_dimensions(b))
+    let dimensions = if ctx.faults.reject_photos {
+        None
+    } else {
+        image_dimensions(&bytes)
+    };
+    let (width, height) = dimensions
         .ok_or_else(|| ApiError::validation("photo", "El archivo no es una imagen válida"))?;
     let mut store = ctx.state.store();
     // Looked up again: the trip may have been deleted while the upload was read.

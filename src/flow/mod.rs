@@ -145,7 +145,8 @@ impl FlowResult {
     }
 }
 
-mod secs {
+/// Durations serialize as float seconds in every report.
+pub(crate) mod secs {
     pub fn serialize<S: serde::Serializer>(
         d: &std::time::Duration,
         s: S,

@@ -191,6 +191,12 @@ impl Runner {
             let attempt_start = Instant::now();
             let remaining = until.saturating_duration_since(attempt_start);
             let budget = step.timeout.min(remaining);
+            let url = Self::build_url(step, scope);
+            if let Ok(u) = &url {
+                url_shown = u.to_string();
+            } else if url_shown.is_empty() {
+                url_shown = step.url.display();
+            }
             let outcome = if budget.is_zero() {
                 Err(Failure::new(
                     Reason::Timeout,
@@ -200,7 +206,13 @@ impl Runner {
                     ),
                 ))
             } else {
-                match tokio::time::timeout(budget, self.attempt(client, step, scope)).await {
+                let attempt = async {
+                    match &url {
+                        Ok(u) => self.attempt(client, step, scope, u).await,
+                        Err(f) => Err(Failure::new(f.reason, f.message.clone())),
+                    }
+                };
+                match tokio::time::timeout(budget, attempt).await {
                     Ok(r) => r,
                     Err(_) => Err(Failure::new(
                         Reason::Timeout,
@@ -215,9 +227,6 @@ impl Runner {
                     )),
                 }
             };
-            if url_shown.is_empty() {
-                url_shown = step.url.expand(scope).unwrap_or_default();
-            }
             let mut result = StepResult {
                 name: step.name.clone(),
                 always: step.always,
@@ -358,19 +367,10 @@ impl Runner {
         client: &reqwest::Client,
         step: &Step,
         scope: &RunScope,
+        url: &reqwest::Url,
     ) -> Result<Attempt, Failure> {
-        let expand = |t: &crate::config::template::Template| {
-            t.expand(scope)
-                .map_err(|v| Failure::new(Reason::Request, format!("variable `{v}` is not set")))
-        };
-        let mut url = reqwest::Url::parse(&expand(&step.url)?)
-            .map_err(|e| Failure::new(Reason::Request, format!("invalid URL: {e}")))?;
-        if !step.query.is_empty() {
-            let mut q = url.query_pairs_mut();
-            for (k, v) in &step.query {
-                q.append_pair(k, &expand(v)?);
-            }
-        }
+        let expand = |t| expand(t, scope);
+        let mut url = url.clone();
         let mut headers = HeaderMap::new();
         for (k, v) in &step.headers {
             let name = HeaderName::from_bytes(k.as_bytes())
@@ -431,8 +431,7 @@ impl Runner {
                     || next.port_or_known_default() != url.port_or_known_default()
                 {
                     // Credentials never follow a redirect to another host.
-                    headers.remove(reqwest::header::AUTHORIZATION);
-                    headers.remove(reqwest::header::COOKIE);
+                    strip_credentials(&mut headers);
                 }
                 if status == 303
                     || ((status == 301 || status == 302) && method == reqwest::Method::POST)
@@ -455,6 +454,21 @@ impl Runner {
                 url: url.to_string(),
             });
         }
+    }
+
+    /// The step's URL with its query, expanded once per attempt (so what is
+    /// reported is what was sent, `${uuid}` and all).
+    fn build_url(step: &Step, scope: &RunScope) -> Result<reqwest::Url, Failure> {
+        let expand = |t| expand(t, scope);
+        let mut url = reqwest::Url::parse(&expand(&step.url)?)
+            .map_err(|e| Failure::new(Reason::Request, format!("invalid URL: {e}")))?;
+        if !step.query.is_empty() {
+            let mut q = url.query_pairs_mut();
+            for (k, v) in &step.query {
+                q.append_pair(k, &expand(v)?);
+            }
+        }
+        Ok(url)
     }
 
     fn with_body(
@@ -521,6 +535,25 @@ impl Runner {
                 req.multipart(form)
             }
         })
+    }
+}
+
+fn expand(t: &crate::config::template::Template, scope: &RunScope) -> Result<String, Failure> {
+    t.expand(scope)
+        .map_err(|v| Failure::new(Reason::Request, format!("variable `{v}` is not set")))
+}
+
+/// Removes every header that can carry a credential: the standard ones and any
+/// whose name says it holds a token, key, secret or session.
+fn strip_credentials(headers: &mut HeaderMap) {
+    const HINTS: [&str; 6] = ["auth", "token", "key", "secret", "session", "cookie"];
+    let names: Vec<HeaderName> = headers
+        .keys()
+        .filter(|n| HINTS.iter().any(|h| n.as_str().contains(h)))
+        .cloned()
+        .collect();
+    for n in names {
+        headers.remove(n);
     }
 }
 

@@ -14,7 +14,7 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 
 use crate::config::{Budget, Flow};
-use crate::flow::{FlowResult, Outcome, StepResult};
+use crate::flow::{FlowResult, Outcome, StepResult, secs};
 
 /// Exit codes, documented in the README.
 pub mod exit {
@@ -245,13 +245,4 @@ fn budget_checks(b: &Budget, p: &Percentiles) -> Vec<BudgetCheck> {
         })
     })
     .collect()
-}
-
-mod secs {
-    pub fn serialize<S: serde::Serializer>(
-        d: &std::time::Duration,
-        s: S,
-    ) -> Result<S::Ok, S::Error> {
-        s.serialize_f64(d.as_secs_f64())
-    }
 }

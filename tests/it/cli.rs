@@ -9,8 +9,15 @@ use crate::common::*;
 async fn demo_once_probes_the_builtin_target_and_passes() {
     let out = run(vec!["demo".into(), "--once".into()], vec![]).await;
     let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(0), "stdout:\n{stdout}\nstderr:\n{stderr}");
-    assert!(stdout.contains("listening on http://127.0.0.1:"), "{stdout}");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    assert!(
+        stdout.contains("listening on http://127.0.0.1:"),
+        "{stdout}"
+    );
     for flow in ["health", "trip-lifecycle", "cors-login"] {
         assert!(stdout.contains(flow), "{flow} missing from:\n{stdout}");
     }
@@ -22,7 +29,12 @@ async fn demo_once_probes_the_builtin_target_and_passes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_rejects_unknown_fault_specs_with_usage_error() {
     let out = run(
-        vec!["demo".into(), "--once".into(), "--fault".into(), "melt-cpu".into()],
+        vec![
+            "demo".into(),
+            "--once".into(),
+            "--fault".into(),
+            "melt-cpu".into(),
+        ],
         vec![],
     )
     .await;
@@ -45,7 +57,10 @@ async fn check_prints_the_plan_with_secrets_redacted() {
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(stdout.contains("password = ***  (secret)"), "{stdout}");
     assert!(stdout.contains("flow registration (optional)"), "{stdout}");
-    assert!(stdout.contains("generated png image, 5000000 bytes"), "{stdout}");
+    assert!(
+        stdout.contains("generated png image, 5000000 bytes"),
+        "{stdout}"
+    );
     assert!(!stdout.contains("Sup3r-Secret-Value"), "{stdout}");
     assert!(stdout.contains("ok: 8 flow(s) valid"), "{stdout}");
 }
@@ -63,7 +78,10 @@ async fn check_without_password_says_how_to_set_it() {
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("contravento.yaml:"), "{stderr}");
-    assert!(stderr.contains("variable `password` has no value"), "{stderr}");
+    assert!(
+        stderr.contains("variable `password` has no value"),
+        "{stderr}"
+    );
     assert!(stderr.contains("SMOKEPROBE_VAR_PASSWORD"), "{stderr}");
 }
 
@@ -143,7 +161,10 @@ async fn schema_describes_the_shipped_probe_file_and_rejects_typos() {
     let out = run(vec!["schema".into()], vec![]).await;
     assert_eq!(out.status.code(), Some(0));
     let schema: Value = serde_json::from_slice(&out.stdout).expect("schema is JSON");
-    assert_eq!(schema["$schema"], "https://json-schema.org/draft/2020-12/schema");
+    assert_eq!(
+        schema["$schema"],
+        "https://json-schema.org/draft/2020-12/schema"
+    );
 
     let yaml = std::fs::read_to_string(repo_file("probes/contravento.yaml")).unwrap();
     let doc: Value = serde_saphyr::from_str(&yaml).expect("probe file is YAML");
@@ -157,7 +178,9 @@ async fn schema_describes_the_shipped_probe_file_and_rejects_typos() {
     let mut problems = Vec::new();
     undescribed(&doc, &schema, &schema, "$", &mut problems);
     assert!(
-        problems.iter().any(|p| p.ends_with(".expct: not in schema")),
+        problems
+            .iter()
+            .any(|p| p.ends_with(".expct: not in schema")),
         "{problems:?}"
     );
 }

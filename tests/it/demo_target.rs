@@ -3,6 +3,7 @@
 //! lockout, the trip/photo/feed lifecycle, CORS, security headers, every
 //! injectable fault, runtime fault switching and the `--fault` spec parser.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use reqwest::header::{self, HeaderMap};
@@ -25,8 +26,18 @@ const SECURITY_HEADERS: [&str; 4] = [
     "referrer-policy",
 ];
 
+/// A plain-HTTP client: reqwest is built without a default crypto provider, so
+/// it gets a TLS configuration (ring, no roots) it will never use on loopback.
 fn client() -> Client {
+    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("ring supports the default TLS versions")
+    .with_root_certificates(rustls::RootCertStore::empty())
+    .with_no_client_auth();
     Client::builder()
+        .tls_backend_preconfigured(tls)
         .no_proxy()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -1455,10 +1466,13 @@ async fn garbage_never_breaks_the_server_and_requests_are_counted() {
     }
     let resp = c
         .get(format!("{}/health", s.api_url()))
-        .header("x-padding", "a".repeat(200_000))
+        .header("x-padding", "a".repeat(1024 * 1024))
         .send()
         .await;
-    assert!(resp.map_or(true, |r| r.status().is_client_error()));
+    // hyper refuses oversized heads itself (431 or a closed connection).
+    if let Ok(resp) = resp {
+        assert!(resp.status().is_client_error(), "{}", resp.status());
+    }
     let before = s.request_count();
     let resp = c
         .get(format!("{}/health", s.api_url()))

@@ -3,6 +3,7 @@
 
 mod cli;
 mod common;
+mod config_errors;
 mod demo_target;
 mod imagegen;
 mod once;

@@ -1,0 +1,275 @@
+//! The bad-input corpus: every file in `tests/fixtures/bad/` is malformed in
+//! exactly one way, and `smokeprobe check` must reject it with exit code 2 and
+//! an error that points at the offending token (`FILE:LINE:COL: message`).
+//! A malformed file must also stop `once` before anything is sent.
+
+use std::collections::BTreeSet;
+
+use crate::common::*;
+
+const BAD_DIR: &str = "tests/fixtures/bad";
+
+/// A fixture, where its first error must point (1-based line and column, checked
+/// by eye against the file) and a distinctive part of the message.
+struct Case {
+    file: &'static str,
+    line: u32,
+    col: u32,
+    says: &'static str,
+}
+
+const fn case(file: &'static str, line: u32, col: u32, says: &'static str) -> Case {
+    Case {
+        file,
+        line,
+        col,
+        says,
+    }
+}
+
+const CASES: &[Case] = &[
+    // `method:` is indented one column less than the step's other keys.
+    case(
+        "01-yaml-bad-indent.yaml",
+        7,
+        8,
+        "did not find expected '-' indicator",
+    ),
+    // The flow sequence `[200, 204` is never closed: points at the `[`.
+    case(
+        "02-yaml-unclosed-bracket.yaml",
+        8,
+        19,
+        "unclosed bracket '['",
+    ),
+    case(
+        "04-unknown-step-key.yaml",
+        7,
+        9,
+        "unknown field `expct`, expected one of",
+    ),
+    case("03-steps-not-a-list.yaml", 3, 12, "expected a list here"),
+    // At the step, not at its last key.
+    case("06-missing-url.yaml", 4, 9, "step `ping` has no `url`"),
+    case(
+        "05-unknown-top-level-key.yaml",
+        3,
+        1,
+        "unknown field `flow`, expected one of",
+    ),
+    // At the `${` of `${api_version}`, not at the start of the URL.
+    case(
+        "07-undefined-var-in-url.yaml",
+        8,
+        26,
+        "undefined variable `api_version` (known here: base)",
+    ),
+    case(
+        "08-capture-used-before-defined.yaml",
+        8,
+        28,
+        "`trip_id` is used before it is captured",
+    ),
+    case(
+        "09-invalid-json-path.yaml",
+        9,
+        21,
+        "invalid JSON path `$.data[?`",
+    ),
+    // At the header check (`matches:`), whose regex has an unclosed group.
+    case("10-invalid-header-regex.yaml", 10, 15, "unclosed group"),
+    case(
+        "11-negative-duration.yaml",
+        7,
+        18,
+        "duration `-5s` is negative",
+    ),
+    case("12-zero-duration.yaml", 3, 12, "duration `0s` is zero"),
+    case(
+        "13-unparseable-duration.yaml",
+        4,
+        15,
+        "`every minute` is not a duration",
+    ),
+    // At the second `health`, naming the line of the first.
+    case(
+        "14-duplicate-flow-name.yaml",
+        7,
+        11,
+        "duplicate flow name `health` (first defined at line 3)",
+    ),
+    case(
+        "15-duplicate-step-name.yaml",
+        7,
+        15,
+        "duplicate step name `ping` in flow `health` (first at line 5)",
+    ),
+    case(
+        "16-missing-multipart-file.yaml",
+        10,
+        19,
+        "cannot read multipart file",
+    ),
+    // At the `${env:…}`, after `Bearer `.
+    case(
+        "17-unset-env-var.yaml",
+        9,
+        33,
+        "environment variable `SMOKEPROBE_TEST_SURELY_UNSET_42` is not set",
+    ),
+    case(
+        "18-bad-status-code.yaml",
+        8,
+        19,
+        "999 is not an HTTP status code",
+    ),
+    // At the step that has both `json` and `form`.
+    case(
+        "19-two-body-kinds.yaml",
+        5,
+        9,
+        "only one of `json`, `form`, `body` and `multipart`",
+    ),
+    case(
+        "20-invalid-method.yaml",
+        6,
+        17,
+        "`GET /health` is not an HTTP method",
+    ),
+    case("21-empty-file.yaml", 1, 1, "probe file is empty"),
+    case(
+        "22-var-without-value.yaml",
+        4,
+        19,
+        "variable `probe_password` has no value",
+    ),
+    case(
+        "23-unknown-reference-kind.yaml",
+        6,
+        42,
+        "unknown reference kind `nope:`",
+    ),
+    case(
+        "24-variable-cycle.yaml",
+        3,
+        6,
+        "variable `a` refers to itself through other variables (a cycle)",
+    ),
+    case(
+        "25-poll-within-below-every.yaml",
+        7,
+        15,
+        "`poll.within` must be at least `poll.every`",
+    ),
+    case(
+        "26-image-format-gif.yaml",
+        10,
+        30,
+        "image format `gif` is not supported",
+    ),
+    case(
+        "27-error-after-declared-base.yaml",
+        14,
+        19,
+        "status `2xx-ish` is not understood",
+    ),
+];
+
+#[tokio::test]
+async fn every_bad_fixture_is_rejected_at_the_right_position() {
+    let on_disk: BTreeSet<String> = std::fs::read_dir(repo_file(BAD_DIR))
+        .expect("fixture directory")
+        .map(|e| {
+            e.expect("dir entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .filter(|n| n.ends_with(".yaml"))
+        .collect();
+    let in_table: BTreeSet<String> = CASES.iter().map(|c| c.file.to_string()).collect();
+    assert_eq!(
+        on_disk, in_table,
+        "every fixture in {BAD_DIR} needs exactly one row in CASES"
+    );
+
+    let mut failures = Vec::new();
+    for c in CASES {
+        let path = repo_file(BAD_DIR).join(c.file);
+        let out = run(vec!["check".into(), path.display().to_string()], vec![]).await;
+        let (stdout, stderr) = text(&out);
+        // The first error is the one this fixture is about.
+        let first = stderr.lines().next().unwrap_or("");
+        let prefix = format!("error: {}:{}:{}: ", path.display(), c.line, c.col);
+        let mut problems = Vec::new();
+        if out.status.code() != Some(2) {
+            problems.push(format!("exit code {:?}, want 2", out.status.code()));
+        }
+        if !first.starts_with(&prefix) {
+            problems.push(format!("first line does not start with `{prefix}`"));
+        }
+        if !first.contains(c.says) {
+            problems.push(format!("first line does not say `{}`", c.says));
+        }
+        if !stdout.is_empty() {
+            problems.push("printed a plan on stdout".into());
+        }
+        if !problems.is_empty() {
+            failures.push(format!(
+                "{}: {}\n--- stderr:\n{stderr}",
+                c.file,
+                problems.join("; ")
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "\n{}", failures.join("\n\n"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn once_sends_nothing_when_a_later_step_is_malformed() {
+    let server = demo_with(smokeprobe::demo::DemoOptions::default()).await;
+    let bad = repo_file(BAD_DIR).join("27-error-after-declared-base.yaml");
+    let once = |file: String| {
+        vec![
+            "once".to_string(),
+            file,
+            "--var".into(),
+            format!("base={}", server.base_url()),
+            "--quiet".into(),
+        ]
+    };
+
+    let before = server.request_count();
+    let out = run(once(bad.display().to_string()), vec![]).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    assert!(
+        stderr.starts_with(&format!("error: {}:14:19: ", bad.display())),
+        "{stderr}"
+    );
+    assert_eq!(
+        server.request_count(),
+        before,
+        "a request reached the target although the probe file is invalid"
+    );
+
+    // The same file with the error fixed does reach this target, so the count
+    // above stayed still because of the error, not because of a wrong `base`.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fixed = dir.path().join("fixed.yaml");
+    let source = std::fs::read_to_string(&bad).expect("fixture");
+    std::fs::write(&fixed, source.replace("2xx-ish", "2xx")).expect("write fixed copy");
+    let out = run(once(fixed.display().to_string()), vec![]).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    assert!(server.request_count() >= before + 2);
+    server.stop().await;
+}
