@@ -331,25 +331,3 @@ fn crc32(data: &[u8]) -> u32 {
     }
     !crc
 }
-
-#[test]
-fn tmp_timing() {
-    for format in FORMATS {
-        let mut best = std::time::Duration::MAX;
-        let mut worst = std::time::Duration::ZERO;
-        for seed in 0..10 {
-            let t = std::time::Instant::now();
-            let b = generate(format, 5 * MIB, seed);
-            best = best.min(t.elapsed());
-            worst = worst.max(t.elapsed());
-            assert_eq!(b.len(), 5 * MIB);
-        }
-        let b = generate(format, 5 * MIB, 99);
-        let t = std::time::Instant::now();
-        let info = sniff(&b).unwrap();
-        eprintln!(
-            "TIMING {format:?} 5MiB best {best:?} worst {worst:?} sniff {:?} {info:?}",
-            t.elapsed()
-        );
-    }
-}
