@@ -631,10 +631,7 @@ impl<'a> Compiler<'a> {
             }
         };
         let url = self.template(raw_url, names, &mut needs);
-        if let Some(u) = &url
-            && u.is_static()
-        {
-            let text = u.expand(&NoScope).unwrap_or_default();
+        if let Some(text) = url.as_ref().and_then(|u| u.static_value()) {
             if let Err(e) = reqwest::Url::parse(&text) {
                 self.err(pos_of(raw_url), format!("`{text}` is not a valid URL: {e}"));
             } else if !text.starts_with("http://") && !text.starts_with("https://") {
@@ -1389,16 +1386,6 @@ struct CompiledFlow {
     flow: Flow,
     interval: Option<Duration>,
     deadline: Option<Duration>,
-}
-
-struct NoScope;
-impl template::Scope for NoScope {
-    fn get(&self, _: &str) -> Option<&str> {
-        None
-    }
-    fn run_id(&self) -> &str {
-        ""
-    }
 }
 
 fn valid_label(s: &str) -> bool {
