@@ -15,6 +15,8 @@ use super::raw::*;
 use super::template::{self, BUILTIN_NAMES, Part, Piece, RawRef, Template};
 use crate::imagegen::{self, ImageFormat};
 
+mod checks;
+
 /// A variable set from the command line (`--var name=value`, `--secret name=value`).
 #[derive(Clone, Debug)]
 pub struct VarOverride {
@@ -589,6 +591,7 @@ impl<'a> Compiler<'a> {
                 file: PathBuf::new(),
                 pos,
                 description: rf.description.clone(),
+                group: rf.group.as_ref().map(|g| g.value.trim().to_string()),
                 optional: rf.optional,
                 interval: Duration::ZERO,
                 deadline: Duration::ZERO,
@@ -612,6 +615,62 @@ impl<'a> Compiler<'a> {
         let mut needs = Vec::new();
         if name.value.trim().is_empty() || name.value.len() > 64 {
             self.err(pos_of(name), "step name must be 1-64 characters");
+        }
+        let kinds = checks::kinds(rs);
+        if kinds.len() > 1 {
+            self.err(
+                pos,
+                format!(
+                    "a step runs one check, this one has {}: split it into steps",
+                    kinds
+                        .iter()
+                        .map(|k| format!("`{k}`"))
+                        .collect::<Vec<_>>()
+                        .join(" and ")
+                ),
+            );
+            return None;
+        }
+        if let Some(kind) = kinds.first() {
+            let extra = checks::request_fields(rs);
+            if !extra.is_empty() {
+                self.err(
+                    pos,
+                    format!(
+                        "step `{}` is a `{kind}` check, which sends its own requests: remove {}",
+                        name.value,
+                        extra
+                            .iter()
+                            .map(|k| format!("`{k}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                );
+            }
+            let (check, url) = self.check(rs, names, &mut needs)?;
+            let timeout = self.duration_opt(rs.timeout.as_ref(), d.timeout);
+            let budget = rs.budget.as_ref().and_then(|b| self.budget(b));
+            needs.sort();
+            needs.dedup();
+            return Some(Step {
+                name: name.value.clone(),
+                pos,
+                method: reqwest::Method::GET,
+                url,
+                headers: Vec::new(),
+                query: Vec::new(),
+                body: Body::None,
+                timeout,
+                redirects: 0,
+                always: rs.always,
+                poll: None,
+                budget,
+                asserts: Vec::new(),
+                captures: Vec::new(),
+                needs,
+                max_body: d.max_body,
+                check: Some(check),
+            });
         }
         let Some(raw_url) = &rs.url else {
             self.err(pos, format!("step `{}` has no `url`", name.value));
@@ -751,6 +810,7 @@ impl<'a> Compiler<'a> {
             captures,
             needs,
             max_body: d.max_body,
+            check: None,
         })
     }
 

@@ -53,6 +53,8 @@ pub struct Flow {
     pub file: PathBuf,
     pub pos: Pos,
     pub description: Option<String>,
+    /// Checklist heading (e.g. `Security`); flows without one are listed first.
+    pub group: Option<String>,
     pub optional: bool,
     pub interval: Duration,
     pub deadline: Duration,
@@ -83,7 +85,105 @@ pub struct Step {
     /// Variables this step reads that come from captures of earlier steps.
     pub needs: Vec<String>,
     pub max_body: u64,
+    /// A built-in check instead of a request (then `url` is the check's main URL,
+    /// for display, and the request fields are unused).
+    pub check: Option<Check>,
 }
+
+/// The built-in check kinds. Their rules live in `crate::flow::checks`.
+#[derive(Clone, Debug)]
+pub enum Check {
+    Cors(CorsCheck),
+    SecurityHeaders(HeadersCheck),
+    HttpsRedirect(RedirectCheck),
+    Tls(TlsCheck),
+    ErrorLeaks(LeakCheck),
+    Frontend(FrontendCheck),
+}
+
+impl Check {
+    /// The key in the probe file, also the step's `kind` in reports.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Check::Cors(_) => "cors",
+            Check::SecurityHeaders(_) => "security_headers",
+            Check::HttpsRedirect(_) => "https_redirect",
+            Check::Tls(_) => "tls",
+            Check::ErrorLeaks(_) => "error_leaks",
+            Check::Frontend(_) => "frontend",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct CorsCheck {
+    pub url: Template,
+    pub method: reqwest::Method,
+    /// Lower-case header names the real request sends.
+    pub request_headers: Vec<String>,
+    pub allowed_origins: Vec<Template>,
+    /// None: a random `https://smokeprobe-….invalid` per run.
+    pub disallowed_origin: Option<Template>,
+    pub credentials: Option<bool>,
+    pub production: bool,
+    pub simple_request: Option<Template>,
+}
+
+#[derive(Clone, Debug)]
+pub struct HeadersCheck {
+    pub urls: Vec<Template>,
+    pub profile: String,
+    pub hsts_max_age: u64,
+    /// Every rule with the level it runs at.
+    pub rules: Vec<(HeaderRule, Level)>,
+    pub headers: Vec<(String, Template)>,
+}
+
+#[derive(Clone, Debug)]
+pub struct RedirectCheck {
+    pub url: Template,
+    pub allow_308: bool,
+    pub max_hops: u8,
+}
+
+#[derive(Clone, Debug)]
+pub struct TlsCheck {
+    pub url: Template,
+    pub min_days: u32,
+    pub server_name: Option<Template>,
+}
+
+#[derive(Clone, Debug)]
+pub struct LeakCheck {
+    pub requests: Vec<LeakRequest>,
+    pub patterns: Arc<Vec<LeakPattern>>,
+}
+
+#[derive(Clone, Debug)]
+pub struct LeakRequest {
+    pub method: reqwest::Method,
+    pub url: Template,
+    pub body: Option<Template>,
+    pub content_type: Option<String>,
+}
+
+/// A pattern whose match in an error response means it leaks internals.
+#[derive(Clone, Debug)]
+pub struct LeakPattern {
+    pub name: String,
+    pub re: Regex,
+}
+
+#[derive(Clone, Debug)]
+pub struct FrontendCheck {
+    pub url: Template,
+    pub max_total: Option<u64>,
+    pub max_total_compressed: Option<u64>,
+    pub require_compression: bool,
+    pub allow_source_maps: bool,
+}
+
+pub use crate::flow::checks::headers::{HeaderRule, Level};
 
 #[derive(Clone, Debug)]
 pub enum Body {

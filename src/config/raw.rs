@@ -67,6 +67,9 @@ pub struct RawFlow {
     pub name: S<String>,
     #[serde(default)]
     pub description: Option<String>,
+    /// Heading the flow is listed under in the checklist (e.g. `Security`).
+    #[serde(default)]
+    pub group: Option<S<String>>,
     /// Opt-in flows run only when selected by name (`--flow NAME`).
     #[serde(default)]
     pub optional: bool,
@@ -119,6 +122,140 @@ pub struct RawStep {
     pub expect: Option<RawExpect>,
     #[serde(default)]
     pub capture: BTreeMap<String, S<RawCapture>>,
+    // Built-in check kinds: a step has either a `url` (a request) or one of these.
+    #[serde(default)]
+    pub cors: Option<S<RawCors>>,
+    #[serde(default)]
+    pub security_headers: Option<S<RawSecurityHeaders>>,
+    #[serde(default)]
+    pub https_redirect: Option<S<RawHttpsRedirect>>,
+    #[serde(default)]
+    pub tls: Option<S<RawTls>>,
+    #[serde(default)]
+    pub error_leaks: Option<S<RawErrorLeaks>>,
+    #[serde(default)]
+    pub frontend: Option<S<RawFrontend>>,
+}
+
+/// CORS semantics of one endpoint for one method.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCors {
+    pub url: S<String>,
+    /// The method of the real request the preflight asks about (default GET).
+    #[serde(default)]
+    pub method: Option<S<String>>,
+    /// Headers the real request sends (`Access-Control-Request-Headers`).
+    #[serde(default)]
+    pub request_headers: Vec<S<String>>,
+    pub allowed_origins: Vec<S<String>>,
+    /// An origin that must be refused (default: a random `https://….invalid`).
+    #[serde(default)]
+    pub disallowed_origin: Option<S<String>>,
+    /// `true`: allowed origins must get `Access-Control-Allow-Credentials: true`;
+    /// `false`: they must not. Unset: not checked.
+    #[serde(default)]
+    pub credentials: Option<bool>,
+    /// Production rules: `http://` and `localhost` origins must be refused (default true).
+    #[serde(default)]
+    pub production: Option<bool>,
+    /// URL of a simple (non-preflighted) cross-origin GET to check as well.
+    #[serde(default)]
+    pub simple_request: Option<S<String>>,
+}
+
+/// Security-header policy over a list of URLs.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSecurityHeaders {
+    pub urls: Vec<S<String>>,
+    /// `checklist` (default) or `strict`.
+    #[serde(default)]
+    pub profile: Option<S<String>>,
+    /// Minimum HSTS max-age in seconds (default 31536000).
+    #[serde(default)]
+    pub hsts_max_age: Option<S<i64>>,
+    /// Rules made required / warnings / ignored, overriding the profile.
+    #[serde(default)]
+    pub require: Vec<S<String>>,
+    #[serde(default)]
+    pub warn: Vec<S<String>>,
+    #[serde(default)]
+    pub ignore: Vec<S<String>>,
+    /// Request headers sent to every URL.
+    #[serde(default)]
+    pub headers: BTreeMap<String, S<String>>,
+}
+
+/// `http://…` must answer a permanent redirect to the same URL over HTTPS.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHttpsRedirect {
+    pub url: S<String>,
+    /// Accept 308 as well as 301 (default false).
+    #[serde(default)]
+    pub allow_308: bool,
+    /// Hops to follow to the final answer (default 5).
+    #[serde(default)]
+    pub max_hops: Option<S<i64>>,
+}
+
+/// The certificate a TLS endpoint presents.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTls {
+    /// `https://host[:port]` (a path is ignored).
+    pub url: S<String>,
+    /// Fail when the earliest expiry in the chain is closer than this (default 14).
+    #[serde(default)]
+    pub min_days: Option<S<i64>>,
+    /// SNI / name to verify, when it differs from the URL's host.
+    #[serde(default)]
+    pub server_name: Option<S<String>>,
+}
+
+/// Requests that must fail without leaking internals.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawErrorLeaks {
+    pub requests: Vec<S<RawLeakRequest>>,
+    /// Extra patterns (name → regex), on top of the built-in list.
+    #[serde(default)]
+    pub patterns: BTreeMap<String, S<String>>,
+    /// Built-in pattern groups to leave out.
+    #[serde(default)]
+    pub ignore: Vec<S<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLeakRequest {
+    pub url: S<String>,
+    #[serde(default)]
+    pub method: Option<S<String>>,
+    #[serde(default)]
+    pub body: Option<S<String>>,
+    #[serde(default)]
+    pub content_type: Option<S<String>>,
+}
+
+/// The SPA's HTML and the assets it references.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFrontend {
+    pub url: S<String>,
+    /// Budget for the sum of the assets' uncompressed sizes.
+    #[serde(default)]
+    pub max_total: Option<S<RawSize>>,
+    /// Budget for the sum of the assets' sizes as transferred (compressed).
+    #[serde(default)]
+    pub max_total_compressed: Option<S<RawSize>>,
+    /// Assets of 1 KiB or more must be served compressed (default true).
+    #[serde(default)]
+    pub require_compression: Option<bool>,
+    /// Source maps may be served (default false).
+    #[serde(default)]
+    pub allow_source_maps: bool,
 }
 
 #[derive(Debug, Deserialize)]

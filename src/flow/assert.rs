@@ -84,12 +84,7 @@ pub(crate) fn shorten(s: &str) -> String {
 }
 
 fn check(check: String, passed: bool, expected: String, actual: String) -> CheckResult {
-    CheckResult {
-        check,
-        passed,
-        expected,
-        actual,
-    }
+    CheckResult::new(check, passed, expected, actual)
 }
 
 pub(crate) fn expand_json(t: &JsonTemplate, scope: &dyn Scope) -> Result<Value, String> {

@@ -2,6 +2,7 @@
 //! it emits. Results carry only redacted text.
 
 mod assert;
+pub mod checks;
 mod runner;
 
 pub use assert::fmt_duration;
@@ -80,11 +81,58 @@ pub struct CheckResult {
     pub passed: bool,
     pub expected: String,
     pub actual: String,
+    /// What the rule was applied to (a URL path, an origin, a request), for
+    /// checks that apply one rule to several things.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub on: Option<String>,
+    /// A warning: reported, but a failure does not fail the step.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub warning: bool,
+}
+
+impl CheckResult {
+    pub fn new(
+        check: impl Into<String>,
+        passed: bool,
+        expected: impl Into<String>,
+        actual: impl Into<String>,
+    ) -> Self {
+        CheckResult {
+            check: check.into(),
+            passed,
+            expected: expected.into(),
+            actual: actual.into(),
+            on: None,
+            warning: false,
+        }
+    }
+
+    pub fn on(mut self, what: impl Into<String>) -> Self {
+        self.on = Some(what.into());
+        self
+    }
+
+    pub fn warning(mut self, warning: bool) -> Self {
+        self.warning = warning;
+        self
+    }
+
+    /// Failed and not a warning: this fails the step.
+    pub fn is_failure(&self) -> bool {
+        !self.passed && !self.warning
+    }
+
+    /// Failed, but only a warning.
+    pub fn is_warning(&self) -> bool {
+        !self.passed && self.warning
+    }
 }
 
 #[derive(Clone, Debug, Serialize)]
 pub struct StepResult {
     pub name: String,
+    /// `request`, or the built-in check kind (`cors`, `security_headers`, …).
+    pub kind: &'static str,
     pub always: bool,
     pub outcome: Outcome,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -111,11 +159,24 @@ pub struct StepResult {
     pub response_bytes: u64,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub checks: Vec<CheckResult>,
+    /// What a `tls` check saw of the certificate chain.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<checks::TlsSummary>,
+}
+
+impl StepResult {
+    /// Failed checks that are only warnings.
+    pub fn warnings(&self) -> impl Iterator<Item = &CheckResult> {
+        self.checks.iter().filter(|c| c.is_warning())
+    }
 }
 
 #[derive(Clone, Debug, Serialize)]
 pub struct FlowResult {
     pub flow: String,
+    /// The checklist heading (`group:` in the probe file).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
     pub target: String,
     pub run_id: String,
     pub started_at: String,

@@ -10,10 +10,11 @@ use bytes::Bytes;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
 use super::assert::{self, Response, fmt_duration};
+use super::checks;
 use super::{CheckResult, FlowResult, Outcome, Reason, StepResult};
 use crate::builtins;
 use crate::config::template::Scope;
-use crate::config::{Assertion, Body, Flow, PartSource, Plan, Step};
+use crate::config::{Assertion, Body, Check, Flow, PartSource, Plan, Step};
 use crate::imagegen::{self, ImageFormat};
 use crate::net::HttpFactory;
 use crate::redact::Redactor;
@@ -51,13 +52,13 @@ impl Scope for RunScope {
 }
 
 /// Why an attempt produced no response.
-struct Failure {
-    reason: Reason,
-    message: String,
+pub(super) struct Failure {
+    pub reason: Reason,
+    pub message: String,
 }
 
 impl Failure {
-    fn new(reason: Reason, message: impl Into<String>) -> Self {
+    pub(super) fn new(reason: Reason, message: impl Into<String>) -> Self {
         Failure {
             reason,
             message: message.into(),
@@ -161,6 +162,7 @@ impl Runner {
         }
         FlowResult {
             flow: flow.name.clone(),
+            group: flow.group.clone(),
             target: flow.target.clone(),
             run_id,
             started_at,
@@ -183,6 +185,11 @@ impl Runner {
         redactor: &mut Redactor,
         until: Instant,
     ) -> StepResult {
+        if let Some(check) = &step.check {
+            return self
+                .run_check(client, check, step, scope, redactor, until)
+                .await;
+        }
         let mut attempts = 0u32;
         let first = Instant::now();
         let mut url_shown = String::new();
@@ -229,6 +236,7 @@ impl Runner {
             };
             let mut result = StepResult {
                 name: step.name.clone(),
+                kind: "request",
                 always: step.always,
                 outcome: Outcome::Passed,
                 reason: None,
@@ -243,6 +251,7 @@ impl Runner {
                 redirects: Vec::new(),
                 response_bytes: 0,
                 checks: Vec::new(),
+                tls: None,
             };
             let retryable = match outcome {
                 Err(f) => {
@@ -285,6 +294,59 @@ impl Runner {
         }
     }
 
+    /// A built-in check step: its rules' verdicts, redacted; the step fails on a
+    /// request that got no answer or on a failed rule that is not a warning.
+    async fn run_check(
+        &self,
+        client: &reqwest::Client,
+        check: &Check,
+        step: &Step,
+        scope: &RunScope,
+        redactor: &Redactor,
+        until: Instant,
+    ) -> StepResult {
+        let start = Instant::now();
+        let ctx = checks::Ctx {
+            client,
+            http: &self.http,
+            scope,
+            run_id: &scope.run_id,
+            timeout: step.timeout,
+            until,
+            max_body: step.max_body,
+        };
+        let run = checks::run(check, &ctx).await;
+        let mut result = skipped(step, Outcome::Passed, None, String::new());
+        result.message = None;
+        result.attempts = 1;
+        result.duration = Some(start.elapsed());
+        result.status = run.status;
+        result.url = redactor.redact(&run.url);
+        result.redirects = run.redirects.iter().map(|u| redactor.redact(u)).collect();
+        result.response_bytes = run.bytes;
+        result.tls = run.tls;
+        result.checks = run
+            .checks
+            .into_iter()
+            .map(|mut c| {
+                c.expected = redactor.redact(&c.expected);
+                c.actual = redactor.redact(&c.actual);
+                c.on = c.on.map(|o| redactor.redact(&o));
+                c
+            })
+            .collect();
+        if let Some(f) = run.failure {
+            result.outcome = Outcome::Failed;
+            result.reason = Some(f.reason);
+            result.message = Some(redactor.redact(&f.message));
+        } else if result.checks.iter().any(|c| c.is_failure()) {
+            result.outcome = Outcome::Failed;
+            result.reason = Some(run.rule_reason);
+            result.message = Some(checks::summarize_failures(&result.checks));
+        }
+        result
+    }
+
     /// Checks assertions and runs captures; fills outcome, reason and message.
     fn judge(
         &self,
@@ -301,22 +363,22 @@ impl Runner {
             .any(|a| matches!(a, Assertion::Status(_)));
         if !has_status {
             // No explicit status: an error status is never a pass.
-            checks.push(CheckResult {
-                check: "status".into(),
-                passed: resp.status < 400,
-                expected: "< 400".into(),
-                actual: resp.status.to_string(),
-            });
+            checks.push(CheckResult::new(
+                "status",
+                resp.status < 400,
+                "< 400",
+                resp.status.to_string(),
+            ));
         }
         for a in &step.asserts {
             match assert::evaluate(a, resp, scope) {
                 Ok(c) => checks.push(c),
-                Err(var) => checks.push(CheckResult {
-                    check: "template".into(),
-                    passed: false,
-                    expected: format!("variable `{var}`"),
-                    actual: "undefined".into(),
-                }),
+                Err(var) => checks.push(CheckResult::new(
+                    "template",
+                    false,
+                    format!("variable `{var}`"),
+                    "undefined",
+                )),
             }
         }
         for c in checks.iter_mut() {
@@ -581,7 +643,7 @@ fn generated_image(format: ImageFormat, size: usize) -> Bytes {
 }
 
 /// Reads a body, failing as soon as it grows past `max` (after decompression).
-async fn read_capped(mut resp: reqwest::Response, max: u64) -> Result<Bytes, Failure> {
+pub(super) async fn read_capped(mut resp: reqwest::Response, max: u64) -> Result<Bytes, Failure> {
     if let Some(len) = resp.content_length()
         && len > max
     {
@@ -619,7 +681,7 @@ async fn read_capped(mut resp: reqwest::Response, max: u64) -> Result<Bytes, Fai
 }
 
 /// Maps a client error to a reason and a one-line message.
-fn classify(e: reqwest::Error) -> Failure {
+pub(super) fn classify(e: reqwest::Error) -> Failure {
     let chain = error_chain(&e);
     let lower = chain.to_ascii_lowercase();
     let mut tls = false;
@@ -669,6 +731,7 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 fn skipped(step: &Step, outcome: Outcome, reason: Option<Reason>, message: String) -> StepResult {
     StepResult {
         name: step.name.clone(),
+        kind: step.check.as_ref().map(|c| c.kind()).unwrap_or("request"),
         always: step.always,
         outcome,
         reason,
@@ -683,5 +746,6 @@ fn skipped(step: &Step, outcome: Outcome, reason: Option<Reason>, message: Strin
         redirects: Vec::new(),
         response_bytes: 0,
         checks: Vec::new(),
+        tls: None,
     }
 }

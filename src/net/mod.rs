@@ -67,6 +67,16 @@ impl HttpFactory {
     /// report the chain and strip credentials on cross-host hops), proxies from
     /// the environment are ignored, and nothing is retried behind our back.
     pub fn client(&self) -> reqwest::Result<reqwest::Client> {
+        self.builder().build()
+    }
+
+    /// Like [`client`](Self::client) but bodies are not decompressed: for
+    /// measuring what crosses the wire and which encoding it used.
+    pub fn client_identity(&self) -> reqwest::Result<reqwest::Client> {
+        self.builder().no_gzip().build()
+    }
+
+    fn builder(&self) -> reqwest::ClientBuilder {
         reqwest::Client::builder()
             .tls_backend_preconfigured((*self.tls).clone())
             .no_proxy()
@@ -75,6 +85,5 @@ impl HttpFactory {
             .user_agent(self.user_agent.clone())
             .pool_idle_timeout(Duration::from_secs(30))
             .tcp_nodelay(true)
-            .build()
     }
 }

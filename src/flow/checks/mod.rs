@@ -1,0 +1,357 @@
+//! Built-in check kinds: CORS semantics, security-header policy, HTTP→HTTPS
+//! redirect, TLS certificate, leaky error responses and frontend delivery. Each
+//! is one step of a flow: it sends the requests its rules need and returns one
+//! [`CheckResult`] per rule and subject (URL, origin, request), some of them
+//! warnings. The runner turns a [`CheckRun`] into a `StepResult`, redacted.
+//!
+//! Architecture invariant: nothing a target sends can panic a check; every
+//! request is bounded by the step timeout and the flow deadline.
+
+mod cors;
+mod frontend;
+pub mod headers;
+pub mod leaks;
+mod redirect;
+mod tls;
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use serde::Serialize;
+
+use super::runner::{Failure, classify, read_capped};
+use super::{CheckResult, RUN_HEADER, Reason};
+use crate::config::Check;
+use crate::config::template::{Scope, Template};
+use crate::net::HttpFactory;
+
+/// What a `tls` check saw, for reports and metrics.
+#[derive(Clone, Debug, Serialize)]
+pub struct TlsSummary {
+    pub protocol: String,
+    pub cipher: String,
+    pub subject: String,
+    pub issuer: String,
+    pub sans: Vec<String>,
+    /// The leaf's not-after, RFC 3339.
+    pub not_after: String,
+    pub days_left: f64,
+    /// Earliest not-after over the served chain, unix seconds
+    /// (blackbox's `probe_ssl_earliest_cert_expiry`).
+    pub earliest_expiry: i64,
+    pub chain_length: usize,
+}
+
+/// Everything a check needs from the runner.
+pub(super) struct Ctx<'a> {
+    pub client: &'a reqwest::Client,
+    pub http: &'a HttpFactory,
+    pub scope: &'a dyn Scope,
+    pub run_id: &'a str,
+    /// Per request.
+    pub timeout: Duration,
+    /// For the whole check (flow deadline, or the cleanup allowance).
+    pub until: Instant,
+    pub max_body: u64,
+}
+
+/// The outcome of one check step, before redaction.
+pub(super) struct CheckRun {
+    pub checks: Vec<CheckResult>,
+    /// A request that got no usable answer: fails the step with its reason.
+    pub failure: Option<Failure>,
+    /// Reason given when a rule (not a request) fails.
+    pub rule_reason: Reason,
+    pub status: Option<u16>,
+    pub url: String,
+    pub redirects: Vec<String>,
+    pub bytes: u64,
+    pub tls: Option<TlsSummary>,
+}
+
+impl CheckRun {
+    fn new(rule_reason: Reason, url: String) -> Self {
+        CheckRun {
+            checks: Vec::new(),
+            failure: None,
+            rule_reason,
+            status: None,
+            url,
+            redirects: Vec::new(),
+            bytes: 0,
+            tls: None,
+        }
+    }
+
+    fn fail(mut self, f: Failure) -> Self {
+        self.failure = Some(f);
+        self
+    }
+}
+
+/// A response, read whole (within the body cap).
+pub(super) struct Fetched {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Fetched {
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .get(name)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).trim().to_string())
+    }
+
+    pub fn text(&self) -> std::borrow::Cow<'_, str> {
+        String::from_utf8_lossy(&self.body)
+    }
+}
+
+impl Ctx<'_> {
+    pub fn expand(&self, t: &Template) -> Result<String, Failure> {
+        t.expand(self.scope)
+            .map_err(|v| Failure::new(Reason::Request, format!("variable `{v}` is not set")))
+    }
+
+    pub fn url(&self, t: &Template) -> Result<reqwest::Url, Failure> {
+        let s = self.expand(t)?;
+        reqwest::Url::parse(&s)
+            .map_err(|e| Failure::new(Reason::Request, format!("invalid URL `{s}`: {e}")))
+    }
+
+    /// One request, bounded by the step timeout and the check's deadline.
+    pub async fn fetch(
+        &self,
+        client: &reqwest::Client,
+        method: reqwest::Method,
+        url: &reqwest::Url,
+        headers: &[(&str, String)],
+        body: Option<String>,
+    ) -> Result<Fetched, Failure> {
+        let left = self.until.saturating_duration_since(Instant::now());
+        let budget = self.timeout.min(left);
+        if budget.is_zero() {
+            return Err(Failure::new(
+                Reason::Timeout,
+                "flow deadline reached before the request",
+            ));
+        }
+        let mut map = HeaderMap::new();
+        for (k, v) in headers {
+            let name = HeaderName::from_bytes(k.as_bytes())
+                .map_err(|e| Failure::new(Reason::Request, format!("header `{k}`: {e}")))?;
+            let value = HeaderValue::from_str(v).map_err(|_| {
+                Failure::new(
+                    Reason::Request,
+                    format!("header `{k}` has a value that is not valid in HTTP"),
+                )
+            })?;
+            map.append(name, value);
+        }
+        if let Ok(v) = HeaderValue::from_str(self.run_id) {
+            map.insert(HeaderName::from_static(RUN_HEADER), v);
+        }
+        let max = self.max_body;
+        let send = async {
+            let mut req = client.request(method, url.clone()).headers(map);
+            if let Some(b) = body {
+                req = req.body(b);
+            }
+            let resp = req.send().await.map_err(classify)?;
+            let status = resp.status().as_u16();
+            let headers = resp.headers().clone();
+            let body = read_capped(resp, max).await?;
+            Ok(Fetched {
+                status,
+                headers,
+                body,
+            })
+        };
+        match tokio::time::timeout(budget, send).await {
+            Ok(r) => r,
+            Err(_) => Err(Failure::new(
+                Reason::Timeout,
+                format!(
+                    "no complete response from {url} within {}",
+                    super::fmt_duration(budget)
+                ),
+            )),
+        }
+    }
+}
+
+/// Runs one check step.
+pub(super) async fn run(check: &Check, ctx: &Ctx<'_>) -> CheckRun {
+    match check {
+        Check::Cors(c) => cors::run(c, ctx).await,
+        Check::SecurityHeaders(c) => security_headers(c, ctx).await,
+        Check::HttpsRedirect(c) => redirect::run(c, ctx).await,
+        Check::Tls(c) => tls::run(c, ctx).await,
+        Check::ErrorLeaks(c) => error_leaks(c, ctx).await,
+        Check::Frontend(c) => frontend::run(c, ctx).await,
+    }
+}
+
+/// Path and query of a URL: what results name as `on` (short, and the same
+/// whatever the host).
+pub(super) fn path_of(u: &reqwest::Url) -> String {
+    match u.query() {
+        Some(q) => format!("{}?{q}", u.path()),
+        None => u.path().to_string(),
+    }
+}
+
+async fn security_headers(c: &crate::config::HeadersCheck, ctx: &Ctx<'_>) -> CheckRun {
+    let first = c.urls.first().map(|u| u.display()).unwrap_or_default();
+    let mut run = CheckRun::new(Reason::Assertion, first);
+    let mut req_headers = Vec::new();
+    for (k, v) in &c.headers {
+        match ctx.expand(v) {
+            Ok(v) => req_headers.push((k.as_str(), v)),
+            Err(f) => return run.fail(f),
+        }
+    }
+    let hdrs: Vec<(&str, String)> = req_headers.iter().map(|(k, v)| (*k, v.clone())).collect();
+    for (i, t) in c.urls.iter().enumerate() {
+        let url = match ctx.url(t) {
+            Ok(u) => u,
+            Err(f) => return run.fail(f),
+        };
+        if i == 0 {
+            run.url = url.to_string();
+        }
+        let resp = match ctx
+            .fetch(ctx.client, reqwest::Method::GET, &url, &hdrs, None)
+            .await
+        {
+            Ok(r) => r,
+            Err(f) => {
+                let msg = format!("{url}: {}", f.message);
+                return run.fail(Failure::new(f.reason, msg));
+            }
+        };
+        if i == 0 {
+            run.status = Some(resp.status);
+        }
+        run.bytes += resp.body.len() as u64;
+        let on = path_of(&url);
+        if resp.status >= 400 {
+            // Headers on an error page say little about the page that should be there.
+            run.checks
+                .push(CheckResult::new("status", false, "< 400", resp.status.to_string()).on(&on));
+        }
+        run.checks.extend(headers::evaluate(
+            &resp.headers,
+            &on,
+            &c.rules,
+            c.hsts_max_age,
+        ));
+    }
+    run
+}
+
+async fn error_leaks(c: &crate::config::LeakCheck, ctx: &Ctx<'_>) -> CheckRun {
+    let first = c
+        .requests
+        .first()
+        .map(|r| r.url.display())
+        .unwrap_or_default();
+    let mut run = CheckRun::new(Reason::Assertion, first);
+    for (i, r) in c.requests.iter().enumerate() {
+        let url = match ctx.url(&r.url) {
+            Ok(u) => u,
+            Err(f) => return run.fail(f),
+        };
+        let body = match &r.body {
+            Some(b) => match ctx.expand(b) {
+                Ok(b) => Some(b),
+                Err(f) => return run.fail(f),
+            },
+            None => None,
+        };
+        let mut hdrs: Vec<(&str, String)> = Vec::new();
+        if let Some(ct) = &r.content_type {
+            hdrs.push(("content-type", ct.clone()));
+        }
+        let resp = match ctx
+            .fetch(ctx.client, r.method.clone(), &url, &hdrs, body)
+            .await
+        {
+            Ok(x) => x,
+            Err(f) => {
+                let msg = format!("{} {url}: {}", r.method, f.message);
+                return run.fail(Failure::new(f.reason, msg));
+            }
+        };
+        if i == 0 {
+            run.url = url.to_string();
+            run.status = Some(resp.status);
+        }
+        run.bytes += resp.body.len() as u64;
+        let on = format!("{} {}", r.method, path_of(&url));
+        run.checks.push(
+            CheckResult::new(
+                "error-status",
+                (400..500).contains(&resp.status),
+                "a 4xx answer to a bad request",
+                resp.status.to_string(),
+            )
+            .on(&on)
+            .warning(true),
+        );
+        let hits = leaks::scan(&resp.text(), &c.patterns);
+        run.checks.push(
+            CheckResult::new(
+                "no-leaks",
+                hits.is_empty(),
+                "no stack trace, SQL, file path or debug page",
+                if hits.is_empty() {
+                    "none".to_string()
+                } else {
+                    hits.iter()
+                        .map(|(n, t)| format!("{n} `{t}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                },
+            )
+            .on(&on),
+        );
+    }
+    run
+}
+
+/// One line for a failed check step: each failed rule once, with every
+/// subject it failed on, e.g. `hsts on /, /assets/app.js: expected …, got missing`.
+pub fn summarize_failures(checks: &[CheckResult]) -> String {
+    let mut groups: Vec<(&CheckResult, Vec<&str>)> = Vec::new();
+    for c in checks.iter().filter(|c| c.is_failure()) {
+        let on = c.on.as_deref().unwrap_or("");
+        match groups
+            .iter_mut()
+            .find(|(g, _)| g.check == c.check && g.expected == c.expected && g.actual == c.actual)
+        {
+            Some((_, ons)) => ons.push(on),
+            None => groups.push((c, vec![on])),
+        }
+    }
+    let total = groups.len();
+    let mut parts: Vec<String> = groups
+        .iter()
+        .take(4)
+        .map(|(c, ons)| {
+            let ons: Vec<&str> = ons.iter().copied().filter(|o| !o.is_empty()).collect();
+            let on = if ons.is_empty() {
+                String::new()
+            } else {
+                format!(" on {}", ons.join(", "))
+            };
+            format!("{}{on}: expected {}, got {}", c.check, c.expected, c.actual)
+        })
+        .collect();
+    if total > 4 {
+        parts.push(format!("and {} more", total - 4));
+    }
+    parts.join("; ")
+}

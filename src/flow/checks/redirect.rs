@@ -1,0 +1,169 @@
+//! HTTP → HTTPS: the plain-HTTP URL must answer a permanent redirect (301, or
+//! 308 when allowed) whose Location is the same host and path over HTTPS; the
+//! chain is followed (at most N hops) to a final answer that must be HTTPS and
+//! not an error. The whole chain is reported.
+
+use reqwest::Method;
+
+use super::{CheckRun, Ctx, path_of};
+use crate::config::RedirectCheck;
+use crate::flow::runner::Failure;
+use crate::flow::{CheckResult, Reason};
+
+fn is_redirect(s: u16) -> bool {
+    matches!(s, 301 | 302 | 303 | 307 | 308)
+}
+
+pub(super) async fn run(c: &RedirectCheck, ctx: &Ctx<'_>) -> CheckRun {
+    let mut run = CheckRun::new(Reason::Redirect, c.url.display());
+    let start = match ctx.url(&c.url) {
+        Ok(u) => u,
+        Err(f) => return run.fail(f),
+    };
+    run.url = start.to_string();
+    if start.scheme() != "http" {
+        return run.fail(Failure::new(
+            Reason::Request,
+            format!("`{start}` is not an http:// URL: the check starts from plain HTTP"),
+        ));
+    }
+    let first = match ctx.fetch(ctx.client, Method::GET, &start, &[], None).await {
+        Ok(r) => r,
+        Err(f) => return run.fail(f),
+    };
+    run.status = Some(first.status);
+    let on = path_of(&start);
+    let permanent = first.status == 301 || (c.allow_308 && first.status == 308);
+    let want = if c.allow_308 { "301 or 308" } else { "301" };
+    run.checks.push(
+        CheckResult::new(
+            "permanent-redirect",
+            permanent,
+            want,
+            match first.status {
+                302 | 303 | 307 => format!("{} (a temporary redirect)", first.status),
+                308 => "308 (not allowed by this check)".into(),
+                s if !is_redirect(s) => {
+                    format!("{s} (no redirect: the site answers over plain HTTP)")
+                }
+                s => s.to_string(),
+            },
+        )
+        .on(&on),
+    );
+    if !is_redirect(first.status) {
+        return run;
+    }
+    let Some(loc) = first.header("location") else {
+        run.checks
+            .push(CheckResult::new("location-https", false, "a Location header", "none").on(&on));
+        return run;
+    };
+    let next = match start.join(&loc) {
+        Ok(u) => u,
+        Err(e) => {
+            run.checks.push(
+                CheckResult::new(
+                    "location-https",
+                    false,
+                    "a valid https:// Location",
+                    format!("`{loc}` ({e})"),
+                )
+                .on(&on),
+            );
+            return run;
+        }
+    };
+    run.checks.push(
+        CheckResult::new(
+            "location-https",
+            next.scheme() == "https",
+            "Location on https://",
+            format!("`{next}`"),
+        )
+        .on(&on),
+    );
+    run.checks.push(
+        CheckResult::new(
+            "same-host",
+            next.host_str() == start.host_str(),
+            format!("host {}", start.host_str().unwrap_or("")),
+            format!("host {}", next.host_str().unwrap_or("")),
+        )
+        .on(&on),
+    );
+    run.checks.push(
+        CheckResult::new(
+            "same-path",
+            path_of(&next) == path_of(&start),
+            format!("path {}", path_of(&start)),
+            format!("path {}", path_of(&next)),
+        )
+        .on(&on),
+    );
+
+    // Follow the chain to the final answer.
+    let mut url = next;
+    run.redirects.push(url.to_string());
+    loop {
+        let resp = match ctx.fetch(ctx.client, Method::GET, &url, &[], None).await {
+            Ok(r) => r,
+            Err(f) => {
+                let msg = format!("following the redirect to {url}: {}", f.message);
+                return run.fail(Failure::new(f.reason, msg));
+            }
+        };
+        if is_redirect(resp.status) {
+            if run.redirects.len() >= c.max_hops as usize {
+                run.checks.push(
+                    CheckResult::new(
+                        "final-answer",
+                        false,
+                        format!("a final answer within {} hops", c.max_hops),
+                        format!("still redirecting at {url}"),
+                    )
+                    .on(&on),
+                );
+                return run;
+            }
+            let Some(next) = resp.header("location").and_then(|l| url.join(&l).ok()) else {
+                run.checks.push(
+                    CheckResult::new(
+                        "final-answer",
+                        false,
+                        "a usable Location",
+                        format!("{} without one at {url}", resp.status),
+                    )
+                    .on(&on),
+                );
+                return run;
+            };
+            if run.redirects.contains(&next.to_string()) {
+                run.checks.push(
+                    CheckResult::new(
+                        "final-answer",
+                        false,
+                        "no redirect loop",
+                        format!("loop at {next}"),
+                    )
+                    .on(&on),
+                );
+                return run;
+            }
+            run.redirects.push(next.to_string());
+            url = next;
+            continue;
+        }
+        run.bytes = resp.body.len() as u64;
+        run.checks.push(
+            CheckResult::new(
+                "final-answer",
+                resp.status < 400 && url.scheme() == "https",
+                "a non-error answer over https://",
+                format!("{} from {url}", resp.status),
+            )
+            .on(&on),
+        );
+        return run;
+    }
+}
