@@ -384,7 +384,8 @@ impl<'a> Compiler<'a> {
                         "variable `{name}` has no value: pass `--var {name}=…` (or `--secret {name}=…`) or set {env_key}"
                     ),
                 );
-                continue;
+                // Still defined, so its uses are not reported as undefined too.
+                String::new()
             };
             defs.push((name.clone(), pos, value, secret, cli.map(|o| o.secret)));
         }

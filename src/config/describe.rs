@@ -64,14 +64,20 @@ pub fn describe(plan: &Plan) -> String {
                     }
                 }
             }
+            let what = match &s.check {
+                Some(c) => format!("{} check", c.kind()),
+                None => s.method.to_string(),
+            };
             let _ = writeln!(
                 out,
-                "  - {}: {} {}  [{}]",
+                "  - {}: {what} {}  [{}]",
                 s.name,
-                s.method,
                 s.url.display(),
                 extras.join(", ")
             );
+            if let Some(c) = &s.check {
+                let _ = writeln!(out, "      {}", check_detail(c));
+            }
             let body = match &s.body {
                 Body::None => None,
                 Body::Json(_) => Some("json body".to_string()),
@@ -140,4 +146,69 @@ pub fn describe(plan: &Plan) -> String {
     }
     let _ = writeln!(out, "ok: {} flow(s) valid", plan.flows.len());
     out
+}
+
+/// One line on what a built-in check will judge.
+fn check_detail(c: &Check) -> String {
+    match c {
+        Check::Cors(c) => format!(
+            "{} from {} allowed origin(s){}{}{}",
+            c.method,
+            c.allowed_origins.len(),
+            match c.credentials {
+                Some(true) => ", with credentials",
+                Some(false) => ", without credentials",
+                None => "",
+            },
+            if c.production {
+                ", production rules"
+            } else {
+                ""
+            },
+            if c.simple_request.is_some() {
+                ", plus a simple GET"
+            } else {
+                ""
+            }
+        ),
+        Check::SecurityHeaders(h) => {
+            let req: Vec<&str> = h
+                .rules
+                .iter()
+                .filter(|(_, l)| *l == Level::Required)
+                .map(|(r, _)| r.id())
+                .collect();
+            format!(
+                "profile {} over {} URL(s); required: {}",
+                h.profile,
+                h.urls.len(),
+                req.join(", ")
+            )
+        }
+        Check::HttpsRedirect(r) => format!(
+            "{} to https://, same host and path, ≤ {} hops",
+            if r.allow_308 { "301/308" } else { "301" },
+            r.max_hops
+        ),
+        Check::Tls(t) => format!("trusted, right host, ≥ {} days left", t.min_days),
+        Check::ErrorLeaks(l) => format!(
+            "{} bad request(s) against {} leak patterns",
+            l.requests.len(),
+            l.patterns.len()
+        ),
+        Check::Frontend(f) => format!(
+            "assets{}{}{}",
+            f.max_total
+                .map(|m| format!(", ≤ {m} bytes uncompressed"))
+                .unwrap_or_default(),
+            f.max_total_compressed
+                .map(|m| format!(", ≤ {m} bytes transferred"))
+                .unwrap_or_default(),
+            if f.allow_source_maps {
+                ""
+            } else {
+                ", no source maps"
+            }
+        ),
+    }
 }

@@ -5,8 +5,9 @@
 use std::fmt::Write;
 
 use super::{FlowSummary, OnceReport, StepSummary, Verdict};
-use crate::flow::Outcome;
+use crate::flow::checks::summarize_lines;
 use crate::flow::fmt_duration;
+use crate::flow::{CheckResult, Outcome};
 
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ConsoleStyle {
@@ -26,6 +27,9 @@ impl ConsoleStyle {
     }
     fn red(&self, s: &str) -> String {
         self.paint("31", s)
+    }
+    fn yellow(&self, s: &str) -> String {
+        self.paint("33", s)
     }
     fn dim(&self, s: &str) -> String {
         self.paint("2", s)
@@ -53,16 +57,37 @@ pub fn render_console(r: &OnceReport, style: ConsoleStyle) -> String {
         .max()
         .unwrap_or(10)
         .min(48);
+    // Ungrouped flows first, then each group (e.g. "Security") under its heading.
+    let mut groups: Vec<Option<&str>> = Vec::new();
     for f in &r.flows {
-        flow_block(&mut out, f, r.samples, width, style);
+        let g = f.group.as_deref();
+        if !groups.contains(&g) {
+            groups.push(g);
+        }
+    }
+    groups.sort_by_key(|g| g.is_some());
+    let headed = groups.iter().any(|g| g.is_some());
+    for g in groups {
+        if headed {
+            let _ = writeln!(out, "{}", style.bold(&format!("── {} ──", g.unwrap_or("Flows"))));
+        }
+        for f in r.flows.iter().filter(|f| f.group.as_deref() == g) {
+            flow_block(&mut out, f, r.samples, width, style);
+        }
     }
     let failed: Vec<&FlowSummary> = r.flows.iter().filter(|f| !f.passed()).collect();
     let budgets: usize = r.flows.iter().map(|f| f.budget_failures()).sum();
+    let warnings: usize = r.flows.iter().map(|f| f.warnings()).sum();
     let line = match r.verdict {
         Verdict::Passed => style.green(&format!(
-            "✅ PASSED: {} flow(s), {} sample(s) each, all checks and budgets met",
+            "✅ PASSED: {} flow(s), {} sample(s) each, all checks and budgets met{}",
             r.flows.len(),
-            r.samples
+            r.samples,
+            if warnings > 0 {
+                format!(" ({warnings} warning(s))")
+            } else {
+                String::new()
+            }
         )),
         Verdict::Unreachable => style.red(&format!(
             "❌ UNREACHABLE: no flow got an HTTP response ({})",
@@ -191,10 +216,14 @@ fn step_line(out: &mut String, s: &StepSummary, samples: u32, width: usize, styl
             } else {
                 String::new()
             };
-            style.red(&format!(
-                "[{reason}] {}{failed_runs}",
+            let failed_rules = f.checks.iter().filter(|c| c.is_failure()).count();
+            let message = if f.kind != "request" && failed_rules > 0 {
+                // The rules are listed one per line below.
+                format!("{failed_rules} rule verdict(s) failed")
+            } else {
                 f.message.clone().unwrap_or_default()
-            ))
+            };
+            style.red(&format!("[{reason}] {message}{failed_runs}"))
         }),
         Outcome::Skipped => s
             .last
@@ -215,5 +244,17 @@ fn step_line(out: &mut String, s: &StepSummary, samples: u32, width: usize, styl
     };
     if let Some(d) = detail {
         let _ = writeln!(out, "      {d}");
+    }
+    // Built-in checks: every failed rule on its own line, then the warnings.
+    if s.last.kind != "request" {
+        let shown = s.last_failure.as_ref().unwrap_or(&s.last);
+        if o == Outcome::Failed {
+            for line in summarize_lines(&shown.checks, CheckResult::is_failure, 12) {
+                let _ = writeln!(out, "      {}", style.red(&format!("✗ {line}")));
+            }
+        }
+        for line in summarize_lines(&shown.checks, CheckResult::is_warning, 12) {
+            let _ = writeln!(out, "      {}", style.yellow(&format!("⚠ {line}")));
+        }
     }
 }

@@ -31,9 +31,16 @@ pub fn render_junit(r: &OnceReport) -> String {
                             .iter()
                             .map(|c| {
                                 format!(
-                                    "{} {}: expected {}, got {}",
-                                    if c.passed { "ok  " } else { "FAIL" },
+                                    "{} {}{}: expected {}, got {}",
+                                    if c.passed {
+                                        "ok  "
+                                    } else if c.warning {
+                                        "WARN"
+                                    } else {
+                                        "FAIL"
+                                    },
                                     c.check,
+                                    c.on.as_deref().map(|o| format!(" on {o}")).unwrap_or_default(),
                                     c.expected,
                                     c.actual
                                 )
@@ -58,6 +65,31 @@ pub fn render_junit(r: &OnceReport) -> String {
                 }
             };
             let mut case = TestCase::new(s.name.clone(), status);
+            // Built-in checks carry every rule's verdict, warnings included.
+            let shown = s.last_failure.as_ref().unwrap_or(&s.last);
+            if shown.kind != "request" && !shown.checks.is_empty() {
+                let lines: Vec<String> = shown
+                    .checks
+                    .iter()
+                    .map(|c| {
+                        format!(
+                            "{} {}{}: expected {}, got {}",
+                            if c.passed {
+                                "PASS"
+                            } else if c.warning {
+                                "WARN"
+                            } else {
+                                "FAIL"
+                            },
+                            c.check,
+                            c.on.as_deref().map(|o| format!(" on {o}")).unwrap_or_default(),
+                            c.expected,
+                            c.actual
+                        )
+                    })
+                    .collect();
+                case.set_system_out(lines.join("\n"));
+            }
             case.set_classname(format!("{}.{}", f.target, f.flow));
             if let Some(p) = s.latency {
                 case.set_time(p.p50);

@@ -104,6 +104,8 @@ impl StepSummary {
 #[derive(Clone, Debug, Serialize)]
 pub struct FlowSummary {
     pub flow: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
     pub target: String,
     pub runs: u32,
     pub passed_runs: u32,
@@ -120,6 +122,11 @@ impl FlowSummary {
 
     pub fn budget_failures(&self) -> usize {
         self.steps.iter().filter(|s| !s.budget_ok()).count()
+    }
+
+    /// Warnings of the last run (failed rules that do not fail the step).
+    pub fn warnings(&self) -> usize {
+        self.steps.iter().map(|s| s.last.warnings().count()).sum()
     }
 }
 
@@ -200,6 +207,7 @@ pub fn summarize(flow: &Flow, results: Vec<FlowResult>) -> FlowSummary {
         .count() as u32;
     FlowSummary {
         flow: flow.name.clone(),
+        group: flow.group.clone(),
         target: flow.target.clone(),
         runs: results.len() as u32,
         passed_runs: results.len() as u32 - failed_runs,

@@ -325,8 +325,18 @@ async fn error_leaks(c: &crate::config::LeakCheck, ctx: &Ctx<'_>) -> CheckRun {
 /// One line for a failed check step: each failed rule once, with every
 /// subject it failed on, e.g. `hsts on /, /assets/app.js: expected …, got missing`.
 pub fn summarize_failures(checks: &[CheckResult]) -> String {
+    summarize_lines(checks, CheckResult::is_failure, 4).join("; ")
+}
+
+/// The checks `pick` selects, one line per (rule, expected, actual) with every
+/// subject it applies to; at most `max` lines, then "and N more".
+pub fn summarize_lines(
+    checks: &[CheckResult],
+    pick: fn(&CheckResult) -> bool,
+    max: usize,
+) -> Vec<String> {
     let mut groups: Vec<(&CheckResult, Vec<&str>)> = Vec::new();
-    for c in checks.iter().filter(|c| c.is_failure()) {
+    for c in checks.iter().filter(|c| pick(c)) {
         let on = c.on.as_deref().unwrap_or("");
         match groups
             .iter_mut()
@@ -337,11 +347,15 @@ pub fn summarize_failures(checks: &[CheckResult]) -> String {
         }
     }
     let total = groups.len();
-    let mut parts: Vec<String> = groups
+    let mut lines: Vec<String> = groups
         .iter()
-        .take(4)
+        .take(max)
         .map(|(c, ons)| {
-            let ons: Vec<&str> = ons.iter().copied().filter(|o| !o.is_empty()).collect();
+            let ons: Vec<String> = ons
+                .iter()
+                .filter(|o| !o.is_empty())
+                .map(|o| elide(o, 60))
+                .collect();
             let on = if ons.is_empty() {
                 String::new()
             } else {
@@ -350,8 +364,19 @@ pub fn summarize_failures(checks: &[CheckResult]) -> String {
             format!("{}{on}: expected {}, got {}", c.check, c.expected, c.actual)
         })
         .collect();
-    if total > 4 {
-        parts.push(format!("and {} more", total - 4));
+    if total > max {
+        lines.push(format!("and {} more", total - max));
     }
-    parts.join("; ")
+    lines
+}
+
+/// Long subjects (photo URLs with two UUIDs) keep their start and end.
+fn elide(s: &str, max: usize) -> String {
+    let n = s.chars().count();
+    if n <= max {
+        return s.to_string();
+    }
+    let head: String = s.chars().take(max / 2).collect();
+    let tail: String = s.chars().skip(n - (max / 2 - 1)).collect();
+    format!("{head}…{tail}")
 }
