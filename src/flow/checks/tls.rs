@@ -1,10 +1,147 @@
-//! TLS certificate check (placeholder until the inspector lands).
+//! The certificate a TLS endpoint presents: trusted chain for the right host
+//! and currently valid (an expired, self-signed, unknown-issuer or wrong-host
+//! certificate fails saying which), enough days left before the earliest
+//! expiry in the served chain, and a modern protocol. The handshake is made by
+//! the network layer's inspector, which records the chain and the verdict a
+//! normal client would reach, so one connection answers every rule.
 
-use super::{CheckRun, Ctx};
+use std::time::Instant;
+
+use super::{CheckRun, Ctx, TlsSummary};
+use crate::builtins;
 use crate::config::TlsCheck;
-use crate::flow::Reason;
 use crate::flow::runner::Failure;
+use crate::flow::{CheckResult, Reason};
+use crate::net::tls_inspect::InspectError;
 
-pub(super) async fn run(c: &TlsCheck, _ctx: &Ctx<'_>) -> CheckRun {
-    CheckRun::new(Reason::Tls, c.url.display()).fail(Failure::new(Reason::Tls, "not yet"))
+pub(super) async fn run(c: &TlsCheck, ctx: &Ctx<'_>) -> CheckRun {
+    let mut run = CheckRun::new(Reason::Tls, c.url.display());
+    let url = match ctx.url(&c.url) {
+        Ok(u) => u,
+        Err(f) => return run.fail(f),
+    };
+    run.url = url.to_string();
+    if url.scheme() != "https" {
+        return run.fail(Failure::new(
+            Reason::Request,
+            format!("`{url}` is not an https:// URL"),
+        ));
+    }
+    let host = url
+        .host_str()
+        .unwrap_or("")
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
+    let port = url.port_or_known_default().unwrap_or(443);
+    let sni = match &c.server_name {
+        Some(t) => match ctx.expand(t) {
+            Ok(s) => s,
+            Err(f) => return run.fail(f),
+        },
+        None => host.clone(),
+    };
+    let budget = ctx
+        .timeout
+        .min(ctx.until.saturating_duration_since(Instant::now()));
+    if budget.is_zero() {
+        return run.fail(Failure::new(
+            Reason::Timeout,
+            "flow deadline reached before the handshake",
+        ));
+    }
+    let inspection = match ctx
+        .http
+        .tls_inspector()
+        .inspect(&host, port, &sni, budget)
+        .await
+    {
+        Ok(i) => i,
+        Err(e) => {
+            let reason = match e {
+                InspectError::InvalidServerName(_) => Reason::Request,
+                InspectError::Dns(_) => Reason::Dns,
+                InspectError::Connect(_) => Reason::Connect,
+                InspectError::Handshake(_) => Reason::Tls,
+                InspectError::Timeout { .. } => Reason::Timeout,
+            };
+            return run.fail(Failure::new(reason, e.to_string()));
+        }
+    };
+    let now = builtins::unix_now() as i64;
+    let on = format!("{sni}:{port}");
+    let leaf = inspection.chain.first();
+    run.checks.push(
+        CheckResult::new(
+            "certificate-valid",
+            inspection.verification.is_ok(),
+            format!("a trusted, current certificate for {sni}"),
+            match &inspection.verification {
+                Ok(()) => format!(
+                    "valid, issued by {}",
+                    leaf.map(|l| l.issuer.as_str()).unwrap_or("?")
+                ),
+                Err(p) => p.message_at(now),
+            },
+        )
+        .on(&on),
+    );
+    if let Some(earliest) = inspection.earliest_not_after() {
+        let days = (earliest - now) as f64 / 86_400.0;
+        let which = inspection
+            .chain
+            .iter()
+            .position(|c| c.not_after == earliest)
+            .map(|i| {
+                if i == 0 {
+                    "the leaf".to_string()
+                } else {
+                    format!("chain certificate `{}`", inspection.chain[i].subject)
+                }
+            })
+            .unwrap_or_default();
+        let date = builtins::rfc3339_utc(earliest as f64);
+        let ok = days >= c.min_days as f64;
+        run.checks.push(
+            CheckResult::new(
+                "days-left",
+                ok,
+                format!("≥ {} days before the earliest expiry in the chain", c.min_days),
+                if ok {
+                    format!("{days:.1} days ({which} expires {date})")
+                } else {
+                    format!(
+                        "{days:.1} days, below the {}-day threshold ({which} expires {date})",
+                        c.min_days
+                    )
+                },
+            )
+            .on(&on),
+        );
+    }
+    let modern = matches!(inspection.protocol.as_str(), "TLSv1.2" | "TLSv1.3");
+    run.checks.push(
+        CheckResult::new(
+            "protocol",
+            modern,
+            "TLS 1.2 or newer",
+            format!("{} {}", inspection.protocol, inspection.cipher),
+        )
+        .on(&on),
+    );
+    run.status = None;
+    if let Some(l) = leaf {
+        run.tls = Some(TlsSummary {
+            protocol: inspection.protocol.clone(),
+            cipher: inspection.cipher.clone(),
+            subject: l.subject.clone(),
+            issuer: l.issuer.clone(),
+            sans: l.sans.clone(),
+            not_after: builtins::rfc3339_utc(l.not_after as f64),
+            days_left: l.days_left(now),
+            earliest_expiry: inspection.earliest_not_after().unwrap_or(l.not_after),
+            chain_length: inspection.chain.len(),
+        });
+    }
+    run
 }

@@ -1,0 +1,505 @@
+//! The built-in check kinds against the demo target over real HTTP and TLS on
+//! loopback: each check passes on the correct (default) demo target and fails,
+//! with the right per-rule verdict, on each injected misconfiguration.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use smokeprobe::config::{Inputs, Settings, VarOverride, load_sources};
+use smokeprobe::demo::{DemoOptions, DemoServer, Faults, TlsMode};
+use smokeprobe::flow::{CheckResult, FlowResult, Outcome, Reason, Runner, StepResult};
+use smokeprobe::net::{HttpFactory, NetOptions};
+
+use crate::common::demo_with;
+
+async fn tls_demo(mode: TlsMode, faults: &[&str]) -> DemoServer {
+    let mut f = Faults::default();
+    for spec in faults {
+        f.apply_spec(spec).expect("valid fault spec");
+    }
+    demo_with(DemoOptions {
+        tls: Some(mode),
+        faults: f,
+        ..DemoOptions::default()
+    })
+    .await
+}
+
+async fn demo(faults: &[&str]) -> DemoServer {
+    tls_demo(TlsMode::Valid, faults).await
+}
+
+/// Runs the single flow of `yaml` (vars base/http_base/api/... point at `s`).
+async fn run(s: &DemoServer, flow_yaml: &str) -> FlowResult {
+    let d = DemoOptions::default();
+    let yaml = format!(
+        "vars:\n  base: {}\n  http_base: {}\n  api: ${{base}}/api\n  origin: {}\n  username: {}\n  password: {{ secret: true }}\nflows:\n{flow_yaml}",
+        s.base_url(),
+        s.http_url(),
+        d.cors_origins[0],
+        d.username,
+    );
+    let overrides = vec![VarOverride {
+        name: "password".into(),
+        value: d.password.clone(),
+        secret: true,
+    }];
+    let inputs = Inputs {
+        overrides: &overrides,
+        env: &|_| None,
+        settings: Settings::default(),
+        max_body: None,
+    };
+    let plan = load_sources(&[(PathBuf::from("checks.yaml"), yaml.clone())], &inputs)
+        .unwrap_or_else(|e| panic!("probe file is valid:\n{e}\n{yaml}"));
+    let http = HttpFactory::new(&NetOptions {
+        ca_pems: s.ca_pem().into_iter().collect(),
+        user_agent: "smokeprobe-test".into(),
+        ..NetOptions::default()
+    })
+    .expect("http factory");
+    let runner = Runner::new(Arc::new(plan), http);
+    let flow = runner.plan().flows[0].clone();
+    runner.run_flow(&flow, &()).await
+}
+
+fn step<'a>(r: &'a FlowResult, name: &str) -> &'a StepResult {
+    r.steps
+        .iter()
+        .find(|s| s.name == name)
+        .unwrap_or_else(|| panic!("no step {name}"))
+}
+
+/// Verdicts of `rule` (optionally only those `on` containing `on`).
+fn verdicts<'a>(s: &'a StepResult, rule: &str, on: Option<&str>) -> Vec<&'a CheckResult> {
+    s.checks
+        .iter()
+        .filter(|c| c.check == rule && on.is_none_or(|o| c.on.as_deref().unwrap_or("").contains(o)))
+        .collect()
+}
+
+fn failed_rules(s: &StepResult) -> Vec<String> {
+    let mut v: Vec<String> = s
+        .checks
+        .iter()
+        .filter(|c| c.is_failure())
+        .map(|c| c.check.clone())
+        .collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+fn warned_rules(s: &StepResult) -> Vec<String> {
+    let mut v: Vec<String> = s.warnings().map(|c| c.check.clone()).collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+#[track_caller]
+fn assert_passed(s: &StepResult) {
+    assert_eq!(
+        s.outcome,
+        Outcome::Passed,
+        "{} failed: {:?} {:?}\n{:#?}",
+        s.name,
+        s.reason,
+        s.message,
+        s.checks.iter().filter(|c| !c.passed).collect::<Vec<_>>()
+    );
+}
+
+const CORS: &str = r#"
+  - name: cors
+    steps:
+      - name: preflight
+        cors:
+          url: ${api}/auth/login
+          method: POST
+          request_headers: [content-type, authorization]
+          allowed_origins: ["${origin}"]
+          credentials: true
+          simple_request: ${api}/trips/public?limit=1
+"#;
+
+#[tokio::test]
+async fn cors_passes_on_starlette() {
+    let s = demo(&[]).await;
+    let r = run(&s, CORS).await;
+    let st = step(&r, "preflight");
+    assert_passed(st);
+    assert_eq!(st.kind, "cors");
+    for rule in [
+        "preflight-status",
+        "allow-origin",
+        "allow-methods",
+        "allow-headers",
+        "allow-credentials",
+        "vary-origin",
+        "foreign-origin-refused",
+        "http-origin-refused",
+        "localhost-origin-refused",
+    ] {
+        assert!(!verdicts(st, rule, None).is_empty(), "rule {rule} ran");
+    }
+    // The simple GET was judged too, from the allowed and a foreign origin.
+    assert_eq!(verdicts(st, "allow-origin", Some("GET from")).len(), 1);
+    assert_eq!(verdicts(st, "foreign-origin-refused", Some("GET from")).len(), 1);
+}
+
+#[tokio::test]
+async fn cors_wildcard_with_credentials_fails() {
+    let s = demo(&["cors=wildcard"]).await;
+    let r = run(&s, CORS).await;
+    let st = step(&r, "preflight");
+    assert_eq!(st.outcome, Outcome::Failed);
+    assert_eq!(st.reason, Some(Reason::Assertion));
+    let rules = failed_rules(st);
+    assert!(rules.contains(&"wildcard-with-credentials".into()), "{rules:?}");
+    assert!(rules.contains(&"allow-origin".into()), "{rules:?}");
+    let foreign = verdicts(st, "foreign-origin-refused", Some("preflight"));
+    assert!(foreign[0].actual.contains("every origin"), "{foreign:?}");
+}
+
+#[tokio::test]
+async fn cors_echoing_any_origin_fails() {
+    let s = demo(&["cors=echo-any"]).await;
+    let r = run(&s, CORS).await;
+    let st = step(&r, "preflight");
+    assert_eq!(st.outcome, Outcome::Failed);
+    let foreign = verdicts(st, "foreign-origin-refused", Some("preflight"));
+    assert!(!foreign[0].passed);
+    assert!(foreign[0].actual.contains("echoed"), "{foreign:?}");
+    // The allowed origin itself is still fine.
+    assert!(verdicts(st, "allow-origin", Some("preflight")).iter().all(|c| c.passed));
+    assert!(st.message.as_deref().unwrap_or("").contains("foreign-origin-refused"));
+}
+
+#[tokio::test]
+async fn cors_dev_origins_in_production_fail() {
+    let s = demo(&["cors=allow-http"]).await;
+    let r = run(&s, CORS).await;
+    let st = step(&r, "preflight");
+    assert_eq!(st.outcome, Outcome::Failed);
+    let rules = failed_rules(st);
+    assert!(rules.contains(&"http-origin-refused".into()), "{rules:?}");
+    assert!(rules.contains(&"localhost-origin-refused".into()), "{rules:?}");
+    assert!(!rules.contains(&"foreign-origin-refused".into()), "{rules:?}");
+    // Without production rules the same target passes.
+    let r = run(&s, &CORS.replace("credentials: true", "credentials: true\n          production: false")).await;
+    assert_passed(step(&r, "preflight"));
+}
+
+#[tokio::test]
+async fn cors_production_rejects_a_localhost_allow_list_entry() {
+    let s = demo(&[]).await;
+    let yaml = CORS.replace("[\"${origin}\"]", "[\"${origin}\", \"http://localhost:5173\"]");
+    let r = run(&s, &yaml).await;
+    let st = step(&r, "preflight");
+    let prod = verdicts(st, "production-origin", None);
+    assert_eq!(prod.len(), 1, "{:?}", st.checks);
+    assert!(prod[0].actual.contains("localhost"));
+    // The demo does not allow it either, so its own preflight fails too.
+    assert!(!verdicts(st, "allow-origin", Some("localhost:5173"))[0].passed);
+}
+
+fn headers_flow(profile: &str, urls: &[&str]) -> String {
+    format!(
+        "  - name: headers\n    steps:\n      - name: headers\n        security_headers:\n          profile: {profile}\n          urls: [{}]\n",
+        urls.iter()
+            .map(|u| format!("\"{u}\""))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
+
+const SITE: [&str; 3] = ["${base}/", "${api}/health", "${base}/assets/index-3f9a1c.js"];
+
+#[tokio::test]
+async fn hardened_headers_pass_checklist_and_strict() {
+    let s = demo(&[]).await;
+    for profile in ["checklist", "strict"] {
+        let r = run(&s, &headers_flow(profile, &SITE)).await;
+        let st = step(&r, "headers");
+        assert_passed(st);
+        assert_eq!(warned_rules(st), Vec::<String>::new(), "{profile}");
+        assert_eq!(verdicts(st, "hsts", None).len(), 3);
+    }
+}
+
+#[tokio::test]
+async fn committed_nginx_headers_fail_where_contravento_is_weak() {
+    let s = demo(&["headers=as-committed"]).await;
+    let r = run(&s, &headers_flow("checklist", &SITE)).await;
+    let st = step(&r, "headers");
+    assert_eq!(st.outcome, Outcome::Failed);
+    // HSTS is missing everywhere, framing is SAMEORIGIN on the API and absent on the SPA.
+    for on in ["/", "/api/health", "/assets/index-3f9a1c.js"] {
+        let h = st
+            .checks
+            .iter()
+            .find(|c| c.check == "hsts" && c.on.as_deref() == Some(on))
+            .unwrap();
+        assert!(h.is_failure() && h.actual == "missing", "{h:?}");
+    }
+    let api_xfo = verdicts(st, "frame-options", Some("/api/health"));
+    assert_eq!(api_xfo[0].actual, "X-Frame-Options `SAMEORIGIN`");
+    let spa_xfo = st
+        .checks
+        .iter()
+        .find(|c| c.check == "frame-options" && c.on.as_deref() == Some("/"))
+        .unwrap();
+    assert!(spa_xfo.actual.starts_with("missing"), "{spa_xfo:?}");
+    // nosniff is there on the API only.
+    assert!(verdicts(st, "content-type-options", Some("/api/health"))[0].passed);
+    assert!(!verdicts(st, "content-type-options", Some("/assets"))[0].passed);
+    // Version leak and missing CSP are warnings in the checklist profile.
+    let warned = warned_rules(st);
+    assert!(warned.contains(&"server-version".into()), "{warned:?}");
+    assert!(warned.contains(&"csp".into()), "{warned:?}");
+    let msg = st.message.clone().unwrap_or_default();
+    assert!(msg.contains("hsts on /, /api/health, /assets/index-3f9a1c.js"), "{msg}");
+}
+
+#[tokio::test]
+async fn each_header_fault_fails_its_rule() {
+    // (fault, profile, rule, expected substring of `actual`, is a warning in that profile)
+    let cases: [(&str, &str, &str, &str, bool); 7] = [
+        ("hsts=missing", "checklist", "hsts", "missing", false),
+        ("hsts=short", "checklist", "hsts", "max-age=86400 (too short)", false),
+        ("xfo=sameorigin", "checklist", "frame-options", "SAMEORIGIN", false),
+        ("csp=unsafe", "checklist", "csp-unsafe", "'unsafe-inline'", true),
+        ("csp=unsafe", "strict", "csp-unsafe", "'unsafe-eval'", false),
+        ("server-version", "checklist", "server-version", "nginx/1.22.1", true),
+        ("insecure-cookie", "strict", "cookie-secure", "cv_lang", false),
+    ];
+    for (fault, profile, rule, actual, warning) in cases {
+        let s = demo(&[fault]).await;
+        let r = run(&s, &headers_flow(profile, &["${base}/"])).await;
+        let st = step(&r, "headers");
+        let v = verdicts(st, rule, Some("/"));
+        assert!(!v.is_empty(), "{fault}: rule {rule} did not run");
+        assert!(!v[0].passed, "{fault}: {rule} passed");
+        assert_eq!(v[0].warning, warning, "{fault}: {rule}");
+        assert!(v[0].actual.contains(actual), "{fault}: {:?}", v[0]);
+        let expect = if warning { Outcome::Passed } else { Outcome::Failed };
+        assert_eq!(st.outcome, expect, "{fault} {profile}: {:?}", st.message);
+        s.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn no_security_headers_fails_every_required_rule() {
+    let s = demo(&["no-security-headers"]).await;
+    let r = run(&s, &headers_flow("checklist", &["${base}/"])).await;
+    let st = step(&r, "headers");
+    assert_eq!(
+        failed_rules(st),
+        ["content-type-options", "frame-options", "hsts"]
+    );
+}
+
+const REDIRECT: &str = r#"
+  - name: redirect
+    steps:
+      - name: http-to-https
+        https_redirect:
+          url: ${http_base}/trips/public?page=1
+"#;
+
+#[tokio::test]
+async fn https_redirect_passes_and_reports_the_chain() {
+    let s = demo(&[]).await;
+    let r = run(&s, REDIRECT).await;
+    let st = step(&r, "http-to-https");
+    assert_passed(st);
+    assert_eq!(st.status, Some(301));
+    assert_eq!(
+        st.redirects,
+        [format!("{}/trips/public?page=1", s.base_url())]
+    );
+}
+
+#[tokio::test]
+async fn https_redirect_faults_fail_their_rule() {
+    for (fault, rule, actual) in [
+        ("redirect=none", "permanent-redirect", "no redirect"),
+        ("redirect=302", "permanent-redirect", "302 (a temporary redirect)"),
+        ("redirect=root", "same-path", "path /"),
+    ] {
+        let s = demo(&[fault]).await;
+        let r = run(&s, REDIRECT).await;
+        let st = step(&r, "http-to-https");
+        assert_eq!(st.outcome, Outcome::Failed, "{fault}");
+        assert_eq!(st.reason, Some(Reason::Redirect), "{fault}");
+        let v = verdicts(st, rule, None);
+        assert!(!v[0].passed && v[0].actual.contains(actual), "{fault}: {v:?}");
+        s.stop().await;
+    }
+}
+
+const TLS: &str = r#"
+  - name: tls
+    steps:
+      - name: certificate
+        tls:
+          url: ${base}
+          min_days: 14
+"#;
+
+#[tokio::test]
+async fn tls_valid_certificate_passes_with_its_details() {
+    let s = tls_demo(TlsMode::Valid, &[]).await;
+    let r = run(&s, TLS).await;
+    let st = step(&r, "certificate");
+    assert_passed(st);
+    let t = st.tls.as_ref().expect("certificate details");
+    assert!((88.0..=91.0).contains(&t.days_left), "{}", t.days_left);
+    assert!(t.sans.iter().any(|n| n == "127.0.0.1"), "{:?}", t.sans);
+    assert_eq!(t.chain_length, 2);
+    assert!(t.protocol.starts_with("TLSv1."), "{}", t.protocol);
+}
+
+#[tokio::test]
+async fn tls_problems_fail_with_reason_tls_and_say_which() {
+    for (mode, rule, text) in [
+        (TlsMode::ExpiringSoon, "days-left", "below the 14-day threshold"),
+        (TlsMode::Expired, "certificate-valid", "expired"),
+        (TlsMode::SelfSigned, "certificate-valid", "self-signed"),
+        (TlsMode::WrongHost, "certificate-valid", "wrong-host.invalid"),
+    ] {
+        let s = tls_demo(mode, &[]).await;
+        let r = run(&s, TLS).await;
+        let st = step(&r, "certificate");
+        assert_eq!(st.outcome, Outcome::Failed, "{mode:?}");
+        assert_eq!(st.reason, Some(Reason::Tls), "{mode:?}");
+        let v = verdicts(st, rule, None);
+        assert!(!v.is_empty() && !v[0].passed, "{mode:?}: {:?}", st.checks);
+        let msg = st.message.clone().unwrap_or_default();
+        assert!(msg.contains(text), "{mode:?}: {msg}");
+        s.stop().await;
+    }
+}
+
+const LEAKS: &str = r#"
+  - name: leaks
+    steps:
+      - name: bad-requests
+        error_leaks:
+          requests:
+            - { url: "${api}/smokeprobe-missing-${random:6}" }
+            - { url: "${api}/auth/login", method: POST, content_type: application/json, body: '{"login": ' }
+            - { url: "${api}/health", method: PUT }
+"#;
+
+#[tokio::test]
+async fn error_leaks_pass_on_clean_errors_and_fail_on_tracebacks() {
+    let s = demo(&[]).await;
+    let r = run(&s, LEAKS).await;
+    let st = step(&r, "bad-requests");
+    assert_passed(st);
+    assert_eq!(verdicts(st, "no-leaks", None).len(), 3);
+    assert!(verdicts(st, "error-status", None).iter().all(|c| c.passed));
+
+    s.set_faults({
+        let mut f = Faults::default();
+        f.apply_spec("leak-errors").unwrap();
+        f
+    });
+    let r = run(&s, LEAKS).await;
+    let st = step(&r, "bad-requests");
+    assert_eq!(st.outcome, Outcome::Failed);
+    let leaks = verdicts(st, "no-leaks", None);
+    assert!(leaks.iter().all(|c| !c.passed), "{leaks:?}");
+    assert!(leaks[0].actual.contains("python-traceback"), "{:?}", leaks[0]);
+    // 500s for client mistakes are reported, as warnings.
+    assert!(verdicts(st, "error-status", None).iter().all(|c| c.is_warning()));
+}
+
+const FRONTEND: &str = r#"
+  - name: frontend
+    steps:
+      - name: bundle
+        frontend:
+          url: ${base}/
+          max_total: 1.5MB
+          max_total_compressed: 500KB
+"#;
+
+#[tokio::test]
+async fn frontend_passes_on_the_demo_spa() {
+    let s = demo(&[]).await;
+    let r = run(&s, FRONTEND).await;
+    let st = step(&r, "bundle");
+    assert_passed(st);
+    assert_eq!(verdicts(st, "asset-status", None).len(), 2, "{:?}", st.checks);
+    assert_eq!(verdicts(st, "no-source-map", None).len(), 2);
+}
+
+#[tokio::test]
+async fn frontend_faults_fail_their_rule() {
+    for (fault, rule) in [
+        ("source-maps", "no-source-map"),
+        ("big-bundle", "bundle-size"),
+        ("big-bundle", "bundle-size-compressed"),
+    ] {
+        let s = demo(&[fault]).await;
+        let r = run(&s, FRONTEND).await;
+        let st = step(&r, "bundle");
+        assert_eq!(st.outcome, Outcome::Failed, "{fault}");
+        assert!(failed_rules(st).contains(&rule.to_string()), "{fault}: {:?}", failed_rules(st));
+        s.stop().await;
+    }
+    let s = demo(&["big-bundle", "no-gzip"]).await;
+    let r = run(&s, FRONTEND).await;
+    let st = step(&r, "bundle");
+    let c = verdicts(st, "compression", Some(".js"));
+    assert!(c[0].is_failure() && c[0].actual.starts_with("uncompressed"), "{c:?}");
+}
+
+const UPLOADS: &str = r#"
+  - name: uploads
+    steps:
+      - name: login
+        method: POST
+        url: ${api}/auth/login
+        json: { login: "${username}", password: "${password}" }
+        capture:
+          token: { json: $.data.access_token, secret: true }
+      - name: create-trip
+        method: POST
+        url: ${api}/trips
+        headers: { authorization: "Bearer ${token}" }
+        json: { title: "[probe] uploads", description: "Synthetic trip created by the smokeprobe test suite, deleted at once.", start_date: "${yesterday}" }
+        expect: { status: 201 }
+        capture:
+          trip_id: { json: $.data.trip_id }
+      - name: non-image-as-png
+        method: POST
+        url: ${api}/trips/${trip_id}/photos
+        headers: { authorization: "Bearer ${token}" }
+        multipart:
+          - { name: photo, value: "not an image", filename: probe.png, content_type: image/png }
+        expect: { status: 400 }
+      - name: delete-trip
+        always: true
+        method: DELETE
+        url: ${api}/trips/${trip_id}
+        headers: { authorization: "Bearer ${token}" }
+        expect: { status: 200 }
+"#;
+
+#[tokio::test]
+async fn upload_that_trusts_the_declared_type_fails_and_the_trip_is_still_deleted() {
+    let s = demo(&[]).await;
+    let r = run(&s, UPLOADS).await;
+    assert_eq!(r.outcome, Outcome::Passed, "{:?}", r.steps);
+    let s2 = demo(&["upload-trusts-type"]).await;
+    let r = run(&s2, UPLOADS).await;
+    let st = step(&r, "non-image-as-png");
+    assert_eq!(st.outcome, Outcome::Failed);
+    assert_eq!(st.status, Some(201));
+    assert_passed(step(&r, "delete-trip"));
+    assert!(s2.trips().is_empty(), "{:?}", s2.trips());
+}
