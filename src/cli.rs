@@ -209,6 +209,7 @@ fn select<'p>(plan: &'p Plan, names: &[String]) -> Result<Vec<&'p Flow>, String>
 fn runner_for(plan: Plan, a: &PlanArgs) -> Result<Runner, i32> {
     let net = NetOptions {
         ca_files: a.ca_files.clone(),
+        ca_pems: Vec::new(),
         user_agent: plan.settings.user_agent.clone(),
     };
     let http = HttpFactory::new(&net).map_err(|e| usage(&e.to_string()))?;

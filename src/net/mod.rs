@@ -3,6 +3,11 @@
 //! 1.6 ms, thirty times a whole check. Each flow run gets its own cheap client so
 //! that it opens fresh connections (keep-alive only between the steps of a run).
 //! The network layer knows nothing about flows.
+//!
+//! [`tls_inspect`] reads a server's certificate chain and says what a normal
+//! client would conclude about it; it shares the roots loaded here.
+
+pub mod tls_inspect;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,10 +15,15 @@ use std::time::Duration;
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 
+pub use tls_inspect::TlsInspector;
+
 /// TLS and client settings shared by every flow run.
 #[derive(Clone)]
 pub struct HttpFactory {
     tls: Arc<rustls::ClientConfig>,
+    /// Built in `new` from the same roots and provider as `tls`, so that its
+    /// certificate verifier is also built once per process.
+    inspector: TlsInspector,
     user_agent: String,
 }
 
@@ -22,6 +32,9 @@ pub struct HttpFactory {
 pub struct NetOptions {
     /// Extra PEM files with CA certificates to trust (private CAs).
     pub ca_files: Vec<std::path::PathBuf>,
+    /// Extra CA certificates to trust, as PEM text held in memory (e.g. a CA
+    /// generated at startup). Trusted exactly like `ca_files`.
+    pub ca_pems: Vec<String>,
     pub user_agent: String,
 }
 
@@ -51,6 +64,26 @@ impl HttpFactory {
                     .map_err(|e| anyhow::anyhow!("bad certificate in {}: {e}", path.display()))?;
             }
         }
+        for (i, pem) in opts.ca_pems.iter().enumerate() {
+            let n = i + 1;
+            let certs: Vec<CertificateDer<'static>> =
+                CertificateDer::pem_slice_iter(pem.as_bytes())
+                    .collect::<Result<_, _>>()
+                    .map_err(|e| anyhow::anyhow!("in-memory CA PEM #{n} is not valid PEM: {e}"))?;
+            if certs.is_empty() {
+                anyhow::bail!("in-memory CA PEM #{n} holds no certificate");
+            }
+            for c in certs {
+                roots.add(c).map_err(|e| {
+                    anyhow::anyhow!("in-memory CA PEM #{n} holds a bad certificate: {e}")
+                })?;
+            }
+        }
+        // One store, shared (not copied) by the HTTP client config and the
+        // inspector's verifier.
+        let roots = Arc::new(roots);
+        let inspector = TlsInspector::new(roots.clone(), provider.clone())
+            .map_err(|e| anyhow::anyhow!("cannot build the TLS certificate verifier: {e}"))?;
         let mut cfg = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()?
             .with_root_certificates(roots)
@@ -58,8 +91,14 @@ impl HttpFactory {
         cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         Ok(HttpFactory {
             tls: Arc::new(cfg),
+            inspector,
             user_agent: opts.user_agent.clone(),
         })
+    }
+
+    /// The certificate inspector, trusting the same roots as [`Self::client`].
+    pub fn tls_inspector(&self) -> &TlsInspector {
+        &self.inspector
     }
 
     /// A client with its own connection pool, for one flow run. Redirects are

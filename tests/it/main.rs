@@ -8,3 +8,4 @@ mod demo_target;
 mod imagegen;
 mod once;
 mod secrets;
+mod tls_inspect;
