@@ -198,7 +198,8 @@ impl FlowResult {
     /// True when no step got any HTTP response and the first failure was network-level.
     pub fn unreachable(&self) -> bool {
         self.outcome == Outcome::Failed
-            && self.steps.iter().all(|s| s.status.is_none())
+            // A check that judged rules (a certificate, say) reached the target.
+            && self.steps.iter().all(|s| s.status.is_none() && s.checks.is_empty())
             && self
                 .first_failure()
                 .and_then(|s| s.reason)
