@@ -495,6 +495,11 @@ impl<'a> Compiler<'a> {
         secret_globals: &HashSet<String>,
         d: &FlowDefaults,
     ) -> Option<CompiledFlow> {
+        if let Some(g) = &rf.group
+            && (g.value.trim().is_empty() || g.value.len() > 64)
+        {
+            self.err(pos_of(g), "`group` must be 1-64 characters");
+        }
         let interval = rf.interval.as_ref().and_then(|s| self.duration(s));
         let deadline = rf.deadline.as_ref().and_then(|s| self.duration(s));
         if rf.steps.is_empty() {

@@ -173,6 +173,57 @@ const CASES: &[Case] = &[
         19,
         "status `2xx-ish` is not understood",
     ),
+    // Check steps: at the step when the step's shape is wrong, else at the value.
+    case(
+        "28-check-step-with-url.yaml",
+        4,
+        9,
+        "is a `cors` check, which sends its own requests: remove `url`",
+    ),
+    case(
+        "29-two-checks-in-one-step.yaml",
+        4,
+        9,
+        "a step runs one check, this one has `https_redirect` and `tls`",
+    ),
+    case(
+        "30-unknown-header-rule.yaml",
+        7,
+        23,
+        "unknown security-header rule `x-xss-protection`",
+    ),
+    case(
+        "31-unknown-header-profile.yaml",
+        6,
+        20,
+        "unknown profile `paranoid`: use checklist or strict",
+    ),
+    case(
+        "32-https-redirect-from-https.yaml",
+        6,
+        16,
+        "must start with http://",
+    ),
+    case(
+        "33-cors-origin-with-path.yaml",
+        8,
+        29,
+        "is not an origin: write scheme://host[:port]",
+    ),
+    case("34-leak-pattern-bad-regex.yaml", 9, 28, "invalid regex"),
+    case(
+        "35-tls-min-days-negative.yaml",
+        7,
+        21,
+        "`min_days` must be from 0 to 3650",
+    ),
+    case(
+        "36-cors-without-allowed-origins.yaml",
+        6,
+        11,
+        "`cors` needs at least one entry in `allowed_origins`",
+    ),
+    case("37-empty-group.yaml", 3, 12, "`group` must be 1-64 characters"),
 ];
 
 #[tokio::test]

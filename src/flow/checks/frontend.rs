@@ -293,8 +293,20 @@ pub(super) async fn run(c: &FrontendCheck, ctx: &Ctx<'_>) -> CheckRun {
                         .collect();
                     MAP_COMMENT.captures(&tail).map(|m| m[1].to_string())
                 })
-                .filter(|m| !m.starts_with("data:"))
                 .unwrap_or_else(|| format!("{}.map", asset.path()));
+            if map_ref.starts_with("data:") {
+                // An inline map ships the sources inside the bundle itself.
+                run.checks.push(
+                    CheckResult::new(
+                        "no-source-map",
+                        false,
+                        "not served (an error or the HTML fallback)",
+                        "an inline (data:) source map is embedded in the asset",
+                    )
+                    .on(&on),
+                );
+                continue;
+            }
             let Ok(map_url) = asset.join(&map_ref) else {
                 continue;
             };
