@@ -3,19 +3,42 @@
 //! so that `smokeprobe demo` can show the probe working and the integration tests
 //! have a realistic target with injectable [`Faults`]. All state is in memory.
 //!
-//! Code map: [`nginx`] is the front (SPA, `/api` proxying, body cap, security
-//! headers, injected latency/errors); [`cors`] is the backend's Starlette CORS
-//! middleware; [`backend`] routes like Starlette; [`api`] and [`trips`] are the
-//! handlers, over the data in [`store`]; [`envelope`] holds the response
-//! conventions; [`faults`] the fault model and its control endpoint.
+//! By default the target is a *correct* deployment, so every built-in check
+//! passes: hardened security headers on every response, Starlette CORS with the
+//! configured origins only, gzip for the SPA, no source maps, uploads decoded
+//! and stored under server-made names, FastAPI's terse 404/405/400 answers. Each
+//! misconfiguration a check must catch is a fault (see [`FaultSpec`] for the
+//! `--fault` strings), read per request, so faults switch at run time.
+//!
+//! Code map: [`nginx`] is the front (routing between SPA, `/api` and `/storage`,
+//! body cap, the security-header policy, the HTTP → HTTPS redirector, injected
+//! latency/errors); [`assets`] the SPA files and their delivery (gzip, source
+//! maps, bundle size); [`tls`] certificates, the rustls config and the TLS
+//! listener; [`cors`] is the backend's Starlette CORS middleware; [`backend`]
+//! routes like Starlette; [`api`] and [`trips`] are the handlers, over the data
+//! in [`store`]; [`envelope`] holds the response conventions (and the debug-mode
+//! tracebacks of `leak-errors`); [`faults`] the fault model and its control
+//! endpoint.
+//!
+//! TLS: with [`DemoOptions::tls`] set, [`DemoServer::start`] binds two listeners
+//! on `127.0.0.1`: the HTTPS site (same app, tokio-rustls, ALPN `http/1.1` only,
+//! a certificate chain generated in memory from a "smokeprobe demo CA" whose PEM
+//! is [`DemoServer::ca_pem`]; [`TlsMode`] picks a valid, expiring-soon, expired,
+//! self-signed or wrong-host leaf) and a plain-HTTP listener
+//! ([`DemoServer::http_url`]) that plays nginx's `listen 80` block: `301` to
+//! `https://<host>:<https port><path and query>` (faults: `redirect=302`,
+//! `redirect=root`, `redirect=none`). Without TLS there is one plain listener,
+//! exactly as before.
 //!
 //! Demo-only endpoints: `GET /__demo/faults` returns the active faults as JSON and
 //! `PUT /__demo/faults` (JSON body = [`Faults`]) replaces them, on the same
-//! listener. They exist only in this demo; a real deployment has no such thing.
+//! listener (the HTTPS one with TLS). They exist only in this demo; a real
+//! deployment has no such thing.
 //!
 //! Architecture invariant: nothing a client sends can panic the server (bodies
-//! are capped at 10 MB, JSON and multipart errors are 400s, lookups never index);
-//! memory is bounded by per-collection caps and by keeping only photo metadata.
+//! are capped at 10 MB, JSON and multipart errors are 400s, lookups never index,
+//! failed TLS handshakes only drop their connection); memory is bounded by
+//! per-collection caps and by keeping only photo metadata.
 
 mod api;
 mod assets;
@@ -367,7 +390,8 @@ impl DemoServer {
         self.state.request_count()
     }
 
-    /// Stops accepting, lets open requests finish and waits for the server task.
+    /// Stops accepting (on both listeners with TLS), lets open requests finish
+    /// and waits for the server task; the sockets are closed when this returns.
     pub async fn stop(mut self) {
         self.shutdown.cancel();
         // A join error means the task panicked or was aborted: nothing left to stop.
