@@ -236,7 +236,8 @@ fn path_and_query(req: &Request) -> String {
         .map_or_else(|| "/".to_owned(), |pq| pq.as_str().to_owned())
 }
 
-/// nginx's `$host`: the Host header without its port (`127.0.0.1` when absent).
+/// nginx's `$host`: the Host header without its port, lower-cased; `127.0.0.1`
+/// when it is absent or not a plausible host name / IP literal.
 fn host_without_port(headers: &HeaderMap) -> String {
     let host = headers
         .get(HOST)
@@ -244,14 +245,22 @@ fn host_without_port(headers: &HeaderMap) -> String {
         .unwrap_or_default()
         .trim();
     let bare = if host.starts_with('[') {
-        host.find(']').map_or(host, |end| &host[..=end])
+        host.find(']').map_or("", |end| &host[..=end])
     } else {
         host.split(':').next().unwrap_or_default()
     };
-    if bare.is_empty() {
-        "127.0.0.1".to_owned()
+    let valid = if let Some(inner) = bare.strip_prefix('[').and_then(|b| b.strip_suffix(']')) {
+        inner.parse::<std::net::Ipv6Addr>().is_ok()
     } else {
-        bare.to_owned()
+        !bare.is_empty()
+            && bare
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+    };
+    if valid {
+        bare.to_ascii_lowercase()
+    } else {
+        "127.0.0.1".to_owned()
     }
 }
 

@@ -2589,6 +2589,24 @@ async fn plain_http_redirects_to_https() {
         header(resp.headers(), "location"),
         Some(format!("https://contravento.example:{port}/x").as_str())
     );
+    for (host, location_host) in [
+        ("[::1]:8080", "[::1]"),
+        ("LocalHost", "localhost"),
+        ("evil.example/x?", "127.0.0.1"),
+        ("", "127.0.0.1"),
+    ] {
+        let resp = c
+            .get(format!("{}/x", s.http_url()))
+            .header(header::HOST, host)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            header(resp.headers(), "location"),
+            Some(format!("https://{location_host}:{port}/x").as_str()),
+            "Host: {host}"
+        );
+    }
     // Following the redirect with a client that trusts the CA lands on the site.
     let follow = {
         let tls = rustls::ClientConfig::builder_with_provider(ring())
