@@ -4,12 +4,13 @@
 use std::time::Instant;
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::body::Bytes;
+use axum::http::{Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::backend::Ctx;
-use super::envelope::{ApiError, envelope, json_object, success};
+use super::envelope::{ApiError, envelope, success};
 use super::store::{LoginOutcome, MAX_USERS, TOKEN_TTL, User, naive_timestamp};
 use crate::builtins::{random_alnum, unix_now};
 
@@ -161,8 +162,8 @@ fn user_json(user: &User) -> Value {
 }
 
 /// `POST /auth/register`: 201 with an unverified user (who therefore cannot log in).
-pub(super) fn register(ctx: &Ctx, body: &[u8]) -> Result<Response, ApiError> {
-    let fields = json_object(body)?;
+pub(super) fn register(ctx: &Ctx, req: &Request<Bytes>) -> Result<Response, ApiError> {
+    let fields = ctx.json(req)?;
     let username = fields.required_str("username")?;
     let email = fields.required_str("email")?;
     let password = fields.required_str("password")?;
@@ -192,8 +193,8 @@ pub(super) fn register(ctx: &Ctx, body: &[u8]) -> Result<Response, ApiError> {
 }
 
 /// `POST /auth/login` with `{"login": <username or email>, "password"}`.
-pub(super) fn login(ctx: &Ctx, body: &[u8]) -> Result<Response, ApiError> {
-    let fields = json_object(body)?;
+pub(super) fn login(ctx: &Ctx, req: &Request<Bytes>) -> Result<Response, ApiError> {
+    let fields = ctx.json(req)?;
     let login = fields.required_str("login")?;
     let password = fields.required_str("password")?;
     ctx.db()?;

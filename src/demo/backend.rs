@@ -10,7 +10,7 @@ use axum::body::Bytes;
 use axum::http::{HeaderMap, HeaderValue, Method, Request, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::envelope::{ApiError, detail};
+use super::envelope::{ApiError, Fields, Leak, detail, json_object};
 use super::store::UserIdx;
 use super::{DemoState, Faults, api, nginx, trips};
 
@@ -30,6 +30,19 @@ impl Ctx {
     /// 500 `INTERNAL_ERROR`, leaky when `leak_errors` is on.
     pub fn internal(&self) -> ApiError {
         ApiError::internal(self.faults.leak_errors)
+    }
+
+    /// Reads a JSON object body; with `leak_errors`, JSON that does not even
+    /// parse is a debug-mode 500 traceback instead of the 400.
+    pub fn json(&self, req: &Request<Bytes>) -> Result<Fields, ApiError> {
+        json_object(req.body()).map_err(|e| {
+            let unparsable = serde_json::from_slice::<serde::de::IgnoredAny>(req.body()).is_err();
+            if self.faults.leak_errors && unparsable {
+                ApiError::debug_page(Leak::MalformedJson, req.method(), req.uri().path())
+            } else {
+                e
+            }
+        })
     }
 
     /// Fails like every database-backed endpoint when the `db_down` fault is on.
@@ -126,7 +139,23 @@ pub(super) async fn handle(
         .find(|(method, _)| method == req.method())
         .map(|(_, endpoint)| *endpoint)
     else {
-        return unrouted(&candidates, path, req.uri().query(), req.headers());
+        if faults.leak_errors {
+            // A debug-mode backend whose 404/405 handling blows up.
+            let leak = if candidates.is_empty() {
+                Leak::UnknownPath
+            } else {
+                Leak::WrongMethod
+            };
+            // The trailing-slash redirect still works: only real errors leak.
+            let redirects = candidates.is_empty()
+                && path
+                    .strip_suffix('/')
+                    .is_some_and(|p| !p.is_empty() && !routes(p).is_empty());
+            if !redirects {
+                return ApiError::debug_page(leak, req.method(), path).into_response();
+            }
+        }
+        return unrouted(&candidates, path, req.uri().query(), &req);
     };
     let ctx = Ctx {
         state: state.clone(),
@@ -136,11 +165,11 @@ pub(super) async fn handle(
     let result = match endpoint {
         Endpoint::Health => Ok(api::health()),
         Endpoint::OpenApi => Ok(api::openapi()),
-        Endpoint::Register => api::register(&ctx, req.body()),
-        Endpoint::Login => api::login(&ctx, req.body()),
+        Endpoint::Register => api::register(&ctx, &req),
+        Endpoint::Login => api::login(&ctx, &req),
         Endpoint::CyclingTypes => api::cycling_types(&ctx),
         Endpoint::PublicFeed => trips::public_feed(&ctx, req.uri().query()),
-        Endpoint::CreateTrip => trips::create_trip(&ctx, req.body()),
+        Endpoint::CreateTrip => trips::create_trip(&ctx, &req),
         Endpoint::GetTrip(id) => trips::get_trip(&ctx, id),
         Endpoint::DeleteTrip(id) => trips::delete_trip(&ctx, id),
         Endpoint::Publish(id) => trips::publish_trip(&ctx, id),
@@ -158,7 +187,7 @@ fn unrouted(
     candidates: &[(Method, Endpoint<'_>)],
     path: &str,
     query: Option<&str>,
-    headers: &HeaderMap,
+    req: &Request<Bytes>,
 ) -> Response {
     if !candidates.is_empty() {
         let mut allow: Vec<&str> = candidates.iter().map(|(m, _)| m.as_str()).collect();
@@ -177,7 +206,7 @@ fn unrouted(
         };
         return nginx::with_location(
             StatusCode::TEMPORARY_REDIRECT.into_response(),
-            &nginx::absolute_url(headers, &target),
+            &nginx::absolute_url(req.headers(), req.extensions(), &target),
         );
     }
     detail(StatusCode::NOT_FOUND, "Not Found")

@@ -1,6 +1,8 @@
 //! CORS as the ContraVento backend answers it: Starlette's `CORSMiddleware` with
 //! `allow_origins=CORS_ORIGINS`, `allow_credentials=True`, `allow_methods=["*"]`,
-//! `allow_headers=["*"]`, plus the two misconfigurations a probe must catch.
+//! `allow_headers=["*"]`, plus the misconfigurations a probe must catch
+//! ([`CorsMode`]: `*` with credentials, an echo of any origin, and `http://` /
+//! `localhost` dev origins accepted in production).
 //!
 //! Starlette quirks reproduced on purpose: a preflight from a disallowed origin is
 //! a 400 `Disallowed CORS origin` that still carries
@@ -20,6 +22,15 @@ use super::CorsMode;
 
 /// Starlette expands `allow_methods=["*"]` to this list.
 const ALLOW_METHODS: &str = "DELETE, GET, HEAD, OPTIONS, PATCH, POST, PUT";
+
+/// What `cors=allow-http` lets through besides the configured origins: any
+/// `http://` origin and any origin on `localhost` / `127.0.0.1`.
+fn dev_origin(origin: &str) -> bool {
+    let Ok(url) = url::Url::parse(origin) else {
+        return false;
+    };
+    url.scheme() == "http" || matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"))
+}
 
 /// The CORS view of one request: its `Origin` and the policy that judges it.
 pub(super) struct Cors<'a> {
@@ -43,6 +54,9 @@ impl<'a> Cors<'a> {
                 .to_str()
                 .is_ok_and(|o| self.allowed.iter().any(|a| a == o)),
             CorsMode::WildcardWithCredentials | CorsMode::EchoAny => true,
+            CorsMode::AllowHttp => origin
+                .to_str()
+                .is_ok_and(|o| self.allowed.iter().any(|a| a == o) || dev_origin(o)),
         }
     }
 

@@ -4,7 +4,7 @@
 //! ContraVento's Spanish, pydantic-style validation messages.
 
 use axum::Json;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
@@ -17,6 +17,8 @@ pub(super) struct ApiError {
     field: Option<String>,
     /// Debug output a misconfigured backend leaks (traceback, SQL).
     detail: Option<String>,
+    /// A whole debug-mode error page (plain text) instead of an envelope.
+    page: Option<String>,
 }
 
 impl ApiError {
@@ -27,6 +29,7 @@ impl ApiError {
             message: message.into(),
             field: None,
             detail: None,
+            page: None,
         }
     }
 
@@ -79,6 +82,16 @@ impl ApiError {
         }
     }
 
+    /// The 500 a backend left in debug mode answers (Starlette's
+    /// `ServerErrorMiddleware(debug=True)`: the traceback as plain text) where a
+    /// healthy one gives a 404, 405 or 400. Only with the `leak_errors` fault.
+    pub fn debug_page(leak: Leak, method: &Method, path: &str) -> ApiError {
+        ApiError {
+            page: Some(leak.traceback(method, path)),
+            ..ApiError::internal(true)
+        }
+    }
+
     pub fn internal(leak: bool) -> ApiError {
         ApiError::server(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -91,6 +104,14 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        if let Some(page) = self.page {
+            return (
+                self.status,
+                [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+                page,
+            )
+                .into_response();
+        }
         let mut error = json!({"code": self.code, "message": self.message});
         if let Some(field) = self.field {
             error["field"] = json!(field);
@@ -119,6 +140,68 @@ sqlalchemy.exc.OperationalError: (psycopg2.OperationalError) connection to serve
 [SQL: SELECT trips.trip_id, trips.user_id, trips.title, trips.status, trips.published_at FROM trips WHERE trips.status = %(status_1)s ORDER BY trips.published_at DESC LIMIT %(param_1)s OFFSET %(param_2)s]
 [parameters: {'status_1': 'published', 'param_1': 20, 'param_2': 0}]
 (Background on this error at: https://sqlalche.me/e/20/e3q8)"#;
+
+/// Which request a debug-mode backend fails on (see [`ApiError::debug_page`]).
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Leak {
+    /// A path no route matches (normally 404 `{"detail":"Not Found"}`).
+    UnknownPath,
+    /// A known path with the wrong method (normally 405).
+    WrongMethod,
+    /// A JSON body that does not parse (normally 400 `VALIDATION_ERROR`).
+    MalformedJson,
+}
+
+impl Leak {
+    /// The traceback: the request-audit middleware writes every request to the
+    /// database and its failure surfaces, with the statement and the app's paths.
+    fn traceback(self, method: &Method, path: &str) -> String {
+        let cause = match self {
+            Leak::UnknownPath => {
+                r#"  File "/usr/local/lib/python3.12/site-packages/starlette/routing.py", line 754, in app
+    await self.default(scope, receive, send)
+  File "/app/src/api/errors.py", line 41, in not_found_handler
+    await audit.record_miss(request.url.path)
+  File "/app/src/services/audit_service.py", line 88, in record_miss
+    await self.db.execute(insert(RequestLog).values(path=path, status=404))
+sqlalchemy.exc.ProgrammingError: (psycopg2.errors.UndefinedTable) relation "request_log" does not exist
+LINE 1: INSERT INTO request_log (path, status, created_at) VALUES (...
+                    ^
+[SQL: INSERT INTO request_log (path, status, created_at) VALUES (%(path)s, %(status)s, now())]"#
+            }
+            Leak::WrongMethod => {
+                r#"  File "/usr/local/lib/python3.12/site-packages/starlette/routing.py", line 288, in handle
+    await self.app(scope, receive, send)
+  File "/app/src/api/errors.py", line 57, in method_not_allowed_handler
+    await audit.record_miss(request.url.path)
+  File "/app/src/services/audit_service.py", line 88, in record_miss
+    await self.db.execute(insert(RequestLog).values(path=path, status=405))
+sqlalchemy.exc.ProgrammingError: (psycopg2.errors.UndefinedTable) relation "request_log" does not exist
+LINE 1: INSERT INTO request_log (path, status, created_at) VALUES (...
+                    ^
+[SQL: INSERT INTO request_log (path, status, created_at) VALUES (%(path)s, %(status)s, now())]"#
+            }
+            Leak::MalformedJson => {
+                r#"  File "/app/src/api/auth.py", line 64, in login
+    payload = await request.json()
+  File "/usr/local/lib/python3.12/json/decoder.py", line 355, in raw_decode
+    raise JSONDecodeError("Expecting value", s, err.value) from None
+json.decoder.JSONDecodeError: Expecting value: line 1 column 11 (char 10)
+
+During handling of the above exception, another exception occurred:
+
+Traceback (most recent call last):
+  File "/app/src/services/audit_service.py", line 88, in record_failure
+    await self.db.execute(text("SELECT users.user_id, users.hashed_password FROM users WHERE users.username = :login"))
+sqlalchemy.exc.InvalidRequestError: A value is required for bind parameter 'login'
+[SQL: SELECT users.user_id, users.hashed_password FROM users WHERE users.username = %(login)s]"#
+            }
+        };
+        format!(
+            "Traceback (most recent call last):\n  File \"/usr/local/lib/python3.12/site-packages/starlette/middleware/errors.py\", line 165, in __call__\n    await self.app(scope, receive, _send)\n  File \"/app/src/main.py\", line 118, in dispatch\n    response = await call_next(request)  # {method} {path}\n{cause}\n(Background on this error at: https://sqlalche.me/e/20/f405)\n"
+        )
+    }
+}
 
 /// The success envelope as a JSON value (for the odd response that adds a field).
 pub(super) fn envelope(data: Value) -> Value {

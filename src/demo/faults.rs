@@ -38,12 +38,82 @@ pub struct Faults {
     pub publish_fails: bool,
     /// Trips published after the server started never show up in the public feed.
     pub feed_hides_new: bool,
-    /// nginx adds no security headers, not even on `/api`.
+    /// nginx adds no security headers at all (the `Server` header stays).
     pub no_security_headers: bool,
     /// How the backend answers CORS.
     pub cors: CorsMode,
-    /// 500 responses carry a Python traceback and an SQL statement.
+    /// 500 responses carry a Python traceback and an SQL statement, and the
+    /// requests a leak check sends (an unknown `/api` path, a malformed JSON
+    /// body, a wrong method) answer a debug-mode 500 traceback instead of their
+    /// 404 / 400 / 405.
     pub leak_errors: bool,
+    /// Which security headers nginx adds: hardened (default) or the committed config.
+    pub headers: HeaderProfile,
+    /// The `Strict-Transport-Security` of the hardened profile.
+    pub hsts: HstsMode,
+    /// `X-Frame-Options: SAMEORIGIN` instead of `DENY` (hardened profile).
+    pub xfo_sameorigin: bool,
+    /// The CSP allows `'unsafe-inline' 'unsafe-eval'` scripts (hardened profile).
+    pub csp_unsafe: bool,
+    /// `Server: nginx/1.22.1` everywhere and `X-Powered-By` on `/api`.
+    pub server_version: bool,
+    /// The SPA HTML sets a cookie without `Secure`, `HttpOnly` or `SameSite`.
+    pub insecure_cookie: bool,
+    /// What the plain-HTTP listener does when TLS is on.
+    pub redirect: RedirectMode,
+    /// Photo uploads trust the declared part type (no decoding) and build
+    /// `photo_url` from the client's file name.
+    pub upload_trusts_type: bool,
+    /// The JS bundle references a source map and `/assets/*.js.map` serves it.
+    pub source_maps: bool,
+    /// The JS bundle is ~2 MB (and > 600 KB gzipped).
+    pub big_bundle: bool,
+    /// nginx never compresses responses.
+    pub no_gzip: bool,
+}
+
+/// The security-header set nginx adds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HeaderProfile {
+    /// A correct deployment: HSTS, `X-Frame-Options: DENY`, nosniff, CSP,
+    /// Referrer-Policy and Permissions-Policy on every response, `Server: nginx`.
+    #[default]
+    Hardened,
+    /// Today's committed ContraVento nginx: four headers on `/api/*` only, no
+    /// HSTS, CSP or Permissions-Policy, `Server: nginx/1.22.1`.
+    AsCommitted,
+}
+
+/// `Strict-Transport-Security` in the hardened profile.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HstsMode {
+    /// `max-age=31536000; includeSubDomains`.
+    #[default]
+    Full,
+    /// No HSTS header.
+    Missing,
+    /// `max-age=86400`.
+    Short,
+}
+
+/// What nginx's `listen 80` server block does when the demo runs with TLS.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RedirectMode {
+    /// `301` to `https://<host>:<https port><path and query>`.
+    #[default]
+    #[serde(rename = "301")]
+    Permanent,
+    /// `302` instead of `301`.
+    #[serde(rename = "302")]
+    Found,
+    /// `301` to `https://<host>:<https port>/`, dropping the path.
+    #[serde(rename = "root")]
+    Root,
+    /// No redirect: the plain listener serves the whole site itself.
+    #[serde(rename = "none")]
+    None,
 }
 
 /// Delay requests whose path starts with `path` (and, if set, whose method is `method`).
@@ -90,6 +160,9 @@ pub enum CorsMode {
     WildcardWithCredentials,
     /// Any `Origin` is echoed back as allowed.
     EchoAny,
+    /// The configured origins plus any `http://` origin and any origin on
+    /// `localhost` / `127.0.0.1` (dev origins left in production).
+    AllowHttp,
 }
 
 /// One `--fault` spec, parsed. See [`FaultSpec::from_str`] for the forms.
@@ -104,21 +177,39 @@ pub enum FaultSpec {
     NoSecurityHeaders,
     Cors(CorsMode),
     LeakErrors,
+    Headers(HeaderProfile),
+    Hsts(HstsMode),
+    XfoSameorigin,
+    CspUnsafe,
+    ServerVersion,
+    InsecureCookie,
+    Redirect(RedirectMode),
+    UploadTrustsType,
+    SourceMaps,
+    BigBundle,
+    NoGzip,
 }
 
 const VALID_FORMS: &str = "valid faults are latency:[METHOD:]PATH=DURATION \
 (e.g. latency:/api/auth/login=800ms or latency:POST:/api/trips=300ms), \
 error:[METHOD:]PATH=RATE[:STATUS] (e.g. error:/api/trips=0.5:500), db-down, reject-photos, \
-publish-fails, feed-hides-new, no-security-headers, cors=wildcard, cors=echo-any, \
-cors=starlette and leak-errors";
+publish-fails, feed-hides-new, leak-errors, upload-trusts-type, \
+cors=wildcard, cors=echo-any, cors=allow-http, cors=starlette, \
+headers=as-committed, headers=hardened, no-security-headers, hsts=missing, hsts=short, \
+hsts=full, xfo=sameorigin, csp=unsafe, server-version, insecure-cookie, \
+redirect=302, redirect=root, redirect=none, redirect=301, \
+source-maps, big-bundle and no-gzip";
 
 impl FromStr for FaultSpec {
     type Err = String;
 
     /// Parses `latency:[METHOD:]PATH=800ms|2s`, `error:[METHOD:]PATH=RATE[:STATUS]`
     /// (status defaults to 500), `db-down`, `reject-photos`, `publish-fails`,
-    /// `feed-hides-new`, `no-security-headers`, `cors=wildcard`, `cors=echo-any`,
-    /// `cors=starlette` and `leak-errors`.
+    /// `feed-hides-new`, `leak-errors`, `upload-trusts-type`,
+    /// `cors=starlette|wildcard|echo-any|allow-http`, `headers=hardened|as-committed`,
+    /// `no-security-headers`, `hsts=full|missing|short`, `xfo=sameorigin`,
+    /// `csp=unsafe`, `server-version`, `insecure-cookie`,
+    /// `redirect=301|302|root|none`, `source-maps`, `big-bundle` and `no-gzip`.
     fn from_str(spec: &str) -> Result<Self, Self::Err> {
         let spec = spec.trim();
         let simple = match spec {
@@ -133,6 +224,24 @@ impl FromStr for FaultSpec {
             }
             "cors=echo-any" => Some(FaultSpec::Cors(CorsMode::EchoAny)),
             "cors=starlette" => Some(FaultSpec::Cors(CorsMode::Starlette)),
+            "cors=allow-http" => Some(FaultSpec::Cors(CorsMode::AllowHttp)),
+            "headers=hardened" => Some(FaultSpec::Headers(HeaderProfile::Hardened)),
+            "headers=as-committed" => Some(FaultSpec::Headers(HeaderProfile::AsCommitted)),
+            "hsts=full" => Some(FaultSpec::Hsts(HstsMode::Full)),
+            "hsts=missing" => Some(FaultSpec::Hsts(HstsMode::Missing)),
+            "hsts=short" => Some(FaultSpec::Hsts(HstsMode::Short)),
+            "xfo=sameorigin" => Some(FaultSpec::XfoSameorigin),
+            "csp=unsafe" => Some(FaultSpec::CspUnsafe),
+            "server-version" => Some(FaultSpec::ServerVersion),
+            "insecure-cookie" => Some(FaultSpec::InsecureCookie),
+            "redirect=301" => Some(FaultSpec::Redirect(RedirectMode::Permanent)),
+            "redirect=302" => Some(FaultSpec::Redirect(RedirectMode::Found)),
+            "redirect=root" => Some(FaultSpec::Redirect(RedirectMode::Root)),
+            "redirect=none" => Some(FaultSpec::Redirect(RedirectMode::None)),
+            "upload-trusts-type" => Some(FaultSpec::UploadTrustsType),
+            "source-maps" => Some(FaultSpec::SourceMaps),
+            "big-bundle" => Some(FaultSpec::BigBundle),
+            "no-gzip" => Some(FaultSpec::NoGzip),
             _ => None,
         };
         if let Some(fault) = simple {
@@ -210,6 +319,7 @@ impl fmt::Display for CorsMode {
             CorsMode::Starlette => "starlette",
             CorsMode::WildcardWithCredentials => "wildcard-with-credentials",
             CorsMode::EchoAny => "echo-any",
+            CorsMode::AllowHttp => "allow-http",
         })
     }
 }
@@ -220,7 +330,7 @@ fn matches(path_prefix: &str, method: Option<&str>, req_method: &Method, req_pat
 }
 
 impl Faults {
-    /// Adds one parsed fault (lists grow, switches turn on, CORS mode is replaced).
+    /// Adds one parsed fault (lists grow, switches turn on, modes are replaced).
     pub fn apply(&mut self, spec: FaultSpec) {
         match spec {
             FaultSpec::Latency(l) => self.latency.push(l),
@@ -232,6 +342,17 @@ impl Faults {
             FaultSpec::NoSecurityHeaders => self.no_security_headers = true,
             FaultSpec::Cors(mode) => self.cors = mode,
             FaultSpec::LeakErrors => self.leak_errors = true,
+            FaultSpec::Headers(profile) => self.headers = profile,
+            FaultSpec::Hsts(mode) => self.hsts = mode,
+            FaultSpec::XfoSameorigin => self.xfo_sameorigin = true,
+            FaultSpec::CspUnsafe => self.csp_unsafe = true,
+            FaultSpec::ServerVersion => self.server_version = true,
+            FaultSpec::InsecureCookie => self.insecure_cookie = true,
+            FaultSpec::Redirect(mode) => self.redirect = mode,
+            FaultSpec::UploadTrustsType => self.upload_trusts_type = true,
+            FaultSpec::SourceMaps => self.source_maps = true,
+            FaultSpec::BigBundle => self.big_bundle = true,
+            FaultSpec::NoGzip => self.no_gzip = true,
         }
     }
 

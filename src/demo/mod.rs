@@ -3,27 +3,52 @@
 //! so that `smokeprobe demo` can show the probe working and the integration tests
 //! have a realistic target with injectable [`Faults`]. All state is in memory.
 //!
-//! Code map: [`nginx`] is the front (SPA, `/api` proxying, body cap, security
-//! headers, injected latency/errors); [`cors`] is the backend's Starlette CORS
-//! middleware; [`backend`] routes like Starlette; [`api`] and [`trips`] are the
-//! handlers, over the data in [`store`]; [`envelope`] holds the response
-//! conventions; [`faults`] the fault model and its control endpoint.
+//! By default the target is a *correct* deployment, so every built-in check
+//! passes: hardened security headers on every response, Starlette CORS with the
+//! configured origins only, gzip for the SPA, no source maps, uploads decoded
+//! and stored under server-made names, FastAPI's terse 404/405/400 answers. Each
+//! misconfiguration a check must catch is a fault (see [`FaultSpec`] for the
+//! `--fault` strings), read per request, so faults switch at run time.
+//!
+//! Code map: [`nginx`] is the front (routing between SPA, `/api` and `/storage`,
+//! body cap, the security-header policy, the HTTP → HTTPS redirector, injected
+//! latency/errors); [`assets`] the SPA files and their delivery (gzip, source
+//! maps, bundle size); [`tls`] certificates, the rustls config and the TLS
+//! listener; [`cors`] is the backend's Starlette CORS middleware; [`backend`]
+//! routes like Starlette; [`api`] and [`trips`] are the handlers, over the data
+//! in [`store`]; [`envelope`] holds the response conventions (and the debug-mode
+//! tracebacks of `leak-errors`); [`faults`] the fault model and its control
+//! endpoint.
+//!
+//! TLS: with [`DemoOptions::tls`] set, [`DemoServer::start`] binds two listeners
+//! on `127.0.0.1`: the HTTPS site (same app, tokio-rustls, ALPN `http/1.1` only,
+//! a certificate chain generated in memory from a "smokeprobe demo CA" whose PEM
+//! is [`DemoServer::ca_pem`]; [`TlsMode`] picks a valid, expiring-soon, expired,
+//! self-signed or wrong-host leaf) and a plain-HTTP listener
+//! ([`DemoServer::http_url`]) that plays nginx's `listen 80` block: `301` to
+//! `https://<host>:<https port><path and query>` (faults: `redirect=302`,
+//! `redirect=root`, `redirect=none`). Without TLS there is one plain listener,
+//! exactly as before.
 //!
 //! Demo-only endpoints: `GET /__demo/faults` returns the active faults as JSON and
 //! `PUT /__demo/faults` (JSON body = [`Faults`]) replaces them, on the same
-//! listener. They exist only in this demo; a real deployment has no such thing.
+//! listener (the HTTPS one with TLS). They exist only in this demo; a real
+//! deployment has no such thing.
 //!
 //! Architecture invariant: nothing a client sends can panic the server (bodies
-//! are capped at 10 MB, JSON and multipart errors are 400s, lookups never index);
-//! memory is bounded by per-collection caps and by keeping only photo metadata.
+//! are capped at 10 MB, JSON and multipart errors are 400s, lookups never index,
+//! failed TLS handshakes only drop their connection); memory is bounded by
+//! per-collection caps and by keeping only photo metadata.
 
 mod api;
+mod assets;
 mod backend;
 mod cors;
 mod envelope;
 mod faults;
 mod nginx;
 mod store;
+mod tls;
 mod trips;
 
 use std::io;
@@ -32,13 +57,17 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::Duration;
 
-use axum::serve::ListenerExt;
+use axum::Router;
+use axum::serve::{Listener, ListenerExt};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-pub use faults::{CorsMode, ErrorFault, FaultSpec, Faults, LatencyFault};
+pub use faults::{
+    CorsMode, ErrorFault, FaultSpec, Faults, HeaderProfile, HstsMode, LatencyFault, RedirectMode,
+};
 pub use store::OTHER_USERNAME;
+pub use tls::TlsMode;
 
 use store::Store;
 
@@ -57,6 +86,9 @@ pub struct DemoOptions {
     pub cors_origins: Vec<String>,
     /// Faults injected from the start.
     pub faults: Faults,
+    /// Serve the site over HTTPS with this certificate, plus a plain-HTTP
+    /// listener that redirects to it; `None` (the default) is plain HTTP only.
+    pub tls: Option<TlsMode>,
 }
 
 impl Default for DemoOptions {
@@ -70,6 +102,7 @@ impl Default for DemoOptions {
                 "https://www.contravento.example".to_owned(),
             ],
             faults: Faults::default(),
+            tls: None,
         }
     }
 }
@@ -192,12 +225,44 @@ pub async fn serve(
     state: DemoState,
     shutdown: CancellationToken,
 ) -> io::Result<()> {
+    serve_plain(listener, nginx::router(state, false), shutdown).await
+}
+
+/// Serves `app` over plain HTTP on `listener` (see [`serve`]).
+async fn serve_plain(
+    listener: TcpListener,
+    app: Router,
+    shutdown: CancellationToken,
+) -> io::Result<()> {
     let listener = listener.tap_io(|tcp| {
         // Small responses must not wait for delayed ACKs: latency is measured here.
         let _ = tcp.set_nodelay(true);
     });
-    let server = axum::serve(listener, nginx::router(state))
-        .with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    serve_app(listener, app, shutdown).await
+}
+
+/// Serves the demo target over TLS on `listener` (see [`serve`]); the socket is
+/// closed by the time this returns.
+async fn serve_tls(
+    listener: TcpListener,
+    state: DemoState,
+    config: Arc<rustls::ServerConfig>,
+    shutdown: CancellationToken,
+) -> io::Result<()> {
+    let (listener, acceptor) = tls::TlsListener::spawn(listener, config, shutdown.clone())?;
+    let result = serve_app(listener, nginx::router(state, true), shutdown).await;
+    // A join error means the acceptor panicked or was aborted: it is gone either way.
+    let _ = acceptor.await;
+    result
+}
+
+async fn serve_app<L>(listener: L, app: Router, shutdown: CancellationToken) -> io::Result<()>
+where
+    L: Listener,
+    L::Addr: std::fmt::Debug,
+{
+    let server =
+        axum::serve(listener, app).with_graceful_shutdown(shutdown.clone().cancelled_owned());
     let grace_expired = async {
         shutdown.cancelled().await;
         tokio::time::sleep(SHUTDOWN_GRACE).await;
@@ -211,44 +276,98 @@ pub async fn serve(
 /// A running demo target on a background task.
 pub struct DemoServer {
     addr: SocketAddr,
+    /// The plain-HTTP listener when TLS is on.
+    http_addr: Option<SocketAddr>,
+    tls: Option<TlsMode>,
+    ca_pem: Option<String>,
     state: DemoState,
     shutdown: CancellationToken,
     task: JoinHandle<io::Result<()>>,
 }
 
 impl DemoServer {
-    /// Starts on `127.0.0.1` with a free port.
+    /// Starts on `127.0.0.1` with a free port (two, with TLS: the HTTPS site and
+    /// the plain-HTTP redirector).
     pub async fn start(opts: DemoOptions) -> io::Result<DemoServer> {
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
         DemoServer::start_on(listener, opts).await
     }
 
-    /// Starts on an already bound listener.
+    /// Starts on an already bound listener. With [`DemoOptions::tls`] that
+    /// listener serves HTTPS and the plain-HTTP listener is bound on
+    /// `127.0.0.1` with a free port.
     pub async fn start_on(listener: TcpListener, opts: DemoOptions) -> io::Result<DemoServer> {
         let addr = listener.local_addr()?;
+        let tls_mode = opts.tls;
         let state = DemoState::new(opts);
         let shutdown = CancellationToken::new();
-        let task = tokio::spawn(serve(listener, state.clone(), shutdown.clone()));
+        let Some(mode) = tls_mode else {
+            let task = tokio::spawn(serve(listener, state.clone(), shutdown.clone()));
+            return Ok(DemoServer {
+                addr,
+                http_addr: None,
+                tls: None,
+                ca_pem: None,
+                state,
+                shutdown,
+                task,
+            });
+        };
+        let certs = tls::DemoTls::generate(mode, crate::builtins::unix_now() as u64)?;
+        let plain = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
+        let http_addr = plain.local_addr()?;
+        let https = serve_tls(listener, state.clone(), certs.config, shutdown.clone());
+        let redirect = serve_plain(
+            plain,
+            nginx::redirect_router(state.clone(), addr.port()),
+            shutdown.clone(),
+        );
+        let task = tokio::spawn(async move {
+            let (https, redirect) = tokio::join!(https, redirect);
+            https.and(redirect)
+        });
         Ok(DemoServer {
             addr,
+            http_addr: Some(http_addr),
+            tls: Some(mode),
+            ca_pem: Some(certs.ca_pem),
             state,
             shutdown,
             task,
         })
     }
 
+    /// The site's address (the HTTPS one when TLS is on).
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
 
-    /// The frontend host, e.g. `http://127.0.0.1:40123`.
+    /// The frontend host: `http://127.0.0.1:40123`, or `https://127.0.0.1:40123`
+    /// when TLS is on.
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
+    }
+
+    /// The plain-HTTP listener: the redirector when TLS is on, otherwise the
+    /// site itself (then equal to [`base_url`](Self::base_url)).
+    pub fn http_url(&self) -> String {
+        format!("http://{}", self.http_addr.unwrap_or(self.addr))
     }
 
     /// The API base: [`base_url`](Self::base_url) + `/api`.
     pub fn api_url(&self) -> String {
         format!("{}/api", self.base_url())
+    }
+
+    /// The certificate mode, `None` for plain HTTP.
+    pub fn tls_mode(&self) -> Option<TlsMode> {
+        self.tls
+    }
+
+    /// PEM of the demo CA (the one root a client should trust), when TLS is on.
+    pub fn ca_pem(&self) -> Option<String> {
+        self.ca_pem.clone()
     }
 
     pub fn state(&self) -> &DemoState {
@@ -271,7 +390,8 @@ impl DemoServer {
         self.state.request_count()
     }
 
-    /// Stops accepting, lets open requests finish and waits for the server task.
+    /// Stops accepting (on both listeners with TLS), lets open requests finish
+    /// and waits for the server task; the sockets are closed when this returns.
     pub async fn stop(mut self) {
         self.shutdown.cancel();
         // A join error means the task panicked or was aborted: nothing left to stop.

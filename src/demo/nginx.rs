@@ -1,10 +1,33 @@
 //! The nginx in front of the demo backend, as on a ContraVento production host:
-//! serves the SPA (with `index.html` as the fallback for every other GET, which
-//! is why `GET /health` on the frontend host is 200 text/html), proxies `/api/*`
-//! to the backend with `/api` stripped and `/storage/*` as is, caps request bodies
-//! at 10 MB with an HTML 413, adds its security headers on `/api` only, and signs
-//! every response `Server: nginx/1.22.1`. Injected latency and error faults are
-//! applied here, on the path as the client sent it.
+//! serves the SPA (see [`assets`](super::assets): `index.html` is the fallback for
+//! every other GET, which is why `GET /health` on the frontend host is 200
+//! text/html; JS, CSS and HTML are gzipped for clients that accept it), proxies
+//! `/api/*` to the backend with `/api` stripped and `/storage/*` as is, caps
+//! request bodies at 10 MB with an HTML 413, and adds its headers. Injected
+//! latency and error faults are applied here, on the path as the client sent it.
+//!
+//! Headers ([`HeaderPolicy`], computed per request from the faults). By default
+//! (a correct deployment, `add_header … always` at `server` level) every response
+//! — SPA, assets, `/storage`, `/api`, error pages, 413s, redirects — carries
+//! `Strict-Transport-Security: max-age=31536000; includeSubDomains`,
+//! `X-Frame-Options: DENY`, `X-Content-Type-Options: nosniff`, a strict
+//! `Content-Security-Policy`, `Referrer-Policy: strict-origin-when-cross-origin`,
+//! `Permissions-Policy: camera=(), microphone=(), geolocation=()` and
+//! `Server: nginx` (`server_tokens off`); no cookies are set. The
+//! `headers=as-committed` fault is today's committed ContraVento config: four
+//! headers (`X-Frame-Options: SAMEORIGIN`, nosniff, `X-XSS-Protection`,
+//! `Referrer-Policy`) on proxied `/api/*` answers only, nothing on the SPA,
+//! assets or `/storage`, no HSTS/CSP/Permissions-Policy, `Server: nginx/1.22.1`.
+//! `no-security-headers` drops them all; `hsts=missing|short`, `xfo=sameorigin`,
+//! `csp=unsafe`, `server-version` (`Server: nginx/1.22.1` everywhere plus
+//! `X-Powered-By` on `/api`) and `insecure-cookie` (the SPA HTML sets
+//! `cv_lang=es` without `Secure`/`HttpOnly`/`SameSite`) each break one thing.
+//!
+//! With TLS (see [`tls`](super::tls)) the site is served over HTTPS and
+//! [`redirect_router`] plays the `listen 80` server block: a `301` to
+//! `https://<host without port>:<https port><path and query>` for every method
+//! and path, or — by the `redirect` fault — a `302`, a redirect that drops the
+//! path, or no redirect at all (the plain listener serves the whole site).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,95 +36,262 @@ use axum::Router;
 use axum::body::{Body, BodyDataStream, Bytes};
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::header::{
-    CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, EXPECT, HOST, LOCATION, REFERRER_POLICY, SERVER,
-    X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS, X_XSS_PROTECTION,
+    CONTENT_LENGTH, CONTENT_SECURITY_POLICY, CONTENT_TYPE, EXPECT, HOST, LOCATION, REFERRER_POLICY,
+    SERVER, STRICT_TRANSPORT_SECURITY, X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS, X_XSS_PROTECTION,
 };
-use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use axum::http::{Extensions, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::BytesMut;
 use futures_util::StreamExt;
 
 use super::cors::Cors;
 use super::envelope::ApiError;
-use super::{DemoState, Faults, backend, faults, trips};
+use super::faults::{HeaderProfile, HstsMode, RedirectMode};
+use super::{DemoState, Faults, assets, backend, faults, trips};
 
 /// nginx's `client_max_body_size 10m`.
 pub(super) const MAX_BODY: usize = 10 * 1024 * 1024;
-const SERVER_NAME: &str = "nginx/1.22.1";
+/// `server_tokens on`, as in the committed config.
+const SERVER_VERSIONED: &str = "nginx/1.22.1";
+/// `server_tokens off`.
+const SERVER_BARE: &str = "nginx";
 /// After refusing a body nginx keeps reading (and discarding) it for a while, so
 /// the client gets to read the 413 instead of a connection reset.
 const LINGER_BYTES: usize = 64 * 1024 * 1024;
 const LINGER_TIME: Duration = Duration::from_secs(10);
 
 /// What the committed nginx config adds with `add_header` in `location /api/`.
-const SECURITY_HEADERS: [(HeaderName, &str); 4] = [
+const COMMITTED_API_HEADERS: [(HeaderName, &str); 4] = [
     (X_FRAME_OPTIONS, "SAMEORIGIN"),
     (X_CONTENT_TYPE_OPTIONS, "nosniff"),
     (X_XSS_PROTECTION, "1; mode=block"),
     (REFERRER_POLICY, "strict-origin-when-cross-origin"),
 ];
 
-const APP_JS_PATH: &str = "/assets/index-3f9a1c.js";
-const APP_CSS_PATH: &str = "/assets/index-8b2e4d.css";
+const PERMISSIONS_POLICY: HeaderName = HeaderName::from_static("permissions-policy");
+const X_POWERED_BY: HeaderName = HeaderName::from_static("x-powered-by");
+const HSTS_FULL: &str = "max-age=31536000; includeSubDomains";
+const HSTS_SHORT: &str = "max-age=86400";
+const CSP: &str = "default-src 'self'; img-src 'self' data:; object-src 'none'; \
+base-uri 'self'; frame-ancestors 'none'";
+const CSP_UNSAFE: &str = "default-src 'self'; script-src 'self' 'unsafe-inline' 'unsafe-eval'; \
+img-src 'self' data:; object-src 'none'; base-uri 'self'; frame-ancestors 'none'";
+const POWERED_BY: &str = "FastAPI/0.115.0";
 
-const INDEX_HTML: &str = r#"<!doctype html>
-<html lang="es">
-  <head>
-    <meta charset="UTF-8" />
-    <link rel="icon" type="image/svg+xml" href="/favicon.svg" />
-    <meta name="viewport" content="width=device-width, initial-scale=1.0" />
-    <title>ContraVento</title>
-    <script type="module" crossorigin src="/assets/index-3f9a1c.js"></script>
-    <link rel="stylesheet" crossorigin href="/assets/index-8b2e4d.css">
-  </head>
-  <body>
-    <div id="root"></div>
-  </body>
-</html>
-"#;
+/// Marks a request that arrived over TLS (redirect targets then use `https://`).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Https;
 
-const APP_JS: &str = r#"(function(){const r=document.getElementById("root");if(r){r.textContent="ContraVento";}fetch("/api/trips/public?limit=1").catch(function(){});})();
-"#;
-
-const APP_CSS: &str = "body{margin:0;font-family:system-ui,sans-serif}#root{min-height:100vh}\n";
-
-/// The whole demo host as one axum app: every request goes through [`front`].
-pub(super) fn router(state: DemoState) -> Router {
-    Router::new()
-        .fallback(front)
-        .layer(DefaultBodyLimit::max(MAX_BODY))
-        .with_state(state)
+/// The headers nginx adds, as the faults in force configure it.
+pub(super) struct HeaderPolicy {
+    /// Added to every response.
+    everywhere: Vec<(HeaderName, &'static str)>,
+    /// Added to answers proxied from the backend (`location /api/`).
+    api: Vec<(HeaderName, &'static str)>,
+    server: &'static str,
+    /// The SPA HTML sets an insecure cookie.
+    pub cookie: bool,
 }
 
-async fn front(State(state): State<DemoState>, req: Request) -> Response {
+impl HeaderPolicy {
+    pub fn new(faults: &Faults) -> HeaderPolicy {
+        let committed = faults.headers == HeaderProfile::AsCommitted;
+        let mut policy = HeaderPolicy {
+            everywhere: Vec::new(),
+            api: Vec::new(),
+            server: if committed || faults.server_version {
+                SERVER_VERSIONED
+            } else {
+                SERVER_BARE
+            },
+            cookie: faults.insecure_cookie,
+        };
+        if faults.server_version {
+            policy.api.push((X_POWERED_BY, POWERED_BY));
+        }
+        if faults.no_security_headers {
+            return policy;
+        }
+        if committed {
+            policy.api.extend(COMMITTED_API_HEADERS);
+            return policy;
+        }
+        match faults.hsts {
+            HstsMode::Full => policy
+                .everywhere
+                .push((STRICT_TRANSPORT_SECURITY, HSTS_FULL)),
+            HstsMode::Short => policy
+                .everywhere
+                .push((STRICT_TRANSPORT_SECURITY, HSTS_SHORT)),
+            HstsMode::Missing => {}
+        }
+        let xfo = if faults.xfo_sameorigin {
+            "SAMEORIGIN"
+        } else {
+            "DENY"
+        };
+        let csp = if faults.csp_unsafe { CSP_UNSAFE } else { CSP };
+        policy.everywhere.extend([
+            (X_FRAME_OPTIONS, xfo),
+            (X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (CONTENT_SECURITY_POLICY, csp),
+            (REFERRER_POLICY, "strict-origin-when-cross-origin"),
+            (
+                PERMISSIONS_POLICY,
+                "camera=(), microphone=(), geolocation=()",
+            ),
+        ]);
+        policy
+    }
+
+    /// The `Server` header (also signed at the bottom of error pages).
+    pub fn server(&self) -> &'static str {
+        self.server
+    }
+
+    /// What `location /api/` adds to a proxied answer.
+    fn add_api(&self, resp: &mut Response) {
+        insert_all(resp, &self.api);
+    }
+
+    /// What the `server` block adds to every response.
+    fn add_everywhere(&self, resp: &mut Response) {
+        insert_all(resp, &self.everywhere);
+        resp.headers_mut()
+            .insert(SERVER, HeaderValue::from_static(self.server));
+    }
+}
+
+fn insert_all(resp: &mut Response, headers: &[(HeaderName, &'static str)]) {
+    for (name, value) in headers {
+        resp.headers_mut()
+            .insert(name.clone(), HeaderValue::from_static(value));
+    }
+}
+
+/// The whole demo host as one axum app: every request goes through [`front`].
+/// `https` marks it as the TLS site.
+pub(super) fn router(state: DemoState, https: bool) -> Router {
+    let app = if https {
+        Router::new().fallback(front_https)
+    } else {
+        Router::new().fallback(front_plain)
+    };
+    app.layer(DefaultBodyLimit::max(MAX_BODY)).with_state(state)
+}
+
+async fn front_plain(State(state): State<DemoState>, req: Request) -> Response {
+    front(&state, req).await
+}
+
+async fn front_https(State(state): State<DemoState>, mut req: Request) -> Response {
+    req.extensions_mut().insert(Https);
+    front(&state, req).await
+}
+
+async fn front(state: &DemoState, req: Request) -> Response {
     state.count_request();
-    let mut resp = dispatch(&state, req).await;
-    resp.headers_mut()
-        .insert(SERVER, HeaderValue::from_static(SERVER_NAME));
+    let faults = state.fault_snapshot();
+    let policy = HeaderPolicy::new(&faults);
+    let mut resp = dispatch(state, faults, &policy, req).await;
+    policy.add_everywhere(&mut resp);
     resp
 }
 
-async fn dispatch(state: &DemoState, req: Request) -> Response {
+/// The plain-HTTP listener of a TLS demo: nginx's `listen 80` server block.
+#[derive(Clone)]
+struct PlainSite {
+    state: DemoState,
+    https_port: u16,
+}
+
+/// The app of the plain-HTTP listener when TLS is on (see the module docs).
+pub(super) fn redirect_router(state: DemoState, https_port: u16) -> Router {
+    Router::new()
+        .fallback(redirect_front)
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(PlainSite { state, https_port })
+}
+
+async fn redirect_front(State(site): State<PlainSite>, req: Request) -> Response {
+    let faults = site.state.fault_snapshot();
+    let (status, path) = match faults.redirect {
+        RedirectMode::None => return front(&site.state, req).await,
+        RedirectMode::Permanent => (StatusCode::MOVED_PERMANENTLY, path_and_query(&req)),
+        RedirectMode::Found => (StatusCode::FOUND, path_and_query(&req)),
+        RedirectMode::Root => (StatusCode::MOVED_PERMANENTLY, "/".to_owned()),
+    };
+    site.state.count_request();
+    let policy = HeaderPolicy::new(&faults);
+    let host = host_without_port(req.headers());
+    let target = format!("https://{host}:{}{path}", site.https_port);
+    let mut resp = with_location(error_page(status, policy.server()), &target);
+    policy.add_everywhere(&mut resp);
+    resp
+}
+
+fn path_and_query(req: &Request) -> String {
+    req.uri()
+        .path_and_query()
+        .map_or_else(|| "/".to_owned(), |pq| pq.as_str().to_owned())
+}
+
+/// nginx's `$host`: the Host header without its port, lower-cased; `127.0.0.1`
+/// when it is absent or not a plausible host name / IP literal.
+fn host_without_port(headers: &HeaderMap) -> String {
+    let host = headers
+        .get(HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or_default()
+        .trim();
+    let bare = if host.starts_with('[') {
+        host.find(']').map_or("", |end| &host[..=end])
+    } else {
+        host.split(':').next().unwrap_or_default()
+    };
+    let valid = if let Some(inner) = bare.strip_prefix('[').and_then(|b| b.strip_suffix(']')) {
+        inner.parse::<std::net::Ipv6Addr>().is_ok()
+    } else {
+        !bare.is_empty()
+            && bare
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+    };
+    if valid {
+        bare.to_ascii_lowercase()
+    } else {
+        "127.0.0.1".to_owned()
+    }
+}
+
+async fn dispatch(
+    state: &DemoState,
+    faults: Arc<Faults>,
+    policy: &HeaderPolicy,
+    req: Request,
+) -> Response {
     let path = req.uri().path().to_owned();
     if path.starts_with("/__demo/") {
         return faults::control(state, req).await;
     }
-    let faults = state.fault_snapshot();
     let delay = faults.delay_for(req.method(), &path);
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
     if declared_length(req.headers()).is_some_and(|n| n > MAX_BODY as u64) {
-        return refuse_declared_body(req).await;
+        return refuse_declared_body(req, policy).await;
     }
     let injected = faults.injected_status(req.method(), &path);
     if path == "/api" {
         // `location /api/ { proxy_pass …; }` answers its bare prefix with a 301.
-        let target = absolute_url(req.headers(), "/api/");
-        return with_location(error_page(StatusCode::MOVED_PERMANENTLY), &target);
+        let target = absolute_url(req.headers(), req.extensions(), "/api/");
+        return with_location(
+            error_page(StatusCode::MOVED_PERMANENTLY, policy.server()),
+            &target,
+        );
     }
     if let Some(api_path) = path.strip_prefix("/api").filter(|p| p.starts_with('/')) {
-        return proxy_api(state, faults.clone(), req, api_path, injected).await;
+        return proxy_api(state, faults.clone(), policy, req, api_path, injected).await;
     }
     if let Some(status) = injected {
         return injected_error(status, &faults);
@@ -109,7 +299,10 @@ async fn dispatch(state: &DemoState, req: Request) -> Response {
     if path.starts_with("/storage/") {
         return trips::storage(state, req.method(), &path);
     }
-    static_file(req.method(), &path)
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        return error_page(StatusCode::METHOD_NOT_ALLOWED, policy.server());
+    }
+    assets::static_file(&path, req.headers(), &faults, policy)
 }
 
 /// `location /api/`: buffer the body (nginx's `proxy_request_buffering on`), let the
@@ -117,12 +310,13 @@ async fn dispatch(state: &DemoState, req: Request) -> Response {
 async fn proxy_api(
     state: &DemoState,
     faults: Arc<Faults>,
+    policy: &HeaderPolicy,
     req: Request,
     path: &str,
     injected: Option<StatusCode>,
 ) -> Response {
     let (parts, body) = req.into_parts();
-    let body = match buffer_body(body).await {
+    let body = match buffer_body(body, policy).await {
         Ok(body) => body,
         Err(resp) => return resp,
     };
@@ -139,12 +333,7 @@ async fn proxy_api(
             resp
         }
     };
-    if !faults.no_security_headers {
-        for (name, value) in SECURITY_HEADERS {
-            resp.headers_mut()
-                .insert(name, HeaderValue::from_static(value));
-        }
-    }
+    policy.add_api(&mut resp);
     resp
 }
 
@@ -165,7 +354,7 @@ fn declared_length(headers: &HeaderMap) -> Option<u64> {
 
 /// 413 for a declared Content-Length over the cap. Unless the client waits for
 /// `100 Continue` (then it never sends the body), the body is drained first.
-async fn refuse_declared_body(req: Request) -> Response {
+async fn refuse_declared_body(req: Request, policy: &HeaderPolicy) -> Response {
     let waits_for_continue = req
         .headers()
         .get(EXPECT)
@@ -173,21 +362,21 @@ async fn refuse_declared_body(req: Request) -> Response {
     if !waits_for_continue {
         drain(req.into_body().into_data_stream()).await;
     }
-    error_page(StatusCode::PAYLOAD_TOO_LARGE)
+    error_page(StatusCode::PAYLOAD_TOO_LARGE, policy.server())
 }
 
 /// Reads a whole request body of at most [`MAX_BODY`] bytes (chunked bodies have
 /// no Content-Length to check up front).
-async fn buffer_body(body: Body) -> Result<Bytes, Response> {
+async fn buffer_body(body: Body, policy: &HeaderPolicy) -> Result<Bytes, Response> {
     let mut stream = body.into_data_stream();
     let mut buf = BytesMut::new();
     while let Some(chunk) = stream.next().await {
         let Ok(chunk) = chunk else {
-            return Err(error_page(StatusCode::BAD_REQUEST));
+            return Err(error_page(StatusCode::BAD_REQUEST, policy.server()));
         };
         if buf.len() + chunk.len() > MAX_BODY {
             drain(stream).await;
-            return Err(error_page(StatusCode::PAYLOAD_TOO_LARGE));
+            return Err(error_page(StatusCode::PAYLOAD_TOO_LARGE, policy.server()));
         }
         buf.extend_from_slice(&chunk);
     }
@@ -208,29 +397,9 @@ async fn drain(mut stream: BodyDataStream) {
     let _ = tokio::time::timeout(LINGER_TIME, discard).await;
 }
 
-/// The SPA: two hashed assets, and `index.html` for every other path
-/// (`try_files $uri /index.html`).
-fn static_file(method: &Method, path: &str) -> Response {
-    if method != Method::GET && method != Method::HEAD {
-        return error_page(StatusCode::METHOD_NOT_ALLOWED);
-    }
-    let (content_type, body) = match path {
-        APP_JS_PATH => ("application/javascript", APP_JS),
-        APP_CSS_PATH => ("text/css", APP_CSS),
-        _ => ("text/html", INDEX_HTML),
-    };
-    let mut resp = ([(CONTENT_TYPE, content_type)], body).into_response();
-    if path.starts_with("/assets/") && content_type != "text/html" {
-        resp.headers_mut().insert(
-            CACHE_CONTROL,
-            HeaderValue::from_static("public, max-age=31536000, immutable"),
-        );
-    }
-    resp
-}
-
 /// One of nginx's built-in HTML error pages.
-fn error_page(status: StatusCode) -> Response {
+/// `server` is the signature at the bottom (`nginx` or `nginx/1.22.1`).
+fn error_page(status: StatusCode, server: &str) -> Response {
     let reason = match status {
         StatusCode::METHOD_NOT_ALLOWED => "Not Allowed",
         StatusCode::PAYLOAD_TOO_LARGE => "Request Entity Too Large",
@@ -239,16 +408,22 @@ fn error_page(status: StatusCode) -> Response {
     let title = format!("{} {reason}", status.as_u16());
     let body = format!(
         "<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n\
-         <center><h1>{title}</h1></center>\r\n<hr><center>{SERVER_NAME}</center>\r\n\
+         <center><h1>{title}</h1></center>\r\n<hr><center>{server}</center>\r\n\
          </body>\r\n</html>\r\n"
     );
     (status, [(CONTENT_TYPE, "text/html")], body).into_response()
 }
 
-/// `http://<Host header><path>`, as nginx and Starlette build redirect targets.
-pub(super) fn absolute_url(headers: &HeaderMap, path: &str) -> String {
+/// `http(s)://<Host header><path>`, as nginx and Starlette build redirect
+/// targets (`https` when the request came in over TLS, see [`Https`]).
+pub(super) fn absolute_url(headers: &HeaderMap, extensions: &Extensions, path: &str) -> String {
+    let scheme = if extensions.get::<Https>().is_some() {
+        "https"
+    } else {
+        "http"
+    };
     match headers.get(HOST).and_then(|h| h.to_str().ok()) {
-        Some(host) if !host.is_empty() => format!("http://{host}{path}"),
+        Some(host) if !host.is_empty() => format!("{scheme}://{host}{path}"),
         _ => path.to_owned(),
     }
 }

@@ -336,11 +336,19 @@ impl Store {
     pub fn has_photo_url(&self, path: &str) -> bool {
         let file = path.rsplit('/').next().unwrap_or_default();
         let photo_id = file.split('_').next().unwrap_or_default();
-        self.photo_index
+        let indexed = self
+            .photo_index
             .get(photo_id)
             .and_then(|trip_id| self.trips.get(trip_id))
             .and_then(|trip| trip.photos.iter().find(|p| p.id == photo_id))
-            .is_some_and(|p| p.photo_url == path || p.thumb_url == path)
+            .is_some_and(|p| p.photo_url == path || p.thumb_url == path);
+        // URLs built from a client's file name (`upload_trusts_type`) carry no id.
+        indexed
+            || self
+                .trips
+                .values()
+                .flat_map(|t| &t.photos)
+                .any(|p| p.photo_url == path)
     }
 
     /// How many trips carry a tag, as the backend's `usage_count` reports it.

@@ -1,7 +1,9 @@
 //! The demo target against the ContraVento contract (docs: contravento-api.md),
-//! over real HTTP on loopback: topology (nginx + backend), envelopes, auth and
-//! lockout, the trip/photo/feed lifecycle, CORS, security headers, every
-//! injectable fault, runtime fault switching and the `--fault` spec parser.
+//! over real HTTP and TLS on loopback: topology (nginx + backend), envelopes,
+//! auth and lockout, the trip/photo/feed lifecycle, CORS, security headers,
+//! frontend delivery, leaky errors, upload trust, TLS certificates and the
+//! HTTP → HTTPS redirect, every injectable fault, runtime fault switching and
+//! the `--fault` spec parser.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -11,7 +13,8 @@ use reqwest::multipart::{Form, Part};
 use reqwest::{Client, Method, Response, StatusCode};
 use serde_json::{Value, json};
 use smokeprobe::demo::{
-    CorsMode, DemoOptions, DemoServer, ErrorFault, FaultSpec, Faults, LatencyFault, OTHER_USERNAME,
+    CorsMode, DemoOptions, DemoServer, ErrorFault, FaultSpec, Faults, HeaderProfile, HstsMode,
+    LatencyFault, OTHER_USERNAME, RedirectMode, TlsMode,
 };
 use smokeprobe::imagegen::{self, ImageFormat};
 
@@ -191,7 +194,7 @@ async fn api_health_is_json_while_frontend_health_is_the_spa() {
         .send()
         .await
         .unwrap();
-    assert_eq!(header(resp.headers(), "server"), Some("nginx/1.22.1"));
+    assert_eq!(header(resp.headers(), "server"), Some("nginx"));
     assert_eq!(
         header(resp.headers(), "content-type"),
         Some("application/json")
@@ -217,7 +220,7 @@ async fn api_health_is_json_while_frontend_health_is_the_spa() {
         .unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
     assert_eq!(header(resp.headers(), "content-type"), Some("text/html"));
-    assert_eq!(header(resp.headers(), "server"), Some("nginx/1.22.1"));
+    assert_eq!(header(resp.headers(), "server"), Some("nginx"));
     assert!(
         resp.text()
             .await
@@ -980,59 +983,6 @@ async fn cors_behaves_like_starlette() {
 }
 
 #[tokio::test]
-async fn security_headers_only_on_api() {
-    let s = demo(&[]).await;
-    let c = client();
-    let h = c
-        .get(format!("{}/health", s.api_url()))
-        .send()
-        .await
-        .unwrap()
-        .headers()
-        .clone();
-    assert_eq!(header(&h, "x-frame-options"), Some("SAMEORIGIN"));
-    assert_eq!(header(&h, "x-content-type-options"), Some("nosniff"));
-    assert_eq!(header(&h, "x-xss-protection"), Some("1; mode=block"));
-    assert_eq!(
-        header(&h, "referrer-policy"),
-        Some("strict-origin-when-cross-origin")
-    );
-
-    let token = token_for(&c, &s, "probe").await;
-    let id = new_trip(&c, &s, &token).await;
-    let (_, photo) =
-        json_of(upload(&c, &s, &token, &id, "photo", "image/png", png(1024, 1)).await).await;
-    let storage = format!(
-        "{}{}",
-        s.base_url(),
-        photo["data"]["photo_url"].as_str().unwrap()
-    );
-    let api_error = format!("{}/trips/missing", s.api_url());
-    for url in [
-        s.base_url(),
-        format!("{}/assets/index-3f9a1c.js", s.base_url()),
-        storage,
-        api_error,
-    ] {
-        let resp = c.get(&url).send().await.unwrap();
-        let api = url.contains("/api/");
-        for name in SECURITY_HEADERS {
-            assert_eq!(resp.headers().contains_key(name), api, "{name} on {url}");
-        }
-        assert!(
-            !resp.headers().contains_key("strict-transport-security"),
-            "{url}"
-        );
-        assert!(
-            !resp.headers().contains_key("content-security-policy"),
-            "{url}"
-        );
-        assert_eq!(header(resp.headers(), "server"), Some("nginx/1.22.1"));
-    }
-    s.stop().await;
-}
-
-#[tokio::test]
 async fn latency_fault_delays_matching_requests() {
     let s = demo(&[
         "latency:/api/auth/login=300ms",
@@ -1341,6 +1291,17 @@ async fn fault_specs_parse_and_unknown_ones_list_the_valid_forms() {
         "leak-errors",
         "cors=echo-any",
         "cors=wildcard",
+        "headers=as-committed",
+        "hsts=short",
+        "xfo=sameorigin",
+        "csp=unsafe",
+        "server-version",
+        "insecure-cookie",
+        "redirect=302",
+        "upload-trusts-type",
+        "source-maps",
+        "big-bundle",
+        "no-gzip",
     ] {
         f.apply_spec(spec).unwrap_or_else(|e| panic!("{spec}: {e}"));
     }
@@ -1378,8 +1339,48 @@ async fn fault_specs_parse_and_unknown_ones_list_the_valid_forms() {
         no_security_headers: true,
         cors: CorsMode::WildcardWithCredentials,
         leak_errors: true,
+        headers: HeaderProfile::AsCommitted,
+        hsts: HstsMode::Short,
+        xfo_sameorigin: true,
+        csp_unsafe: true,
+        server_version: true,
+        insecure_cookie: true,
+        redirect: RedirectMode::Found,
+        upload_trusts_type: true,
+        source_maps: true,
+        big_bundle: true,
+        no_gzip: true,
     };
     assert_eq!(f, expected);
+    for (spec, parsed) in [
+        ("cors=allow-http", FaultSpec::Cors(CorsMode::AllowHttp)),
+        ("cors=starlette", FaultSpec::Cors(CorsMode::Starlette)),
+        (
+            "headers=hardened",
+            FaultSpec::Headers(HeaderProfile::Hardened),
+        ),
+        (
+            "headers=as-committed",
+            FaultSpec::Headers(HeaderProfile::AsCommitted),
+        ),
+        ("hsts=missing", FaultSpec::Hsts(HstsMode::Missing)),
+        ("hsts=short", FaultSpec::Hsts(HstsMode::Short)),
+        ("hsts=full", FaultSpec::Hsts(HstsMode::Full)),
+        ("xfo=sameorigin", FaultSpec::XfoSameorigin),
+        ("csp=unsafe", FaultSpec::CspUnsafe),
+        ("server-version", FaultSpec::ServerVersion),
+        ("insecure-cookie", FaultSpec::InsecureCookie),
+        ("redirect=none", FaultSpec::Redirect(RedirectMode::None)),
+        ("redirect=302", FaultSpec::Redirect(RedirectMode::Found)),
+        ("redirect=root", FaultSpec::Redirect(RedirectMode::Root)),
+        ("redirect=301", FaultSpec::Redirect(RedirectMode::Permanent)),
+        ("upload-trusts-type", FaultSpec::UploadTrustsType),
+        ("source-maps", FaultSpec::SourceMaps),
+        ("big-bundle", FaultSpec::BigBundle),
+        ("no-gzip", FaultSpec::NoGzip),
+    ] {
+        assert_eq!(spec.parse::<FaultSpec>(), Ok(parsed), "{spec}");
+    }
     assert_eq!(
         "cors=echo-any".parse::<FaultSpec>(),
         Ok(FaultSpec::Cors(CorsMode::EchoAny))
@@ -1387,6 +1388,18 @@ async fn fault_specs_parse_and_unknown_ones_list_the_valid_forms() {
 
     let json = serde_json::to_value(&expected).unwrap();
     assert_eq!(json["cors"], "wildcard-with-credentials");
+    assert_eq!(json["headers"], "as-committed");
+    assert_eq!(json["hsts"], "short");
+    assert_eq!(json["redirect"], "302");
+    let defaults = serde_json::to_value(Faults::default()).unwrap();
+    assert_eq!(
+        (
+            &defaults["headers"],
+            &defaults["hsts"],
+            &defaults["redirect"]
+        ),
+        (&json!("hardened"), &json!("full"), &json!("301"))
+    );
     assert_eq!(serde_json::from_value::<Faults>(json).unwrap(), expected);
 
     let err = Faults::default().apply_spec("explode").unwrap_err();
@@ -1397,6 +1410,22 @@ async fn fault_specs_parse_and_unknown_ones_list_the_valid_forms() {
         "reject-photos",
         "cors=wildcard",
         "leak-errors",
+        "cors=allow-http",
+        "headers=as-committed",
+        "no-security-headers",
+        "hsts=missing",
+        "hsts=short",
+        "xfo=sameorigin",
+        "csp=unsafe",
+        "server-version",
+        "insecure-cookie",
+        "redirect=302",
+        "redirect=root",
+        "redirect=none",
+        "upload-trusts-type",
+        "source-maps",
+        "big-bundle",
+        "no-gzip",
     ] {
         assert!(err.contains(form), "{err}");
     }
@@ -1408,6 +1437,10 @@ async fn fault_specs_parse_and_unknown_ones_list_the_valid_forms() {
         "error:/api=0.5:200",
         "error:/api=x",
         "cors=sometimes",
+        "hsts=long",
+        "redirect=307",
+        "headers=none",
+        "xfo=deny",
         "",
     ] {
         assert!(
@@ -1492,4 +1525,1205 @@ async fn stop_closes_the_listener() {
     assert_eq!(c.get(&url).send().await.unwrap().status(), StatusCode::OK);
     s.stop().await;
     assert!(client().get(&url).send().await.is_err());
+}
+
+// ---------------------------------------------------------------------------
+// Security headers, CORS dev origins, leaky errors, uploads, frontend delivery.
+
+const HSTS_FULL: &str = "max-age=31536000; includeSubDomains";
+const CSP: &str = "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'self'; frame-ancestors 'none'";
+const CSP_UNSAFE: &str = "default-src 'self'; script-src 'self' 'unsafe-inline' 'unsafe-eval'; img-src 'self' data:; object-src 'none'; base-uri 'self'; frame-ancestors 'none'";
+const PERMISSIONS: &str = "camera=(), microphone=(), geolocation=()";
+/// Every header the hardened profile adds, with its value.
+const HARDENED: [(&str, &str); 6] = [
+    ("strict-transport-security", HSTS_FULL),
+    ("x-frame-options", "DENY"),
+    ("x-content-type-options", "nosniff"),
+    ("content-security-policy", CSP),
+    ("referrer-policy", "strict-origin-when-cross-origin"),
+    ("permissions-policy", PERMISSIONS),
+];
+const JS: &str = "/assets/index-3f9a1c.js";
+const CSS: &str = "/assets/index-8b2e4d.css";
+const SOURCE_MAP: &str = "/assets/index-3f9a1c.js.map";
+
+fn faults_of(specs: &[&str]) -> Faults {
+    let mut f = Faults::default();
+    for spec in specs {
+        f.apply_spec(spec).expect("valid fault spec");
+    }
+    f
+}
+
+/// A client that neither asks for nor decodes gzip: headers and bodies as sent.
+fn raw_client() -> Client {
+    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(rustls::RootCertStore::empty())
+    .with_no_client_auth();
+    Client::builder()
+        .tls_backend_preconfigured(tls)
+        .no_proxy()
+        .no_gzip()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// One response of each kind nginx produces: (label, status, headers, body).
+async fn every_kind_of_response(
+    c: &Client,
+    s: &DemoServer,
+) -> Vec<(String, StatusCode, HeaderMap)> {
+    let token = token_for(c, s, "probe").await;
+    let id = new_trip(c, s, &token).await;
+    let (_, photo) =
+        json_of(upload(c, s, &token, &id, "photo", "image/png", png(1024, 1)).await).await;
+    let storage = format!(
+        "{}{}",
+        s.base_url(),
+        photo["data"]["photo_url"].as_str().unwrap()
+    );
+    let mut out = Vec::new();
+    for (label, url) in [
+        ("spa", s.base_url()),
+        ("spa fallback", format!("{}/health", s.base_url())),
+        ("js", format!("{}{JS}", s.base_url())),
+        ("css", format!("{}{CSS}", s.base_url())),
+        ("storage", storage),
+        ("api", format!("{}/health", s.api_url())),
+        ("api 404", format!("{}/trips/missing", s.api_url())),
+        ("api bare 301", s.api_url()),
+    ] {
+        let resp = c.get(&url).send().await.unwrap();
+        out.push((label.to_owned(), resp.status(), resp.headers().clone()));
+    }
+    let resp = c.post(s.base_url()).send().await.unwrap();
+    out.push(("nginx 405".into(), resp.status(), resp.headers().clone()));
+    let resp = upload(
+        c,
+        s,
+        &token,
+        &id,
+        "photo",
+        "image/png",
+        png(11 * 1024 * 1024, 2),
+    )
+    .await;
+    out.push(("413".into(), resp.status(), resp.headers().clone()));
+    let resp = preflight(c, s, ALLOWED_ORIGIN).await;
+    out.push(("preflight".into(), resp.status(), resp.headers().clone()));
+    let expected = [200, 200, 200, 200, 200, 200, 404, 301, 405, 413, 200];
+    let statuses: Vec<u16> = out.iter().map(|(_, st, _)| st.as_u16()).collect();
+    assert_eq!(statuses, expected, "{out:?}");
+    out
+}
+
+#[tokio::test]
+async fn hardened_security_headers_on_every_response_by_default() {
+    let s = demo(&[]).await;
+    let c = client();
+    for (label, _, h) in every_kind_of_response(&c, &s).await {
+        for (name, value) in HARDENED {
+            assert_eq!(header(&h, name), Some(value), "{name} on {label}");
+        }
+        assert_eq!(header(&h, "server"), Some("nginx"), "{label}");
+        for absent in ["x-xss-protection", "x-powered-by", "set-cookie"] {
+            assert!(!h.contains_key(absent), "{absent} on {label}");
+        }
+    }
+    // nginx's own error pages are signed without a version, too.
+    let resp = c.post(s.base_url()).send().await.unwrap();
+    let page = resp.text().await.unwrap();
+    assert!(page.contains("<hr><center>nginx</center>"), "{page}");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn as_committed_headers_match_todays_contravento_exactly() {
+    let s = demo(&["headers=as-committed"]).await;
+    let c = client();
+    for (label, _, h) in every_kind_of_response(&c, &s).await {
+        // `add_header` in `location /api/` reaches what the backend answered.
+        let api = ["api", "api 404", "preflight"].contains(&label.as_str());
+        let expected = [
+            ("x-frame-options", "SAMEORIGIN"),
+            ("x-content-type-options", "nosniff"),
+            ("x-xss-protection", "1; mode=block"),
+            ("referrer-policy", "strict-origin-when-cross-origin"),
+        ];
+        for (name, value) in expected {
+            assert_eq!(header(&h, name), api.then_some(value), "{name} on {label}");
+        }
+        for absent in [
+            "strict-transport-security",
+            "content-security-policy",
+            "permissions-policy",
+            "set-cookie",
+            "x-powered-by",
+        ] {
+            assert!(!h.contains_key(absent), "{absent} on {label}");
+        }
+        assert_eq!(header(&h, "server"), Some("nginx/1.22.1"), "{label}");
+    }
+    let page = c
+        .post(s.base_url())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("<hr><center>nginx/1.22.1</center>"), "{page}");
+    s.stop().await;
+}
+
+/// Headers of the SPA home page and of `/api/health` under `specs`.
+async fn spa_and_api_headers(c: &Client, s: &DemoServer, specs: &[&str]) -> [HeaderMap; 2] {
+    s.set_faults(faults_of(specs));
+    let spa = c.get(s.base_url()).send().await.unwrap();
+    let api = c
+        .get(format!("{}/health", s.api_url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        (spa.status(), api.status()),
+        (StatusCode::OK, StatusCode::OK)
+    );
+    [spa.headers().clone(), api.headers().clone()]
+}
+
+#[tokio::test]
+async fn each_header_fault_breaks_exactly_one_thing() {
+    let s = demo(&[]).await;
+    let c = client();
+    // (fault, header, expected value on both the SPA and the API)
+    let cases: [(&str, &str, Option<&str>); 4] = [
+        ("hsts=missing", "strict-transport-security", None),
+        (
+            "hsts=short",
+            "strict-transport-security",
+            Some("max-age=86400"),
+        ),
+        ("xfo=sameorigin", "x-frame-options", Some("SAMEORIGIN")),
+        ("csp=unsafe", "content-security-policy", Some(CSP_UNSAFE)),
+    ];
+    for (spec, broken, value) in cases {
+        for h in spa_and_api_headers(&c, &s, &[spec]).await {
+            for (name, good) in HARDENED {
+                let expected = if name == broken { value } else { Some(good) };
+                assert_eq!(header(&h, name), expected, "{name} under {spec}");
+            }
+            assert_eq!(header(&h, "server"), Some("nginx"), "{spec}");
+            assert!(!h.contains_key("set-cookie"), "{spec}");
+        }
+    }
+
+    let [spa, api] = spa_and_api_headers(&c, &s, &["server-version"]).await;
+    for h in [&spa, &api] {
+        assert_eq!(header(h, "server"), Some("nginx/1.22.1"));
+        for (name, good) in HARDENED {
+            assert_eq!(header(h, name), Some(good), "{name} under server-version");
+        }
+    }
+    assert_eq!(header(&api, "x-powered-by"), Some("FastAPI/0.115.0"));
+    assert_eq!(header(&spa, "x-powered-by"), None);
+    let page = c
+        .post(s.base_url())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("nginx/1.22.1"), "{page}");
+
+    let [spa, api] = spa_and_api_headers(&c, &s, &["insecure-cookie"]).await;
+    assert_eq!(header(&spa, "set-cookie"), Some("cv_lang=es; Path=/"));
+    assert_eq!(spa.get_all("set-cookie").iter().count(), 1);
+    assert_eq!(header(&api, "set-cookie"), None);
+    for url in [
+        format!("{}/trips/x", s.base_url()),
+        format!("{}{JS}", s.base_url()),
+    ] {
+        let h = c.get(&url).send().await.unwrap().headers().clone();
+        let spa_html = header(&h, "content-type") == Some("text/html");
+        assert_eq!(h.contains_key("set-cookie"), spa_html, "{url}");
+    }
+
+    for h in spa_and_api_headers(&c, &s, &["no-security-headers"]).await {
+        for (name, _) in HARDENED {
+            assert!(!h.contains_key(name), "{name} under no-security-headers");
+        }
+        for name in SECURITY_HEADERS {
+            assert!(!h.contains_key(name), "{name} under no-security-headers");
+        }
+        assert_eq!(header(&h, "server"), Some("nginx"));
+    }
+
+    // Back to the defaults at run time.
+    for h in spa_and_api_headers(&c, &s, &[]).await {
+        for (name, good) in HARDENED {
+            assert_eq!(header(&h, name), Some(good), "{name} after reset");
+        }
+    }
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn cors_allow_http_accepts_dev_origins() {
+    let s = demo(&[]).await;
+    let c = client();
+    let dev_origins = [
+        "http://contravento.example",
+        "http://evil.example",
+        "http://localhost:5173",
+        "https://localhost:3000",
+        "http://127.0.0.1:8080",
+        "https://127.0.0.1",
+    ];
+    // Starlette with the configured origins refuses them all.
+    for origin in dev_origins {
+        let resp = preflight(&c, &s, origin).await;
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "{origin}");
+        assert_eq!(header(resp.headers(), "access-control-allow-origin"), None);
+    }
+
+    s.set_faults(faults_of(&["cors=allow-http"]));
+    for origin in dev_origins.into_iter().chain([ALLOWED_ORIGIN]) {
+        let resp = preflight(&c, &s, origin).await;
+        assert_eq!(resp.status(), StatusCode::OK, "{origin}");
+        let h = resp.headers();
+        assert_eq!(header(h, "access-control-allow-origin"), Some(origin));
+        assert_eq!(header(h, "access-control-allow-credentials"), Some("true"));
+        assert_eq!(header(h, "vary"), Some("Origin"));
+        assert_eq!(header(h, "access-control-max-age"), Some("600"));
+        let resp = c
+            .get(format!("{}/health", s.api_url()))
+            .header(header::ORIGIN, origin)
+            .send()
+            .await
+            .unwrap();
+        let h = resp.headers();
+        assert_eq!(header(h, "access-control-allow-origin"), Some(origin));
+        assert_eq!(header(h, "access-control-allow-credentials"), Some("true"));
+        assert_eq!(header(h, "vary"), Some("Origin"));
+    }
+    // A foreign https origin is still refused, Starlette-style.
+    let resp = preflight(&c, &s, EVIL_ORIGIN).await;
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let h = resp.headers().clone();
+    assert_eq!(header(&h, "access-control-allow-origin"), None);
+    assert_eq!(header(&h, "access-control-allow-credentials"), Some("true"));
+    assert_eq!(resp.text().await.unwrap(), "Disallowed CORS origin");
+    let h = c
+        .get(format!("{}/health", s.api_url()))
+        .header(header::ORIGIN, EVIL_ORIGIN)
+        .send()
+        .await
+        .unwrap()
+        .headers()
+        .clone();
+    assert_eq!(header(&h, "access-control-allow-origin"), None);
+    assert_eq!(header(&h, "vary"), None);
+    s.stop().await;
+}
+
+/// The three requests a leak check sends: (label, response).
+async fn leak_probes(c: &Client, s: &DemoServer) -> Vec<(&'static str, Response)> {
+    let unknown = c
+        .get(format!("{}/smokeprobe-missing-xyz", s.api_url()))
+        .send()
+        .await
+        .unwrap();
+    let malformed = c
+        .post(format!("{}/auth/login", s.api_url()))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(r#"{"login": "#)
+        .send()
+        .await
+        .unwrap();
+    let method = c
+        .put(format!("{}/health", s.api_url()))
+        .send()
+        .await
+        .unwrap();
+    vec![
+        ("unknown path", unknown),
+        ("malformed json", malformed),
+        ("wrong method", method),
+    ]
+}
+
+const LEAK_MARKERS: [&str; 5] = ["Traceback", "File \"", "SQL", "/app/", ".py"];
+
+#[tokio::test]
+async fn normal_error_answers_leak_nothing() {
+    let s = demo(&[]).await;
+    let c = client();
+    let mut answers = Vec::new();
+    for (label, resp) in leak_probes(&c, &s).await {
+        let status = resp.status();
+        let h = resp.headers().clone();
+        assert_eq!(
+            header(&h, "content-type"),
+            Some("application/json"),
+            "{label}"
+        );
+        let text = resp.text().await.unwrap();
+        for marker in LEAK_MARKERS {
+            assert!(!text.contains(marker), "{label}: {text}");
+        }
+        answers.push((status, serde_json::from_str::<Value>(&text).unwrap(), h));
+    }
+    assert_eq!(
+        (answers[0].0, &answers[0].1),
+        (StatusCode::NOT_FOUND, &json!({"detail": "Not Found"}))
+    );
+    assert_eq!(
+        (answers[1].0, &answers[1].1),
+        (
+            StatusCode::BAD_REQUEST,
+            &json!({"success": false, "data": null, "error": {
+                "code": "VALIDATION_ERROR",
+                "message": "Error de validación en el campo 'body': JSON decode error",
+                "field": "body",
+            }})
+        )
+    );
+    assert_eq!(
+        (answers[2].0, &answers[2].1),
+        (
+            StatusCode::METHOD_NOT_ALLOWED,
+            &json!({"detail": "Method Not Allowed"})
+        )
+    );
+    assert_eq!(header(&answers[2].2, "allow"), Some("GET"));
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn leak_errors_turns_the_leak_probes_into_tracebacks() {
+    let s = demo(&["leak-errors"]).await;
+    let c = client();
+    let frame = regex::Regex::new(r#"File "/app/src/[a-z_/]+\.py", line \d+"#).unwrap();
+    for (label, resp) in leak_probes(&c, &s).await {
+        assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR, "{label}");
+        assert_eq!(
+            header(resp.headers(), "content-type"),
+            Some("text/plain; charset=utf-8"),
+            "{label}"
+        );
+        let text = resp.text().await.unwrap();
+        assert!(
+            text.starts_with("Traceback (most recent call last):\n"),
+            "{label}: {text}"
+        );
+        assert!(frame.is_match(&text), "{label}: {text}");
+        assert!(text.contains("[SQL: "), "{label}: {text}");
+        assert!(
+            text.contains("/usr/local/lib/python3.12/"),
+            "{label}: {text}"
+        );
+    }
+    // What works keeps working: the healthy answers and the trailing-slash redirect.
+    let resp = c
+        .get(format!("{}/health", s.api_url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let resp = c
+        .get(format!("{}/trips/", s.api_url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::TEMPORARY_REDIRECT);
+    let (status, body) = login_as(&c, &s, "nobody_here_xyz", "Whatever-1!").await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::UNAUTHORIZED, "INVALID_CREDENTIALS")
+    );
+    // A well-formed body that fails validation is still the 400.
+    let resp = post_json(
+        &c,
+        format!("{}/auth/login", s.api_url()),
+        None,
+        json!({"username": "x"}),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+
+    s.set_faults(Faults::default());
+    for (label, resp) in leak_probes(&c, &s).await {
+        assert!(
+            resp.status().is_client_error(),
+            "{label} after the fault is lifted"
+        );
+    }
+    s.stop().await;
+}
+
+async fn upload_named(
+    c: &Client,
+    s: &DemoServer,
+    token: &str,
+    trip: &str,
+    file_name: &str,
+    mime: &str,
+    bytes: Vec<u8>,
+) -> (StatusCode, Value) {
+    let part = Part::bytes(bytes)
+        .file_name(file_name.to_owned())
+        .mime_str(mime)
+        .unwrap();
+    let resp = c
+        .post(format!("{}/trips/{trip}/photos", s.api_url()))
+        .bearer_auth(token)
+        .multipart(Form::new().part("photo", part))
+        .send()
+        .await
+        .unwrap();
+    json_of(resp).await
+}
+
+#[tokio::test]
+async fn uploads_decode_and_sanitise_by_default() {
+    let s = demo(&[]).await;
+    let c = client();
+    let token = token_for(&c, &s, "probe").await;
+    let id = new_trip(&c, &s, &token).await;
+    let (status, body) = upload_named(
+        &c,
+        &s,
+        &token,
+        &id,
+        "../../etc/probe.png",
+        "image/png",
+        png(2048, 3),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let url = body["data"]["photo_url"].as_str().unwrap();
+    let prefix = "/storage/trip_photos/";
+    assert!(
+        url.starts_with(prefix) && url.ends_with("_optimized.jpg"),
+        "{url}"
+    );
+    assert!(url.contains(&format!("/{id}/")), "{url}");
+    assert!(
+        !url.contains("..") && !url.contains("probe") && !url.contains("etc"),
+        "{url}"
+    );
+    let resp = c
+        .get(format!("{}{url}", s.base_url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+
+    let (status, body) = upload_named(
+        &c,
+        &s,
+        &token,
+        &id,
+        "x.jpg",
+        "image/jpeg",
+        b"GIF89a not a jpeg".to_vec(),
+    )
+    .await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::BAD_REQUEST, "VALIDATION_ERROR")
+    );
+    assert_eq!(
+        body["error"]["message"],
+        "El archivo no es una imagen válida"
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn upload_trusts_type_fault_takes_any_bytes_and_the_client_name() {
+    let s = demo(&["upload-trusts-type"]).await;
+    let c = client();
+    let token = token_for(&c, &s, "probe").await;
+    let id = new_trip(&c, &s, &token).await;
+    for mime in ["image/jpeg", "image/png", "image/webp"] {
+        let (status, body) = upload_named(
+            &c,
+            &s,
+            &token,
+            &id,
+            "../../etc/probe.png",
+            mime,
+            b"<?php system($_GET['c']); ?>".to_vec(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{mime}: {body}");
+        let url = body["data"]["photo_url"].as_str().unwrap();
+        assert!(url.starts_with("/storage/trip_photos/"), "{url}");
+        assert!(
+            url.ends_with(&format!("/{id}/../../etc/probe.png")),
+            "{url}"
+        );
+    }
+    // The declared type is still checked.
+    let (status, body) = upload_named(
+        &c,
+        &s,
+        &token,
+        &id,
+        "a.gif",
+        "image/gif",
+        b"GIF89a".to_vec(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        body["error"]["message"],
+        "Formato de archivo no soportado. Usa JPG, PNG o WebP"
+    );
+    assert_eq!(
+        s.trips().iter().find(|t| t.id == id).map(|t| t.photos),
+        Some(3)
+    );
+    s.stop().await;
+}
+
+fn gunzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(bytes)
+        .read_to_end(&mut out)
+        .expect("valid gzip");
+    out
+}
+
+/// (headers, raw body bytes) of a GET with the given Accept-Encoding.
+async fn fetch_raw(c: &Client, url: &str, accept_encoding: Option<&str>) -> (HeaderMap, Vec<u8>) {
+    let mut req = c.get(url);
+    if let Some(ae) = accept_encoding {
+        req = req.header(header::ACCEPT_ENCODING, ae);
+    }
+    let resp = req.send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK, "{url}");
+    let h = resp.headers().clone();
+    (h, resp.bytes().await.unwrap().to_vec())
+}
+
+#[tokio::test]
+async fn frontend_is_gzipped_typed_and_has_no_source_maps_by_default() {
+    let s = demo(&[]).await;
+    let c = raw_client();
+    for (path, content_type) in [
+        (JS, "application/javascript"),
+        (CSS, "text/css"),
+        ("/", "text/html"),
+        ("/trips/some-deep-link", "text/html"),
+    ] {
+        let url = format!("{}{path}", s.base_url());
+        let (plain_h, plain) = fetch_raw(&c, &url, None).await;
+        assert_eq!(
+            header(&plain_h, "content-type"),
+            Some(content_type),
+            "{path}"
+        );
+        assert_eq!(header(&plain_h, "content-encoding"), None, "{path}");
+        assert_eq!(header(&plain_h, "vary"), Some("Accept-Encoding"), "{path}");
+        for ae in ["gzip", "gzip, deflate, br", "br;q=1.0, gzip;q=0.8", "*"] {
+            let (h, body) = fetch_raw(&c, &url, Some(ae)).await;
+            assert_eq!(header(&h, "content-encoding"), Some("gzip"), "{path} {ae}");
+            assert_eq!(header(&h, "vary"), Some("Accept-Encoding"), "{path} {ae}");
+            assert_eq!(header(&h, "content-type"), Some(content_type), "{path}");
+            assert_eq!(
+                header(&h, "content-length"),
+                Some(body.len().to_string().as_str())
+            );
+            assert_eq!(gunzip(&body), plain, "{path} {ae}");
+        }
+        for ae in ["br", "identity", "gzip;q=0", "deflate, gzip;q=0.0"] {
+            let (h, body) = fetch_raw(&c, &url, Some(ae)).await;
+            assert_eq!(header(&h, "content-encoding"), None, "{path} {ae}");
+            assert_eq!(body, plain, "{path} {ae}");
+        }
+    }
+    let (h, js) = fetch_raw(&c, &format!("{}{JS}", s.base_url()), None).await;
+    assert!(js.len() < 10 * 1024, "{}", js.len());
+    assert!(!String::from_utf8_lossy(&js).contains("sourceMappingURL"));
+    assert_eq!(
+        header(&h, "cache-control"),
+        Some("public, max-age=31536000, immutable")
+    );
+    // The map falls through to the SPA: 200, but HTML, so "not served".
+    let (h, body) = fetch_raw(&c, &format!("{}{SOURCE_MAP}", s.base_url()), None).await;
+    assert_eq!(header(&h, "content-type"), Some("text/html"));
+    assert!(String::from_utf8_lossy(&body).contains("<div id=\"root\"></div>"));
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn frontend_delivery_faults() {
+    let s = demo(&["source-maps"]).await;
+    let c = raw_client();
+    let js_url = format!("{}{JS}", s.base_url());
+    let (_, js) = fetch_raw(&c, &js_url, None).await;
+    let js = String::from_utf8(js).unwrap();
+    assert!(
+        js.trim_end()
+            .ends_with("//# sourceMappingURL=index-3f9a1c.js.map"),
+        "{js}"
+    );
+    let (h, map) = fetch_raw(&c, &format!("{}{SOURCE_MAP}", s.base_url()), None).await;
+    assert_eq!(header(&h, "content-type"), Some("application/json"));
+    let map: Value = serde_json::from_slice(&map).unwrap();
+    assert_eq!(map["version"], 3);
+    assert!(!map["sources"].as_array().unwrap().is_empty(), "{map}");
+    assert!(!map["mappings"].as_str().unwrap().is_empty(), "{map}");
+
+    s.set_faults(faults_of(&["big-bundle"]));
+    let (_, big) = fetch_raw(&c, &js_url, None).await;
+    assert!(
+        (1_900_000..=2_300_000).contains(&big.len()),
+        "{} bytes",
+        big.len()
+    );
+    let (h, big_gz) = fetch_raw(&c, &js_url, Some("gzip")).await;
+    assert_eq!(header(&h, "content-encoding"), Some("gzip"));
+    assert!(big_gz.len() > 600 * 1024, "{} bytes gzipped", big_gz.len());
+    assert_eq!(gunzip(&big_gz), big);
+    let (_, again) = fetch_raw(&c, &js_url, None).await;
+    assert_eq!(again, big, "deterministic");
+    assert!(!String::from_utf8_lossy(&big).contains("sourceMappingURL"));
+
+    s.set_faults(faults_of(&["no-gzip"]));
+    for path in [JS, CSS, "/"] {
+        let (h, body) = fetch_raw(&c, &format!("{}{path}", s.base_url()), Some("gzip")).await;
+        assert_eq!(header(&h, "content-encoding"), None, "{path}");
+        assert_eq!(header(&h, "vary"), None, "{path}");
+        assert!(body.len() < 10 * 1024, "{path}: the small bundle is back");
+    }
+    s.stop().await;
+}
+
+// ---------------------------------------------------------------------------
+// TLS and the HTTP → HTTPS redirect.
+
+fn ring() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+fn ca_roots(s: &DemoServer) -> rustls::RootCertStore {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let pem = s.ca_pem().expect("a TLS demo has a CA");
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(pem.as_bytes()) {
+        roots.add(cert.expect("CA PEM")).expect("CA cert");
+    }
+    assert_eq!(roots.len(), 1);
+    roots
+}
+
+/// A client that trusts the demo CA and nothing else.
+fn tls_client(s: &DemoServer) -> Client {
+    let tls = rustls::ClientConfig::builder_with_provider(ring())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(ca_roots(s))
+        .with_no_client_auth();
+    Client::builder()
+        .tls_backend_preconfigured(tls)
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+async fn tls_demo(mode: TlsMode) -> DemoServer {
+    demo_with(DemoOptions {
+        tls: Some(mode),
+        ..DemoOptions::default()
+    })
+    .await
+}
+
+/// Accepts any certificate (to look at what the server presents).
+#[derive(Debug)]
+struct AcceptAnything(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for AcceptAnything {
+    fn verify_server_cert(
+        &self,
+        _: &rustls::pki_types::CertificateDer<'_>,
+        _: &[rustls::pki_types::CertificateDer<'_>],
+        _: &rustls::pki_types::ServerName<'_>,
+        _: &[u8],
+        _: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// A raw TLS handshake to the site: Ok((served chain, ALPN)) or the handshake error.
+async fn handshake(
+    s: &DemoServer,
+    verify: bool,
+) -> Result<(Vec<Vec<u8>>, Option<Vec<u8>>), std::io::Error> {
+    let builder = rustls::ClientConfig::builder_with_provider(ring())
+        .with_safe_default_protocol_versions()
+        .unwrap();
+    let mut config = if verify {
+        builder
+            .with_root_certificates(ca_roots(s))
+            .with_no_client_auth()
+    } else {
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AcceptAnything(ring())))
+            .with_no_client_auth()
+    };
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(s.addr()).await?;
+    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+    let tls = connector.connect(name, tcp).await?;
+    let conn = tls.get_ref().1;
+    let chain = conn
+        .peer_certificates()
+        .unwrap_or_default()
+        .iter()
+        .map(|c| c.to_vec())
+        .collect();
+    Ok((chain, conn.alpn_protocol().map(<[u8]>::to_vec)))
+}
+
+struct Leaf {
+    not_before: i64,
+    not_after: i64,
+    dns: Vec<String>,
+    ips: Vec<std::net::IpAddr>,
+    issuer: String,
+    subject: String,
+}
+
+fn parse_cert(der: &[u8]) -> Leaf {
+    use x509_parser::extensions::GeneralName;
+    let (_, cert) = x509_parser::parse_x509_certificate(der).expect("X.509");
+    let mut dns = Vec::new();
+    let mut ips = Vec::new();
+    if let Some(san) = cert.subject_alternative_name().expect("SAN extension") {
+        for name in &san.value.general_names {
+            match name {
+                GeneralName::DNSName(d) => dns.push((*d).to_owned()),
+                GeneralName::IPAddress(b) => ips.push(match b.len() {
+                    4 => std::net::IpAddr::from(<[u8; 4]>::try_from(*b).unwrap()),
+                    _ => std::net::IpAddr::from(<[u8; 16]>::try_from(*b).unwrap()),
+                }),
+                _ => {}
+            }
+        }
+    }
+    let cn = |name: &x509_parser::x509::X509Name<'_>| {
+        name.iter_common_name()
+            .next()
+            .and_then(|cn| cn.as_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    Leaf {
+        not_before: cert.validity().not_before.timestamp(),
+        not_after: cert.validity().not_after.timestamp(),
+        dns,
+        ips,
+        issuer: cn(cert.issuer()),
+        subject: cn(cert.subject()),
+    }
+}
+
+const DAY: i64 = 86_400;
+
+fn now() -> i64 {
+    smokeprobe::builtins::unix_now() as i64
+}
+
+/// Asserts `t` is `days` from now, give or take an hour.
+fn about_days_from_now(t: i64, days: i64, what: &str) {
+    let expected = now() + days * DAY;
+    assert!((t - expected).abs() < 3600, "{what}: {t} vs {expected}");
+}
+
+#[tokio::test]
+async fn tls_valid_and_expiring_soon_are_trusted_via_the_demo_ca() {
+    for (mode, days_left) in [(TlsMode::Valid, 90), (TlsMode::ExpiringSoon, 5)] {
+        let s = tls_demo(mode).await;
+        assert_eq!(s.tls_mode(), Some(mode));
+        let port = s.addr().port();
+        assert_eq!(s.base_url(), format!("https://127.0.0.1:{port}"));
+        assert_eq!(s.api_url(), format!("https://127.0.0.1:{port}/api"));
+        assert!(s.http_url().starts_with("http://127.0.0.1:"));
+        assert_ne!(s.http_url(), format!("http://127.0.0.1:{port}"));
+        assert!(
+            s.ca_pem()
+                .unwrap()
+                .starts_with("-----BEGIN CERTIFICATE-----")
+        );
+
+        let c = tls_client(&s);
+        let resp = c
+            .get(format!("{}/health", s.api_url()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.version(), reqwest::Version::HTTP_11);
+        assert_eq!(
+            header(resp.headers(), "strict-transport-security"),
+            Some(HSTS_FULL)
+        );
+        let (status, body) = json_of(resp).await;
+        assert_eq!(
+            (status, &body["data"]["status"]),
+            (StatusCode::OK, &json!("healthy"))
+        );
+        // The whole site is there: login, the SPA, the fault endpoint.
+        token_for(&c, &s, "probe").await;
+        let resp = c.get(s.base_url()).send().await.unwrap();
+        assert_eq!(header(resp.headers(), "content-type"), Some("text/html"));
+        let resp = c
+            .get(format!("{}/__demo/faults", s.base_url()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        // Starlette's trailing-slash redirect keeps the scheme it was reached by.
+        let resp = c
+            .get(format!("{}/trips/", s.api_url()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            header(resp.headers(), "location"),
+            Some(format!("{}/trips", s.base_url()).as_str())
+        );
+
+        let (chain, alpn) = handshake(&s, true).await.expect("trusted handshake");
+        assert_eq!(alpn.as_deref(), Some(&b"http/1.1"[..]), "{mode:?}");
+        assert_eq!(chain.len(), 2, "leaf + CA");
+        let leaf = parse_cert(&chain[0]);
+        let ca = parse_cert(&chain[1]);
+        assert_eq!(leaf.issuer, "smokeprobe demo CA");
+        assert_eq!(ca.subject, "smokeprobe demo CA");
+        assert_eq!(leaf.dns, ["localhost"]);
+        assert_eq!(
+            leaf.ips,
+            [
+                "127.0.0.1".parse::<std::net::IpAddr>().unwrap(),
+                "::1".parse().unwrap()
+            ]
+        );
+        about_days_from_now(leaf.not_before, -1, "not_before");
+        about_days_from_now(leaf.not_after, days_left, "not_after");
+        s.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn tls_bad_certificates_fail_the_handshake() {
+    for (mode, error) in [
+        (TlsMode::Expired, "Expired"),
+        (TlsMode::SelfSigned, "UnknownIssuer"),
+        (TlsMode::WrongHost, "NotValidForName"),
+    ] {
+        let s = tls_demo(mode).await;
+        let err = tls_client(&s)
+            .get(format!("{}/health", s.api_url()))
+            .send()
+            .await
+            .expect_err("untrusted certificate");
+        assert!(err.is_connect(), "{mode:?}: {err:?}");
+        let err = handshake(&s, true)
+            .await
+            .expect_err("verified handshake fails");
+        assert!(format!("{err:?}").contains(error), "{mode:?}: {err:?}");
+
+        let (chain, _) = handshake(&s, false).await.expect("unverified handshake");
+        let leaf = parse_cert(&chain[0]);
+        match mode {
+            TlsMode::Expired => {
+                assert_eq!(chain.len(), 2);
+                about_days_from_now(leaf.not_before, -60, "not_before");
+                about_days_from_now(leaf.not_after, -1, "not_after");
+                assert_eq!(leaf.issuer, "smokeprobe demo CA");
+            }
+            TlsMode::SelfSigned => {
+                assert_eq!(chain.len(), 1, "leaf only");
+                assert_eq!(leaf.issuer, leaf.subject);
+                assert_ne!(leaf.issuer, "smokeprobe demo CA");
+                assert_eq!(leaf.dns, ["localhost"]);
+                about_days_from_now(leaf.not_after, 90, "not_after");
+            }
+            _ => {
+                assert_eq!(chain.len(), 2);
+                assert_eq!(leaf.dns, ["wrong-host.invalid"]);
+                assert!(leaf.ips.is_empty());
+                assert_eq!(leaf.issuer, "smokeprobe demo CA");
+                about_days_from_now(leaf.not_after, 90, "not_after");
+            }
+        }
+        s.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn failed_handshakes_never_stop_the_https_listener() {
+    use tokio::io::AsyncWriteExt;
+    let s = tls_demo(TlsMode::Valid).await;
+    // Plain HTTP to the TLS port, a client that trusts nothing, a half-open socket.
+    let mut garbage = tokio::net::TcpStream::connect(s.addr()).await.unwrap();
+    garbage
+        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let stalled = tokio::net::TcpStream::connect(s.addr()).await.unwrap();
+    assert!(
+        client()
+            .get(format!("{}/health", s.api_url()))
+            .send()
+            .await
+            .is_err()
+    );
+    let c = tls_client(&s);
+    for _ in 0..3 {
+        let resp = c
+            .get(format!("{}/health", s.api_url()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+    }
+    drop((garbage, stalled));
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn plain_http_redirects_to_https() {
+    let s = tls_demo(TlsMode::Valid).await;
+    let c = client();
+    let port = s.addr().port();
+    let expected = format!("https://127.0.0.1:{port}/some/path?q=1");
+    for method in [
+        Method::GET,
+        Method::POST,
+        Method::PUT,
+        Method::DELETE,
+        Method::OPTIONS,
+    ] {
+        let resp = c
+            .request(method.clone(), format!("{}/some/path?q=1", s.http_url()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::MOVED_PERMANENTLY, "{method}");
+        assert_eq!(header(resp.headers(), "location"), Some(expected.as_str()));
+        assert_eq!(header(resp.headers(), "server"), Some("nginx"));
+        assert_eq!(header(resp.headers(), "content-type"), Some("text/html"));
+        let body = resp.text().await.unwrap();
+        assert!(
+            body.contains("<title>301 Moved Permanently</title>"),
+            "{body}"
+        );
+    }
+    let resp = c
+        .get(format!("{}/api/health", s.http_url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        header(resp.headers(), "location"),
+        Some(format!("https://127.0.0.1:{port}/api/health").as_str())
+    );
+    // The host comes from the Host header, its port replaced by the HTTPS one.
+    let resp = c
+        .get(format!("{}/x", s.http_url()))
+        .header(header::HOST, "contravento.example:8080")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        header(resp.headers(), "location"),
+        Some(format!("https://contravento.example:{port}/x").as_str())
+    );
+    for (host, location_host) in [
+        ("[::1]:8080", "[::1]"),
+        ("LocalHost", "localhost"),
+        ("evil.example/x?", "127.0.0.1"),
+        ("", "127.0.0.1"),
+    ] {
+        let resp = c
+            .get(format!("{}/x", s.http_url()))
+            .header(header::HOST, host)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            header(resp.headers(), "location"),
+            Some(format!("https://{location_host}:{port}/x").as_str()),
+            "Host: {host}"
+        );
+    }
+    // Following the redirect with a client that trusts the CA lands on the site.
+    let follow = {
+        let tls = rustls::ClientConfig::builder_with_provider(ring())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(ca_roots(&s))
+            .with_no_client_auth();
+        Client::builder()
+            .tls_backend_preconfigured(tls)
+            .no_proxy()
+            .build()
+            .unwrap()
+    };
+    let resp = follow
+        .get(format!("{}/api/health", s.http_url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.url().as_str(),
+        format!("https://127.0.0.1:{port}/api/health")
+    );
+    assert_eq!(resp.status(), StatusCode::OK);
+
+    let redirect = |spec: &str| {
+        s.set_faults(faults_of(&[spec]));
+        c.get(format!("{}/some/path?q=1", s.http_url())).send()
+    };
+    let resp = redirect("redirect=302").await.unwrap();
+    assert_eq!(resp.status(), StatusCode::FOUND);
+    assert_eq!(header(resp.headers(), "location"), Some(expected.as_str()));
+    let resp = redirect("redirect=root").await.unwrap();
+    assert_eq!(resp.status(), StatusCode::MOVED_PERMANENTLY);
+    assert_eq!(
+        header(resp.headers(), "location"),
+        Some(format!("https://127.0.0.1:{port}/").as_str())
+    );
+    let resp = redirect("redirect=none").await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(header(resp.headers(), "location"), None);
+    assert_eq!(header(resp.headers(), "content-type"), Some("text/html"));
+    let (status, body) = json_of(
+        c.get(format!("{}/api/health", s.http_url()))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, &body["data"]["status"]),
+        (StatusCode::OK, &json!("healthy"))
+    );
+    // Plain HTTP's own trailing-slash redirect says http.
+    let resp = c
+        .get(format!("{}/api/trips/", s.http_url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        header(resp.headers(), "location"),
+        Some(format!("{}/trips", s.http_url()).as_str())
+    );
+    let resp = redirect("redirect=301").await.unwrap();
+    assert_eq!(resp.status(), StatusCode::MOVED_PERMANENTLY);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn without_tls_there_is_one_plain_listener() {
+    let s = demo(&[]).await;
+    assert_eq!(s.tls_mode(), None);
+    assert_eq!(s.ca_pem(), None);
+    assert_eq!(s.http_url(), s.base_url());
+    assert_eq!(s.base_url(), format!("http://{}", s.addr()));
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn stop_closes_both_tls_listeners() {
+    let s = tls_demo(TlsMode::Valid).await;
+    let c = tls_client(&s);
+    let https = format!("{}/api/health", s.base_url());
+    let http = format!("{}/api/health", s.http_url());
+    assert_eq!(c.get(&https).send().await.unwrap().status(), StatusCode::OK);
+    assert_eq!(
+        client().get(&http).send().await.unwrap().status(),
+        StatusCode::MOVED_PERMANENTLY
+    );
+    let (https_addr, http_addr) = (s.addr(), s.http_url());
+    s.stop().await;
+    assert!(tokio::net::TcpStream::connect(https_addr).await.is_err());
+    let http_addr = http_addr.trim_start_matches("http://").to_owned();
+    assert!(tokio::net::TcpStream::connect(http_addr).await.is_err());
+    assert!(c.get(&https).send().await.is_err());
+}
+
+#[test]
+fn tls_modes_parse_and_print() {
+    for (name, mode) in [
+        ("valid", TlsMode::Valid),
+        ("expiring-soon", TlsMode::ExpiringSoon),
+        ("expired", TlsMode::Expired),
+        ("self-signed", TlsMode::SelfSigned),
+        ("wrong-host", TlsMode::WrongHost),
+    ] {
+        assert_eq!(name.parse::<TlsMode>(), Ok(mode));
+        assert_eq!(mode.to_string(), name);
+    }
+    let err = "sloppy".parse::<TlsMode>().unwrap_err();
+    for name in [
+        "valid",
+        "expiring-soon",
+        "expired",
+        "self-signed",
+        "wrong-host",
+        "sloppy",
+    ] {
+        assert!(err.contains(name), "{err}");
+    }
 }

@@ -1,0 +1,209 @@
+//! The SPA files nginx serves from disk: `index.html`, one hashed JS bundle and
+//! one hashed stylesheet, with `index.html` as the fallback for every other path
+//! (`try_files $uri /index.html`) — so a missing `/assets/*.js.map` is a 200
+//! `text/html` answer, which a source-map check must treat as "not served".
+//!
+//! Delivery as nginx with `gzip on; gzip_vary on; gzip_types text/css
+//! application/javascript;` does it: JS (`application/javascript`), CSS
+//! (`text/css`) and HTML are gzip-compressed (`Content-Encoding: gzip`) when the
+//! request's `Accept-Encoding` includes gzip and sent as is otherwise, both with
+//! `Vary: Accept-Encoding`. Hashed assets are `Cache-Control: public,
+//! max-age=31536000, immutable`.
+//!
+//! Faults: `source-maps` (the bundle ends with `//# sourceMappingURL=…` and
+//! `/assets/index-3f9a1c.js.map` is a 200 `application/json` source map),
+//! `big-bundle` (the bundle is ~2 MB of deterministic pseudo-random minified-ish
+//! code that stays well over 600 KB gzipped), `no-gzip` (never compressed, no
+//! `Vary`), `insecure-cookie` (the HTML sets `cv_lang=es; Path=/`). Every variant
+//! is built (and compressed) once and then served from memory.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+
+use axum::body::Bytes;
+use axum::http::header::{
+    ACCEPT_ENCODING, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_TYPE, SET_COOKIE, VARY,
+};
+use axum::http::{HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use flate2::Compression;
+use flate2::write::GzEncoder;
+
+use super::Faults;
+use super::nginx::HeaderPolicy;
+
+pub(super) const APP_JS_PATH: &str = "/assets/index-3f9a1c.js";
+pub(super) const APP_CSS_PATH: &str = "/assets/index-8b2e4d.css";
+pub(super) const SOURCE_MAP_PATH: &str = "/assets/index-3f9a1c.js.map";
+/// The size `big-bundle` pads the JS bundle to.
+const BIG_BUNDLE_BYTES: usize = 2 * 1024 * 1024;
+const INSECURE_COOKIE: &str = "cv_lang=es; Path=/";
+const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+
+const INDEX_HTML: &str = r#"<!doctype html>
+<html lang="es">
+  <head>
+    <meta charset="UTF-8" />
+    <link rel="icon" type="image/svg+xml" href="/favicon.svg" />
+    <meta name="viewport" content="width=device-width, initial-scale=1.0" />
+    <title>ContraVento</title>
+    <script type="module" crossorigin src="/assets/index-3f9a1c.js"></script>
+    <link rel="stylesheet" crossorigin href="/assets/index-8b2e4d.css">
+  </head>
+  <body>
+    <div id="root"></div>
+  </body>
+</html>
+"#;
+
+const APP_JS: &str = r#"(function(){const r=document.getElementById("root");if(r){r.textContent="ContraVento";}fetch("/api/trips/public?limit=1").catch(function(){});})();
+"#;
+
+const SOURCE_MAP_COMMENT: &str = "//# sourceMappingURL=index-3f9a1c.js.map\n";
+
+const APP_CSS: &str = "body{margin:0;font-family:system-ui,sans-serif}#root{min-height:100vh}\n";
+
+const SOURCE_MAP: &str = r#"{"version":3,"file":"index-3f9a1c.js","sources":["../../src/main.tsx","../../src/api/client.ts"],"sourcesContent":["import { createRoot } from \"react-dom/client\";\nimport { App } from \"./App\";\n\nconst root = document.getElementById(\"root\");\nif (root) {\n  root.textContent = \"ContraVento\";\n}\n","export const API_BASE = import.meta.env.VITE_API_URL ?? \"/api\";\n\nexport function latestTrips() {\n  return fetch(`${API_BASE}/trips/public?limit=1`).catch(() => undefined);\n}\n"],"names":["root","document","getElementById","textContent","fetch","API_BASE","latestTrips"],"mappings":"AAAA,CAAC,WAAW,MAAMA,EAAEC,SAASC,eAAe,QAAQ,GAAGF,EAAE,CAACA,EAAEG,YAAY,cAAc,CAACC,MAAM,yBAAyB"}
+"#;
+
+/// One file as nginx serves it: its bytes and their gzip encoding.
+struct Asset {
+    content_type: &'static str,
+    identity: Bytes,
+    gzip: Bytes,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum AssetId {
+    Index,
+    Css,
+    Js { big: bool, source_map: bool },
+}
+
+/// The asset, built and compressed on first use.
+fn asset(id: AssetId) -> Arc<Asset> {
+    static CACHE: OnceLock<Mutex<HashMap<AssetId, Arc<Asset>>>> = OnceLock::new();
+    let mut cache = CACHE
+        .get_or_init(Mutex::default)
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    cache
+        .entry(id)
+        .or_insert_with(|| Arc::new(build(id)))
+        .clone()
+}
+
+fn build(id: AssetId) -> Asset {
+    let (content_type, body) = match id {
+        AssetId::Index => ("text/html", INDEX_HTML.as_bytes().to_vec()),
+        AssetId::Css => ("text/css", APP_CSS.as_bytes().to_vec()),
+        AssetId::Js { big, source_map } => {
+            let mut js = APP_JS.to_owned();
+            if big {
+                js.push_str(&big_bundle_filler(
+                    BIG_BUNDLE_BYTES.saturating_sub(js.len()),
+                ));
+            }
+            if source_map {
+                js.push_str(SOURCE_MAP_COMMENT);
+            }
+            ("application/javascript", js.into_bytes())
+        }
+    };
+    Asset {
+        content_type,
+        gzip: Bytes::from(gzip(&body)),
+        identity: Bytes::from(body),
+    }
+}
+
+/// About `len` bytes of minified-looking JS built from a fixed-seed generator:
+/// string constants of random base64-ish text, which gzip cannot shrink much.
+fn big_bundle_filler(len: usize) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut rng = fastrand::Rng::with_seed(0x00c0_ffee_b1c1_c1e5);
+    let mut out = String::with_capacity(len + 160);
+    let mut n = 0u32;
+    while out.len() < len {
+        out.push_str(&format!("var _v{n:x}=\""));
+        for _ in 0..120 {
+            out.push(char::from(ALPHABET[rng.usize(..ALPHABET.len())]));
+        }
+        out.push_str("\";\n");
+        n += 1;
+    }
+    out
+}
+
+fn gzip(body: &[u8]) -> Vec<u8> {
+    let mut encoder = GzEncoder::new(Vec::with_capacity(body.len() / 2), Compression::new(6));
+    // Writing into a Vec cannot fail.
+    let _ = encoder.write_all(body);
+    encoder.finish().unwrap_or_default()
+}
+
+/// Whether `Accept-Encoding` lists gzip (or `*`) with a non-zero quality.
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|item| {
+            let mut params = item.split(';').map(str::trim);
+            let coding = params.next().unwrap_or_default();
+            let zero_q = params.any(|p| {
+                p.strip_prefix("q=")
+                    .and_then(|q| q.parse::<f64>().ok())
+                    .is_some_and(|q| q <= 0.0)
+            });
+            (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !zero_q
+        })
+}
+
+/// A GET or HEAD for a path that is neither `/api` nor `/storage`.
+pub(super) fn static_file(
+    path: &str,
+    req_headers: &HeaderMap,
+    faults: &Faults,
+    policy: &HeaderPolicy,
+) -> Response {
+    let id = match path {
+        APP_JS_PATH => AssetId::Js {
+            big: faults.big_bundle,
+            source_map: faults.source_maps,
+        },
+        APP_CSS_PATH => AssetId::Css,
+        SOURCE_MAP_PATH if faults.source_maps => {
+            let mut resp = ([(CONTENT_TYPE, "application/json")], SOURCE_MAP).into_response();
+            resp.headers_mut()
+                .insert(CACHE_CONTROL, HeaderValue::from_static(IMMUTABLE));
+            return resp;
+        }
+        _ => AssetId::Index,
+    };
+    let asset = asset(id);
+    let compress = !faults.no_gzip && accepts_gzip(req_headers);
+    let body = if compress {
+        asset.gzip.clone()
+    } else {
+        asset.identity.clone()
+    };
+    let mut resp = ([(CONTENT_TYPE, asset.content_type)], body).into_response();
+    let headers = resp.headers_mut();
+    if !faults.no_gzip {
+        headers.insert(VARY, HeaderValue::from_static("Accept-Encoding"));
+    }
+    if compress {
+        headers.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
+    if id == AssetId::Index {
+        if policy.cookie {
+            headers.insert(SET_COOKIE, HeaderValue::from_static(INSECURE_COOKIE));
+        }
+    } else {
+        headers.insert(CACHE_CONTROL, HeaderValue::from_static(IMMUTABLE));
+    }
+    resp
+}
