@@ -9,7 +9,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::{self, Flow, Inputs, Plan, VarOverride};
-use crate::demo::{DemoOptions, DemoServer, Faults};
+use crate::demo::{DemoOptions, DemoServer, Faults, TlsMode};
 use crate::flow::Runner;
 use crate::net::{HttpFactory, NetOptions};
 use crate::oneshot::{OnceOptions, run_once};
@@ -96,9 +96,17 @@ pub struct DemoArgs {
     pub port: u16,
     /// Inject a fault from the start (repeatable): latency:/api/auth/login=800ms,
     /// error:/api/trips=0.5:500, db-down, reject-photos, publish-fails,
-    /// feed-hides-new, no-security-headers, cors=wildcard, cors=echo-any, leak-errors.
+    /// feed-hides-new, no-security-headers, headers=as-committed, hsts=missing,
+    /// hsts=short, xfo=sameorigin, csp=unsafe, server-version, insecure-cookie,
+    /// cors=wildcard, cors=echo-any, cors=allow-http, redirect=302, redirect=root,
+    /// redirect=none, leak-errors, upload-trusts-type, source-maps, big-bundle, no-gzip.
     #[arg(long = "fault", value_name = "SPEC")]
     pub faults: Vec<String>,
+    /// The demo's certificate: valid, expiring-soon, expired, self-signed,
+    /// wrong-host (generated at start by a demo CA the probe trusts), or off
+    /// for plain HTTP only (the TLS and redirect checks then fail).
+    #[arg(long, default_value = "valid", value_name = "MODE")]
+    pub tls: String,
     /// Time between probe passes in continuous mode.
     #[arg(long, default_value = "15s", value_parser = humantime::parse_duration)]
     pub interval: Duration,
@@ -206,10 +214,10 @@ fn select<'p>(plan: &'p Plan, names: &[String]) -> Result<Vec<&'p Flow>, String>
     Ok(out)
 }
 
-fn runner_for(plan: Plan, a: &PlanArgs) -> Result<Runner, i32> {
+fn runner_for(plan: Plan, a: &PlanArgs, ca_pems: Vec<String>) -> Result<Runner, i32> {
     let net = NetOptions {
         ca_files: a.ca_files.clone(),
-        ca_pems: Vec::new(),
+        ca_pems,
         user_agent: plan.settings.user_agent.clone(),
     };
     let http = HttpFactory::new(&net).map_err(|e| usage(&e.to_string()))?;
@@ -225,7 +233,7 @@ async fn cmd_once(a: OnceArgs) -> i32 {
         Ok(p) => p,
         Err(code) => return code,
     };
-    let runner = match runner_for(plan, &a.plan) {
+    let runner = match runner_for(plan, &a.plan, Vec::new()) {
         Ok(r) => r,
         Err(code) => return code,
     };
@@ -281,8 +289,16 @@ async fn cmd_demo(a: DemoArgs) -> i32 {
             return usage(&e);
         }
     }
+    let tls = match a.tls.as_str() {
+        "off" => None,
+        m => match m.parse::<TlsMode>() {
+            Ok(t) => Some(t),
+            Err(e) => return usage(&format!("--tls: {e} (or off)")),
+        },
+    };
     let opts = DemoOptions {
         faults,
+        tls,
         ..DemoOptions::default()
     };
     let listener = match tokio::net::TcpListener::bind(("127.0.0.1", a.port)).await {
@@ -294,18 +310,42 @@ async fn cmd_demo(a: DemoArgs) -> i32 {
         Err(e) => return usage(&format!("demo target failed to start: {e}")),
     };
     let base = server.base_url();
+    let http_base = server.http_url();
     println!("smokeprobe demo: a ContraVento-compatible target is listening on {base}");
+    if server.ca_pem().is_some() {
+        println!("  plain HTTP on {http_base} (redirects to HTTPS)");
+    }
+    let mut curl_ca = String::new();
+    let mut ca_file = None;
+    if let Some(pem) = server.ca_pem().filter(|_| !a.once) {
+        // Written out so that curl and a separate `smokeprobe once` can trust it too.
+        let path =
+            std::env::temp_dir().join(format!("smokeprobe-demo-ca-{}.pem", server.addr().port()));
+        match std::fs::write(&path, &pem) {
+            Ok(()) => {
+                println!(
+                    "  demo CA certificate (for curl --cacert): {}",
+                    path.display()
+                );
+                curl_ca = format!(" --cacert {}", path.display());
+                ca_file = Some(path);
+            }
+            Err(e) => println!("  cannot write the demo CA certificate: {e}"),
+        }
+    }
     println!("  API {base}/api · SPA {base}/ · faults: GET/PUT {base}/__demo/faults");
     if a.serve_only {
         println!("serving until Ctrl-C");
         let _ = tokio::signal::ctrl_c().await;
         server.stop().await;
+        remove_ca(ca_file);
         return exit::PASSED;
     }
     let plan_args = PlanArgs {
         files: Vec::new(),
         vars: vec![
             format!("base={base}"),
+            format!("http_base={http_base}"),
             format!("username={}", opts.username),
             format!(
                 "allowed_origin={}",
@@ -325,7 +365,7 @@ async fn cmd_demo(a: DemoArgs) -> i32 {
         Ok(p) => p,
         Err(code) => return code,
     };
-    let runner = match runner_for(plan, &plan_args) {
+    let runner = match runner_for(plan, &plan_args, server.ca_pem().into_iter().collect()) {
         Ok(r) => r,
         Err(code) => return code,
     };
@@ -355,12 +395,17 @@ async fn cmd_demo(a: DemoArgs) -> i32 {
     }
     if !a.no_tour && a.faults.is_empty() {
         let mut f = Faults::default();
-        for spec in ["latency:/api/auth/login=700ms", "reject-photos"] {
+        for spec in [
+            "latency:/api/auth/login=700ms",
+            "reject-photos",
+            "headers=as-committed",
+        ] {
             let _ = f.apply_spec(spec);
         }
         server.set_faults(f);
         pass(
-            "injecting faults: login +700 ms (auth budget is 500 ms p95), photo uploads rejected"
+            "injecting faults: login +700 ms (auth budget is 500 ms p95), photo uploads rejected, \
+             security headers as today's nginx config sets them"
                 .into(),
         )
         .await;
@@ -374,7 +419,7 @@ async fn cmd_demo(a: DemoArgs) -> i32 {
         );
     }
     println!(
-        "\nprobing every {} until Ctrl-C (inject faults with: curl -X PUT {base}/__demo/faults -d '{{\"db_down\":true}}')",
+        "\nprobing every {} until Ctrl-C (inject faults with: curl{curl_ca} -X PUT {base}/__demo/faults -d '{{\"db_down\":true}}')",
         humantime::format_duration(a.interval)
     );
     let mut tick = tokio::time::interval(a.interval);
@@ -389,5 +434,13 @@ async fn cmd_demo(a: DemoArgs) -> i32 {
         }
     }
     server.stop().await;
+    remove_ca(ca_file);
     exit::PASSED
+}
+
+/// The demo CA written for curl lives only as long as the demo.
+fn remove_ca(path: Option<PathBuf>) {
+    if let Some(p) = path {
+        let _ = std::fs::remove_file(p);
+    }
 }

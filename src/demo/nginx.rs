@@ -76,6 +76,10 @@ const CSP: &str = "default-src 'self'; img-src 'self' data:; object-src 'none'; 
 base-uri 'self'; frame-ancestors 'none'";
 const CSP_UNSAFE: &str = "default-src 'self'; script-src 'self' 'unsafe-inline' 'unsafe-eval'; \
 img-src 'self' data:; object-src 'none'; base-uri 'self'; frame-ancestors 'none'";
+/// With `xfo=sameorigin` the CSP allows same-origin framing too: browsers obey
+/// `frame-ancestors` over X-Frame-Options, so a DENY-grade CSP would hide it.
+const CSP_SAMEORIGIN: &str = "default-src 'self'; img-src 'self' data:; object-src 'none'; \
+base-uri 'self'; frame-ancestors 'self'";
 const POWERED_BY: &str = "FastAPI/0.115.0";
 
 /// Marks a request that arrived over TLS (redirect targets then use `https://`).
@@ -130,7 +134,13 @@ impl HeaderPolicy {
         } else {
             "DENY"
         };
-        let csp = if faults.csp_unsafe { CSP_UNSAFE } else { CSP };
+        let csp = if faults.csp_unsafe {
+            CSP_UNSAFE
+        } else if faults.xfo_sameorigin {
+            CSP_SAMEORIGIN
+        } else {
+            CSP
+        };
         policy.everywhere.extend([
             (X_FRAME_OPTIONS, xfo),
             (X_CONTENT_TYPE_OPTIONS, "nosniff"),

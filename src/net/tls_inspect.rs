@@ -444,6 +444,10 @@ fn problem(err: &rustls::Error, chain: &[CertSummary], server_name: &str, now: i
                 presented: leaf.map(|l| l.sans.clone()).unwrap_or_default(),
             }
         }
+        // A self-signed leaf can also fail on a signature check when the trust
+        // store holds a different certificate with the same name (a machine's
+        // own `CN=localhost`, say): for the person reading, it is self-signed.
+        _ if leaf.is_some_and(|l| l.self_signed) => TlsProblem::SelfSigned,
         other => TlsProblem::Other(format!("certificate rejected: {other}")),
     }
 }

@@ -69,7 +69,11 @@ pub fn render_console(r: &OnceReport, style: ConsoleStyle) -> String {
     let headed = groups.iter().any(|g| g.is_some());
     for g in groups {
         if headed {
-            let _ = writeln!(out, "{}", style.bold(&format!("── {} ──", g.unwrap_or("Flows"))));
+            let _ = writeln!(
+                out,
+                "{}",
+                style.bold(&format!("── {} ──", g.unwrap_or("Flows")))
+            );
         }
         for f in r.flows.iter().filter(|f| f.group.as_deref() == g) {
             flow_block(&mut out, f, r.samples, width, style);
@@ -230,6 +234,12 @@ fn step_line(out: &mut String, s: &StepSummary, samples: u32, width: usize, styl
             .message
             .as_ref()
             .map(|m| style.dim(&format!("skipped: {m}"))),
+        Outcome::Passed if s.last.tls.is_some() => s.last.tls.as_ref().map(|t| {
+            style.dim(&format!(
+                "{} · {:.1} days left · expires {} · issuer {}",
+                t.protocol, t.days_left, t.not_after, t.issuer
+            ))
+        }),
         Outcome::Passed => s
             .last
             .poll_elapsed

@@ -40,7 +40,9 @@ pub fn render_junit(r: &OnceReport) -> String {
                                         "FAIL"
                                     },
                                     c.check,
-                                    c.on.as_deref().map(|o| format!(" on {o}")).unwrap_or_default(),
+                                    c.on.as_deref()
+                                        .map(|o| format!(" on {o}"))
+                                        .unwrap_or_default(),
                                     c.expected,
                                     c.actual
                                 )
@@ -82,7 +84,9 @@ pub fn render_junit(r: &OnceReport) -> String {
                                 "FAIL"
                             },
                             c.check,
-                            c.on.as_deref().map(|o| format!(" on {o}")).unwrap_or_default(),
+                            c.on.as_deref()
+                                .map(|o| format!(" on {o}"))
+                                .unwrap_or_default(),
                             c.expected,
                             c.actual
                         )

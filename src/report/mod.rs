@@ -175,7 +175,8 @@ pub fn summarize(flow: &Flow, results: Vec<FlowResult>) -> FlowSummary {
         let count = |o: Outcome| samples.iter().filter(|s| s.outcome == o).count() as u32;
         let durations: Vec<Duration> = samples
             .iter()
-            .filter(|s| s.status.is_some())
+            // Timed when the target answered: an HTTP status, or rules a check judged.
+            .filter(|s| s.status.is_some() || !s.checks.is_empty())
             .filter_map(|s| s.duration)
             .collect();
         let latency = percentiles(&durations);

@@ -15,10 +15,22 @@ async fn demo_once_probes_the_builtin_target_and_passes() {
         "stdout:\n{stdout}\nstderr:\n{stderr}"
     );
     assert!(
-        stdout.contains("listening on http://127.0.0.1:"),
+        stdout.contains("listening on https://127.0.0.1:"),
         "{stdout}"
     );
-    for flow in ["health", "trip-lifecycle", "cors-login"] {
+    assert!(
+        stdout.contains("plain HTTP on http://127.0.0.1:"),
+        "{stdout}"
+    );
+    for flow in [
+        "health",
+        "trip-lifecycle",
+        "── Security ──",
+        "cors-login",
+        "tls-certificate",
+        "https-redirect",
+        "── Frontend ──",
+    ] {
         assert!(stdout.contains(flow), "{flow} missing from:\n{stdout}");
     }
     assert!(stdout.contains("✅ PASSED"), "{stdout}");
@@ -62,7 +74,17 @@ async fn check_prints_the_plan_with_secrets_redacted() {
         "{stdout}"
     );
     assert!(!stdout.contains("Sup3r-Secret-Value"), "{stdout}");
-    assert!(stdout.contains("ok: 8 flow(s) valid"), "{stdout}");
+    assert!(stdout.contains("ok: 14 flow(s) valid"), "{stdout}");
+    assert!(
+        stdout.contains("certificate: tls check ${base}"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "profile checklist over 3 URL(s); required: hsts, frame-options, content-type-options"
+        ),
+        "{stdout}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

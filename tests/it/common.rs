@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use smokeprobe::demo::{DemoOptions, DemoServer, Faults};
+use smokeprobe::demo::{DemoOptions, DemoServer, Faults, TlsMode};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_smokeprobe");
 
@@ -18,13 +18,21 @@ pub async fn demo_with(opts: DemoOptions) -> DemoServer {
         .expect("demo target starts on 127.0.0.1:0")
 }
 
+/// The plain-HTTP demo target with `faults`.
 pub async fn demo(faults: &[&str]) -> DemoServer {
+    demo_tls(None, faults).await
+}
+
+/// The demo target with `faults`, over TLS when `tls` is set (then
+/// `http_url()` is its plain-HTTP redirect listener and `ca_pem()` its CA).
+pub async fn demo_tls(tls: Option<TlsMode>, faults: &[&str]) -> DemoServer {
     let mut f = Faults::default();
     for spec in faults {
         f.apply_spec(spec).expect("valid fault spec");
     }
     demo_with(DemoOptions {
         faults: f,
+        tls,
         ..DemoOptions::default()
     })
     .await
@@ -53,14 +61,23 @@ pub fn text(o: &Output) -> (String, String) {
     )
 }
 
-/// Arguments that point the shipped probe file at a demo target.
-pub fn contravento_args(server: &DemoServer) -> Vec<String> {
+/// Arguments that point the shipped probe file at a demo target; its CA (if
+/// it serves TLS) is written into `dir` and trusted with `--ca-file`.
+pub fn contravento_args(server: &DemoServer, dir: &Path) -> Vec<String> {
     let d = DemoOptions::default();
-    vec![
+    let mut ca = Vec::new();
+    if let Some(pem) = server.ca_pem() {
+        let path = dir.join("demo-ca.pem");
+        std::fs::write(&path, pem).expect("CA file written");
+        ca = vec!["--ca-file".to_string(), path.display().to_string()];
+    }
+    let mut args: Vec<String> = vec![
         "once".into(),
         repo_file("probes/contravento.yaml").display().to_string(),
         "--var".into(),
         format!("base={}", server.base_url()),
+        "--var".into(),
+        format!("http_base={}", server.http_url()),
         "--var".into(),
         format!("username={}", d.username),
         "--secret".into(),
@@ -68,7 +85,9 @@ pub fn contravento_args(server: &DemoServer) -> Vec<String> {
         "--var".into(),
         format!("allowed_origin={}", d.cors_origins[0]),
         "--quiet".into(),
-    ]
+    ];
+    args.extend(ca);
+    args
 }
 
 pub struct Reports {

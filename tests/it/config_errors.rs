@@ -223,7 +223,12 @@ const CASES: &[Case] = &[
         11,
         "`cors` needs at least one entry in `allowed_origins`",
     ),
-    case("37-empty-group.yaml", 3, 12, "`group` must be 1-64 characters"),
+    case(
+        "37-empty-group.yaml",
+        3,
+        12,
+        "`group` must be 1-64 characters",
+    ),
 ];
 
 #[tokio::test]

@@ -2,6 +2,8 @@
 //! healthy → exit 0 with every step timed; each injected fault turns exactly
 //! the right step red with the right reason and exit code; cleanup always runs.
 
+use smokeprobe::demo::TlsMode;
+
 use crate::common::*;
 
 fn owned(v: &[(&str, &str, &str)]) -> Vec<(String, String, String)> {
@@ -17,9 +19,9 @@ async fn once_against(
     faults: &[&str],
     extra: &[&str],
 ) -> (std::process::Output, Reports, smokeprobe::demo::DemoServer) {
-    let server = demo(faults).await;
+    let server = demo_tls(Some(TlsMode::Valid), faults).await;
     let reports = Reports::new();
-    let mut args = contravento_args(&server);
+    let mut args = contravento_args(&server, reports.dir.path());
     args.extend(reports.args());
     args.extend(extra.iter().map(|s| s.to_string()));
     let out = run(args, vec![]).await;
@@ -58,7 +60,13 @@ async fn shipped_probe_passes_against_healthy_demo() {
             "login",
             "login-rejects-unknown-user",
             "trip-lifecycle",
-            "cors-login"
+            "cors-login",
+            "security-headers",
+            "https-redirect",
+            "tls-certificate",
+            "error-leaks",
+            "upload-validation",
+            "frontend-delivery"
         ],
         "optional registration flow must not run unless selected"
     );
@@ -155,7 +163,10 @@ async fn rejected_photo_fails_upload_and_cleanup_still_runs() {
     let report = reports.json();
     assert_eq!(
         red_steps(&report),
-        owned(&[("trip-lifecycle", "upload-photo", "status")])
+        owned(&[
+            ("trip-lifecycle", "upload-photo", "status"),
+            ("upload-validation", "upload-photo", "status")
+        ])
     );
     for skipped in ["fetch-photo", "publish", "appears-in-feed"] {
         assert_eq!(
@@ -234,7 +245,9 @@ async fn target_down_exits_unreachable() {
         "once".to_string(),
         repo_file("probes/contravento.yaml").display().to_string(),
         "--var".into(),
-        format!("base=http://127.0.0.1:{port}"),
+        format!("base=https://127.0.0.1:{port}"),
+        "--var".into(),
+        format!("http_base=http://127.0.0.1:{port}"),
         "--secret".into(),
         format!("password={}", d.password),
         "--quiet".into(),

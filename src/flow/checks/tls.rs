@@ -106,7 +106,10 @@ pub(super) async fn run(c: &TlsCheck, ctx: &Ctx<'_>) -> CheckRun {
             CheckResult::new(
                 "days-left",
                 ok,
-                format!("≥ {} days before the earliest expiry in the chain", c.min_days),
+                format!(
+                    "≥ {} days before the earliest expiry in the chain",
+                    c.min_days
+                ),
                 if ok {
                     format!("{days:.1} days ({which} expires {date})")
                 } else {
