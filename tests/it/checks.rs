@@ -621,3 +621,149 @@ async fn upload_that_trusts_the_declared_type_fails_and_the_trip_is_still_delete
         .collect();
     assert!(left.is_empty(), "{left:?}");
 }
+
+/// A raw HTTP/1.1 server that answers every request with `head` (status line
+/// and headers, verbatim bytes) and a 2-byte body, on loopback.
+async fn raw_server(head: Vec<u8>) -> (String, tokio::task::JoinHandle<()>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", l.local_addr().unwrap());
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((mut sock, _)) = l.accept().await else {
+                return;
+            };
+            let head = head.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 8192];
+                let mut got = Vec::new();
+                // Serve requests on this connection until the client closes it.
+                loop {
+                    while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match sock.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => got.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    let end = got.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+                    got.drain(..end);
+                    let mut resp = head.clone();
+                    resp.extend_from_slice(b"Content-Length: 2\r\n\r\nok");
+                    if sock.write_all(&resp).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (base, task)
+}
+
+#[tokio::test]
+async fn hostile_header_values_give_verdicts_not_panics() {
+    let mut head = b"HTTP/1.1 200 OK\r\n".to_vec();
+    head.extend_from_slice(b"Strict-Transport-Security: max-age=\xff\xfe\r\n");
+    head.extend_from_slice(b"Strict-Transport-Security: max-age=31536000\r\n");
+    head.extend_from_slice(b"X-Frame-Options: DENY\r\nX-Frame-Options: SAMEORIGIN\r\n");
+    head.extend_from_slice(b"X-Content-Type-Options: \xe9\xe9nosniff\r\n");
+    head.extend_from_slice(b"Access-Control-Allow-Origin: \xe9\xe9\r\n");
+    head.extend_from_slice(b"Access-Control-Allow-Origin: *\r\n");
+    head.extend_from_slice(b"Access-Control-Allow-Credentials: true\r\n");
+    head.extend_from_slice(b"Set-Cookie: \x80=\x81; Secure\r\n");
+    head.extend_from_slice(b"Content-Security-Policy: ");
+    head.extend(std::iter::repeat_n(b'a', 60_000));
+    head.extend_from_slice(b"\r\n");
+    for i in 0..50 {
+        head.extend_from_slice(format!("Vary: Origin{i}\r\n").as_bytes());
+    }
+    let (base, task) = raw_server(head).await;
+    let yaml = format!(
+        r#"
+flows:
+  - name: hostile
+    steps:
+      - name: headers
+        security_headers:
+          profile: strict
+          urls: ["{base}/"]
+      - name: cors
+        always: true
+        cors:
+          url: {base}/api
+          method: PUT
+          request_headers: [authorization]
+          allowed_origins: ["https://app.example.com"]
+          credentials: true
+          simple_request: {base}/
+"#
+    );
+    let inputs = Inputs {
+        overrides: &[],
+        env: &|_| None,
+        settings: Settings::default(),
+        max_body: None,
+    };
+    let plan = load_sources(&[(PathBuf::from("hostile.yaml"), yaml)], &inputs).unwrap();
+    let http = HttpFactory::new(&NetOptions::default()).unwrap();
+    let runner = Runner::new(Arc::new(plan), http);
+    let flow = runner.plan().flows[0].clone();
+    let r = runner.run_flow(&flow, &()).await;
+    task.abort();
+
+    let h = step(&r, "headers");
+    assert_eq!(h.outcome, Outcome::Failed);
+    assert_eq!(h.reason, Some(Reason::Assertion), "{:?}", h.message);
+    // The first HSTS header counts (browsers ignore the rest) and it is invalid.
+    let hsts = &verdicts(h, "hsts", None)[0];
+    assert!(hsts.actual.contains("no valid max-age"), "{hsts:?}");
+    assert!(
+        verdicts(h, "frame-options", None)[0]
+            .actual
+            .contains("2 conflicting"),
+    );
+    assert!(!verdicts(h, "content-type-options", None)[0].passed);
+    // The 60 KB CSP is shown shortened.
+    let csp = &verdicts(h, "csp", None)[0];
+    assert!(csp.actual.chars().count() < 120, "{}", csp.actual.len());
+    assert!(!verdicts(h, "cookie-httponly", None)[0].passed);
+
+    let c = step(&r, "cors");
+    assert_eq!(c.outcome, Outcome::Failed);
+    let rules = failed_rules(c);
+    assert!(rules.contains(&"allow-origin".into()), "{rules:?}");
+    assert!(rules.contains(&"allow-methods".into()), "{rules:?}");
+    // Every verdict's text is one printable line.
+    for v in h.checks.iter().chain(c.checks.iter()) {
+        assert!(!v.actual.chars().any(|ch| ch.is_control()), "{v:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_dot_dot_file_name_never_reaches_the_stored_url() {
+    let yaml = UPLOADS.replace(
+        r#"          - { name: photo, value: "not an image", filename: probe.png, content_type: image/png }
+        expect: { status: 400 }"#,
+        r#"          - { name: photo, image: { format: png, size: 4KB }, filename: "../../../etc/smokeprobe.png", content_type: image/png }
+        expect:
+          status: [201, 400]
+          body_not_contains: ["../", "etc/smokeprobe"]"#,
+    );
+    assert_ne!(yaml, UPLOADS);
+    // The real backend stores its own name: accepted, sanitised.
+    let s = demo(&[]).await;
+    let r = run(&s, &yaml).await;
+    let st = step(&r, "non-image-as-png");
+    assert_passed(st);
+    assert_eq!(st.status, Some(201));
+    // A backend that keeps the client's name fails, and the trip is still deleted.
+    let s = demo(&["upload-trusts-type"]).await;
+    let r = run(&s, &yaml).await;
+    let st = step(&r, "non-image-as-png");
+    assert_eq!(st.outcome, Outcome::Failed);
+    assert!(
+        st.message.as_deref().unwrap_or("").contains("../../../etc/smokeprobe.png"),
+        "{:?}",
+        st.message
+    );
+    assert_passed(step(&r, "delete-trip"));
+}

@@ -281,3 +281,88 @@ async fn samples_give_percentiles_per_step() {
     assert!(stdout.contains("20/20 runs passed"), "{stdout}");
     server.stop().await;
 }
+
+/// Today's real ContraVento headers (the committed nginx config): the Security
+/// group fails with exactly which header is missing where, warnings are shown
+/// apart from failures, and JSON and JUnit carry every rule's verdict.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn committed_nginx_headers_fail_the_security_group_precisely() {
+    let (out, reports, server) =
+        once_against(&["headers=as-committed"], &["--flow", "security-headers", "--flow", "health"])
+            .await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    let report = reports.json();
+    assert_eq!(
+        red_steps(&report),
+        owned(&[("security-headers", "site-headers", "assertion")])
+    );
+    // Console: the Security heading, one ✗ line per failed rule, ⚠ for warnings.
+    let flows_at = stdout.find("── Flows ──").expect("flows heading");
+    let security_at = stdout.find("── Security ──").expect("security heading");
+    assert!(flows_at < security_at, "{stdout}");
+    assert!(
+        stdout.contains(
+            "✗ hsts on /, /api/health, /api/cycling-types: expected Strict-Transport-Security max-age ≥ 31536000, got missing"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("✗ frame-options on /api/health, /api/cycling-types: expected X-Frame-Options DENY (or CSP frame-ancestors 'none'), got X-Frame-Options `SAMEORIGIN`"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("⚠ server-version on /, /api/health, /api/cycling-types: expected Server without a version, got `nginx/1.22.1`"),
+        "{stdout}"
+    );
+    // JSON: every verdict, warnings marked.
+    let checks = step(&report, "security-headers", "site-headers")["last_failure"]["checks"]
+        .as_array()
+        .expect("verdicts")
+        .clone();
+    let find = |rule: &str, on: &str| {
+        checks
+            .iter()
+            .find(|c| c["check"] == rule && c["on"] == on)
+            .unwrap_or_else(|| panic!("{rule} on {on}"))
+            .clone()
+    };
+    assert_eq!(find("hsts", "/")["passed"], false);
+    assert!(find("hsts", "/").get("warning").is_none());
+    assert_eq!(find("content-type-options", "/api/health")["passed"], true);
+    assert_eq!(find("csp", "/")["warning"], true);
+    assert_eq!(
+        report["flows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["flow"] == "security-headers")
+            .unwrap()["group"],
+        "Security"
+    );
+    // JUnit: the rule verdicts in system-out, the failure message names the rules.
+    let junit = reports.junit();
+    assert!(junit.contains("FAIL hsts on /: expected"), "{junit}");
+    assert!(junit.contains("PASS content-type-options on /api/health"), "{junit}");
+    assert!(junit.contains("WARN csp on /"), "{junit}");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upload_that_trusts_the_client_fails_upload_validation() {
+    let (out, reports, server) =
+        once_against(&["upload-trusts-type"], &["--flow", "upload-validation"]).await;
+    assert_eq!(out.status.code(), Some(1), "{:?}", text(&out));
+    let report = reports.json();
+    assert_eq!(
+        red_steps(&report),
+        owned(&[("upload-validation", "non-image-as-png", "status")])
+    );
+    // The trip it created was deleted anyway.
+    assert_eq!(
+        step(&report, "upload-validation", "delete-trip")["passed"],
+        1
+    );
+    assert_no_probe_trips(&server);
+    server.stop().await;
+}
