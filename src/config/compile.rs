@@ -682,19 +682,7 @@ impl<'a> Compiler<'a> {
             self.err(pos, format!("step `{}` has no `url`", name.value));
             return None;
         };
-        let method = match &rs.method {
-            None => reqwest::Method::GET,
-            Some(m) => {
-                let up = m.value.to_ascii_uppercase();
-                match reqwest::Method::from_bytes(up.as_bytes()) {
-                    Ok(m) if up.chars().all(|c| c.is_ascii_uppercase()) => m,
-                    _ => {
-                        self.err(pos_of(m), format!("`{}` is not an HTTP method", m.value));
-                        reqwest::Method::GET
-                    }
-                }
-            }
-        };
+        let method = self.method(rs.method.as_ref());
         let url = self.template(raw_url, names, &mut needs);
         if let Some(text) = url.as_ref().and_then(|u| u.static_value()) {
             if let Err(e) = reqwest::Url::parse(&text) {

@@ -4,7 +4,7 @@
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
 use super::OnceReport;
-use crate::flow::Outcome;
+use crate::flow::{CheckResult, Outcome};
 
 pub fn render_junit(r: &OnceReport) -> String {
     let mut report = Report::new("smokeprobe");
@@ -26,28 +26,7 @@ pub fn render_junit(r: &OnceReport) -> String {
                     if let Some(fail) = &s.last_failure {
                         st.set_type(fail.reason.map(|r| r.as_str()).unwrap_or("failed"));
                         st.set_message(fail.message.clone().unwrap_or_default());
-                        let detail: Vec<String> = fail
-                            .checks
-                            .iter()
-                            .map(|c| {
-                                format!(
-                                    "{} {}{}: expected {}, got {}",
-                                    if c.passed {
-                                        "ok  "
-                                    } else if c.warning {
-                                        "WARN"
-                                    } else {
-                                        "FAIL"
-                                    },
-                                    c.check,
-                                    c.on.as_deref()
-                                        .map(|o| format!(" on {o}"))
-                                        .unwrap_or_default(),
-                                    c.expected,
-                                    c.actual
-                                )
-                            })
-                            .collect();
+                        let detail: Vec<String> = fail.checks.iter().map(verdict_line).collect();
                         st.set_description(format!(
                             "{} {}\n{}",
                             fail.method,
@@ -70,28 +49,7 @@ pub fn render_junit(r: &OnceReport) -> String {
             // Built-in checks carry every rule's verdict, warnings included.
             let shown = s.last_failure.as_ref().unwrap_or(&s.last);
             if shown.kind != "request" && !shown.checks.is_empty() {
-                let lines: Vec<String> = shown
-                    .checks
-                    .iter()
-                    .map(|c| {
-                        format!(
-                            "{} {}{}: expected {}, got {}",
-                            if c.passed {
-                                "PASS"
-                            } else if c.warning {
-                                "WARN"
-                            } else {
-                                "FAIL"
-                            },
-                            c.check,
-                            c.on.as_deref()
-                                .map(|o| format!(" on {o}"))
-                                .unwrap_or_default(),
-                            c.expected,
-                            c.actual
-                        )
-                    })
-                    .collect();
+                let lines: Vec<String> = shown.checks.iter().map(verdict_line).collect();
                 case.set_system_out(lines.join("\n"));
             }
             case.set_classname(format!("{}.{}", f.target, f.flow));
@@ -105,4 +63,24 @@ pub fn render_junit(r: &OnceReport) -> String {
     report
         .to_string()
         .unwrap_or_else(|e| format!("<!-- junit serialization failed: {e} -->"))
+}
+
+/// `PASS|WARN|FAIL rule on subject: expected …, got …`
+fn verdict_line(c: &CheckResult) -> String {
+    format!(
+        "{} {}{}: expected {}, got {}",
+        if c.passed {
+            "PASS"
+        } else if c.warning {
+            "WARN"
+        } else {
+            "FAIL"
+        },
+        c.check,
+        c.on.as_deref()
+            .map(|o| format!(" on {o}"))
+            .unwrap_or_default(),
+        c.expected,
+        c.actual
+    )
 }

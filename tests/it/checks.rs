@@ -761,7 +761,10 @@ async fn a_dot_dot_file_name_never_reaches_the_stored_url() {
     let st = step(&r, "non-image-as-png");
     assert_eq!(st.outcome, Outcome::Failed);
     assert!(
-        st.message.as_deref().unwrap_or("").contains("../../../etc/smokeprobe.png"),
+        st.message
+            .as_deref()
+            .unwrap_or("")
+            .contains("../../../etc/smokeprobe.png"),
         "{:?}",
         st.message
     );

@@ -287,9 +287,11 @@ async fn samples_give_percentiles_per_step() {
 /// apart from failures, and JSON and JUnit carry every rule's verdict.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn committed_nginx_headers_fail_the_security_group_precisely() {
-    let (out, reports, server) =
-        once_against(&["headers=as-committed"], &["--flow", "security-headers", "--flow", "health"])
-            .await;
+    let (out, reports, server) = once_against(
+        &["headers=as-committed"],
+        &["--flow", "security-headers", "--flow", "health"],
+    )
+    .await;
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
     let report = reports.json();
@@ -343,7 +345,10 @@ async fn committed_nginx_headers_fail_the_security_group_precisely() {
     // JUnit: the rule verdicts in system-out, the failure message names the rules.
     let junit = reports.junit();
     assert!(junit.contains("FAIL hsts on /: expected"), "{junit}");
-    assert!(junit.contains("PASS content-type-options on /api/health"), "{junit}");
+    assert!(
+        junit.contains("PASS content-type-options on /api/health"),
+        "{junit}"
+    );
     assert!(junit.contains("WARN csp on /"), "{junit}");
     server.stop().await;
 }

@@ -109,7 +109,8 @@ impl Compiler<'_> {
         Some(t)
     }
 
-    fn method(&mut self, m: Option<&S<String>>) -> reqwest::Method {
+    /// An HTTP method in any case (GET when absent).
+    pub(super) fn method(&mut self, m: Option<&S<String>>) -> reqwest::Method {
         match m {
             None => reqwest::Method::GET,
             Some(m) => {

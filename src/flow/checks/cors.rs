@@ -58,9 +58,10 @@ pub(super) async fn run(c: &CorsCheck, ctx: &Ctx<'_>) -> CheckRun {
         },
         None => format!("https://smokeprobe-{}.invalid", builtins::random_hex(8)),
     };
-    let preflight = |origin: String| {
+    // A preflight as a browser sends it for the configured request.
+    let preflight = async |origin: &str| {
         let mut h = vec![
-            ("origin", origin),
+            ("origin", origin.to_string()),
             ("access-control-request-method", c.method.to_string()),
         ];
         if !c.request_headers.is_empty() {
@@ -69,7 +70,7 @@ pub(super) async fn run(c: &CorsCheck, ctx: &Ctx<'_>) -> CheckRun {
                 c.request_headers.join(","),
             ));
         }
-        h
+        ctx.fetch(ctx.client, Method::OPTIONS, &url, &h, None).await
     };
 
     for (i, origin) in allowed.iter().enumerate() {
@@ -88,16 +89,7 @@ pub(super) async fn run(c: &CorsCheck, ctx: &Ctx<'_>) -> CheckRun {
                 );
             }
         }
-        let resp = match ctx
-            .fetch(
-                ctx.client,
-                Method::OPTIONS,
-                &url,
-                &preflight(origin.clone()),
-                None,
-            )
-            .await
-        {
+        let resp = match preflight(origin).await {
             Ok(r) => r,
             Err(f) => return run.fail(f),
         };
@@ -121,16 +113,7 @@ pub(super) async fn run(c: &CorsCheck, ctx: &Ctx<'_>) -> CheckRun {
         if allowed.contains(&origin) {
             continue;
         }
-        let resp = match ctx
-            .fetch(
-                ctx.client,
-                Method::OPTIONS,
-                &url,
-                &preflight(origin.clone()),
-                None,
-            )
-            .await
-        {
+        let resp = match preflight(&origin).await {
             Ok(r) => r,
             Err(f) => return run.fail(f),
         };
