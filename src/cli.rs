@@ -336,7 +336,7 @@ async fn cmd_demo(a: DemoArgs) -> i32 {
     println!("  API {base}/api · SPA {base}/ · faults: GET/PUT {base}/__demo/faults");
     if a.serve_only {
         println!("serving until Ctrl-C");
-        let _ = tokio::signal::ctrl_c().await;
+        shutdown_signal().await;
         server.stop().await;
         remove_ca(ca_file);
         return exit::PASSED;
@@ -426,7 +426,7 @@ async fn cmd_demo(a: DemoArgs) -> i32 {
     tick.tick().await;
     loop {
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => break,
+            _ = shutdown_signal() => break,
             _ = tick.tick() => {
                 let t = crate::builtins::rfc3339_utc(crate::builtins::unix_now());
                 pass(t).await;
@@ -443,4 +443,21 @@ fn remove_ca(path: Option<PathBuf>) {
     if let Some(p) = path {
         let _ = std::fs::remove_file(p);
     }
+}
+
+/// Ctrl-C, or SIGTERM from a supervisor (`kill`, `docker stop`): either way the
+/// demo stops cleanly and removes what it wrote.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }

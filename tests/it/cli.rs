@@ -206,3 +206,70 @@ async fn schema_describes_the_shipped_probe_file_and_rejects_typos() {
         "{problems:?}"
     );
 }
+
+/// `demo --serve-only` serves HTTPS with a CA it writes out for curl, and a
+/// SIGTERM stops it cleanly and removes that file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_serve_only_writes_its_ca_and_cleans_up_on_sigterm() {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(BIN)
+        .args(["demo", "--serve-only"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("demo starts");
+    let stdout = child.stdout.take().unwrap();
+    let lines = tokio::task::spawn_blocking(move || {
+        let mut lines = Vec::new();
+        for line in std::io::BufReader::new(stdout).lines() {
+            let line = line.expect("utf-8 line");
+            let done = line.contains("serving until Ctrl-C");
+            lines.push(line);
+            if done {
+                break;
+            }
+        }
+        lines
+    });
+    let lines = tokio::time::timeout(std::time::Duration::from_secs(30), lines)
+        .await
+        .expect("demo prints its banner")
+        .unwrap();
+    let text = lines.join("\n");
+    let base = text
+        .split_whitespace()
+        .find(|w| w.starts_with("https://127.0.0.1:"))
+        .expect("https base in banner")
+        .to_string();
+    let ca = text
+        .lines()
+        .find_map(|l| l.split("(for curl --cacert): ").nth(1))
+        .map(std::path::PathBuf::from)
+        .expect("CA path in banner");
+    let pem = std::fs::read_to_string(&ca).expect("CA file exists while serving");
+    let http = smokeprobe::net::HttpFactory::new(&smokeprobe::net::NetOptions {
+        ca_pems: vec![pem],
+        ..Default::default()
+    })
+    .unwrap();
+    let resp = http
+        .client()
+        .unwrap()
+        .get(format!("{base}/api/health"))
+        .send()
+        .await
+        .expect("HTTPS trusted through the written CA");
+    assert_eq!(resp.status().as_u16(), 200);
+
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status.code(), Some(0), "{text}");
+    assert!(!ca.exists(), "{} left behind", ca.display());
+}
