@@ -179,9 +179,10 @@ fn check_detail(c: &Check) -> String {
                 .map(|(r, _)| r.id())
                 .collect();
             format!(
-                "profile {} over {} URL(s); required: {}",
+                "profile {} over {} URL(s){}; required: {}",
                 h.profile,
                 h.urls.len(),
+                if h.assets { " and their assets" } else { "" },
                 req.join(", ")
             )
         }

@@ -137,6 +137,8 @@ pub struct HeadersCheck {
     /// Every rule with the level it runs at.
     pub rules: Vec<(HeaderRule, Level)>,
     pub headers: Vec<(String, Template)>,
+    /// Also judge the first script and stylesheet of each HTML page.
+    pub assets: bool,
 }
 
 #[derive(Clone, Debug)]

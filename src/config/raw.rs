@@ -185,6 +185,10 @@ pub struct RawSecurityHeaders {
     /// Request headers sent to every URL.
     #[serde(default)]
     pub headers: BTreeMap<String, S<String>>,
+    /// Also judge the first script and stylesheet each HTML page references
+    /// (nginx drops server-level headers in a `location` that adds its own).
+    #[serde(default)]
+    pub assets: bool,
 }
 
 /// `http://…` must answer a permanent redirect to the same URL over HTTPS.

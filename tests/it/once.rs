@@ -305,7 +305,7 @@ async fn committed_nginx_headers_fail_the_security_group_precisely() {
     assert!(flows_at < security_at, "{stdout}");
     assert!(
         stdout.contains(
-            "✗ hsts on /, /api/health, /api/cycling-types: expected Strict-Transport-Security max-age ≥ 31536000, got missing"
+            "✗ hsts on /, /assets/index-3f9a1c.js, /assets/index-8b2e4d.css, /api/health, /api/cycling-types: expected Strict-Transport-Security max-age ≥ 31536000, got missing"
         ),
         "{stdout}"
     );
@@ -314,7 +314,7 @@ async fn committed_nginx_headers_fail_the_security_group_precisely() {
         "{stdout}"
     );
     assert!(
-        stdout.contains("⚠ server-version on /, /api/health, /api/cycling-types: expected Server without a version, got `nginx/1.22.1`"),
+        stdout.contains("⚠ server-version on /, /assets/index-3f9a1c.js, /assets/index-8b2e4d.css, /api/health, /api/cycling-types: expected Server without a version, got `nginx/1.22.1`"),
         "{stdout}"
     );
     // JSON: every verdict, warnings marked.
@@ -332,6 +332,11 @@ async fn committed_nginx_headers_fail_the_security_group_precisely() {
     assert_eq!(find("hsts", "/")["passed"], false);
     assert!(find("hsts", "/").get("warning").is_none());
     assert_eq!(find("content-type-options", "/api/health")["passed"], true);
+    // The SPA's own assets were judged too, and get nothing from nginx.
+    assert_eq!(
+        find("content-type-options", "/assets/index-3f9a1c.js")["passed"],
+        false
+    );
     assert_eq!(find("csp", "/")["warning"], true);
     assert_eq!(
         report["flows"]

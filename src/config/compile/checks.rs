@@ -303,6 +303,7 @@ impl Compiler<'_> {
                 hsts_max_age,
                 rules,
                 headers: hdrs,
+                assets: r.assets,
             }),
             first,
         ))

@@ -29,13 +29,13 @@ static MAP_COMMENT: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"[#@] sourceMappingURL=([^\s*'\x22]+)").expect("static regex"));
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Kind {
+pub(super) enum Kind {
     Script,
     Style,
 }
 
 /// (kind, reference) for every script and stylesheet in the HTML, in order.
-fn assets(html: &str) -> Vec<(Kind, String)> {
+pub(super) fn assets(html: &str) -> Vec<(Kind, String)> {
     let mut out: Vec<(Kind, String)> = Vec::new();
     for t in TAG.captures_iter(html) {
         let tag = t[1].to_ascii_lowercase();

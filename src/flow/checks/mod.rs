@@ -248,6 +248,42 @@ async fn security_headers(c: &crate::config::HeadersCheck, ctx: &Ctx<'_>) -> Che
             &c.rules,
             c.hsts_max_age,
         ));
+        let is_html = resp
+            .header("content-type")
+            .is_some_and(|t| t.to_ascii_lowercase().starts_with("text/html"));
+        if c.assets && is_html {
+            // Static assets often sit in their own nginx `location`, where an
+            // `add_header` of its own silently drops the server-level ones.
+            let refs = frontend::assets(&resp.text());
+            let picks = [frontend::Kind::Script, frontend::Kind::Style]
+                .into_iter()
+                .filter_map(|k| refs.iter().find(|(kind, _)| *kind == k));
+            for (_, r) in picks {
+                let Ok(asset) = url.join(r) else { continue };
+                if asset.host_str() != url.host_str() {
+                    continue;
+                }
+                let a = match ctx
+                    .fetch(ctx.client, reqwest::Method::GET, &asset, &hdrs, None)
+                    .await
+                {
+                    Ok(a) => a,
+                    Err(f) => {
+                        let msg = format!("{asset}: {}", f.message);
+                        return run.fail(Failure::new(f.reason, msg));
+                    }
+                };
+                run.bytes += a.body.len() as u64;
+                let on = path_of(&asset);
+                if a.status >= 400 {
+                    run.checks.push(
+                        CheckResult::new("status", false, "< 400", a.status.to_string()).on(&on),
+                    );
+                }
+                run.checks
+                    .extend(headers::evaluate(&a.headers, &on, &c.rules, c.hsts_max_age));
+            }
+        }
     }
     run
 }
