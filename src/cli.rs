@@ -25,14 +25,26 @@ pub const CONTRAVENTO_PROBE: &str = include_str!("../probes/contravento.yaml");
     about = "Post-deploy synthetic monitoring probe: multi-step HTTP smoke flows, checklists and Prometheus metrics"
 )]
 pub struct Cli {
+    /// Log format on stderr: text (for people) or json (for log pipelines).
+    /// The level comes from SMOKEPROBE_LOG (default: warn; `run` logs at info).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Command,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run the flows once (N samples each), print a checklist, exit non-zero on failure.
     Once(OnceArgs),
+    /// Run the flows continuously, each on its interval, and serve Prometheus metrics.
+    Run(RunArgs),
     /// Validate probe files and print the resolved plan (secrets redacted).
     Check(PlanArgs),
     /// Print the JSON Schema of the probe-file format (for editor completion).
@@ -84,6 +96,36 @@ pub struct OnceArgs {
 }
 
 #[derive(Args, Debug)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub plan: PlanArgs,
+    /// Address of /metrics, /-/healthy, /-/ready and /-/reload.
+    #[arg(long, default_value = "127.0.0.1:9477", value_name = "ADDR")]
+    pub listen: String,
+    /// Flow runs in flight at once, over all flows.
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub concurrency: u32,
+    /// Largest random offset of a flow's schedule (spreads flows that share an interval).
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub max_jitter: Duration,
+    /// On SIGTERM, how long runs in flight get to finish (cleanup steps included).
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    pub grace: Duration,
+    /// Require `Authorization: Bearer <token>` (the token is the file's first line).
+    #[arg(long, value_name = "FILE", conflicts_with = "web_basic_auth_file")]
+    pub web_bearer_token_file: Option<PathBuf>,
+    /// Require HTTP basic auth (the file's first line is `user:password`).
+    #[arg(long, value_name = "FILE")]
+    pub web_basic_auth_file: Option<PathBuf>,
+    /// Serve HTTPS with this certificate chain (PEM) ...
+    #[arg(long, value_name = "PEM", requires = "web_tls_key")]
+    pub web_tls_cert: Option<PathBuf>,
+    /// ... and this private key (PEM).
+    #[arg(long, value_name = "PEM", requires = "web_tls_cert")]
+    pub web_tls_key: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
 pub struct DemoArgs {
     /// Probe the demo target once, print the checklist and exit with its code.
     #[arg(long)]
@@ -122,6 +164,7 @@ pub struct DemoArgs {
 pub async fn run(cli: Cli) -> i32 {
     match cli.command {
         Command::Once(a) => cmd_once(a).await,
+        Command::Run(a) => cmd_run(a).await,
         Command::Check(a) => cmd_check(a),
         Command::Schema => {
             println!("{}", crate::config::schema::SCHEMA.trim_end());
@@ -172,24 +215,29 @@ fn default_files(files: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
 
 /// Loads and validates; prints errors and returns None on failure.
 fn load_plan(a: &PlanArgs, sources: Option<Vec<(PathBuf, String)>>) -> Result<Plan, i32> {
-    let overrides = parse_overrides(a).map_err(|e| usage(&e))?;
+    compile_plan(a, sources).map_err(|e| {
+        eprintln!("{e}");
+        exit::INVALID
+    })
+}
+
+/// The plan, or every problem as text (usage errors prefixed `error: `).
+fn compile_plan(a: &PlanArgs, sources: Option<Vec<(PathBuf, String)>>) -> Result<Plan, String> {
+    let overrides = parse_overrides(a).map_err(|e| format!("error: {e}"))?;
     let mut inputs = Inputs::from_process(&overrides);
     if let Some(mb) = &a.max_body {
         inputs.max_body = config::parse_size(mb)
             .map(Some)
-            .ok_or_else(|| usage(&format!("--max-body `{mb}` is not a size")))?;
+            .ok_or_else(|| format!("error: --max-body `{mb}` is not a size"))?;
     }
     let result = match sources {
         Some(s) => config::load_sources(&s, &inputs),
         None => {
-            let files = default_files(&a.files).map_err(|e| usage(&e))?;
+            let files = default_files(&a.files).map_err(|e| format!("error: {e}"))?;
             config::load(&files, &inputs)
         }
     };
-    result.map_err(|errs| {
-        eprintln!("{errs}");
-        exit::INVALID
-    })
+    result.map_err(|errs| errs.to_string())
 }
 
 fn usage(msg: &str) -> i32 {
@@ -460,4 +508,130 @@ async fn shutdown_signal() {
         }
     }
     let _ = tokio::signal::ctrl_c().await;
+}
+
+/// The first line of a credentials file, trimmed.
+fn first_line(path: &std::path::Path) -> Result<String, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let line = text.lines().next().unwrap_or("").trim().to_string();
+    if line.is_empty() {
+        return Err(format!("{} is empty", path.display()));
+    }
+    Ok(line)
+}
+
+fn web_auth(a: &RunArgs) -> Result<Option<crate::server::Auth>, String> {
+    use crate::server::Auth;
+    if let Some(p) = &a.web_bearer_token_file {
+        return Ok(Some(Auth::Bearer(first_line(p)?)));
+    }
+    if let Some(p) = &a.web_basic_auth_file {
+        let line = first_line(p)?;
+        let Some((user, password)) = line.split_once(':') else {
+            return Err(format!("{}: expected `user:password`", p.display()));
+        };
+        return Ok(Some(Auth::Basic {
+            user: user.to_string(),
+            password: password.to_string(),
+        }));
+    }
+    Ok(None)
+}
+
+/// The flows a job schedules: indexes of the selected flows in the plan.
+fn job_for(
+    plan: Plan,
+    a: &PlanArgs,
+    ca_pems: Vec<String>,
+) -> Result<crate::scheduler::Job, String> {
+    let names: Vec<String> = select(&plan, &a.flows)?
+        .iter()
+        .map(|f| f.name.clone())
+        .collect();
+    let flows: Vec<usize> = plan
+        .flows
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| names.contains(&f.name))
+        .map(|(i, _)| i)
+        .collect();
+    let net = NetOptions {
+        ca_files: a.ca_files.clone(),
+        ca_pems,
+        user_agent: plan.settings.user_agent.clone(),
+    };
+    let http = HttpFactory::new(&net).map_err(|e| e.to_string())?;
+    Ok(crate::scheduler::Job {
+        runner: Runner::new(Arc::new(plan), http),
+        flows,
+    })
+}
+
+async fn cmd_run(a: RunArgs) -> i32 {
+    let first = match compile_plan(&a.plan, None).and_then(|p| job_for(p, &a.plan, Vec::new())) {
+        Ok(j) => j,
+        Err(e) => {
+            eprintln!("{e}");
+            return exit::INVALID;
+        }
+    };
+    let auth = match web_auth(&a) {
+        Ok(x) => x,
+        Err(e) => return usage(&e),
+    };
+    let tls = match (&a.web_tls_cert, &a.web_tls_key) {
+        (Some(c), Some(k)) => match crate::net::tls_listener::server_config_from_files(c, k) {
+            Ok(cfg) => Some(cfg),
+            Err(e) => return usage(&format!("web TLS: {e}")),
+        },
+        _ => None,
+    };
+    let listener = match tokio::net::TcpListener::bind(&a.listen).await {
+        Ok(l) => l,
+        Err(e) => return usage(&format!("cannot listen on {}: {e}", a.listen)),
+    };
+    let plan_args = a.plan.clone();
+    let load: crate::continuous::Loader = Arc::new(move || {
+        compile_plan(&plan_args, None).and_then(|p| job_for(p, &plan_args, Vec::new()))
+    });
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let stop = shutdown.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!(target: "smokeprobe::run", "shutting down: letting runs in flight finish");
+        stop.cancel();
+    });
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let opts = crate::scheduler::ScheduleOptions {
+        max_jitter: a.max_jitter,
+        concurrency: a.concurrency as usize,
+        grace: a.grace,
+    };
+    let n = first.flows.len();
+    let web = crate::continuous::WebOptions {
+        listener,
+        auth,
+        tls,
+    };
+    let result = crate::continuous::run(first, load, web, opts, shutdown, |h| {
+        tracing::info!(
+            target: "smokeprobe::run",
+            flows = n,
+            "probing; metrics at {scheme}://{}/metrics",
+            h.addr
+        );
+        eprintln!(
+            "smokeprobe: {n} flow(s) scheduled; metrics at {scheme}://{}/metrics",
+            h.addr
+        );
+    })
+    .await;
+    match result {
+        Ok(()) => exit::PASSED,
+        Err(e) => {
+            eprintln!("error: web endpoint: {e}");
+            exit::FAILED
+        }
+    }
 }

@@ -8,10 +8,14 @@
 pub mod builtins;
 pub mod cli;
 pub mod config;
+pub mod continuous;
 pub mod demo;
 pub mod flow;
 pub mod imagegen;
+pub mod metrics;
 pub mod net;
 pub mod oneshot;
 pub mod redact;
 pub mod report;
+pub mod scheduler;
+pub mod server;

@@ -1,15 +1,25 @@
 //! Thin entry point: parse the command line, set up logging, run, exit.
 use clap::Parser;
+use smokeprobe::cli::{Cli, Command, LogFormat};
 
 fn main() {
-    let cli = smokeprobe::cli::Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("SMOKEPROBE_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let cli = Cli::parse();
+    // A long-running probe reports each flow; one-shot commands only warnings.
+    let default = if matches!(cli.command, Command::Run(_)) {
+        "info"
+    } else {
+        "warn"
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SMOKEPROBE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+        LogFormat::Text => builder.init(),
+    }
     let code = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -1,6 +1,6 @@
 //! TLS for the demo target: certificates generated in memory at start (a
 //! "smokeprobe demo CA" that signs the leaf), the rustls server configuration
-//! (ALPN `http/1.1` only) and [`TlsListener`], which hands axum TLS streams.
+//! (ALPN `http/1.1` only), served through `net::tls_listener::TlsListener`.
 //!
 //! The leaf's SANs are `127.0.0.1`, `::1` and `localhost`, valid from a day ago
 //! for 90 days; [`TlsMode`] selects the misconfigured variants a certificate
@@ -10,26 +10,19 @@
 
 use std::fmt;
 use std::io;
-use std::net::SocketAddr;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub(super) use crate::net::tls_listener::TlsListener;
+use crate::net::tls_listener::server_config;
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DistinguishedName, DnType,
     ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose,
 };
 use rustls::ServerConfig;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
-use tokio_rustls::TlsAcceptor;
-use tokio_rustls::server::TlsStream;
-use tokio_util::sync::CancellationToken;
+use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 
-/// How long a client gets to complete its TLS handshake.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const DAY: i64 = 86_400;
 
 /// The certificate the HTTPS demo target presents.
@@ -162,92 +155,5 @@ impl DemoTls {
             config: server_config(chain, key)?,
             ca_pem: ca.pem(),
         })
-    }
-}
-
-fn server_config(
-    chain: Vec<CertificateDer<'static>>,
-    key: PrivateKeyDer<'static>,
-) -> io::Result<Arc<ServerConfig>> {
-    let mut config =
-        ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .map_err(tls_error)?
-            .with_no_client_auth()
-            .with_single_cert(chain, key)
-            .map_err(tls_error)?;
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(Arc::new(config))
-}
-
-/// TLS connections that completed their handshake, as an axum listener.
-pub(super) struct TlsListener {
-    ready: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
-    local: SocketAddr,
-}
-
-impl TlsListener {
-    /// Accepts on `tcp` until `shutdown`; the returned task ends (and the socket
-    /// closes) promptly once `shutdown` is cancelled.
-    pub fn spawn(
-        tcp: TcpListener,
-        config: Arc<ServerConfig>,
-        shutdown: CancellationToken,
-    ) -> io::Result<(TlsListener, JoinHandle<()>)> {
-        let local = tcp.local_addr()?;
-        let (tx, ready) = mpsc::channel(64);
-        let acceptor = TlsAcceptor::from(config);
-        let task = tokio::spawn(async move {
-            loop {
-                let accepted = tokio::select! {
-                    () = shutdown.cancelled() => return,
-                    accepted = tcp.accept() => accepted,
-                };
-                let (stream, peer) = match accepted {
-                    Ok(conn) => conn,
-                    // Out of file descriptors and the like: back off, keep serving.
-                    Err(_) => {
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                };
-                // Small responses must not wait for delayed ACKs: latency is measured here.
-                let _ = stream.set_nodelay(true);
-                let acceptor = acceptor.clone();
-                let tx = tx.clone();
-                let shutdown = shutdown.clone();
-                tokio::spawn(async move {
-                    let handshake =
-                        tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream));
-                    tokio::select! {
-                        () = shutdown.cancelled() => {}
-                        done = handshake => {
-                            // A failed or timed-out handshake just drops the connection.
-                            if let Ok(Ok(tls)) = done {
-                                let _ = tx.send((tls, peer)).await;
-                            }
-                        }
-                    }
-                });
-            }
-        });
-        Ok((TlsListener { ready, local }, task))
-    }
-}
-
-impl axum::serve::Listener for TlsListener {
-    type Io = TlsStream<TcpStream>;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        match self.ready.recv().await {
-            Some(conn) => conn,
-            // The acceptor stopped (shutdown): nothing will ever come again.
-            None => std::future::pending().await,
-        }
-    }
-
-    fn local_addr(&self) -> io::Result<Self::Addr> {
-        Ok(self.local)
     }
 }

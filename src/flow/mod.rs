@@ -162,6 +162,42 @@ pub struct StepResult {
     /// What a `tls` check saw of the certificate chain.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls: Option<checks::TlsSummary>,
+    /// Where the last request's time went (request steps that got a response).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phases: Option<PhaseTimes>,
+}
+
+/// Phases of one request: a request on a kept-alive connection spends nothing
+/// on resolve, connect and tls, and says so.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct PhaseTimes {
+    #[serde(with = "secs")]
+    pub resolve: Duration,
+    #[serde(with = "secs")]
+    pub connect: Duration,
+    #[serde(with = "secs")]
+    pub tls: Duration,
+    /// Request sent (body included) → response headers.
+    #[serde(with = "secs")]
+    pub processing: Duration,
+    /// Response headers → body read.
+    #[serde(with = "secs")]
+    pub transfer: Duration,
+    /// The request went over a connection an earlier step opened.
+    pub reused: bool,
+}
+
+impl PhaseTimes {
+    /// In the order of `probe_http_duration_seconds{phase}`.
+    pub fn as_array(&self) -> [Duration; 5] {
+        [
+            self.resolve,
+            self.connect,
+            self.tls,
+            self.processing,
+            self.transfer,
+        ]
+    }
 }
 
 impl StepResult {

@@ -252,6 +252,7 @@ impl Runner {
                 response_bytes: 0,
                 checks: Vec::new(),
                 tls: None,
+                phases: None,
             };
             let retryable = match outcome {
                 Err(f) => {
@@ -747,5 +748,6 @@ fn skipped(step: &Step, outcome: Outcome, reason: Option<Reason>, message: Strin
         response_bytes: 0,
         checks: Vec::new(),
         tls: None,
+        phases: None,
     }
 }

@@ -8,6 +8,7 @@
 //! client would conclude about it; it shares the roots loaded here.
 
 pub mod tls_inspect;
+pub mod tls_listener;
 
 use std::sync::Arc;
 use std::time::Duration;

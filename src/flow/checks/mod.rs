@@ -47,7 +47,7 @@ pub struct TlsSummary {
 pub(super) struct Ctx<'a> {
     pub client: &'a reqwest::Client,
     pub http: &'a HttpFactory,
-    pub scope: &'a dyn Scope,
+    pub scope: &'a (dyn Scope + Sync),
     pub run_id: &'a str,
     /// Per request.
     pub timeout: Duration,

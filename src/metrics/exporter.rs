@@ -1,0 +1,600 @@
+//! Flow results → Prometheus series. One place turns what the scheduler and the
+//! runner report (a run started late, a run skipped, a run finished) into
+//! counters, gauges, per-step histograms and HDR window quantiles, and renders
+//! them in the classic text format (0.0.4) that `promtool check metrics` and
+//! every Prometheus accept.
+//!
+//! The state is ours, not prometheus-client's metric objects: each step has its
+//! own histogram buckets (placed around its budgets), which a `Family` cannot
+//! express, and window quantiles are computed at scrape time. A custom
+//! `Collector` writes it all through prometheus-client's encoder, which owns
+//! the format details (escaping, `_total`, float formatting).
+//!
+//! Label values come only from the configuration (target, flow, step, rule) or
+//! small fixed sets (phase, reason, window, quantile, severity, result).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::registry::Registry;
+
+use super::buckets;
+use super::names::{self, Name};
+use super::window::{Scratch, StepWindows, WindowSpec};
+use crate::config::Flow;
+use crate::flow::{FlowResult, Outcome, Reason};
+
+/// The metrics of a running probe. Cheap to share (`Arc`).
+#[derive(Debug)]
+pub struct Metrics {
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    /// (target, flow) → series.
+    flows: BTreeMap<(String, String), FlowSeries>,
+    reload_ok: Option<bool>,
+    reload_success_at: f64,
+    reloads: [u64; 2],
+    scratch: Scratch,
+}
+
+impl std::fmt::Debug for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("State")
+            .field("flows", &self.flows.len())
+            .finish()
+    }
+}
+
+/// Lag buckets: a healthy scheduler starts within milliseconds; seconds mean
+/// the probe (or its host) is overloaded.
+const LAG_BUCKETS: [f64; 12] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+];
+
+struct Hist {
+    bounds: Vec<f64>,
+    counts: Vec<u64>,
+    sum: f64,
+    count: u64,
+}
+
+impl Hist {
+    fn new(bounds: Vec<f64>) -> Hist {
+        let n = bounds.len();
+        Hist {
+            bounds,
+            counts: vec![0; n],
+            sum: 0.0,
+            count: 0,
+        }
+    }
+
+    fn observe(&mut self, v: f64) {
+        self.sum += v;
+        self.count += 1;
+        if let Some(i) = self.bounds.iter().position(|b| v <= *b) {
+            self.counts[i] += 1;
+        }
+    }
+
+    /// (upper bound, count in that bucket), as the encoder wants them.
+    fn buckets(&self) -> Vec<(f64, u64)> {
+        self.bounds
+            .iter()
+            .copied()
+            .zip(self.counts.iter().copied())
+            .collect()
+    }
+}
+
+struct FlowSeries {
+    interval: Duration,
+    success: Option<bool>,
+    duration: f64,
+    runs: u64,
+    skipped: u64,
+    lag: Hist,
+    steps: Vec<StepSeries>,
+}
+
+struct StepSeries {
+    name: String,
+    hist: Hist,
+    success: Option<bool>,
+    status: Option<u16>,
+    phases: Option<[f64; 5]>,
+    runs: u64,
+    failures: BTreeMap<&'static str, u64>,
+    windows: StepWindows,
+    budget: Vec<(&'static str, f64)>,
+    cert_expiry: Option<i64>,
+    /// (rule, severity) → subjects failing in the last run.
+    rules: BTreeMap<(String, &'static str), u64>,
+    is_check: bool,
+}
+
+impl StepSeries {
+    fn new(step: &crate::config::Step, interval: Duration, spec: &WindowSpec) -> StepSeries {
+        let budgets: Vec<(&'static str, Duration)> = step
+            .budget
+            .map(|b| {
+                [("p50", b.p50), ("p95", b.p95), ("p99", b.p99)]
+                    .into_iter()
+                    .filter_map(|(q, d)| d.map(|d| (q, d)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let bounds = if budgets.is_empty() {
+            buckets::default_buckets(step.timeout)
+        } else {
+            let ds: Vec<Duration> = budgets.iter().map(|(_, d)| *d).collect();
+            buckets::for_budgets(&ds, step.timeout)
+        };
+        StepSeries {
+            name: step.name.clone(),
+            hist: Hist::new(bounds),
+            success: None,
+            status: None,
+            phases: None,
+            runs: 0,
+            failures: BTreeMap::new(),
+            windows: StepWindows::new(interval, spec),
+            budget: budgets
+                .into_iter()
+                .map(|(q, d)| (q, d.as_secs_f64()))
+                .collect(),
+            cert_expiry: None,
+            rules: BTreeMap::new(),
+            is_check: step.check.is_some(),
+        }
+    }
+}
+
+fn key(flow: &Flow) -> (String, String) {
+    (flow.target.clone(), flow.name.clone())
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics {
+            state: Mutex::new(State::default()),
+        }
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Arc<Metrics> {
+        Arc::new(Metrics::default())
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Sets the flows the probe runs (at start and after a reload). Series of
+    /// flows and steps that still exist keep their values; the rest go away.
+    pub fn configure(&self, flows: &[&Flow]) {
+        let spec = WindowSpec::default();
+        let mut st = self.state();
+        let mut old = std::mem::take(&mut st.flows);
+        for f in flows {
+            let k = key(f);
+            let mut series = old.remove(&k).unwrap_or_else(|| FlowSeries {
+                interval: f.interval,
+                success: None,
+                duration: 0.0,
+                runs: 0,
+                skipped: 0,
+                lag: Hist::new(LAG_BUCKETS.to_vec()),
+                steps: Vec::new(),
+            });
+            let mut old_steps: BTreeMap<String, StepSeries> = series
+                .steps
+                .drain(..)
+                .map(|s| (s.name.clone(), s))
+                .collect();
+            series.interval = f.interval;
+            series.steps = f
+                .steps
+                .iter()
+                .map(|s| {
+                    old_steps
+                        .remove(&s.name)
+                        .unwrap_or_else(|| StepSeries::new(s, f.interval, &spec))
+                })
+                .collect();
+            st.flows.insert(k, series);
+        }
+    }
+
+    /// A configuration load or reload: success or failure.
+    pub fn reload_result(&self, ok: bool) {
+        let mut st = self.state();
+        st.reload_ok = Some(ok);
+        st.reloads[usize::from(!ok)] += 1;
+        if ok {
+            st.reload_success_at = crate::builtins::unix_now();
+        }
+    }
+
+    /// A run started, `lag` after its scheduled time.
+    pub fn run_started(&self, flow: &Flow, lag: Duration) {
+        if let Some(f) = self.state().flows.get_mut(&key(flow)) {
+            f.runs += 1;
+            f.lag.observe(lag.as_secs_f64());
+        }
+    }
+
+    /// A run was due while the previous one was still going.
+    pub fn run_skipped(&self, flow: &Flow) {
+        if let Some(f) = self.state().flows.get_mut(&key(flow)) {
+            f.skipped += 1;
+        }
+    }
+
+    /// A run finished: every step's outcome, duration, phases and verdicts.
+    pub fn run_finished(&self, flow: &Flow, r: &FlowResult) {
+        let now = Instant::now();
+        let mut st = self.state();
+        let Some(f) = st.flows.get_mut(&key(flow)) else {
+            return;
+        };
+        f.success = Some(r.outcome == Outcome::Passed);
+        f.duration = r.duration.as_secs_f64();
+        for (series, res) in f.steps.iter_mut().zip(r.steps.iter()) {
+            if series.name != res.name {
+                continue;
+            }
+            if res.outcome == Outcome::Skipped {
+                series.success = None;
+                continue;
+            }
+            series.runs += 1;
+            series.success = Some(res.outcome == Outcome::Passed);
+            series.status = res.status;
+            series.phases = res.phases.map(|p| p.as_array().map(|d| d.as_secs_f64()));
+            if let Some(reason) = res.reason.filter(|_| res.outcome == Outcome::Failed) {
+                *series.failures.entry(reason.as_str()).or_default() += 1;
+            }
+            // A duration is a latency sample only when the target answered.
+            let answered = res.status.is_some() || !res.checks.is_empty();
+            if let (Some(d), true) = (res.duration, answered) {
+                series.hist.observe(d.as_secs_f64());
+                series.windows.record(now, d);
+            }
+            if let Some(t) = &res.tls {
+                series.cert_expiry = Some(t.earliest_expiry);
+            }
+            if series.is_check {
+                series.rules.clear();
+                for c in &res.checks {
+                    let sev = if c.warning { "warning" } else { "required" };
+                    *series.rules.entry((c.check.clone(), sev)).or_default() +=
+                        u64::from(!c.passed);
+                }
+            }
+        }
+    }
+
+    /// The exposition, Prometheus text format 0.0.4.
+    pub fn render(self: &Arc<Self>) -> String {
+        let mut registry = Registry::default();
+        registry.register_collector(Box::new(Exposition(self.clone())));
+        let mut out = String::new();
+        if prometheus_client::encoding::prometheus_text::encode(&mut out, &registry).is_err() {
+            out.clear();
+            let _ = writeln!(out, "# smokeprobe: metrics could not be encoded");
+        }
+        out
+    }
+}
+
+/// Content type of [`Metrics::render`].
+pub const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
+
+#[derive(Debug)]
+struct Exposition(Arc<Metrics>);
+
+type Labels<'a> = Vec<(&'static str, &'a str)>;
+
+fn family<F>(
+    enc: &mut DescriptorEncoder,
+    name: Name,
+    kind: MetricType,
+    rows: F,
+) -> Result<(), std::fmt::Error>
+where
+    F: FnOnce(&mut prometheus_client::encoding::MetricEncoder) -> Result<(), std::fmt::Error>,
+{
+    let mut m = enc.encode_descriptor(name.0, name.1, None, kind)?;
+    rows(&mut m)
+}
+
+fn gauge(
+    m: &mut prometheus_client::encoding::MetricEncoder,
+    labels: &Labels,
+    v: f64,
+) -> Result<(), std::fmt::Error> {
+    m.encode_family(labels)?.encode_gauge(&v)
+}
+
+fn counter(
+    m: &mut prometheus_client::encoding::MetricEncoder,
+    labels: &Labels,
+    v: u64,
+) -> Result<(), std::fmt::Error> {
+    m.encode_family(labels)?
+        .encode_counter::<NoLabelSet, _, u64>(&v, None)
+}
+
+impl Collector for Exposition {
+    fn encode(&self, mut enc: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let now = Instant::now();
+        let mut guard = self.0.state();
+        let st = &mut *guard;
+        // Window quantiles first: reading them needs the state mutably.
+        let mut windows: Vec<(usize, usize, Vec<super::window::WindowQuantiles>)> = Vec::new();
+        for (fi, f) in st.flows.values_mut().enumerate() {
+            for (si, s) in f.steps.iter_mut().enumerate() {
+                windows.push((fi, si, s.windows.read(now, &mut st.scratch)));
+            }
+        }
+        let flows: Vec<(&(String, String), &FlowSeries)> = st.flows.iter().collect();
+        let fl = |k: &'_ (String, String)| -> Vec<(&'static str, String)> {
+            vec![("target", k.0.clone()), ("flow", k.1.clone())]
+        };
+        // Owned label storage so rows can borrow it.
+        let flow_labels: Vec<Vec<(&'static str, String)>> =
+            flows.iter().map(|(k, _)| fl(k)).collect();
+
+        family(&mut enc, names::BUILD_INFO, MetricType::Gauge, |m| {
+            let l: Labels = vec![("version", env!("CARGO_PKG_VERSION"))];
+            gauge(m, &l, 1.0)
+        })?;
+        family(&mut enc, names::FLOWS_CONFIGURED, MetricType::Gauge, |m| {
+            gauge(m, &vec![], flows.len() as f64)
+        })?;
+        if let Some(ok) = st.reload_ok {
+            family(
+                &mut enc,
+                names::CONFIG_RELOAD_SUCCESS,
+                MetricType::Gauge,
+                |m| gauge(m, &vec![], f64::from(u8::from(ok))),
+            )?;
+            family(
+                &mut enc,
+                names::CONFIG_RELOAD_TIME,
+                MetricType::Gauge,
+                |m| gauge(m, &vec![], st.reload_success_at),
+            )?;
+            family(&mut enc, names::CONFIG_RELOADS, MetricType::Counter, |m| {
+                counter(m, &vec![("result", "success")], st.reloads[0])?;
+                counter(m, &vec![("result", "failure")], st.reloads[1])
+            })?;
+        }
+
+        let labels_of = |i: usize| -> Labels {
+            flow_labels[i]
+                .iter()
+                .map(|(k, v)| (*k, v.as_str()))
+                .collect()
+        };
+        family(&mut enc, names::PROBE_SUCCESS, MetricType::Gauge, |m| {
+            for (i, (_, f)) in flows.iter().enumerate() {
+                if let Some(ok) = f.success {
+                    gauge(m, &labels_of(i), f64::from(u8::from(ok)))?;
+                }
+            }
+            Ok(())
+        })?;
+        family(&mut enc, names::PROBE_DURATION, MetricType::Gauge, |m| {
+            for (i, (_, f)) in flows.iter().enumerate() {
+                if f.success.is_some() {
+                    gauge(m, &labels_of(i), f.duration)?;
+                }
+            }
+            Ok(())
+        })?;
+        family(&mut enc, names::FLOW_INTERVAL, MetricType::Gauge, |m| {
+            for (i, (_, f)) in flows.iter().enumerate() {
+                gauge(m, &labels_of(i), f.interval.as_secs_f64())?;
+            }
+            Ok(())
+        })?;
+        family(&mut enc, names::FLOW_RUNS, MetricType::Counter, |m| {
+            for (i, (_, f)) in flows.iter().enumerate() {
+                counter(m, &labels_of(i), f.runs)?;
+            }
+            Ok(())
+        })?;
+        family(&mut enc, names::FLOW_SKIPPED, MetricType::Counter, |m| {
+            for (i, (_, f)) in flows.iter().enumerate() {
+                counter(m, &labels_of(i), f.skipped)?;
+            }
+            Ok(())
+        })?;
+        family(&mut enc, names::SCHEDULE_LAG, MetricType::Histogram, |m| {
+            for (i, (_, f)) in flows.iter().enumerate() {
+                m.encode_family(&labels_of(i))?
+                    .encode_histogram::<NoLabelSet>(
+                        f.lag.sum,
+                        f.lag.count,
+                        &f.lag.buckets(),
+                        None,
+                    )?;
+            }
+            Ok(())
+        })?;
+
+        // Per step.
+        let step_labels = |i: usize, s: &'_ str| -> Vec<(&'static str, String)> {
+            let mut l = flow_labels[i].clone();
+            l.push(("step", s.to_string()));
+            l
+        };
+        macro_rules! each_step {
+            ($m:ident, |$l:ident, $f:ident, $s:ident, $fi:ident, $si:ident| $body:block) => {{
+                for ($fi, (_, $f)) in flows.iter().enumerate() {
+                    for ($si, $s) in $f.steps.iter().enumerate() {
+                        let owned = step_labels($fi, &$s.name);
+                        let $l: Labels = owned.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                        let _ = ($si, &$f);
+                        $body
+                    }
+                }
+                Ok(())
+            }};
+        }
+        family(&mut enc, names::PROBE_HTTP_STATUS, MetricType::Gauge, |m| {
+            each_step!(m, |l, f, s, fi, si| {
+                if let (Some(code), false) = (s.status, s.is_check) {
+                    gauge(m, &l, f64::from(code))?;
+                }
+            })
+        })?;
+        family(
+            &mut enc,
+            names::PROBE_HTTP_DURATION,
+            MetricType::Gauge,
+            |m| {
+                each_step!(m, |l, f, s, fi, si| {
+                    if let Some(p) = s.phases {
+                        for (phase, v) in names::PHASES.iter().zip(p) {
+                            let mut l = l.clone();
+                            l.push(("phase", phase));
+                            gauge(m, &l, v)?;
+                        }
+                    }
+                })
+            },
+        )?;
+        family(
+            &mut enc,
+            names::PROBE_SSL_EARLIEST_CERT_EXPIRY,
+            MetricType::Gauge,
+            |m| {
+                each_step!(m, |l, f, s, fi, si| {
+                    if let Some(t) = s.cert_expiry {
+                        gauge(m, &l, t as f64)?;
+                    }
+                })
+            },
+        )?;
+        family(&mut enc, names::STEP_DURATION, MetricType::Histogram, |m| {
+            each_step!(m, |l, f, s, fi, si| {
+                m.encode_family(&l)?.encode_histogram::<NoLabelSet>(
+                    s.hist.sum,
+                    s.hist.count,
+                    &s.hist.buckets(),
+                    None,
+                )?;
+            })
+        })?;
+        family(&mut enc, names::STEP_SUCCESS, MetricType::Gauge, |m| {
+            each_step!(m, |l, f, s, fi, si| {
+                if let Some(ok) = s.success {
+                    gauge(m, &l, f64::from(u8::from(ok)))?;
+                }
+            })
+        })?;
+        family(&mut enc, names::STEP_RUNS, MetricType::Counter, |m| {
+            each_step!(m, |l, f, s, fi, si| {
+                counter(m, &l, s.runs)?;
+            })
+        })?;
+        family(&mut enc, names::STEP_FAILURES, MetricType::Counter, |m| {
+            each_step!(m, |l, f, s, fi, si| {
+                // Every reason is exported (at 0 too), so rate() works from the first failure.
+                for r in Reason::ALL {
+                    let mut l = l.clone();
+                    l.push(("reason", r.as_str()));
+                    counter(m, &l, s.failures.get(r.as_str()).copied().unwrap_or(0))?;
+                }
+            })
+        })?;
+        family(&mut enc, names::STEP_BUDGET, MetricType::Gauge, |m| {
+            each_step!(m, |l, f, s, fi, si| {
+                for (q, v) in &s.budget {
+                    let mut l = l.clone();
+                    l.push(("percentile", q));
+                    gauge(m, &l, *v)?;
+                }
+            })
+        })?;
+        family(
+            &mut enc,
+            names::STEP_WINDOW_QUANTILE,
+            MetricType::Gauge,
+            |m| {
+                for (fi, si, ws) in &windows {
+                    let s = &flows[*fi].1.steps[*si];
+                    let owned = step_labels(*fi, &s.name);
+                    for w in ws {
+                        if w.count == 0 {
+                            continue;
+                        }
+                        let wl = window_label(w.window);
+                        for (q, v) in [("p50", w.p50), ("p95", w.p95), ("p99", w.p99)] {
+                            let mut l: Labels =
+                                owned.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                            l.push(("window", &wl));
+                            // Not `quantile`: Prometheus reserves that label for summaries.
+                            l.push(("percentile", q));
+                            gauge(m, &l, v.as_secs_f64())?;
+                        }
+                    }
+                }
+                Ok(())
+            },
+        )?;
+        family(&mut enc, names::STEP_WINDOW_COUNT, MetricType::Gauge, |m| {
+            for (fi, si, ws) in &windows {
+                let s = &flows[*fi].1.steps[*si];
+                let owned = step_labels(*fi, &s.name);
+                for w in ws {
+                    let wl = window_label(w.window);
+                    let mut l: Labels = owned.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                    l.push(("window", &wl));
+                    gauge(m, &l, w.count as f64)?;
+                }
+            }
+            Ok(())
+        })?;
+        family(
+            &mut enc,
+            names::CHECK_RULE_FAILURES,
+            MetricType::Gauge,
+            |m| {
+                each_step!(m, |l, f, s, fi, si| {
+                    for ((rule, sev), n) in &s.rules {
+                        let mut l = l.clone();
+                        l.push(("rule", rule));
+                        l.push(("severity", sev));
+                        gauge(m, &l, *n as f64)?;
+                    }
+                })
+            },
+        )?;
+        Ok(())
+    }
+}
+
+/// `1m`, `5m`, `15m`, `30s`, `1h`.
+fn window_label(d: Duration) -> String {
+    let s = d.as_secs();
+    if s >= 3600 && s % 3600 == 0 {
+        format!("{}h", s / 3600)
+    } else if s >= 60 && s % 60 == 0 {
+        format!("{}m", s / 60)
+    } else {
+        format!("{s}s")
+    }
+}

@@ -1,0 +1,103 @@
+//! Every metric name and help text, in one place (the only module that knows
+//! them). Names follow the Prometheus conventions: base units in the name,
+//! `_total` on counters (prometheus-client appends it: the names here do not
+//! carry it), `_timestamp_seconds` for times, `_info` for build data.
+//! blackbox_exporter's names are kept where the meaning is the same so that
+//! existing dashboards keep working. docs/metrics.md documents each one.
+
+/// (name, help)
+pub type Name = (&'static str, &'static str);
+
+// blackbox_exporter-compatible, per flow.
+pub const PROBE_SUCCESS: Name = (
+    "probe_success",
+    "Whether the last run of the flow passed (1) or failed (0).",
+);
+pub const PROBE_DURATION: Name = (
+    "probe_duration_seconds",
+    "Wall time of the last run of the flow, cleanup steps included.",
+);
+// blackbox_exporter-compatible, per step (an extra `step` label).
+pub const PROBE_HTTP_STATUS: Name = (
+    "probe_http_status_code",
+    "HTTP status of the step's last response (0 when none came back).",
+);
+pub const PROBE_HTTP_DURATION: Name = (
+    "probe_http_duration_seconds",
+    "Duration of each phase of the step's last request: resolve, connect, tls, processing (request sent to response headers), transfer (body).",
+);
+pub const PROBE_SSL_EARLIEST_CERT_EXPIRY: Name = (
+    "probe_ssl_earliest_cert_expiry",
+    "Earliest not-after (unix seconds) in the certificate chain a tls check saw.",
+);
+
+// smokeprobe's own, per step.
+pub const STEP_DURATION: Name = (
+    "smokeprobe_step_duration_seconds",
+    "Step duration (request sent to body read, redirects and poll attempt included; whole check for built-in checks), with buckets dense around the step's latency budgets.",
+);
+pub const STEP_SUCCESS: Name = (
+    "smokeprobe_step_success",
+    "Whether the step passed (1), failed (0) in the flow's last run; absent while it was skipped.",
+);
+pub const STEP_RUNS: Name = ("smokeprobe_step_runs", "Step runs that were not skipped.");
+pub const STEP_FAILURES: Name = (
+    "smokeprobe_step_failures",
+    "Failed step runs, by reason (dns, connect, tls, timeout, protocol, redirect, status, assertion, capture, body_too_large, request).",
+);
+pub const STEP_WINDOW_QUANTILE: Name = (
+    "smokeprobe_step_latency_window_seconds",
+    "Step duration quantiles over a sliding window (HDR histogram, 3 significant digits): absent while the window holds no sample.",
+);
+pub const STEP_WINDOW_COUNT: Name = (
+    "smokeprobe_step_latency_window_samples",
+    "Samples in the sliding window behind smokeprobe_step_latency_window_seconds.",
+);
+pub const STEP_BUDGET: Name = (
+    "smokeprobe_step_budget_seconds",
+    "The step's latency budget per percentile (p50, p95, p99), from the probe file (for dashboards and alert rules).",
+);
+pub const CHECK_RULE_FAILURES: Name = (
+    "smokeprobe_check_rule_failures",
+    "Subjects (URLs, origins, requests) a built-in check rule failed on in the last run; severity is required or warning.",
+);
+
+// Per flow: the schedule.
+pub const FLOW_RUNS: Name = ("smokeprobe_flow_runs", "Flow runs started.");
+pub const FLOW_SKIPPED: Name = (
+    "smokeprobe_flow_skipped_runs",
+    "Scheduled runs not started because the previous run of the flow was still going.",
+);
+pub const SCHEDULE_LAG: Name = (
+    "smokeprobe_schedule_lag_seconds",
+    "Delay between a run's scheduled time and its start.",
+);
+pub const FLOW_INTERVAL: Name = (
+    "smokeprobe_flow_interval_seconds",
+    "The flow's configured interval.",
+);
+
+// The probe itself.
+pub const BUILD_INFO: Name = (
+    "smokeprobe_build_info",
+    "Build information; the value is always 1.",
+);
+pub const CONFIG_RELOAD_SUCCESS: Name = (
+    "smokeprobe_config_last_reload_successful",
+    "Whether the last configuration reload succeeded.",
+);
+pub const CONFIG_RELOAD_TIME: Name = (
+    "smokeprobe_config_last_reload_success_timestamp_seconds",
+    "When the configuration was last loaded successfully (unix seconds).",
+);
+pub const CONFIG_RELOADS: Name = (
+    "smokeprobe_config_reloads",
+    "Configuration reload attempts, by result (success, failure).",
+);
+pub const FLOWS_CONFIGURED: Name = (
+    "smokeprobe_flows",
+    "Flows scheduled by the running configuration.",
+);
+
+/// Label values of `probe_http_duration_seconds{phase}`.
+pub const PHASES: [&str; 5] = ["resolve", "connect", "tls", "processing", "transfer"];

@@ -1,0 +1,280 @@
+//! The continuous mode's scheduler: every flow on its own fixed-rate schedule
+//! (run k is due at `phase + k × interval`, so nothing drifts), with a random
+//! phase per flow within the jitter bound so flows sharing an interval do not
+//! fire together. A flow never runs twice at once: a run that is due while the
+//! previous one is still going is counted as skipped, not queued. A global
+//! semaphore bounds concurrent runs; a run waiting for it shows up as schedule
+//! lag. Each run is its own task, so a target that hangs delays nothing but its
+//! own flow, and only until the flow deadline.
+//!
+//! Reload swaps the plan: the schedules of the old plan stop, runs in flight
+//! finish (with their cleanup steps), and the new plan's flows start — a flow
+//! that keeps its name keeps its "still running" state.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Flow;
+use crate::flow::{FlowResult, Outcome, Runner, StepResult};
+use crate::metrics::Metrics;
+
+/// (target, flow) → "a run of it is in flight", kept across reloads.
+type RunningFlags = HashMap<(String, String), Arc<AtomicBool>>;
+
+/// Scheduler settings.
+#[derive(Clone, Debug)]
+pub struct ScheduleOptions {
+    /// Largest random phase offset of a flow's schedule (capped at its interval).
+    pub max_jitter: Duration,
+    /// Runs in flight at once, over all flows.
+    pub concurrency: usize,
+    /// On shutdown, how long runs in flight may take to finish.
+    pub grace: Duration,
+}
+
+impl Default for ScheduleOptions {
+    fn default() -> Self {
+        ScheduleOptions {
+            max_jitter: Duration::from_secs(10),
+            concurrency: 32,
+            grace: Duration::from_secs(30),
+        }
+    }
+}
+
+/// What the scheduler runs: a runner over a plan and the flows to schedule.
+#[derive(Clone)]
+pub struct Job {
+    pub runner: Runner,
+    /// Indexes into `runner.plan().flows`.
+    pub flows: Vec<usize>,
+}
+
+/// Shared between the scheduler, the server (readiness) and the caller.
+#[derive(Default)]
+pub struct Progress {
+    /// Flows (by target/name) that finished at least one run since the last (re)load.
+    done: Mutex<HashMap<(String, String), ()>>,
+    expected: Mutex<usize>,
+}
+
+impl Progress {
+    /// Ready once every scheduled flow has finished its first run.
+    pub fn ready(&self) -> bool {
+        let expected = *self.expected.lock().unwrap_or_else(PoisonError::into_inner);
+        self.done
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+            >= expected
+    }
+
+    fn reset(&self, expected: usize) {
+        *self.expected.lock().unwrap_or_else(PoisonError::into_inner) = expected;
+        self.done
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+    }
+
+    fn finished(&self, flow: &Flow) {
+        self.done
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert((flow.target.clone(), flow.name.clone()), ());
+    }
+}
+
+/// Runs `jobs` (the latest value of the watch) until `shutdown`, then waits
+/// up to `grace` for runs in flight.
+pub async fn run(
+    mut jobs: watch::Receiver<Job>,
+    metrics: Arc<Metrics>,
+    progress: Arc<Progress>,
+    opts: ScheduleOptions,
+    shutdown: CancellationToken,
+) {
+    let permits = Arc::new(Semaphore::new(opts.concurrency.max(1)));
+    let running: Arc<Mutex<RunningFlags>> = Arc::default();
+    let spawner = RunSpawner::default();
+    loop {
+        let job = jobs.borrow_and_update().clone();
+        let flows: Vec<Flow> = job
+            .flows
+            .iter()
+            .filter_map(|i| job.runner.plan().flows.get(*i).cloned())
+            .collect();
+        metrics.configure(&flows.iter().collect::<Vec<_>>());
+        progress.reset(flows.len());
+        let generation = shutdown.child_token();
+        let mut schedules: JoinSet<()> = JoinSet::new();
+        for flow in flows {
+            let flag = running
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .entry((flow.target.clone(), flow.name.clone()))
+                .or_default()
+                .clone();
+            schedules.spawn(schedule_flow(
+                flow,
+                job.runner.clone(),
+                flag,
+                metrics.clone(),
+                progress.clone(),
+                permits.clone(),
+                opts.max_jitter,
+                generation.clone(),
+                spawner.clone(),
+            ));
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => {
+                generation.cancel();
+                while schedules.join_next().await.is_some() {}
+                break;
+            }
+            changed = jobs.changed() => {
+                generation.cancel();
+                while schedules.join_next().await.is_some() {}
+                if changed.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    spawner.wait_all(opts.grace).await;
+}
+
+/// Runs are detached tasks (a schedule that stops on reload must not cancel
+/// a run mid-flow, which would skip its cleanup); shutdown waits for them here.
+#[derive(Clone, Default)]
+struct RunSpawner {
+    handles: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+}
+
+impl RunSpawner {
+    fn spawn(&self, fut: impl std::future::Future<Output = ()> + Send + 'static) {
+        let h = tokio::spawn(fut);
+        let mut v = self.handles.lock().unwrap_or_else(PoisonError::into_inner);
+        v.retain(|h| !h.is_finished());
+        v.push(h);
+    }
+
+    async fn wait_all(&self, grace: Duration) {
+        let handles: Vec<_> = self
+            .handles
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .drain(..)
+            .collect();
+        let _ = tokio::time::timeout(grace, async {
+            for h in handles {
+                let _ = h.await;
+            }
+        })
+        .await;
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn schedule_flow(
+    flow: Flow,
+    runner: Runner,
+    running: Arc<AtomicBool>,
+    metrics: Arc<Metrics>,
+    progress: Arc<Progress>,
+    permits: Arc<Semaphore>,
+    max_jitter: Duration,
+    stop: CancellationToken,
+    spawner: RunSpawner,
+) {
+    let interval = flow.interval.max(Duration::from_millis(1));
+    let jitter = max_jitter.min(interval);
+    let phase = if jitter.is_zero() {
+        Duration::ZERO
+    } else {
+        Duration::from_nanos(fastrand::u64(0..jitter.as_nanos() as u64))
+    };
+    let start = Instant::now() + phase;
+    let flow = Arc::new(flow);
+    let mut k: u32 = 0;
+    loop {
+        let due = start + interval * k;
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep_until(due) => {}
+        }
+        // After a stall (a suspended host, say), the missed slots are skipped
+        // runs, not a burst of catch-up runs.
+        let now = Instant::now();
+        let behind = (now.saturating_duration_since(due).as_nanos() / interval.as_nanos()) as u32;
+        if behind > 0 {
+            for _ in 0..behind {
+                metrics.run_skipped(&flow);
+            }
+            k += behind;
+        }
+        let slot_due = start + interval * k;
+        k += 1;
+        if running.swap(true, Ordering::AcqRel) {
+            metrics.run_skipped(&flow);
+            continue;
+        }
+        let (runner, metrics, progress, permits, running, flow) = (
+            runner.clone(),
+            metrics.clone(),
+            progress.clone(),
+            permits.clone(),
+            running.clone(),
+            flow.clone(),
+        );
+        spawner.spawn(async move {
+            let _permit = permits.acquire_owned().await;
+            let lag = Instant::now().saturating_duration_since(slot_due);
+            metrics.run_started(&flow, lag);
+            let result = runner.run_flow(&flow, &LogObserver).await;
+            metrics.run_finished(&flow, &result);
+            log_run(&result);
+            progress.finished(&flow);
+            running.store(false, Ordering::Release);
+        });
+    }
+}
+
+/// One log line per failed step as it happens (messages are already redacted).
+struct LogObserver;
+
+impl crate::flow::FlowObserver for LogObserver {
+    fn step_finished(&self, flow: &Flow, step: &StepResult) {
+        if step.outcome == Outcome::Failed {
+            tracing::warn!(
+                target: "smokeprobe::step",
+                flow = %flow.name,
+                target_name = %flow.target,
+                step = %step.name,
+                reason = step.reason.map(|r| r.as_str()).unwrap_or("failed"),
+                status = step.status.unwrap_or(0),
+                message = step.message.as_deref().unwrap_or(""),
+                "step failed"
+            );
+        }
+    }
+}
+
+/// Failed runs at info (their failed steps were logged as warnings), passed
+/// runs at debug: a probe running every few seconds must not flood the log.
+fn log_run(r: &FlowResult) {
+    let ms = r.duration.as_secs_f64() * 1000.0;
+    if r.outcome == Outcome::Passed {
+        tracing::debug!(target: "smokeprobe::flow", flow = %r.flow, target_name = %r.target, duration_ms = ms, "flow passed");
+    } else {
+        tracing::info!(target: "smokeprobe::flow", flow = %r.flow, target_name = %r.target, duration_ms = ms, "flow failed");
+    }
+}

@@ -1,0 +1,230 @@
+//! The web endpoint of `smokeprobe run`: `/metrics` (Prometheus text format),
+//! `/-/healthy` (the process serves), `/-/ready` (every flow finished its first
+//! run since the last (re)load), `POST /-/reload` (reload the probe files; an
+//! invalid configuration is refused and the old one keeps running).
+//! Optional bearer or basic auth guards everything but the two health
+//! endpoints (orchestrators probe those without credentials). Like every
+//! server here it takes a bound listener and a shutdown token.
+
+use std::io;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::metrics::{CONTENT_TYPE, Metrics};
+use crate::scheduler::Progress;
+
+/// Reloads the configuration; Ok(summary) or Err(what is wrong).
+pub type ReloadFn = Arc<dyn Fn() -> Result<String, String> + Send + Sync>;
+
+/// Credentials the endpoint demands.
+#[derive(Clone)]
+pub enum Auth {
+    Bearer(String),
+    Basic { user: String, password: String },
+}
+
+impl std::fmt::Debug for Auth {
+    /// Never prints the secret.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Auth::Bearer(_) => f.write_str("Bearer(***)"),
+            Auth::Basic { user, .. } => write!(f, "Basic({user}:***)"),
+        }
+    }
+}
+
+impl Auth {
+    /// The exact `Authorization` header value that is accepted.
+    fn expected(&self) -> String {
+        match self {
+            Auth::Bearer(t) => format!("Bearer {t}"),
+            Auth::Basic { user, password } => {
+                format!("Basic {}", base64(format!("{user}:{password}").as_bytes()))
+            }
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct WebState {
+    pub metrics: Arc<Metrics>,
+    pub progress: Arc<Progress>,
+    pub reload: ReloadFn,
+    pub auth: Option<Auth>,
+}
+
+pub fn router(state: WebState) -> Router {
+    let guarded = Router::new()
+        .route("/metrics", get(metrics))
+        .route("/-/reload", post(reload))
+        .route("/", get(index))
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_auth));
+    Router::new()
+        .route("/-/healthy", get(|| async { "smokeprobe is healthy\n" }))
+        .route("/-/ready", get(ready))
+        .merge(guarded)
+        .with_state(state)
+}
+
+/// Serves `router` on `listener` until `shutdown`.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    shutdown: CancellationToken,
+) -> io::Result<()> {
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
+}
+
+/// Same over TLS (certificate and key from PEM files).
+pub async fn serve_tls(
+    listener: TcpListener,
+    config: Arc<rustls::ServerConfig>,
+    router: Router,
+    shutdown: CancellationToken,
+) -> io::Result<()> {
+    let (tls, acceptor) =
+        crate::net::tls_listener::TlsListener::spawn(listener, config, shutdown.clone())?;
+    let r = axum::serve(tls, router)
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await;
+    acceptor.abort();
+    r
+}
+
+async fn require_auth(State(s): State<WebState>, req: Request, next: Next) -> Response {
+    let Some(auth) = &s.auth else {
+        return next.run(req).await;
+    };
+    let given = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .map(|v| v.as_bytes())
+        .unwrap_or_default();
+    if constant_time_eq(given, auth.expected().as_bytes()) {
+        return next.run(req).await;
+    }
+    let challenge = match auth {
+        Auth::Bearer(_) => "Bearer",
+        Auth::Basic { .. } => "Basic realm=\"smokeprobe\"",
+    };
+    let mut resp = (StatusCode::UNAUTHORIZED, "unauthorized\n").into_response();
+    resp.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static(challenge),
+    );
+    resp
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn metrics(State(s): State<WebState>) -> Response {
+    let body = tokio::task::spawn_blocking(move || s.metrics.render())
+        .await
+        .unwrap_or_default();
+    ([(header::CONTENT_TYPE, CONTENT_TYPE)], body).into_response()
+}
+
+async fn ready(State(s): State<WebState>) -> Response {
+    if s.progress.ready() {
+        (StatusCode::OK, "ready\n").into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: the first round of flows has not finished\n",
+        )
+            .into_response()
+    }
+}
+
+async fn reload(State(s): State<WebState>) -> Response {
+    let f = s.reload.clone();
+    match tokio::task::spawn_blocking(move || f()).await {
+        Ok(Ok(summary)) => (StatusCode::OK, format!("{summary}\n")).into_response(),
+        Ok(Err(e)) => (
+            StatusCode::BAD_REQUEST,
+            format!("reload refused, the previous configuration keeps running:\n{e}\n"),
+        )
+            .into_response(),
+        Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "reload failed\n").into_response(),
+    }
+}
+
+async fn index() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        "smokeprobe\n\n/metrics      Prometheus metrics\n/-/healthy    liveness\n/-/ready      readiness (first round done)\nPOST /-/reload  reload the probe files\n",
+    )
+        .into_response()
+}
+
+/// Standard base64 with padding (RFC 4648), for the Basic credentials.
+fn base64(input: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
+    for chunk in input.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        out.push(T[(n >> 18) as usize & 63] as char);
+        out.push(T[(n >> 12) as usize & 63] as char);
+        out.push(if chunk.len() > 1 {
+            T[(n >> 6) as usize & 63] as char
+        } else {
+            '='
+        });
+        out.push(if chunk.len() > 2 {
+            T[n as usize & 63] as char
+        } else {
+            '='
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_matches_rfc4648_vectors() {
+        for (i, o) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ] {
+            assert_eq!(base64(i.as_bytes()), o);
+        }
+    }
+
+    #[test]
+    fn auth_debug_hides_secrets() {
+        let a = Auth::Basic {
+            user: "prom".into(),
+            password: "hunter22".into(),
+        };
+        assert!(!format!("{a:?}").contains("hunter22"));
+        assert!(!format!("{:?}", Auth::Bearer("tok-123".into())).contains("tok-123"));
+    }
+}
