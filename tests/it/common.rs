@@ -163,3 +163,21 @@ pub fn step<'a>(report: &'a serde_json::Value, flow: &str, step: &str) -> &'a se
         .and_then(|ss| ss.iter().find(|s| s["name"] == step))
         .unwrap_or_else(|| panic!("no step {flow}/{step} in report"))
 }
+
+/// A reqwest client for talking to local servers (reqwest is built without a
+/// default crypto provider: give it one, with no roots, for plain HTTP).
+pub fn http_client() -> reqwest::Client {
+    let tls = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("ring supports the default TLS versions")
+    .with_root_certificates(rustls::RootCertStore::empty())
+    .with_no_client_auth();
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("reqwest client")
+}

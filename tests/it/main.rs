@@ -8,5 +8,6 @@ mod config_errors;
 mod demo_target;
 mod imagegen;
 mod once;
+mod run;
 mod secrets;
 mod tls_inspect;
