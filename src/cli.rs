@@ -149,9 +149,12 @@ pub struct DemoArgs {
     /// for plain HTTP only (the TLS and redirect checks then fail).
     #[arg(long, default_value = "valid", value_name = "MODE")]
     pub tls: String,
-    /// Time between probe passes in continuous mode.
+    /// Interval of every flow in continuous mode.
     #[arg(long, default_value = "15s", value_parser = humantime::parse_duration)]
     pub interval: Duration,
+    /// Port of the continuous mode's /metrics on 127.0.0.1 (default: any free port).
+    #[arg(long, default_value_t = 0)]
+    pub metrics_port: u16,
     /// Runs per flow in each pass.
     #[arg(long, default_value_t = 1)]
     pub samples: u32,
@@ -466,20 +469,61 @@ async fn cmd_demo(a: DemoArgs) -> i32 {
                 .all(|t| !t.title.starts_with("[probe]"))
         );
     }
-    println!(
-        "\nprobing every {} until Ctrl-C (inject faults with: curl{curl_ca} -X PUT {base}/__demo/faults -d '{{\"db_down\":true}}')",
-        humantime::format_duration(a.interval)
-    );
-    let mut tick = tokio::time::interval(a.interval);
-    tick.tick().await;
-    loop {
-        tokio::select! {
-            _ = shutdown_signal() => break,
-            _ = tick.tick() => {
-                let t = crate::builtins::rfc3339_utc(crate::builtins::unix_now());
-                pass(t).await;
+    // Continuous mode: the scheduler and /metrics, like `smokeprobe run`.
+    let interval = a.interval;
+    let ca: Vec<String> = server.ca_pem().into_iter().collect();
+    let demo_job = {
+        let plan_args = plan_args.clone();
+        move || -> Result<crate::scheduler::Job, String> {
+            let sources = vec![(
+                PathBuf::from("probes/contravento.yaml (built in)"),
+                CONTRAVENTO_PROBE.to_string(),
+            )];
+            let mut plan = compile_plan(&plan_args, Some(sources))?;
+            for f in &mut plan.flows {
+                f.interval = interval;
             }
+            job_for(plan, &plan_args, ca.clone())
         }
+    };
+    let first = match demo_job() {
+        Ok(j) => j,
+        Err(e) => return usage(&e),
+    };
+    let listener = match tokio::net::TcpListener::bind(("127.0.0.1", a.metrics_port)).await {
+        Ok(l) => l,
+        Err(e) => {
+            return usage(&format!(
+                "cannot listen on 127.0.0.1:{}: {e}",
+                a.metrics_port
+            ));
+        }
+    };
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let stop = shutdown.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        stop.cancel();
+    });
+    let web = crate::continuous::WebOptions {
+        listener,
+        auth: None,
+        tls: None,
+    };
+    let opts = crate::scheduler::ScheduleOptions {
+        max_jitter: interval.min(Duration::from_secs(5)),
+        ..Default::default()
+    };
+    let result = crate::continuous::run(first, Arc::new(demo_job), web, opts, shutdown, |h| {
+        println!(
+            "\nprobing every flow every {} until Ctrl-C; failed steps are logged below\n  metrics:  http://{}/metrics\n  faults:   curl{curl_ca} -X PUT {base}/__demo/faults -d '{{\"db_down\":true}}'",
+            humantime::format_duration(interval),
+            h.addr
+        );
+    })
+    .await;
+    if let Err(e) = result {
+        eprintln!("error: metrics endpoint: {e}");
     }
     server.stop().await;
     remove_ca(ca_file);
