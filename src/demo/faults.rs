@@ -124,6 +124,9 @@ pub struct LatencyFault {
     pub path: String,
     pub method: Option<String>,
     pub delay_ms: u64,
+    /// A uniformly random extra delay in `0..=jitter_ms` (a known distribution:
+    /// its p95 is `delay_ms + 0.95 × jitter_ms`).
+    pub jitter_ms: u64,
 }
 
 /// Answer `status` with probability `rate` to requests matching `path`/`method`.
@@ -190,8 +193,8 @@ pub enum FaultSpec {
     NoGzip,
 }
 
-const VALID_FORMS: &str = "valid faults are latency:[METHOD:]PATH=DURATION \
-(e.g. latency:/api/auth/login=800ms or latency:POST:/api/trips=300ms), \
+const VALID_FORMS: &str = "valid faults are latency:[METHOD:]PATH=DURATION[..DURATION] \
+(e.g. latency:/api/auth/login=800ms, latency:POST:/api/trips=300ms or latency:/api/health=50ms..150ms), \
 error:[METHOD:]PATH=RATE[:STATUS] (e.g. error:/api/trips=0.5:500), db-down, reject-photos, \
 publish-fails, feed-hides-new, leak-errors, upload-trusts-type, \
 cors=wildcard, cors=echo-any, cors=allow-http, cors=starlette, \
@@ -249,12 +252,28 @@ impl FromStr for FaultSpec {
         }
         if let Some(rest) = spec.strip_prefix("latency:") {
             let (method, path, value) = split_target(spec, rest)?;
-            let delay = parse_delay(value)
-                .ok_or_else(|| format!("fault {spec:?}: the delay must look like 800ms or 2s"))?;
+            let bad = || {
+                format!(
+                    "fault {spec:?}: the delay must look like 800ms, 2s or 50ms..150ms (uniform)"
+                )
+            };
+            let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+            let (delay_ms, jitter_ms) = match value.split_once("..") {
+                Some((lo, hi)) => {
+                    let lo = ms(parse_delay(lo).ok_or_else(bad)?);
+                    let hi = ms(parse_delay(hi).ok_or_else(bad)?);
+                    if hi < lo {
+                        return Err(bad());
+                    }
+                    (lo, hi - lo)
+                }
+                None => (ms(parse_delay(value).ok_or_else(bad)?), 0),
+            };
             return Ok(FaultSpec::Latency(LatencyFault {
                 path,
                 method,
-                delay_ms: u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                delay_ms,
+                jitter_ms,
             }));
         }
         if let Some(rest) = spec.strip_prefix("error:") {
@@ -373,7 +392,14 @@ impl Faults {
             .latency
             .iter()
             .filter(|l| matches(&l.path, l.method.as_deref(), method, path))
-            .fold(0u64, |sum, l| sum.saturating_add(l.delay_ms));
+            .fold(0u64, |sum, l| {
+                let jitter = if l.jitter_ms > 0 {
+                    fastrand::u64(0..=l.jitter_ms)
+                } else {
+                    0
+                };
+                sum.saturating_add(l.delay_ms).saturating_add(jitter)
+            });
         Duration::from_millis(ms)
     }
 

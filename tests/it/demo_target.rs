@@ -1002,7 +1002,8 @@ async fn latency_fault_delays_matching_requests() {
         LatencyFault {
             path: "/api/trips".into(),
             method: Some("DELETE".into()),
-            delay_ms: 50
+            delay_ms: 50,
+            jitter_ms: 0,
         }
     );
     s.stop().await;
@@ -1311,11 +1312,13 @@ async fn fault_specs_parse_and_unknown_ones_list_the_valid_forms() {
                 path: "/api/auth/login".into(),
                 method: None,
                 delay_ms: 800,
+                jitter_ms: 0,
             },
             LatencyFault {
                 path: "/api/trips".into(),
                 method: Some("POST".into()),
                 delay_ms: 1500,
+                jitter_ms: 0,
             },
         ],
         errors: vec![
@@ -2735,4 +2738,45 @@ fn tls_modes_parse_and_print() {
     ] {
         assert!(err.contains(name), "{err}");
     }
+}
+
+#[tokio::test]
+async fn latency_ranges_are_uniform_between_their_bounds() {
+    let mut f = Faults::default();
+    f.apply_spec("latency:/api/health=20ms..60ms").unwrap();
+    assert_eq!(
+        f.latency[0],
+        LatencyFault {
+            path: "/api/health".into(),
+            method: None,
+            delay_ms: 20,
+            jitter_ms: 40,
+        }
+    );
+    assert!(
+        Faults::default()
+            .apply_spec("latency:/x=60ms..20ms")
+            .is_err()
+    );
+    let s = demo(&["latency:/api/health=20ms..60ms"]).await;
+    let c = client();
+    let mut took = Vec::new();
+    for _ in 0..12 {
+        let t = Instant::now();
+        let r = c
+            .get(format!("{}/health", s.api_url()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        took.push(t.elapsed());
+    }
+    assert!(
+        took.iter().all(|d| *d >= Duration::from_millis(20)),
+        "{took:?}"
+    );
+    // Not a constant: the delays spread over the range.
+    let (min, max) = (took.iter().min().unwrap(), took.iter().max().unwrap());
+    assert!(*max - *min >= Duration::from_millis(5), "{took:?}");
+    s.stop().await;
 }
