@@ -60,13 +60,13 @@ pub struct Job {
 /// Shared between the scheduler, the server (readiness) and the caller.
 #[derive(Default)]
 pub struct Progress {
-    /// Flows (by target/name) that finished at least one run since the last (re)load.
+    /// Flows (by target/name) that finished at least one run since start.
     done: Mutex<HashMap<(String, String), ()>>,
     expected: Mutex<usize>,
 }
 
 impl Progress {
-    /// Ready once every scheduled flow has finished its first run.
+    /// Ready once every flow scheduled at start has finished its first run.
     pub fn ready(&self) -> bool {
         let expected = *self.expected.lock().unwrap_or_else(PoisonError::into_inner);
         self.done
@@ -104,6 +104,7 @@ pub async fn run(
     let permits = Arc::new(Semaphore::new(opts.concurrency.max(1)));
     let running: Arc<Mutex<RunningFlags>> = Arc::default();
     let spawner = RunSpawner::default();
+    let mut first_round = true;
     loop {
         let job = jobs.borrow_and_update().clone();
         let flows: Vec<Flow> = job
@@ -112,7 +113,12 @@ pub async fn run(
             .filter_map(|i| job.runner.plan().flows.get(*i).cloned())
             .collect();
         metrics.configure(&flows.iter().collect::<Vec<_>>());
-        progress.reset(flows.len());
+        // Readiness means "the first round since start has run": a reload
+        // does not make a serving probe unready.
+        if first_round {
+            progress.reset(flows.len());
+            first_round = false;
+        }
         let generation = shutdown.child_token();
         let mut schedules: JoinSet<()> = JoinSet::new();
         for flow in flows {
@@ -261,7 +267,7 @@ impl crate::flow::FlowObserver for LogObserver {
                 step = %step.name,
                 reason = step.reason.map(|r| r.as_str()).unwrap_or("failed"),
                 status = step.status.unwrap_or(0),
-                message = step.message.as_deref().unwrap_or(""),
+                error = step.message.as_deref().unwrap_or(""),
                 "step failed"
             );
         }

@@ -1,6 +1,6 @@
 //! The web endpoint of `smokeprobe run`: `/metrics` (Prometheus text format),
 //! `/-/healthy` (the process serves), `/-/ready` (every flow finished its first
-//! run since the last (re)load), `POST /-/reload` (reload the probe files; an
+//! run since start; a reload does not make a serving probe unready), `POST /-/reload` (reload the probe files; an
 //! invalid configuration is refused and the old one keeps running).
 //! Optional bearer or basic auth guards everything but the two health
 //! endpoints (orchestrators probe those without credentials). Like every

@@ -20,7 +20,7 @@ pub const PROBE_DURATION: Name = (
 // blackbox_exporter-compatible, per step (an extra `step` label).
 pub const PROBE_HTTP_STATUS: Name = (
     "probe_http_status_code",
-    "HTTP status of the step's last response (0 when none came back).",
+    "HTTP status of the step's last response (absent for built-in checks and before any response).",
 );
 pub const PROBE_HTTP_DURATION: Name = (
     "probe_http_duration_seconds",
