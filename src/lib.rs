@@ -11,6 +11,7 @@ pub mod config;
 pub mod demo;
 pub mod flow;
 pub mod imagegen;
+pub mod metrics;
 pub mod net;
 pub mod oneshot;
 pub mod redact;
