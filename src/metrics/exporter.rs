@@ -538,11 +538,9 @@ impl Collector for Exposition {
                     let s = &flows[*fi].1.steps[*si];
                     let owned = step_labels(*fi, &s.name);
                     for w in ws {
-                        if w.count == 0 {
-                            continue;
-                        }
+                        let Some(qs) = w.quantiles else { continue };
                         let wl = window_label(w.window);
-                        for (q, v) in [("p50", w.p50), ("p95", w.p95), ("p99", w.p99)] {
+                        for (q, v) in [("p50", qs.p50), ("p95", qs.p95), ("p99", qs.p99)] {
                             let mut l: Labels =
                                 owned.iter().map(|(k, v)| (*k, v.as_str())).collect();
                             l.push(("window", &wl));

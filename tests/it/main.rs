@@ -8,6 +8,7 @@ mod config_errors;
 mod demo_target;
 mod imagegen;
 mod once;
+mod prometheus_e2e;
 mod run;
 mod secrets;
 mod tls_inspect;
