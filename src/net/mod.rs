@@ -7,6 +7,7 @@
 //! [`tls_inspect`] reads a server's certificate chain and says what a normal
 //! client would conclude about it; it shares the roots loaded here.
 
+pub mod http;
 pub mod tls_inspect;
 
 use std::sync::Arc;
