@@ -48,7 +48,9 @@ pub struct Phases {
     pub connect: Duration,
     /// TLS handshake (and the HTTP/2 connection preface, if any).
     pub tls: Duration,
-    /// From starting to send the request (body included) to the response headers.
+    /// From starting to send the request (body included) to the response
+    /// headers; includes a failed attempt on a kept-alive connection the
+    /// server had closed, before the request was sent again on a new one.
     pub processing: Duration,
     /// Reading the response body.
     pub transfer: Duration,
@@ -139,7 +141,7 @@ pub struct Response {
     pub peer: Option<SocketAddr>,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Copy, Debug)]
 pub struct SessionOptions {
     /// Ask for gzip and decode it (the body cap applies after decoding).
     pub decompress: bool,
@@ -386,7 +388,7 @@ impl Session {
             message,
             phases: Phases::default(),
         })?;
-        let mut progress = Progress::new(prepared.authority.to_str().unwrap_or("").to_string());
+        let mut progress = Progress::new(prepared.origin.host.clone());
         // On timeout the future is dropped, and with it the connection it had
         // taken out of the pool: a connection with a request half-done on it
         // is never reused.
@@ -432,6 +434,21 @@ impl Session {
             .map_err(|_| format!("host `{authority}` is not valid in a header"))?;
 
         let mut headers = req.headers;
+        // As browsers and reqwest do: credentials in the URL become Basic auth,
+        // and never travel in the request line.
+        if (!url.username().is_empty() || url.password().is_some())
+            && !headers.contains_key(header::AUTHORIZATION)
+        {
+            let pair = format!(
+                "{}:{}",
+                percent_decode(url.username()),
+                percent_decode(url.password().unwrap_or(""))
+            );
+            let value = format!("Basic {}", base64(pair.as_bytes()));
+            if let Ok(v) = HeaderValue::from_str(&value) {
+                headers.insert(header::AUTHORIZATION, v);
+            }
+        }
         if let Some(ua) = &self.user_agent
             && !headers.contains_key(header::USER_AGENT)
         {
@@ -885,6 +902,45 @@ fn chain(e: &(dyn std::error::Error + 'static)) -> String {
     parts.join(": ")
 }
 
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        if b[i] == b'%'
+            && i + 2 < b.len()
+            && let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2]))
+        {
+            out.push((h * 16 + l) as u8);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn base64(data: &[u8]) -> String {
+    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
+    for chunk in data.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | (*b as u32) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ABC[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
 fn fmt_duration(d: Duration) -> String {
     if d.subsec_nanos() == 0 {
         format!("{} s", d.as_secs())
@@ -975,6 +1031,19 @@ mod tests {
             reused: false,
         };
         assert_eq!(p.total(), Duration::from_millis(15));
+    }
+
+    #[test]
+    fn url_credentials_encode_like_rfc_4648() {
+        assert_eq!(base64(b""), "");
+        assert_eq!(base64(b"f"), "Zg==");
+        assert_eq!(base64(b"fo"), "Zm8=");
+        assert_eq!(base64(b"foo"), "Zm9v");
+        assert_eq!(
+            base64(b"Aladdin:open sesame"),
+            "QWxhZGRpbjpvcGVuIHNlc2FtZQ=="
+        );
+        assert_eq!(percent_decode("a%40b%3Ac%2"), "a@b:c%2");
     }
 
     #[test]
