@@ -4,9 +4,12 @@
 //! that it opens fresh connections (keep-alive only between the steps of a run).
 //! The network layer knows nothing about flows.
 //!
-//! [`tls_inspect`] reads a server's certificate chain and says what a normal
+//! [`http`] is the hyper-based session that measures each request's
+//! resolve/connect/tls/processing/transfer phases; it shares the same TLS
+//! configuration. [`tls_inspect`] reads a server's certificate chain and says what a normal
 //! client would conclude about it; it shares the roots loaded here.
 
+pub mod http;
 pub mod tls_inspect;
 pub mod tls_listener;
 

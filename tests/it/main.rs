@@ -6,6 +6,7 @@ mod cli;
 mod common;
 mod config_errors;
 mod demo_target;
+mod http_session;
 mod imagegen;
 mod once;
 mod prometheus_e2e;
