@@ -661,7 +661,7 @@ impl<'a> Compiler<'a> {
             return Some(Step {
                 name: name.value.clone(),
                 pos,
-                method: reqwest::Method::GET,
+                method: http::Method::GET,
                 url,
                 headers: Vec::new(),
                 query: Vec::new(),
@@ -685,7 +685,7 @@ impl<'a> Compiler<'a> {
         let method = self.method(rs.method.as_ref());
         let url = self.template(raw_url, names, &mut needs);
         if let Some(text) = url.as_ref().and_then(|u| u.static_value()) {
-            if let Err(e) = reqwest::Url::parse(&text) {
+            if let Err(e) = url::Url::parse(&text) {
                 self.err(pos_of(raw_url), format!("`{text}` is not a valid URL: {e}"));
             } else if !text.starts_with("http://") && !text.starts_with("https://") {
                 self.err(pos_of(raw_url), "URL must start with http:// or https://");
@@ -1287,7 +1287,7 @@ impl<'a> Compiler<'a> {
     }
 
     fn check_header_name(&mut self, pos: Pos, name: &str) {
-        if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+        if http::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
             self.err(pos, format!("`{name}` is not a valid HTTP header name"));
         }
     }

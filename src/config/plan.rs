@@ -69,7 +69,7 @@ pub struct Flow {
 pub struct Step {
     pub name: String,
     pub pos: Pos,
-    pub method: reqwest::Method,
+    pub method: http::Method,
     pub url: Template,
     pub headers: Vec<(String, Template)>,
     pub query: Vec<(String, Template)>,
@@ -118,7 +118,7 @@ impl Check {
 #[derive(Clone, Debug)]
 pub struct CorsCheck {
     pub url: Template,
-    pub method: reqwest::Method,
+    pub method: http::Method,
     /// Lower-case header names the real request sends.
     pub request_headers: Vec<String>,
     pub allowed_origins: Vec<Template>,
@@ -163,7 +163,7 @@ pub struct LeakCheck {
 
 #[derive(Clone, Debug)]
 pub struct LeakRequest {
-    pub method: reqwest::Method,
+    pub method: http::Method,
     pub url: Template,
     pub body: Option<Template>,
     pub content_type: Option<String>,

@@ -14,7 +14,7 @@ use crate::config::{Assertion, Capture, CaptureSource, HeaderCheck, JsonCheck, J
 /// The parts of a response that assertions look at.
 pub(crate) struct Response {
     pub status: u16,
-    pub headers: reqwest::header::HeaderMap,
+    pub headers: http::header::HeaderMap,
     pub body: bytes::Bytes,
     pub duration: Duration,
     json: OnceCell<Result<Value, String>>,
@@ -25,7 +25,7 @@ const SHOW: usize = 160;
 impl Response {
     pub fn new(
         status: u16,
-        headers: reqwest::header::HeaderMap,
+        headers: http::header::HeaderMap,
         body: bytes::Bytes,
         duration: Duration,
     ) -> Self {

@@ -1,5 +1,5 @@
 //! The runner: executes one flow run — its variables, its steps in order, polls,
-//! redirects, captures, cleanup steps — over one fresh client, and returns a
+//! redirects, captures, cleanup steps — over one fresh HTTP session, and returns a
 //! [`FlowResult`] whose text is already redacted.
 
 use std::collections::HashMap;
@@ -7,16 +7,18 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use http::Method;
+use http::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, LOCATION};
 
 use super::assert::{self, Response, fmt_duration};
 use super::checks;
-use super::{CheckResult, FlowResult, Outcome, Reason, StepResult};
+use super::{CheckResult, FlowResult, Outcome, PhaseTimes, Reason, StepResult};
 use crate::builtins;
 use crate::config::template::Scope;
 use crate::config::{Assertion, Body, Check, Flow, PartSource, Plan, Step};
 use crate::imagegen::{self, ImageFormat};
 use crate::net::HttpFactory;
+use crate::net::http::{self as http_session, ErrorKind, HttpError, Session, SessionOptions};
 use crate::redact::Redactor;
 
 /// Header that identifies synthetic traffic in the target's logs.
@@ -72,6 +74,8 @@ struct Attempt {
     ttfb: Duration,
     redirects: Vec<String>,
     url: String,
+    /// Of the last hop.
+    phases: PhaseTimes,
 }
 
 impl Runner {
@@ -105,23 +109,9 @@ impl Runner {
         let deadline = started + flow.deadline;
         let mut steps = Vec::with_capacity(flow.steps.len());
         let mut failed = false;
-        let client = match self.http.client() {
-            Ok(c) => Some(c),
-            Err(e) => {
-                failed = true;
-                let msg = format!("cannot build HTTP client: {e}");
-                for step in &flow.steps {
-                    steps.push(skipped(
-                        step,
-                        Outcome::Failed,
-                        Some(Reason::Request),
-                        msg.clone(),
-                    ));
-                }
-                None
-            }
-        };
-        if let Some(client) = client {
+        // One session per run: fresh connections, kept alive between its steps.
+        let mut session = self.http.session();
+        {
             for step in &flow.steps {
                 let result = if failed && !step.always {
                     skipped(
@@ -150,7 +140,7 @@ impl Runner {
                     } else {
                         deadline
                     };
-                    self.run_step(&client, flow, step, &mut scope, &mut redactor, until)
+                    self.run_step(&mut session, flow, step, &mut scope, &mut redactor, until)
                         .await
                 };
                 if result.outcome == Outcome::Failed {
@@ -178,7 +168,7 @@ impl Runner {
 
     async fn run_step(
         &self,
-        client: &reqwest::Client,
+        session: &mut Session,
         flow: &Flow,
         step: &Step,
         scope: &mut RunScope,
@@ -187,7 +177,7 @@ impl Runner {
     ) -> StepResult {
         if let Some(check) = &step.check {
             return self
-                .run_check(client, check, step, scope, redactor, until)
+                .run_check(session, check, step, scope, redactor, until)
                 .await;
         }
         let mut attempts = 0u32;
@@ -215,7 +205,7 @@ impl Runner {
             } else {
                 let attempt = async {
                     match &url {
-                        Ok(u) => self.attempt(client, step, scope, u).await,
+                        Ok(u) => self.attempt(session, step, scope, u, budget).await,
                         Err(f) => Err(Failure::new(f.reason, f.message.clone())),
                     }
                 };
@@ -268,6 +258,7 @@ impl Runner {
                     result.status = Some(a.response.status);
                     result.duration = Some(a.response.duration);
                     result.ttfb = Some(a.ttfb);
+                    result.phases = Some(a.phases);
                     result.response_bytes = a.response.body.len() as u64;
                     result.redirects = a.redirects.iter().map(|u| redactor.redact(u)).collect();
                     result.url = redactor.redact(&a.url);
@@ -299,7 +290,7 @@ impl Runner {
     /// request that got no answer or on a failed rule that is not a warning.
     async fn run_check(
         &self,
-        client: &reqwest::Client,
+        session: &mut Session,
         check: &Check,
         step: &Step,
         scope: &RunScope,
@@ -307,8 +298,9 @@ impl Runner {
         until: Instant,
     ) -> StepResult {
         let start = Instant::now();
+        let taken = std::mem::replace(session, self.http.session());
         let ctx = checks::Ctx {
-            client,
+            session: tokio::sync::Mutex::new(taken),
             http: &self.http,
             scope,
             run_id: &scope.run_id,
@@ -317,6 +309,7 @@ impl Runner {
             max_body: step.max_body,
         };
         let run = checks::run(check, &ctx).await;
+        *session = ctx.session.into_inner();
         let mut result = skipped(step, Outcome::Passed, None, String::new());
         result.message = None;
         result.attempts = 1;
@@ -427,10 +420,11 @@ impl Runner {
     /// One request (plus the redirects it is allowed to follow) and its body.
     async fn attempt(
         &self,
-        client: &reqwest::Client,
+        session: &mut Session,
         step: &Step,
         scope: &RunScope,
-        url: &reqwest::Url,
+        url: &url::Url,
+        budget: Duration,
     ) -> Result<Attempt, Failure> {
         let expand = |t| expand(t, scope);
         let mut url = url.clone();
@@ -450,19 +444,27 @@ impl Runner {
             HeaderName::from_static(RUN_HEADER),
             HeaderValue::from_str(scope.run_id()).unwrap_or(HeaderValue::from_static("invalid")),
         );
+        let (content_type, body) = self.body(&step.body, scope)?;
+        if let Some(ct) = content_type
+            && !headers.contains_key(CONTENT_TYPE)
+        {
+            headers.insert(CONTENT_TYPE, ct);
+        }
         let mut method = step.method.clone();
-        let mut send_body = true;
+        let mut body = body;
         let mut redirects = Vec::new();
         let start = Instant::now();
         loop {
-            let mut req = client
-                .request(method.clone(), url.clone())
-                .headers(headers.clone());
-            if send_body {
-                req = self.with_body(req, &step.body, scope)?;
-            }
-            let resp = req.send().await.map_err(classify)?;
-            let status = resp.status().as_u16();
+            let opts = SessionOptions {
+                decompress: true,
+                max_body: step.max_body,
+                timeout: budget.saturating_sub(start.elapsed()),
+            };
+            let mut req = http_session::Request::new(method.clone(), url.clone());
+            req.headers = headers.clone();
+            req.body = body.clone();
+            let resp = session.send(req, &opts).await.map_err(failure_of)?;
+            let status = resp.status;
             let is_redirect = matches!(status, 301 | 302 | 303 | 307 | 308);
             if step.redirects > 0 && is_redirect {
                 if redirects.len() >= step.redirects as usize {
@@ -471,11 +473,7 @@ impl Runner {
                         format!("more than {} redirects (last: {url})", step.redirects),
                     ));
                 }
-                let Some(loc) = resp
-                    .headers()
-                    .get(reqwest::header::LOCATION)
-                    .and_then(|l| l.to_str().ok())
-                else {
+                let Some(loc) = resp.headers.get(LOCATION).and_then(|l| l.to_str().ok()) else {
                     return Err(Failure::new(
                         Reason::Redirect,
                         format!("{status} without a usable Location header"),
@@ -496,34 +494,39 @@ impl Runner {
                     // Credentials never follow a redirect to another host.
                     strip_credentials(&mut headers);
                 }
-                if status == 303
-                    || ((status == 301 || status == 302) && method == reqwest::Method::POST)
-                {
-                    method = reqwest::Method::GET;
-                    send_body = false;
-                    headers.remove(reqwest::header::CONTENT_TYPE);
+                if status == 303 || ((status == 301 || status == 302) && method == Method::POST) {
+                    method = Method::GET;
+                    body = Bytes::new();
+                    headers.remove(CONTENT_TYPE);
                 }
                 redirects.push(next.to_string());
                 url = next;
                 continue;
             }
-            let ttfb = start.elapsed();
-            let resp_headers = resp.headers().clone();
-            let body = read_capped(resp, step.max_body).await?;
+            let p = resp.phases;
+            let ttfb = start.elapsed().saturating_sub(p.transfer);
             return Ok(Attempt {
-                response: Response::new(status, resp_headers, body, start.elapsed()),
+                response: Response::new(status, resp.headers, resp.body, start.elapsed()),
                 ttfb,
                 redirects,
                 url: url.to_string(),
+                phases: PhaseTimes {
+                    resolve: p.resolve,
+                    connect: p.connect,
+                    tls: p.tls,
+                    processing: p.processing,
+                    transfer: p.transfer,
+                    reused: p.reused,
+                },
             });
         }
     }
 
     /// The step's URL with its query, expanded once per attempt (so what is
     /// reported is what was sent, `${uuid}` and all).
-    fn build_url(step: &Step, scope: &RunScope) -> Result<reqwest::Url, Failure> {
+    fn build_url(step: &Step, scope: &RunScope) -> Result<url::Url, Failure> {
         let expand = |t| expand(t, scope);
-        let mut url = reqwest::Url::parse(&expand(&step.url)?)
+        let mut url = url::Url::parse(&expand(&step.url)?)
             .map_err(|e| Failure::new(Reason::Request, format!("invalid URL: {e}")))?;
         if !step.query.is_empty() {
             let mut q = url.query_pairs_mut();
@@ -534,68 +537,57 @@ impl Runner {
         Ok(url)
     }
 
-    fn with_body(
-        &self,
-        req: reqwest::RequestBuilder,
-        body: &Body,
-        scope: &RunScope,
-    ) -> Result<reqwest::RequestBuilder, Failure> {
+    /// The request body and its content type.
+    fn body(&self, body: &Body, scope: &RunScope) -> Result<(Option<HeaderValue>, Bytes), Failure> {
         let missing =
             |v: String| Failure::new(Reason::Request, format!("variable `{v}` is not set"));
         Ok(match body {
-            Body::None => req,
+            Body::None => (None, Bytes::new()),
             Body::Json(t) => {
                 let v = assert::expand_json(t, scope).map_err(missing)?;
-                req.header(reqwest::header::CONTENT_TYPE, "application/json")
-                    .body(serde_json::to_vec(&v).unwrap_or_default())
+                (
+                    Some(HeaderValue::from_static("application/json")),
+                    Bytes::from(serde_json::to_vec(&v).unwrap_or_default()),
+                )
             }
             Body::Form(fields) => {
                 let mut ser = url::form_urlencoded::Serializer::new(String::new());
                 for (k, v) in fields {
                     ser.append_pair(k, &v.expand(scope).map_err(missing)?);
                 }
-                req.header(
-                    reqwest::header::CONTENT_TYPE,
-                    "application/x-www-form-urlencoded",
+                (
+                    Some(HeaderValue::from_static(
+                        "application/x-www-form-urlencoded",
+                    )),
+                    Bytes::from(ser.finish()),
                 )
-                .body(ser.finish())
             }
-            Body::Text(t) => req.body(t.expand(scope).map_err(missing)?),
+            Body::Text(t) => (None, Bytes::from(t.expand(scope).map_err(missing)?)),
             Body::Multipart(parts) => {
-                let mut form = reqwest::multipart::Form::new();
+                let mut out = Vec::with_capacity(parts.len());
                 for p in parts {
-                    let mut part = match &p.source {
-                        PartSource::Value(t) => {
-                            reqwest::multipart::Part::text(t.expand(scope).map_err(missing)?)
-                        }
-                        PartSource::File(bytes) => {
-                            let b = Bytes::from_owner(ArcBytes(bytes.clone()));
-                            let len = b.len() as u64;
-                            reqwest::multipart::Part::stream_with_length(
-                                reqwest::Body::from(b),
-                                len,
-                            )
-                        }
-                        PartSource::Image { format, size } => {
-                            let b = generated_image(*format, *size);
-                            let len = b.len() as u64;
-                            reqwest::multipart::Part::stream_with_length(
-                                reqwest::Body::from(b),
-                                len,
-                            )
-                        }
+                    let data = match &p.source {
+                        PartSource::Value(t) => Bytes::from(t.expand(scope).map_err(missing)?),
+                        PartSource::File(bytes) => Bytes::from_owner(ArcBytes(bytes.clone())),
+                        PartSource::Image { format, size } => generated_image(*format, *size),
                     };
-                    if let Some(f) = &p.filename {
-                        part = part.file_name(f.clone());
+                    if let Some(ct) = &p.content_type
+                        && HeaderValue::from_str(ct).is_err()
+                    {
+                        return Err(Failure::new(
+                            Reason::Request,
+                            format!("content type `{ct}` is not valid in HTTP"),
+                        ));
                     }
-                    if let Some(ct) = &p.content_type {
-                        part = part.mime_str(ct).map_err(|e| {
-                            Failure::new(Reason::Request, format!("content type `{ct}`: {e}"))
-                        })?;
-                    }
-                    form = form.part(p.name.clone(), part);
+                    out.push(http_session::Part {
+                        name: p.name.clone(),
+                        filename: p.filename.clone(),
+                        content_type: p.content_type.clone(),
+                        data,
+                    });
                 }
-                req.multipart(form)
+                let (ct, body) = http_session::multipart(&out);
+                (HeaderValue::from_str(&ct).ok(), body)
             }
         })
     }
@@ -643,90 +635,18 @@ fn generated_image(format: ImageFormat, size: usize) -> Bytes {
     b
 }
 
-/// Reads a body, failing as soon as it grows past `max` (after decompression).
-pub(super) async fn read_capped(mut resp: reqwest::Response, max: u64) -> Result<Bytes, Failure> {
-    if let Some(len) = resp.content_length()
-        && len > max
-    {
-        return Err(Failure::new(
-            Reason::BodyTooLarge,
-            format!("Content-Length {len} is over the {max}-byte body limit"),
-        ));
-    }
-    let mut buf = bytes::BytesMut::new();
-    loop {
-        match resp.chunk().await {
-            Ok(Some(chunk)) => {
-                if buf.len() as u64 + chunk.len() as u64 > max {
-                    return Err(Failure::new(
-                        Reason::BodyTooLarge,
-                        format!("body grew past the {max}-byte limit"),
-                    ));
-                }
-                buf.extend_from_slice(&chunk);
-            }
-            Ok(None) => return Ok(buf.freeze()),
-            Err(e) => {
-                let f = classify(e);
-                return Err(Failure::new(
-                    if f.reason == Reason::Timeout {
-                        Reason::Timeout
-                    } else {
-                        Reason::Protocol
-                    },
-                    format!("reading the body: {}", f.message),
-                ));
-            }
-        }
-    }
-}
-
-/// Maps a client error to a reason and a one-line message.
-pub(super) fn classify(e: reqwest::Error) -> Failure {
-    let chain = error_chain(&e);
-    let lower = chain.to_ascii_lowercase();
-    let mut tls = false;
-    let mut src: Option<&(dyn std::error::Error + 'static)> = Some(&e);
-    while let Some(s) = src {
-        if s.downcast_ref::<rustls::Error>().is_some() {
-            tls = true;
-        }
-        if let Some(io) = s.downcast_ref::<std::io::Error>()
-            && io
-                .get_ref()
-                .is_some_and(|i| i.downcast_ref::<rustls::Error>().is_some())
-        {
-            tls = true;
-        }
-        src = s.source();
-    }
-    let reason = if e.is_timeout() {
-        Reason::Timeout
-    } else if tls {
-        Reason::Tls
-    } else if lower.contains("dns error") || lower.contains("failed to lookup address") {
-        Reason::Dns
-    } else if e.is_connect() {
-        Reason::Connect
-    } else if e.is_builder() {
-        Reason::Request
-    } else {
-        Reason::Protocol
+/// The network layer's error as a step failure.
+pub(super) fn failure_of(e: HttpError) -> Failure {
+    let reason = match e.kind {
+        ErrorKind::Dns => Reason::Dns,
+        ErrorKind::Connect => Reason::Connect,
+        ErrorKind::Tls => Reason::Tls,
+        ErrorKind::Timeout => Reason::Timeout,
+        ErrorKind::Protocol => Reason::Protocol,
+        ErrorKind::BodyTooLarge => Reason::BodyTooLarge,
+        ErrorKind::Request => Reason::Request,
     };
-    Failure::new(reason, chain)
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut src: Option<&dyn std::error::Error> = Some(e);
-    while let Some(s) = src {
-        let text = s.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        src = s.source();
-    }
-    assert::shorten(&parts.join(": "))
+    Failure::new(reason, assert::shorten(&e.message))
 }
 
 fn skipped(step: &Step, outcome: Outcome, reason: Option<Reason>, message: String) -> StepResult {

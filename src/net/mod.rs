@@ -1,6 +1,6 @@
 //! HTTP client construction. The TLS configuration (root certificates, crypto
 //! provider) is built once per process and shared: loading the roots costs about
-//! 1.6 ms, thirty times a whole check. Each flow run gets its own cheap client so
+//! 1.6 ms, thirty times a whole check. Each flow run gets its own session so
 //! that it opens fresh connections (keep-alive only between the steps of a run).
 //! The network layer knows nothing about flows.
 //!
@@ -14,7 +14,6 @@ pub mod tls_inspect;
 pub mod tls_listener;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
@@ -100,33 +99,8 @@ impl HttpFactory {
         })
     }
 
-    /// The certificate inspector, trusting the same roots as [`Self::client`].
+    /// The certificate inspector, trusting the same roots as the sessions.
     pub fn tls_inspector(&self) -> &TlsInspector {
         &self.inspector
-    }
-
-    /// A client with its own connection pool, for one flow run. Redirects are
-    /// never followed by the client (the runner follows them per step, so it can
-    /// report the chain and strip credentials on cross-host hops), proxies from
-    /// the environment are ignored, and nothing is retried behind our back.
-    pub fn client(&self) -> reqwest::Result<reqwest::Client> {
-        self.builder().build()
-    }
-
-    /// Like [`client`](Self::client) but bodies are not decompressed: for
-    /// measuring what crosses the wire and which encoding it used.
-    pub fn client_identity(&self) -> reqwest::Result<reqwest::Client> {
-        self.builder().no_gzip().build()
-    }
-
-    fn builder(&self) -> reqwest::ClientBuilder {
-        reqwest::Client::builder()
-            .tls_backend_preconfigured((*self.tls).clone())
-            .no_proxy()
-            .redirect(reqwest::redirect::Policy::none())
-            .retry(reqwest::retry::never())
-            .user_agent(self.user_agent.clone())
-            .pool_idle_timeout(Duration::from_secs(30))
-            .tcp_nodelay(true)
     }
 }

@@ -252,14 +252,16 @@ async fn demo_serve_only_writes_its_ca_and_cleans_up_on_sigterm() {
         ..Default::default()
     })
     .unwrap();
+    let req = smokeprobe::net::http::Request::new(
+        http::Method::GET,
+        url::Url::parse(&format!("{base}/api/health")).unwrap(),
+    );
     let resp = http
-        .client()
-        .unwrap()
-        .get(format!("{base}/api/health"))
-        .send()
+        .session()
+        .send(req, &Default::default())
         .await
         .expect("HTTPS trusted through the written CA");
-    assert_eq!(resp.status().as_u16(), 200);
+    assert_eq!(resp.status, 200);
 
     let killed = std::process::Command::new("kill")
         .args(["-TERM", &child.id().to_string()])

@@ -510,14 +510,20 @@ async fn http_client_trusts_in_memory_ca_pems() {
     let addr = serve_tls(vec![leaf.der.clone(), ca.der.clone()], leaf.key.clone_key()).await;
     let url = format!("https://127.0.0.1:{}/", addr.port());
 
-    let client = factory(vec![ca.pem.clone()]).client().unwrap();
-    let resp = client.get(&url).send().await.unwrap();
-    assert_eq!(resp.status(), 200);
-    assert_eq!(resp.text().await.unwrap(), "ok");
+    use smokeprobe::net::http::{Request, SessionOptions};
+    let get = || Request::new(http::Method::GET, url::Url::parse(&url).unwrap());
+    let opts = SessionOptions::default();
+    let resp = factory(vec![ca.pem.clone()])
+        .session()
+        .send(get(), &opts)
+        .await
+        .unwrap();
+    assert_eq!(resp.status, 200);
+    assert_eq!(&resp.body[..], b"ok");
 
     // Without the CA the same server is refused: trust really comes from ca_pems.
-    let untrusting = factory(Vec::new()).client().unwrap();
-    assert!(untrusting.get(&url).send().await.is_err());
+    let refused = factory(Vec::new()).session().send(get(), &opts).await;
+    assert!(refused.is_err());
 }
 
 #[test]

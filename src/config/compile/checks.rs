@@ -90,7 +90,7 @@ impl Compiler<'_> {
     ) -> Option<Template> {
         let t = self.template(s, names, needs)?;
         if let Some(text) = t.static_value() {
-            match reqwest::Url::parse(&text) {
+            match url::Url::parse(&text) {
                 Err(e) => self.err(pos_of(s), format!("`{text}` is not a valid URL: {e}")),
                 Ok(u) if !schemes.contains(&u.scheme()) => self.err(
                     pos_of(s),
@@ -110,16 +110,16 @@ impl Compiler<'_> {
     }
 
     /// An HTTP method in any case (GET when absent).
-    pub(super) fn method(&mut self, m: Option<&S<String>>) -> reqwest::Method {
+    pub(super) fn method(&mut self, m: Option<&S<String>>) -> http::Method {
         match m {
-            None => reqwest::Method::GET,
+            None => http::Method::GET,
             Some(m) => {
                 let up = m.value.to_ascii_uppercase();
-                match reqwest::Method::from_bytes(up.as_bytes()) {
+                match http::Method::from_bytes(up.as_bytes()) {
                     Ok(x) if !up.is_empty() && up.chars().all(|c| c.is_ascii_uppercase()) => x,
                     _ => {
                         self.err(pos_of(m), format!("`{}` is not an HTTP method", m.value));
-                        reqwest::Method::GET
+                        http::Method::GET
                     }
                 }
             }
@@ -185,7 +185,7 @@ impl Compiler<'_> {
     ) -> Option<Template> {
         let t = self.template(o, names, needs)?;
         if let Some(text) = t.static_value() {
-            let ok = reqwest::Url::parse(&text).is_ok_and(|u| {
+            let ok = url::Url::parse(&text).is_ok_and(|u| {
                 matches!(u.scheme(), "http" | "https")
                     && u.host_str().is_some()
                     && (u.path() == "/" || u.path().is_empty())
@@ -388,7 +388,7 @@ impl Compiler<'_> {
                 None => None,
             };
             if let Some(ct) = &q.value.content_type
-                && reqwest::header::HeaderValue::from_str(&ct.value).is_err()
+                && http::header::HeaderValue::from_str(&ct.value).is_err()
             {
                 self.err(pos_of(ct), "content type is not a valid header value");
             }

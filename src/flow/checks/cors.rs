@@ -5,7 +5,7 @@
 //! harmless and not judged); `*` with credentials and echoing any origin fail;
 //! in production, `http://` and `localhost` origins must be refused too.
 
-use reqwest::Method;
+use http::Method;
 
 use super::{CheckRun, Ctx, Fetched};
 use crate::builtins;
@@ -70,7 +70,7 @@ pub(super) async fn run(c: &CorsCheck, ctx: &Ctx<'_>) -> CheckRun {
                 c.request_headers.join(","),
             ));
         }
-        ctx.fetch(ctx.client, Method::OPTIONS, &url, &h, None).await
+        ctx.fetch(true, Method::OPTIONS, &url, &h, None).await
     };
 
     for (i, origin) in allowed.iter().enumerate() {
@@ -103,7 +103,7 @@ pub(super) async fn run(c: &CorsCheck, ctx: &Ctx<'_>) -> CheckRun {
     if c.production {
         let host = allowed
             .first()
-            .and_then(|o| reqwest::Url::parse(o).ok())
+            .and_then(|o| url::Url::parse(o).ok())
             .and_then(|u| u.host_str().map(str::to_string))
             .unwrap_or_else(|| "example.com".into());
         refused.push(("http-origin-refused", format!("http://{host}")));
@@ -135,7 +135,7 @@ pub(super) async fn run(c: &CorsCheck, ctx: &Ctx<'_>) -> CheckRun {
             let on = format!("GET from {origin}");
             match ctx
                 .fetch(
-                    ctx.client,
+                    true,
                     Method::GET,
                     &simple,
                     &[("origin", origin.clone())],
@@ -150,7 +150,7 @@ pub(super) async fn run(c: &CorsCheck, ctx: &Ctx<'_>) -> CheckRun {
         let origin = format!("https://smokeprobe-{}.invalid", builtins::random_hex(8));
         match ctx
             .fetch(
-                ctx.client,
+                true,
                 Method::GET,
                 &simple,
                 &[("origin", origin.clone())],
@@ -173,7 +173,7 @@ pub(super) async fn run(c: &CorsCheck, ctx: &Ctx<'_>) -> CheckRun {
 
 /// Why an origin has no place in a production allow-list, if it has none.
 fn dev_origin(origin: &str) -> Option<&'static str> {
-    let u = reqwest::Url::parse(origin).ok()?;
+    let u = url::Url::parse(origin).ok()?;
     let host = u.host_str().unwrap_or("");
     if host == "localhost" || host.ends_with(".localhost") || host == "127.0.0.1" || host == "[::1]"
     {

@@ -8,8 +8,8 @@
 use std::io::Read;
 use std::sync::LazyLock;
 
+use http::Method;
 use regex::Regex;
-use reqwest::Method;
 
 use super::{CheckRun, Ctx, Fetched, path_of};
 use crate::config::FrontendCheck;
@@ -115,15 +115,6 @@ fn kb(n: u64) -> String {
 
 pub(super) async fn run(c: &FrontendCheck, ctx: &Ctx<'_>) -> CheckRun {
     let mut run = CheckRun::new(Reason::Assertion, c.url.display());
-    let client = match ctx.http.client_identity() {
-        Ok(c) => c,
-        Err(e) => {
-            return run.fail(Failure::new(
-                Reason::Request,
-                format!("cannot build HTTP client: {e}"),
-            ));
-        }
-    };
     let url = match ctx.url(&c.url) {
         Ok(u) => u,
         Err(f) => return run.fail(f),
@@ -132,7 +123,7 @@ pub(super) async fn run(c: &FrontendCheck, ctx: &Ctx<'_>) -> CheckRun {
     let gzip = [("accept-encoding", "gzip".to_string())];
     let root = match ctx
         .fetch(
-            &client,
+            false,
             Method::GET,
             &url,
             &[
@@ -202,7 +193,7 @@ pub(super) async fn run(c: &FrontendCheck, ctx: &Ctx<'_>) -> CheckRun {
             continue;
         };
         let on = path_of(&asset);
-        let resp = match ctx.fetch(&client, Method::GET, &asset, &gzip, None).await {
+        let resp = match ctx.fetch(false, Method::GET, &asset, &gzip, None).await {
             Ok(x) => x,
             Err(f) => {
                 let msg = format!("{asset}: {}", f.message);
@@ -310,7 +301,7 @@ pub(super) async fn run(c: &FrontendCheck, ctx: &Ctx<'_>) -> CheckRun {
             let Ok(map_url) = asset.join(&map_ref) else {
                 continue;
             };
-            let m = match ctx.fetch(&client, Method::GET, &map_url, &gzip, None).await {
+            let m = match ctx.fetch(false, Method::GET, &map_url, &gzip, None).await {
                 Ok(x) => x,
                 Err(f) => {
                     let msg = format!("{map_url}: {}", f.message);

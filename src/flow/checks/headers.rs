@@ -3,7 +3,7 @@
 //! `HeaderMap`: header values may be anything a target sends (non-UTF-8, huge,
 //! repeated), so every value is read lossily and shortened before it is shown.
 
-use reqwest::header::HeaderMap;
+use http::header::HeaderMap;
 
 use crate::flow::CheckResult;
 
@@ -462,7 +462,7 @@ pub fn evaluate(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use reqwest::header::{HeaderName, HeaderValue};
+    use http::header::{HeaderName, HeaderValue};
 
     fn map(pairs: &[(&str, &[u8])]) -> HeaderMap {
         let mut h = HeaderMap::new();

@@ -17,14 +17,16 @@ mod tls;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use http::Method;
+use http::header::{HeaderMap, HeaderName, HeaderValue};
 use serde::Serialize;
 
-use super::runner::{Failure, classify, read_capped};
+use super::runner::{Failure, failure_of};
 use super::{CheckResult, RUN_HEADER, Reason};
 use crate::config::Check;
 use crate::config::template::{Scope, Template};
 use crate::net::HttpFactory;
+use crate::net::http::{self as http_session, Session, SessionOptions};
 
 /// What a `tls` check saw, for reports and metrics.
 #[derive(Clone, Debug, Serialize)]
@@ -45,7 +47,8 @@ pub struct TlsSummary {
 
 /// Everything a check needs from the runner.
 pub(super) struct Ctx<'a> {
-    pub client: &'a reqwest::Client,
+    /// The run's session (keep-alive with the steps around the check).
+    pub session: tokio::sync::Mutex<Session>,
     pub http: &'a HttpFactory,
     pub scope: &'a (dyn Scope + Sync),
     pub run_id: &'a str,
@@ -115,18 +118,19 @@ impl Ctx<'_> {
             .map_err(|v| Failure::new(Reason::Request, format!("variable `{v}` is not set")))
     }
 
-    pub fn url(&self, t: &Template) -> Result<reqwest::Url, Failure> {
+    pub fn url(&self, t: &Template) -> Result<url::Url, Failure> {
         let s = self.expand(t)?;
-        reqwest::Url::parse(&s)
+        url::Url::parse(&s)
             .map_err(|e| Failure::new(Reason::Request, format!("invalid URL `{s}`: {e}")))
     }
 
-    /// One request, bounded by the step timeout and the check's deadline.
+    /// One request, bounded by the step timeout and the check's deadline;
+    /// `decompress` false keeps the body as it crossed the wire.
     pub async fn fetch(
         &self,
-        client: &reqwest::Client,
-        method: reqwest::Method,
-        url: &reqwest::Url,
+        decompress: bool,
+        method: Method,
+        url: &url::Url,
         headers: &[(&str, String)],
         body: Option<String>,
     ) -> Result<Fetched, Failure> {
@@ -153,32 +157,26 @@ impl Ctx<'_> {
         if let Ok(v) = HeaderValue::from_str(self.run_id) {
             map.insert(HeaderName::from_static(RUN_HEADER), v);
         }
-        let max = self.max_body;
-        let send = async {
-            let mut req = client.request(method, url.clone()).headers(map);
-            if let Some(b) = body {
-                req = req.body(b);
-            }
-            let resp = req.send().await.map_err(classify)?;
-            let status = resp.status().as_u16();
-            let headers = resp.headers().clone();
-            let body = read_capped(resp, max).await?;
-            Ok(Fetched {
-                status,
-                headers,
-                body,
-            })
+        let mut req = http_session::Request::new(method, url.clone());
+        req.headers = map;
+        req.body = body.map(Bytes::from).unwrap_or_default();
+        let opts = SessionOptions {
+            decompress,
+            max_body: self.max_body,
+            timeout: budget,
         };
-        match tokio::time::timeout(budget, send).await {
-            Ok(r) => r,
-            Err(_) => Err(Failure::new(
-                Reason::Timeout,
-                format!(
-                    "no complete response from {url} within {}",
-                    super::fmt_duration(budget)
-                ),
-            )),
-        }
+        let resp = self
+            .session
+            .lock()
+            .await
+            .send(req, &opts)
+            .await
+            .map_err(failure_of)?;
+        Ok(Fetched {
+            status: resp.status,
+            headers: resp.headers,
+            body: resp.body,
+        })
     }
 }
 
@@ -196,7 +194,7 @@ pub(super) async fn run(check: &Check, ctx: &Ctx<'_>) -> CheckRun {
 
 /// Path and query of a URL: what results name as `on` (short, and the same
 /// whatever the host).
-pub(super) fn path_of(u: &reqwest::Url) -> String {
+pub(super) fn path_of(u: &url::Url) -> String {
     match u.query() {
         Some(q) => format!("{}?{q}", u.path()),
         None => u.path().to_string(),
@@ -222,10 +220,7 @@ async fn security_headers(c: &crate::config::HeadersCheck, ctx: &Ctx<'_>) -> Che
         if i == 0 {
             run.url = url.to_string();
         }
-        let resp = match ctx
-            .fetch(ctx.client, reqwest::Method::GET, &url, &hdrs, None)
-            .await
-        {
+        let resp = match ctx.fetch(true, Method::GET, &url, &hdrs, None).await {
             Ok(r) => r,
             Err(f) => {
                 let msg = format!("{url}: {}", f.message);
@@ -263,10 +258,7 @@ async fn security_headers(c: &crate::config::HeadersCheck, ctx: &Ctx<'_>) -> Che
                 if asset.host_str() != url.host_str() {
                     continue;
                 }
-                let a = match ctx
-                    .fetch(ctx.client, reqwest::Method::GET, &asset, &hdrs, None)
-                    .await
-                {
+                let a = match ctx.fetch(true, Method::GET, &asset, &hdrs, None).await {
                     Ok(a) => a,
                     Err(f) => {
                         let msg = format!("{asset}: {}", f.message);
@@ -311,10 +303,7 @@ async fn error_leaks(c: &crate::config::LeakCheck, ctx: &Ctx<'_>) -> CheckRun {
         if let Some(ct) = &r.content_type {
             hdrs.push(("content-type", ct.clone()));
         }
-        let resp = match ctx
-            .fetch(ctx.client, r.method.clone(), &url, &hdrs, body)
-            .await
-        {
+        let resp = match ctx.fetch(true, r.method.clone(), &url, &hdrs, body).await {
             Ok(x) => x,
             Err(f) => {
                 let msg = format!("{} {url}: {}", r.method, f.message);

@@ -3,7 +3,7 @@
 //! chain is followed (at most N hops) to a final answer that must be HTTPS and
 //! not an error. The whole chain is reported.
 
-use reqwest::Method;
+use http::Method;
 
 use super::{CheckRun, Ctx, path_of};
 use crate::config::RedirectCheck;
@@ -27,7 +27,7 @@ pub(super) async fn run(c: &RedirectCheck, ctx: &Ctx<'_>) -> CheckRun {
             format!("`{start}` is not an http:// URL: the check starts from plain HTTP"),
         ));
     }
-    let first = match ctx.fetch(ctx.client, Method::GET, &start, &[], None).await {
+    let first = match ctx.fetch(true, Method::GET, &start, &[], None).await {
         Ok(r) => r,
         Err(f) => return run.fail(f),
     };
@@ -106,7 +106,7 @@ pub(super) async fn run(c: &RedirectCheck, ctx: &Ctx<'_>) -> CheckRun {
     let mut url = next;
     run.redirects.push(url.to_string());
     loop {
-        let resp = match ctx.fetch(ctx.client, Method::GET, &url, &[], None).await {
+        let resp = match ctx.fetch(true, Method::GET, &url, &[], None).await {
             Ok(r) => r,
             Err(f) => {
                 let msg = format!("following the redirect to {url}: {}", f.message);
