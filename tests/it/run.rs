@@ -566,3 +566,46 @@ async fn sigterm_lets_a_running_flow_clean_up_and_exits_zero() {
     assert!(!log.contains(&d.password), "password in the log");
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn phases_are_measured_and_a_reused_connection_pays_no_handshake() {
+    let (s, _d, ca) = tls_demo(&["latency:/api/cycling-types=30ms"]).await;
+    // By name, so that resolving is a real step.
+    let base = format!("https://localhost:{}", s.addr().port());
+    let flows = r#"
+  - name: phases
+    interval: 200ms
+    steps:
+      - name: first
+        url: ${base}/api/health
+      - name: second
+        url: ${base}/api/cycling-types
+"#;
+    let run = start_run(&probe(&base, flows), &["--ca-file", &ca], &[]).await;
+    let m = run
+        .wait_for(Duration::from_secs(20), "a finished run", |m| {
+            sample(m, "probe_success", &[("flow", "phases")]) == Some(1.0)
+        })
+        .await;
+    let phase = |step: &str, p: &str| {
+        sample(
+            &m,
+            "probe_http_duration_seconds",
+            &[("step", step), ("phase", p)],
+        )
+        .unwrap_or_else(|| panic!("{step}/{p} missing:\n{m}"))
+    };
+    for p in ["resolve", "connect", "tls", "processing"] {
+        assert!(phase("first", p) > 0.0, "first/{p} is zero:\n{m}");
+    }
+    // Same host, kept-alive connection: nothing spent on resolve, connect, tls.
+    for p in ["resolve", "connect", "tls"] {
+        assert_eq!(phase("second", p), 0.0, "second/{p}:\n{m}");
+    }
+    // The injected 30 ms is server time: it lands in processing, not transfer.
+    assert!(phase("second", "processing") >= 0.030, "{m}");
+    assert!(phase("second", "transfer") < 0.030, "{m}");
+    let (code, _) = run.terminate(Duration::from_secs(20)).await;
+    assert_eq!(code, Some(0));
+    s.stop().await;
+}
