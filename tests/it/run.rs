@@ -48,7 +48,12 @@ pub async fn start_run(yaml: &str, extra: &[&str], env: &[(&str, &str)]) -> RunP
         let mut sent = false;
         for line in BufReader::new(stderr).lines() {
             let Ok(line) = line else { break };
-            if !sent && let Some(rest) = line.split("metrics at http://").nth(1) {
+            if !sent
+                && let Some(rest) = line
+                    .split("metrics at http")
+                    .nth(1)
+                    .map(|r| r.trim_start_matches('s').trim_start_matches("://"))
+            {
                 let addr = rest.split('/').next().unwrap_or_default().to_string();
                 let _ = tx.send(addr);
                 sent = true;
@@ -607,5 +612,78 @@ async fn phases_are_measured_and_a_reused_connection_pays_no_handshake() {
     assert!(phase("second", "transfer") < 0.030, "{m}");
     let (code, _) = run.terminate(Duration::from_secs(20)).await;
     assert_eq!(code, Some(0));
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_endpoint_serves_tls_with_basic_auth() {
+    let (s, d, ca) = tls_demo(&[]).await;
+    // A self-signed certificate for the endpoint, trusted by the test client only.
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let (cert_pem, key_pem) = (d.path().join("web.pem"), d.path().join("web.key"));
+    std::fs::write(&cert_pem, cert.pem()).unwrap();
+    std::fs::write(&key_pem, key.serialize_pem()).unwrap();
+    let basic = d.path().join("basic");
+    std::fs::write(&basic, "prom:pa55-w0rd\n").unwrap();
+    let run = start_run(
+        &probe(&s.base_url(), HEALTH),
+        &[
+            "--ca-file",
+            &ca,
+            "--web-tls-cert",
+            &cert_pem.display().to_string(),
+            "--web-tls-key",
+            &key_pem.display().to_string(),
+            "--web-basic-auth-file",
+            &basic.display().to_string(),
+        ],
+        &[],
+    )
+    .await;
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert.der().clone()).unwrap();
+    let tls = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let client = reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
+        .no_proxy()
+        .build()
+        .unwrap();
+    let url = format!("https://{}/metrics", run.addr);
+    let denied = client.get(&url).send().await.unwrap();
+    assert_eq!(denied.status().as_u16(), 401);
+    assert_eq!(
+        denied.headers()["www-authenticate"],
+        "Basic realm=\"smokeprobe\""
+    );
+    let ok = client
+        .get(&url)
+        .basic_auth("prom", Some("pa55-w0rd"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status().as_u16(), 200);
+    assert!(ok.text().await.unwrap().contains("smokeprobe_build_info"));
+    // Plain HTTP on the TLS port gets nowhere.
+    assert!(
+        http_client()
+            .get(format!("http://{}/metrics", run.addr))
+            .send()
+            .await
+            .map(|r| r.status().as_u16() != 200)
+            .unwrap_or(true)
+    );
+    let (code, log) = run.terminate(Duration::from_secs(20)).await;
+    assert_eq!(code, Some(0));
+    assert!(!log.contains("pa55-w0rd"));
     s.stop().await;
 }
