@@ -11,9 +11,9 @@ use smokeprobe::demo::TlsMode;
 use crate::common::*;
 use crate::run::{probe, sample, start_run};
 
-struct Prometheus {
+pub struct Prometheus {
     child: Child,
-    url: String,
+    pub url: String,
     _dir: tempfile::TempDir,
 }
 
@@ -29,13 +29,23 @@ fn free_port() -> u16 {
     l.local_addr().unwrap().port()
 }
 
-async fn start_prometheus(target: &str) -> Prometheus {
+pub async fn start_prometheus(target: &str) -> Prometheus {
+    start_prometheus_with(target, &[]).await
+}
+
+/// A Prometheus scraping `target` every second and evaluating `rule_files`.
+pub async fn start_prometheus_with(target: &str, rule_files: &[std::path::PathBuf]) -> Prometheus {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("prometheus.yml");
     std::fs::write(
         &cfg,
         format!(
-            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: smokeprobe\n    static_configs:\n      - targets: ['{target}']\n"
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files: [{}]\nscrape_configs:\n  - job_name: smokeprobe\n    static_configs:\n      - targets: ['{target}']\n",
+            rule_files
+                .iter()
+                .map(|p| format!("'{}'", p.display()))
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
     )
     .unwrap();
@@ -72,8 +82,16 @@ async fn start_prometheus(target: &str) -> Prometheus {
 }
 
 impl Prometheus {
+    /// The raw JSON answer of an instant query.
+    pub async fn query(&self, q: &str) -> serde_json::Value {
+        let mut url = reqwest::Url::parse(&format!("{}/api/v1/query", self.url)).unwrap();
+        url.query_pairs_mut().append_pair("query", q);
+        let resp = http_client().get(url).send().await.expect("query API answers");
+        resp.json().await.expect("JSON answer")
+    }
+
     /// The scalar value of an instant query, once it has one that is a number.
-    async fn query_until(&self, q: &str, within: Duration) -> f64 {
+    pub async fn query_until(&self, q: &str, within: Duration) -> f64 {
         let start = Instant::now();
         loop {
             let mut url = reqwest::Url::parse(&format!("{}/api/v1/query", self.url)).unwrap();
