@@ -86,7 +86,11 @@ impl Prometheus {
     pub async fn query(&self, q: &str) -> serde_json::Value {
         let mut url = reqwest::Url::parse(&format!("{}/api/v1/query", self.url)).unwrap();
         url.query_pairs_mut().append_pair("query", q);
-        let resp = http_client().get(url).send().await.expect("query API answers");
+        let resp = http_client()
+            .get(url)
+            .send()
+            .await
+            .expect("query API answers");
         resp.json().await.expect("JSON answer")
     }
 
@@ -94,14 +98,7 @@ impl Prometheus {
     pub async fn query_until(&self, q: &str, within: Duration) -> f64 {
         let start = Instant::now();
         loop {
-            let mut url = reqwest::Url::parse(&format!("{}/api/v1/query", self.url)).unwrap();
-            url.query_pairs_mut().append_pair("query", q);
-            let resp = http_client()
-                .get(url)
-                .send()
-                .await
-                .expect("query API answers");
-            let v: serde_json::Value = resp.json().await.expect("JSON answer");
+            let v = self.query(q).await;
             assert_eq!(v["status"], "success", "{q}: {v}");
             if let Some(x) = v["data"]["result"][0]["value"][1]
                 .as_str()
