@@ -49,6 +49,10 @@ pub enum Command {
     Check(PlanArgs),
     /// Print the JSON Schema of the probe-file format (for editor completion).
     Schema,
+    /// Print Prometheus alerting rules for every latency budget in the probe files.
+    Rules(RulesArgs),
+    /// GET a URL and exit 0 on a 2xx answer (the container image's HEALTHCHECK).
+    Healthcheck(HealthcheckArgs),
     /// Start the built-in ContraVento-compatible demo target and probe it.
     Demo(DemoArgs),
 }
@@ -96,6 +100,31 @@ pub struct OnceArgs {
 }
 
 #[derive(Args, Debug)]
+pub struct RulesArgs {
+    #[command(flatten)]
+    pub plan: PlanArgs,
+    /// How long a percentile must stay over budget before the alert fires.
+    #[arg(long = "for", default_value = "10m", value_parser = humantime::parse_duration)]
+    pub for_: Duration,
+    /// Shortest evaluation window (widened to ten runs of slower flows).
+    #[arg(long, default_value = "15m", value_parser = humantime::parse_duration)]
+    pub window: Duration,
+    /// Fewest samples in the window before a percentile is judged.
+    #[arg(long, default_value_t = 10)]
+    pub min_samples: u32,
+}
+
+#[derive(Args, Debug)]
+pub struct HealthcheckArgs {
+    /// e.g. http://127.0.0.1:9477/-/healthy
+    #[arg(default_value = "http://127.0.0.1:9477/-/healthy")]
+    pub url: String,
+    /// Give up after this long.
+    #[arg(long, default_value = "3s", value_parser = humantime::parse_duration)]
+    pub timeout: Duration,
+}
+
+#[derive(Args, Debug)]
 pub struct RunArgs {
     #[command(flatten)]
     pub plan: PlanArgs,
@@ -117,6 +146,13 @@ pub struct RunArgs {
     /// Require HTTP basic auth (the file's first line is `user:password`).
     #[arg(long, value_name = "FILE")]
     pub web_basic_auth_file: Option<PathBuf>,
+    /// Run only this shard of the flows (i/n): replicas with shards 1/n … n/n
+    /// run every flow exactly once between them.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<crate::scheduler::Shard>,
+    /// Add `location="NAME"` to every series (where this probe runs).
+    #[arg(long, value_name = "NAME")]
+    pub location: Option<String>,
     /// Serve HTTPS with this certificate chain (PEM) ...
     #[arg(long, value_name = "PEM", requires = "web_tls_key")]
     pub web_tls_cert: Option<PathBuf>,
@@ -168,6 +204,8 @@ pub async fn run(cli: Cli) -> i32 {
     match cli.command {
         Command::Once(a) => cmd_once(a).await,
         Command::Run(a) => cmd_run(a).await,
+        Command::Rules(a) => cmd_rules(a),
+        Command::Healthcheck(a) => cmd_healthcheck(a).await,
         Command::Check(a) => cmd_check(a),
         Command::Schema => {
             println!("{}", crate::config::schema::SCHEMA.trim_end());
@@ -483,7 +521,7 @@ async fn cmd_demo(a: DemoArgs) -> i32 {
             for f in &mut plan.flows {
                 f.interval = interval;
             }
-            job_for(plan, &plan_args, ca.clone())
+            job_for(plan, &plan_args, ca.clone(), None)
         }
     };
     let first = match demo_job() {
@@ -507,6 +545,7 @@ async fn cmd_demo(a: DemoArgs) -> i32 {
     });
     let web = crate::continuous::WebOptions {
         listener,
+        location: None,
         auth: None,
         tls: None,
     };
@@ -588,6 +627,7 @@ fn job_for(
     plan: Plan,
     a: &PlanArgs,
     ca_pems: Vec<String>,
+    shard: Option<crate::scheduler::Shard>,
 ) -> Result<crate::scheduler::Job, String> {
     let names: Vec<String> = select(&plan, &a.flows)?
         .iter()
@@ -598,6 +638,7 @@ fn job_for(
         .iter()
         .enumerate()
         .filter(|(_, f)| names.contains(&f.name))
+        .filter(|(_, f)| shard.is_none_or(|s| s.owns(f)))
         .map(|(i, _)| i)
         .collect();
     let net = NetOptions {
@@ -613,13 +654,15 @@ fn job_for(
 }
 
 async fn cmd_run(a: RunArgs) -> i32 {
-    let first = match compile_plan(&a.plan, None).and_then(|p| job_for(p, &a.plan, Vec::new())) {
-        Ok(j) => j,
-        Err(e) => {
-            eprintln!("{e}");
-            return exit::INVALID;
-        }
-    };
+    let shard = a.shard;
+    let first =
+        match compile_plan(&a.plan, None).and_then(|p| job_for(p, &a.plan, Vec::new(), shard)) {
+            Ok(j) => j,
+            Err(e) => {
+                eprintln!("{e}");
+                return exit::INVALID;
+            }
+        };
     let auth = match web_auth(&a) {
         Ok(x) => x,
         Err(e) => return usage(&e),
@@ -637,7 +680,7 @@ async fn cmd_run(a: RunArgs) -> i32 {
     };
     let plan_args = a.plan.clone();
     let load: crate::continuous::Loader = Arc::new(move || {
-        compile_plan(&plan_args, None).and_then(|p| job_for(p, &plan_args, Vec::new()))
+        compile_plan(&plan_args, None).and_then(|p| job_for(p, &plan_args, Vec::new(), shard))
     });
     let shutdown = tokio_util::sync::CancellationToken::new();
     let stop = shutdown.clone();
@@ -655,6 +698,7 @@ async fn cmd_run(a: RunArgs) -> i32 {
     let n = first.flows.len();
     let web = crate::continuous::WebOptions {
         listener,
+        location: a.location.clone(),
         auth,
         tls,
     };
@@ -675,6 +719,79 @@ async fn cmd_run(a: RunArgs) -> i32 {
         Ok(()) => exit::PASSED,
         Err(e) => {
             eprintln!("error: web endpoint: {e}");
+            exit::FAILED
+        }
+    }
+}
+
+fn cmd_rules(a: RulesArgs) -> i32 {
+    // Rules need the structure and the budgets, not the secrets: variables
+    // without a value are allowed here.
+    let overrides = match parse_overrides(&a.plan) {
+        Ok(o) => o,
+        Err(e) => return usage(&e),
+    };
+    let mut inputs = Inputs::from_process(&overrides);
+    inputs.values_optional = true;
+    let files = match default_files(&a.plan.files) {
+        Ok(f) => f,
+        Err(e) => return usage(&e),
+    };
+    let plan = match config::load(&files, &inputs) {
+        Ok(p) => p,
+        Err(errs) => {
+            eprintln!("{errs}");
+            return exit::INVALID;
+        }
+    };
+    // Every flow, optional ones too: a budget is a budget wherever it runs.
+    let flows: Vec<&Flow> = if a.plan.flows.is_empty() {
+        plan.flows.iter().collect()
+    } else {
+        match select(&plan, &a.plan.flows) {
+            Ok(f) => f,
+            Err(e) => return usage(&e),
+        }
+    };
+    let sources = files
+        .iter()
+        .map(|f| f.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let opts = crate::rules::RuleOptions {
+        for_: a.for_,
+        window: a.window,
+        min_samples: a.min_samples,
+    };
+    print!(
+        "{}",
+        crate::rules::budget_rules(&plan, &flows, &sources, &opts)
+    );
+    exit::PASSED
+}
+
+async fn cmd_healthcheck(a: HealthcheckArgs) -> i32 {
+    let url = match url::Url::parse(&a.url) {
+        Ok(u) => u,
+        Err(e) => return usage(&format!("`{}` is not a URL: {e}", a.url)),
+    };
+    let http = match HttpFactory::new(&NetOptions::default()) {
+        Ok(h) => h,
+        Err(e) => return usage(&e.to_string()),
+    };
+    let opts = crate::net::http::SessionOptions {
+        timeout: a.timeout,
+        ..Default::default()
+    };
+    let req = crate::net::http::Request::new(http::Method::GET, url);
+    match http.session().send(req, &opts).await {
+        Ok(r) if (200..300).contains(&r.status) => exit::PASSED,
+        Ok(r) => {
+            eprintln!("unhealthy: {} answered {}", a.url, r.status);
+            exit::FAILED
+        }
+        Err(e) => {
+            eprintln!("unhealthy: {}: {e}", a.url);
             exit::FAILED
         }
     }

@@ -21,6 +21,8 @@ pub type Loader = Arc<dyn Fn() -> Result<Job, String> + Send + Sync>;
 
 pub struct WebOptions {
     pub listener: TcpListener,
+    /// `location` label on every series.
+    pub location: Option<String>,
     pub auth: Option<Auth>,
     pub tls: Option<Arc<rustls::ServerConfig>>,
 }
@@ -42,7 +44,7 @@ pub async fn run(
     shutdown: CancellationToken,
     started: impl FnOnce(&Handles),
 ) -> std::io::Result<()> {
-    let metrics = Metrics::new();
+    let metrics = Metrics::with_location(web.location.clone());
     metrics.reload_result(true);
     let progress = Arc::new(Progress::default());
     let (tx, rx) = watch::channel(first);

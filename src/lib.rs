@@ -17,5 +17,6 @@ pub mod net;
 pub mod oneshot;
 pub mod redact;
 pub mod report;
+pub mod rules;
 pub mod scheduler;
 pub mod server;

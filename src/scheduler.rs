@@ -284,3 +284,48 @@ fn log_run(r: &FlowResult) {
         tracing::info!(target: "smokeprobe::flow", flow = %r.flow, target_name = %r.target, duration_ms = ms, "flow failed");
     }
 }
+
+/// `--shard i/n`: this probe runs the flows whose stable hash falls in slot i
+/// of n. Several replicas with the same files and shards 1/n … n/n run every
+/// flow exactly once between them; no coordination, nothing to elect.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shard {
+    /// 1-based.
+    pub index: u32,
+    pub count: u32,
+}
+
+impl std::str::FromStr for Shard {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Shard, String> {
+        let bad = || format!("`{s}` is not a shard: write i/n with 1 ≤ i ≤ n, e.g. 2/3");
+        let (i, n) = s.split_once('/').ok_or_else(bad)?;
+        let (index, count): (u32, u32) = (
+            i.trim().parse().map_err(|_| bad())?,
+            n.trim().parse().map_err(|_| bad())?,
+        );
+        if index == 0 || count == 0 || index > count {
+            return Err(bad());
+        }
+        Ok(Shard { index, count })
+    }
+}
+
+impl Shard {
+    /// Whether `flow` belongs to this shard: FNV-1a over "target/flow", so the
+    /// split is the same on every machine, build and run.
+    pub fn owns(&self, flow: &Flow) -> bool {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in flow
+            .target
+            .bytes()
+            .chain(std::iter::once(b'/'))
+            .chain(flow.name.bytes())
+        {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        h % u64::from(self.count) == u64::from(self.index - 1)
+    }
+}

@@ -33,6 +33,9 @@ pub struct Inputs<'a> {
     pub settings: Settings,
     /// `--max-body` from the command line (wins over `defaults.max_body`).
     pub max_body: Option<u64>,
+    /// Variables without a value are empty instead of an error (for commands
+    /// that only read the structure, like `rules`).
+    pub values_optional: bool,
 }
 
 impl Inputs<'_> {
@@ -42,6 +45,7 @@ impl Inputs<'_> {
             env: &|k| std::env::var(k).ok(),
             settings: Settings::default(),
             max_body: None,
+            values_optional: false,
         }
     }
 }
@@ -377,6 +381,8 @@ impl<'a> Compiler<'a> {
                 e.replace('$', "$$")
             } else if let Some(fv) = file_value {
                 fv
+            } else if self.inputs.values_optional {
+                String::new()
             } else {
                 self.err(
                     pos,

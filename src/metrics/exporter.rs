@@ -33,6 +33,8 @@ use crate::flow::{FlowResult, Outcome, Reason};
 #[derive(Debug)]
 pub struct Metrics {
     state: Mutex<State>,
+    /// `location` label on every series (`--location`), for several probes.
+    location: Option<String>,
 }
 
 #[derive(Default)]
@@ -98,6 +100,7 @@ impl Hist {
 struct FlowSeries {
     interval: Duration,
     success: Option<bool>,
+    consecutive_failures: u64,
     duration: f64,
     runs: u64,
     skipped: u64,
@@ -166,6 +169,7 @@ impl Default for Metrics {
     fn default() -> Self {
         Metrics {
             state: Mutex::new(State::default()),
+            location: None,
         }
     }
 }
@@ -173,6 +177,14 @@ impl Default for Metrics {
 impl Metrics {
     pub fn new() -> Arc<Metrics> {
         Arc::new(Metrics::default())
+    }
+
+    /// Metrics whose every series carries `location="<name>"`.
+    pub fn with_location(location: Option<String>) -> Arc<Metrics> {
+        Arc::new(Metrics {
+            location,
+            ..Metrics::default()
+        })
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
@@ -190,6 +202,7 @@ impl Metrics {
             let mut series = old.remove(&k).unwrap_or_else(|| FlowSeries {
                 interval: f.interval,
                 success: None,
+                consecutive_failures: 0,
                 duration: 0.0,
                 runs: 0,
                 skipped: 0,
@@ -248,6 +261,11 @@ impl Metrics {
             return;
         };
         f.success = Some(r.outcome == Outcome::Passed);
+        f.consecutive_failures = if r.outcome == Outcome::Passed {
+            0
+        } else {
+            f.consecutive_failures + 1
+        };
         f.duration = r.duration.as_secs_f64();
         for (series, res) in f.steps.iter_mut().zip(r.steps.iter()) {
             if series.name != res.name {
@@ -286,7 +304,16 @@ impl Metrics {
 
     /// The exposition, Prometheus text format 0.0.4.
     pub fn render(self: &Arc<Self>) -> String {
-        let mut registry = Registry::default();
+        let mut registry = match &self.location {
+            Some(l) => Registry::with_labels(
+                [(
+                    std::borrow::Cow::Borrowed("location"),
+                    std::borrow::Cow::Owned(l.clone()),
+                )]
+                .into_iter(),
+            ),
+            None => Registry::default(),
+        };
         registry.register_collector(Box::new(Exposition(self.clone())));
         let mut out = String::new();
         if prometheus_client::encoding::prometheus_text::encode(&mut out, &registry).is_err() {
@@ -403,6 +430,19 @@ impl Collector for Exposition {
             }
             Ok(())
         })?;
+        family(
+            &mut enc,
+            names::FLOW_CONSECUTIVE_FAILURES,
+            MetricType::Gauge,
+            |m| {
+                for (i, (_, f)) in flows.iter().enumerate() {
+                    if f.success.is_some() {
+                        gauge(m, &labels_of(i), f.consecutive_failures as f64)?;
+                    }
+                }
+                Ok(())
+            },
+        )?;
         family(&mut enc, names::FLOW_INTERVAL, MetricType::Gauge, |m| {
             for (i, (_, f)) in flows.iter().enumerate() {
                 gauge(m, &labels_of(i), f.interval.as_secs_f64())?;

@@ -62,6 +62,11 @@ pub const CHECK_RULE_FAILURES: Name = (
     "Subjects (URLs, origins, requests) a built-in check rule failed on in the last run; severity is required or warning.",
 );
 
+pub const FLOW_CONSECUTIVE_FAILURES: Name = (
+    "smokeprobe_flow_consecutive_failures",
+    "Runs of the flow that failed in a row (0 after a pass): alert on N consecutive failures.",
+);
+
 // Per flow: the schedule.
 pub const FLOW_RUNS: Name = ("smokeprobe_flow_runs", "Flow runs started.");
 pub const FLOW_SKIPPED: Name = (

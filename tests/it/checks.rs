@@ -49,6 +49,7 @@ async fn run(s: &DemoServer, flow_yaml: &str) -> FlowResult {
         env: &|_| None,
         settings: Settings::default(),
         max_body: None,
+        values_optional: false,
     };
     let plan = load_sources(&[(PathBuf::from("checks.yaml"), yaml.clone())], &inputs)
         .unwrap_or_else(|e| panic!("probe file is valid:\n{e}\n{yaml}"));
@@ -702,6 +703,7 @@ flows:
         env: &|_| None,
         settings: Settings::default(),
         max_body: None,
+        values_optional: false,
     };
     let plan = load_sources(&[(PathBuf::from("hostile.yaml"), yaml)], &inputs).unwrap();
     let http = HttpFactory::new(&NetOptions::default()).unwrap();

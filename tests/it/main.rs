@@ -10,6 +10,7 @@ mod http_session;
 mod imagegen;
 mod once;
 mod prometheus_e2e;
+mod rules;
 mod run;
 mod secrets;
 mod tls_inspect;
