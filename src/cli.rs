@@ -235,23 +235,36 @@ fn parse_overrides(a: &PlanArgs) -> Result<Vec<VarOverride>, String> {
     Ok(out)
 }
 
+/// The probe files: the arguments (a directory stands for its `*.yaml` and
+/// `*.yml` files, as a mounted ConfigMap is), or `./probes` when none.
 fn default_files(files: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
-    if !files.is_empty() {
-        return Ok(files.to_vec());
+    let yaml_in = |dir: &std::path::Path| -> Result<Vec<PathBuf>, String> {
+        let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map_err(|e| format!("cannot read directory {}: {e}", dir.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_file())
+            .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")))
+            .collect();
+        found.sort();
+        if found.is_empty() {
+            return Err(format!("no *.yaml probe files in {}", dir.display()));
+        }
+        Ok(found)
+    };
+    if files.is_empty() {
+        return yaml_in(std::path::Path::new("probes")).map_err(|_| {
+            "no probe files given and none in ./probes: pass probe files as arguments".to_string()
+        });
     }
-    let mut found: Vec<PathBuf> = std::fs::read_dir("probes")
-        .map_err(|_| {
-            "no probe files given and no ./probes directory: pass probe files as arguments"
-                .to_string()
-        })?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")))
-        .collect();
-    found.sort();
-    if found.is_empty() {
-        return Err("no probe files given and none in ./probes".into());
+    let mut out = Vec::new();
+    for f in files {
+        if f.is_dir() {
+            out.extend(yaml_in(f)?);
+        } else {
+            out.push(f.clone());
+        }
     }
-    Ok(found)
+    Ok(out)
 }
 
 /// Loads and validates; prints errors and returns None on failure.

@@ -275,3 +275,32 @@ async fn demo_serve_only_writes_its_ca_and_cleans_up_on_sigterm() {
     assert_eq!(status.code(), Some(0), "{text}");
     assert!(!ca.exists(), "{} left behind", ca.display());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_directory_stands_for_its_yaml_files() {
+    let out = run(
+        vec![
+            "check".into(),
+            repo_file("probes").display().to_string(),
+            "--secret".into(),
+            "password=xxxxxxxx".into(),
+        ],
+        vec![],
+    )
+    .await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stdout.contains("probes/contravento.yaml"), "{stdout}");
+    let empty = tempfile::tempdir().unwrap();
+    let out = run(
+        vec!["check".into(), empty.path().display().to_string()],
+        vec![],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out).1.contains("no *.yaml probe files in"),
+        "{:?}",
+        text(&out)
+    );
+}
