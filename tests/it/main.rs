@@ -5,6 +5,7 @@ mod checks;
 mod cli;
 mod common;
 mod config_errors;
+mod dashboards;
 mod demo_target;
 mod http_session;
 mod imagegen;

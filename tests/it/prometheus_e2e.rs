@@ -94,6 +94,20 @@ impl Prometheus {
         resp.json().await.expect("JSON answer")
     }
 
+    /// The raw JSON answer of `/api/v1/label/<label>/values?match[]=<matcher>`
+    /// (what Grafana sends for `label_values(<matcher>, <label>)`).
+    pub async fn label_values(&self, label: &str, matcher: &str) -> serde_json::Value {
+        let mut url =
+            reqwest::Url::parse(&format!("{}/api/v1/label/{label}/values", self.url)).unwrap();
+        url.query_pairs_mut().append_pair("match[]", matcher);
+        let resp = http_client()
+            .get(url)
+            .send()
+            .await
+            .expect("label values API answers");
+        resp.json().await.expect("JSON answer")
+    }
+
     /// The scalar value of an instant query, once it has one that is a number.
     pub async fn query_until(&self, q: &str, within: Duration) -> f64 {
         let start = Instant::now();
