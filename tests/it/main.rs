@@ -9,6 +9,7 @@ mod demo_target;
 mod http_session;
 mod imagegen;
 mod once;
+mod packaging;
 mod prometheus_e2e;
 mod run;
 mod secrets;
