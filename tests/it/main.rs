@@ -10,6 +10,7 @@ mod demo_target;
 mod http_session;
 mod imagegen;
 mod once;
+mod packaging;
 mod prometheus_e2e;
 mod rules;
 mod run;

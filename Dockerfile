@@ -1,0 +1,78 @@
+# syntax=docker/dockerfile:1
+#
+# smokeprobe as a container: a static musl binary on `scratch`.
+#
+#   docker build -t smokeprobe .
+#   read -rs SMOKEPROBE_VAR_PASSWORD && export SMOKEPROBE_VAR_PASSWORD   # the probe account's password
+#   docker run --rm -p 127.0.0.1:9477:9477 -e SMOKEPROBE_VAR_PASSWORD smokeprobe \
+#     run /etc/smokeprobe/probes/contravento.yaml --listen 0.0.0.0:9477 \
+#     --var base=https://contravento.example --var http_base=http://contravento.example
+#
+# Why this shape (docs/deploy.md has the long version):
+# - static: the TLS stack is rustls + ring (no OpenSSL), so the musl target gives
+#   one self-contained executable; ring's C/assembly parts need musl-gcc
+#   (musl-tools) in the builder.
+# - scratch: nothing in the image but the binary, CA roots, the probe files and
+#   an empty /tmp; no shell, no package manager, no curl.
+# - CA roots: the builder's Debian bundle is copied to the path rustls-native-certs
+#   looks at first. smokeprobe would fall back to its compiled-in Mozilla roots
+#   without it, but the file keeps the usual Linux knobs working (SSL_CERT_FILE,
+#   mounting a bundle) and is refreshed on every image rebuild.
+# - no secrets: the probe account's password comes at run time from the
+#   environment (SMOKEPROBE_VAR_PASSWORD, a Kubernetes Secret) or
+#   --secret password='${env:NAME}' / '${file:PATH}'.
+
+ARG RUST_IMAGE=rust:1-bookworm
+
+FROM ${RUST_IMAGE} AS builder
+ARG TARGET=x86_64-unknown-linux-musl
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends musl-tools ca-certificates \
+ && rm -rf /var/lib/apt/lists/*
+RUN rustup target add "${TARGET}"
+# ring's build script compiles C and assembly for the target: musl-gcc does it.
+ENV CC_x86_64_unknown_linux_musl=musl-gcc \
+    CARGO_TERM_COLOR=never
+WORKDIR /src
+
+# Dependencies first, with stub sources: this layer is rebuilt only when
+# Cargo.toml or Cargo.lock change, not on every source edit.
+COPY Cargo.toml Cargo.lock ./
+RUN mkdir src \
+ && echo 'fn main() {}' > src/main.rs \
+ && touch src/lib.rs \
+ && cargo build --release --locked --target "${TARGET}" \
+ && rm -rf src
+
+# The real sources (src/cli.rs embeds probes/contravento.yaml for `demo`).
+COPY src/ src/
+COPY probes/ probes/
+# COPY keeps the context's modification times, which can be older than the
+# stub build above: touch so cargo rebuilds the crate itself.
+RUN touch src/main.rs src/lib.rs \
+ && cargo build --release --locked --target "${TARGET}" \
+ && cp "target/${TARGET}/release/smokeprobe" /smokeprobe \
+ && /smokeprobe --version
+# An empty, world-writable /tmp (scratch has none): `demo` writes its CA there.
+RUN mkdir -m 1777 /rootfs-tmp
+
+FROM scratch
+COPY --from=builder /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
+COPY --from=builder /rootfs-tmp /tmp
+COPY --from=builder /smokeprobe /smokeprobe
+# Baked in as a default; mount a directory over /etc/smokeprobe/probes to replace them.
+COPY probes/ /etc/smokeprobe/probes/
+# The user and group "nonroot" of distroless; scratch has no /etc/passwd, so numeric.
+USER 65532:65532
+WORKDIR /etc/smokeprobe
+ENV SMOKEPROBE_LOG=info
+EXPOSE 9477
+# Needs `smokeprobe healthcheck URL` (a GET that exits 0 on a 2xx): scratch has
+# no curl or wget, so the binary checks itself. See docs/deploy.md#healthcheck.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
+  CMD ["/smokeprobe", "healthcheck", "http://127.0.0.1:9477/-/healthy"]
+ENTRYPOINT ["/smokeprobe"]
+# `run` takes probe files, not directories. Variables come from the environment
+# (SMOKEPROBE_VAR_BASE, SMOKEPROBE_VAR_HTTP_BASE, SMOKEPROBE_VAR_USERNAME,
+# SMOKEPROBE_VAR_PASSWORD) or from --var/--secret in an overriding command.
+CMD ["run", "/etc/smokeprobe/probes/contravento.yaml", "--listen", "0.0.0.0:9477", "--grace", "100s"]
