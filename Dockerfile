@@ -67,12 +67,11 @@ USER 65532:65532
 WORKDIR /etc/smokeprobe
 ENV SMOKEPROBE_LOG=info
 EXPOSE 9477
-# Needs `smokeprobe healthcheck URL` (a GET that exits 0 on a 2xx): scratch has
-# no curl or wget, so the binary checks itself. See docs/deploy.md#healthcheck.
+# scratch has no curl or wget: the binary checks itself (`smokeprobe healthcheck`).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
   CMD ["/smokeprobe", "healthcheck", "http://127.0.0.1:9477/-/healthy"]
 ENTRYPOINT ["/smokeprobe"]
-# `run` takes probe files, not directories. Variables come from the environment
+# `run` takes probe files (or a directory of them). Variables come from the environment
 # (SMOKEPROBE_VAR_BASE, SMOKEPROBE_VAR_HTTP_BASE, SMOKEPROBE_VAR_USERNAME,
 # SMOKEPROBE_VAR_PASSWORD) or from --var/--secret in an overriding command.
 CMD ["run", "/etc/smokeprobe/probes/contravento.yaml", "--listen", "0.0.0.0:9477", "--grace", "100s"]

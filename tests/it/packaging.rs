@@ -12,12 +12,6 @@ use serde_json::Value;
 
 use crate::common::{BIN, repo_file};
 
-/// Flags of `run` another branch is adding (`--location NAME`, `--shard i/n`).
-/// The manifests already use `--location`; until the flag lands, its absence
-/// from `run --help` is tolerated and it is left out of the parser check.
-/// Once the binary has it, it is checked like every other flag.
-const PENDING_RUN_FLAGS: &[&str] = &["--location", "--shard"];
-
 /// Where the image keeps the probe files, and the repository's copy of them.
 const IMAGE_PROBES: &str = "/etc/smokeprobe/probes/";
 
@@ -107,15 +101,6 @@ fn assert_cli_accepts(what: &str, args: &[String], env: &BTreeMap<String, String
         };
         let takes_value = match flags.get(&name) {
             Some(t) => *t,
-            None if PENDING_RUN_FLAGS.contains(&name.as_str()) && sub == "run" => {
-                eprintln!(
-                    "{what}: `{name}` is not in `smokeprobe run --help` yet (pending on another branch)"
-                );
-                if inline.is_none() {
-                    rest.next();
-                }
-                continue;
-            }
             None => panic!(
                 "{what}: `smokeprobe {sub}` has no flag `{name}`:\n{}",
                 help(sub)
