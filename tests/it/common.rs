@@ -181,3 +181,14 @@ pub fn http_client() -> reqwest::Client {
         .build()
         .expect("reqwest client")
 }
+
+/// The TLS demo target with `faults`, and its CA written to a temporary file
+/// for `--ca-file` (the directory lives as long as the returned guard).
+pub async fn tls_demo_with_ca(faults: &[&str]) -> (DemoServer, tempfile::TempDir, String) {
+    let s = demo_tls(Some(TlsMode::Valid), faults).await;
+    let d = tempfile::tempdir().expect("tempdir");
+    let ca = d.path().join("ca.pem");
+    std::fs::write(&ca, s.ca_pem().expect("a TLS demo has a CA")).expect("CA written");
+    let ca = ca.display().to_string();
+    (s, d, ca)
+}

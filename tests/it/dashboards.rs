@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 
 use regex::Regex;
 use serde_json::Value;
-use smokeprobe::demo::TlsMode;
 
 use crate::common::*;
 use crate::prometheus_e2e::{Prometheus, start_prometheus};
@@ -410,10 +409,7 @@ async fn run_query(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_dashboard_query_returns_data_from_a_real_prometheus() {
-    let s = demo_tls(Some(TlsMode::Valid), &[]).await;
-    let d = tempfile::tempdir().unwrap();
-    let ca = d.path().join("ca.pem");
-    std::fs::write(&ca, s.ca_pem().unwrap()).unwrap();
+    let (s, _d, ca) = tls_demo_with_ca(&[]).await;
     // Every family the dashboards read: a request step with budgets, a flow
     // that fails on purpose (so the failure panels have rows), a tls check
     // (certificate expiry) and a strict security_headers check (whose
@@ -440,12 +436,7 @@ async fn every_dashboard_query_returns_data_from_a_real_prometheus() {
       - name: headers
         security_headers: { urls: ["${base}/"], profile: strict }
 "#;
-    let run = start_run(
-        &probe(&s.base_url(), flows),
-        &["--ca-file", &ca.display().to_string()],
-        &[],
-    )
-    .await;
+    let run = start_run(&probe(&s.base_url(), flows), &["--ca-file", &ca], &[]).await;
     let prom = start_prometheus(&run.addr).await;
     // rate() and increase() need two scrapes in their range; wait for four.
     prom.query_until(

@@ -6,8 +6,6 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use smokeprobe::demo::TlsMode;
-
 use crate::common::*;
 use crate::run::{probe, sample, start_run};
 
@@ -133,10 +131,7 @@ impl Prometheus {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prometheus_scrapes_run_and_p95_matches_the_injected_latency() {
     // Uniform 40–120 ms: true p95 = 40 + 0.95 × 80 = 116 ms (plus ~1 ms of loopback).
-    let s = demo_tls(Some(TlsMode::Valid), &["latency:/api/health=40ms..120ms"]).await;
-    let d = tempfile::tempdir().unwrap();
-    let ca = d.path().join("ca.pem");
-    std::fs::write(&ca, s.ca_pem().unwrap()).unwrap();
+    let (s, _d, ca) = tls_demo_with_ca(&["latency:/api/health=40ms..120ms"]).await;
     let flows = r#"
   - name: health
     interval: 100ms
@@ -145,12 +140,7 @@ async fn prometheus_scrapes_run_and_p95_matches_the_injected_latency() {
         url: ${base}/api/health
         budget: 120ms
 "#;
-    let run = start_run(
-        &probe(&s.base_url(), flows),
-        &["--ca-file", &ca.display().to_string()],
-        &[],
-    )
-    .await;
+    let run = start_run(&probe(&s.base_url(), flows), &["--ca-file", &ca], &[]).await;
     let prom = start_prometheus(&run.addr).await;
     // Enough samples for a stable p95: ~150 runs.
     let m = run

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use smokeprobe::demo::{Faults, TlsMode};
+use smokeprobe::demo::Faults;
 
 use crate::common::*;
 use crate::prometheus_e2e::start_prometheus_with;
@@ -83,10 +83,7 @@ fn budget_rules_are_generated_from_the_probe_file() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_over_budget_alert_fires_under_injected_latency() {
-    let s = demo_tls(Some(TlsMode::Valid), &[]).await;
-    let d = tempfile::tempdir().unwrap();
-    let ca = d.path().join("ca.pem");
-    std::fs::write(&ca, s.ca_pem().unwrap()).unwrap();
+    let (s, d, ca) = tls_demo_with_ca(&[]).await;
     let flows = r#"
   - name: health
     interval: 200ms
@@ -109,7 +106,7 @@ async fn the_over_budget_alert_fires_under_injected_latency() {
     let rules = d.path().join("budgets.yml");
     std::fs::write(&rules, &out.stdout).unwrap();
 
-    let run = start_run(&yaml, &["--ca-file", &ca.display().to_string()], &[]).await;
+    let run = start_run(&yaml, &["--ca-file", &ca], &[]).await;
     let prom = start_prometheus_with(&run.addr, &[PathBuf::from(&rules)]).await;
     let firing =
         "ALERTS{alertname=\"SmokeprobeStepOverBudget\",alertstate=\"firing\",flow=\"health\"}";
@@ -186,10 +183,7 @@ fn shards_split_every_flow_exactly_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_shards_run_every_flow_once_and_label_their_location() {
-    let s = demo_tls(Some(TlsMode::Valid), &[]).await;
-    let d = tempfile::tempdir().unwrap();
-    let ca = d.path().join("ca.pem");
-    std::fs::write(&ca, s.ca_pem().unwrap()).unwrap();
+    let (s, _d, ca) = tls_demo_with_ca(&[]).await;
     let names: Vec<String> = (1..=8).map(|i| format!("flow-{i}")).collect();
     let flows: String = names
         .iter()
@@ -200,7 +194,6 @@ async fn two_shards_run_every_flow_once_and_label_their_location() {
         })
         .collect();
     let yaml = probe(&s.base_url(), &flows);
-    let ca = ca.display().to_string();
     let a = start_run(
         &yaml,
         &["--ca-file", &ca, "--shard", "1/2", "--location", "eu-west"],

@@ -9,8 +9,6 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use smokeprobe::demo::{DemoServer, TlsMode};
-
 use crate::common::*;
 
 /// A running `smokeprobe run` child process.
@@ -178,15 +176,6 @@ pub fn probe(base: &str, flows: &str) -> String {
     format!("target: demo\nvars:\n  base: {base}\nflows:\n{flows}")
 }
 
-async fn tls_demo(faults: &[&str]) -> (DemoServer, tempfile::TempDir, String) {
-    let s = demo_tls(Some(TlsMode::Valid), faults).await;
-    let d = tempfile::tempdir().unwrap();
-    let ca = d.path().join("ca.pem");
-    std::fs::write(&ca, s.ca_pem().unwrap()).unwrap();
-    let ca = ca.display().to_string();
-    (s, d, ca)
-}
-
 pub fn promtool_check(metrics: &str) {
     let mut child = Command::new("promtool")
         .args(["check", "metrics"])
@@ -225,7 +214,7 @@ const HEALTH: &str = r#"
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exposition_passes_promtool_and_carries_every_family() {
-    let (s, _d, ca) = tls_demo(&[]).await;
+    let (s, _d, ca) = tls_demo_with_ca(&[]).await;
     let flows = format!(
         "{HEALTH}{}",
         r#"
@@ -336,7 +325,7 @@ async fn black_hole() -> (String, tokio::task::JoinHandle<()>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hanging_target_delays_no_other_flow() {
-    let (s, _d, ca) = tls_demo(&[]).await;
+    let (s, _d, ca) = tls_demo_with_ca(&[]).await;
     let (hole, task) = black_hole().await;
     let flows = format!(
         "{HEALTH}
@@ -414,7 +403,7 @@ async fn a_hanging_target_delays_no_other_flow() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broken_reload_keeps_the_old_flows_running() {
-    let (s, _d, ca) = tls_demo(&[]).await;
+    let (s, _d, ca) = tls_demo_with_ca(&[]).await;
     let yaml = probe(&s.base_url(), HEALTH);
     let run = start_run(&yaml, &["--ca-file", &ca], &[]).await;
     run.wait_for(Duration::from_secs(20), "a health run", |m| {
@@ -478,7 +467,7 @@ async fn a_broken_reload_keeps_the_old_flows_running() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bearer_auth_guards_metrics_but_not_health() {
-    let (s, d, ca) = tls_demo(&[]).await;
+    let (s, d, ca) = tls_demo_with_ca(&[]).await;
     let token = d.path().join("token");
     std::fs::write(&token, "s3cret-t0ken\n").unwrap();
     let run = start_run(
@@ -514,7 +503,7 @@ async fn bearer_auth_guards_metrics_but_not_health() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_lets_a_running_flow_clean_up_and_exits_zero() {
     // Publishing takes 1.5 s: SIGTERM lands mid-flow, the cleanup must still run.
-    let (s, _d, ca) = tls_demo(&["latency:POST:/api/trips/=1500ms"]).await;
+    let (s, _d, ca) = tls_demo_with_ca(&["latency:POST:/api/trips/=1500ms"]).await;
     let d = smokeprobe::demo::DemoOptions::default();
     let flows = r#"
   - name: lifecycle
@@ -574,7 +563,7 @@ async fn sigterm_lets_a_running_flow_clean_up_and_exits_zero() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn phases_are_measured_and_a_reused_connection_pays_no_handshake() {
-    let (s, _d, ca) = tls_demo(&["latency:/api/cycling-types=30ms"]).await;
+    let (s, _d, ca) = tls_demo_with_ca(&["latency:/api/cycling-types=30ms"]).await;
     // By name, so that resolving is a real step.
     let base = format!("https://localhost:{}", s.addr().port());
     let flows = r#"
@@ -617,7 +606,7 @@ async fn phases_are_measured_and_a_reused_connection_pays_no_handshake() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_endpoint_serves_tls_with_basic_auth() {
-    let (s, d, ca) = tls_demo(&[]).await;
+    let (s, d, ca) = tls_demo_with_ca(&[]).await;
     // A self-signed certificate for the endpoint, trusted by the test client only.
     let key = rcgen::KeyPair::generate().unwrap();
     let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()])
