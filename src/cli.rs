@@ -97,6 +97,27 @@ pub struct OnceArgs {
     /// No progress line on stderr.
     #[arg(long, short)]
     pub quiet: bool,
+    /// First wait (up to this long) until the health flow(s) pass; exit 3 if they never do.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub wait_healthy: Option<Duration>,
+    /// The flows that say "healthy" for --wait-healthy (repeatable).
+    #[arg(long = "health-flow", value_name = "NAME", default_value = "health")]
+    pub health_flows: Vec<String>,
+    /// Time between health attempts while waiting.
+    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+    pub wait_interval: Duration,
+    /// Save every step's latency samples and results (a pre-deploy baseline).
+    #[arg(long, value_name = "FILE")]
+    pub save_baseline: Option<PathBuf>,
+    /// Compare with a saved baseline: exit 1 on a latency regression.
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<PathBuf>,
+    /// A regression needs the p95 above this many times the baseline's ...
+    #[arg(long, default_value_t = 1.25)]
+    pub max_ratio: f64,
+    /// ... and this much slower in absolute terms (and a bootstrap 95 % CI above 0).
+    #[arg(long, default_value = "20ms", value_parser = humantime::parse_duration)]
+    pub regression_floor: Duration,
 }
 
 #[derive(Args, Debug)]
@@ -343,9 +364,43 @@ async fn cmd_once(a: OnceArgs) -> i32 {
         Ok(f) => f,
         Err(e) => return usage(&e),
     };
+    let progress = !a.quiet;
+    if let Some(within) = a.wait_healthy {
+        let health: Vec<&Flow> = runner
+            .plan()
+            .flows
+            .iter()
+            .filter(|f| a.health_flows.contains(&f.name))
+            .collect();
+        if health.is_empty() {
+            return usage(&format!(
+                "--wait-healthy: no flow named {} in the probe files (use --health-flow NAME)",
+                a.health_flows.join(", ")
+            ));
+        }
+        match crate::oneshot::wait_healthy(&runner, &health, within, a.wait_interval, progress)
+            .await
+        {
+            Ok((attempts, took)) => eprintln!(
+                "healthy after {attempts} attempt(s), {}",
+                crate::flow::fmt_duration(took)
+            ),
+            Err(e) => {
+                println!("❌ UNHEALTHY: {e}");
+                return exit::UNREACHABLE;
+            }
+        }
+    }
+    let baseline = match &a.baseline {
+        Some(p) => match crate::baseline::Baseline::load(p) {
+            Ok(b) => Some(b),
+            Err(e) => return usage(&e),
+        },
+        None => None,
+    };
     let opts = OnceOptions {
         samples: a.samples,
-        progress: !a.quiet && std::io::stderr().is_terminal(),
+        progress: progress && std::io::stderr().is_terminal(),
     };
     let report = run_once(&runner, &flows, &opts).await;
     print!(
@@ -357,7 +412,37 @@ async fn cmd_once(a: OnceArgs) -> i32 {
             }
         )
     );
-    write_reports(&report, a.json.as_ref(), a.junit.as_ref())
+    let current = crate::baseline::Baseline::from_report(&report);
+    if let Some(p) = &a.save_baseline
+        && let Err(e) = current.save(p)
+    {
+        eprintln!("error: {e}");
+        return exit::INVALID;
+    }
+    let mut code = write_reports(&report, a.json.as_ref(), a.junit.as_ref());
+    if let Some(base) = baseline {
+        let o = crate::baseline::CompareOptions {
+            max_ratio: a.max_ratio,
+            floor: a.regression_floor,
+            ..Default::default()
+        };
+        let source = a
+            .baseline
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        let cmp = crate::baseline::compare(
+            &crate::baseline::passed_only(&base),
+            &crate::baseline::passed_only(&current),
+            &o,
+            &source,
+        );
+        print!("{}", crate::baseline::render(&cmp));
+        if cmp.regressed && code == exit::PASSED {
+            code = exit::FAILED;
+        }
+    }
+    code
 }
 
 fn write_reports(report: &OnceReport, json: Option<&PathBuf>, junit: Option<&PathBuf>) -> i32 {

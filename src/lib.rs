@@ -5,6 +5,7 @@
 //! [`report`] module turns into a checklist, JSON and JUnit. [`demo`] is a
 //! ContraVento-compatible target used by `smokeprobe demo` and by the tests.
 
+pub mod baseline;
 pub mod builtins;
 pub mod cli;
 pub mod config;

@@ -3,11 +3,11 @@
 //! summarise into a report with a verdict.
 
 use std::io::Write;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::builtins;
 use crate::config::Flow;
-use crate::flow::{FlowObserver, Outcome, Runner, StepResult};
+use crate::flow::{FlowObserver, Outcome, Runner, StepResult, fmt_duration};
 use crate::report::{self, OnceReport};
 
 #[derive(Clone, Debug)]
@@ -68,4 +68,54 @@ pub async fn run_once(runner: &Runner, flows: &[&Flow], opts: &OnceOptions) -> O
         let _ = write!(std::io::stderr(), "\r\x1b[2K");
     }
     OnceReport::new(started_at, start.elapsed(), samples, summaries)
+}
+
+/// Runs the health flows until they all pass (Ok: attempts, time taken) or
+/// `within` runs out (Err: what was still failing). Progress goes to stderr.
+pub async fn wait_healthy(
+    runner: &Runner,
+    flows: &[&Flow],
+    within: Duration,
+    every: Duration,
+    progress: bool,
+) -> Result<(u32, Duration), String> {
+    let start = std::time::Instant::now();
+    let mut attempts = 0u32;
+    loop {
+        attempts += 1;
+        let mut failure = None;
+        for f in flows {
+            let r = runner.run_flow(f, &()).await;
+            if r.outcome != Outcome::Passed && failure.is_none() {
+                failure = Some(match r.first_failure() {
+                    Some(s) => format!(
+                        "{}/{}: [{}] {}",
+                        r.flow,
+                        s.name,
+                        s.reason.map(|x| x.as_str()).unwrap_or("failed"),
+                        s.message.clone().unwrap_or_default()
+                    ),
+                    None => format!("{} failed", r.flow),
+                });
+            }
+        }
+        let elapsed = start.elapsed();
+        let Some(why) = failure else {
+            return Ok((attempts, elapsed));
+        };
+        if elapsed + every > within {
+            return Err(format!(
+                "not healthy within {} ({attempts} attempt(s)); last: {why}",
+                fmt_duration(within)
+            ));
+        }
+        if progress {
+            eprintln!(
+                "waiting for health: attempt {attempts}, {} of {}: {why}",
+                fmt_duration(elapsed),
+                fmt_duration(within)
+            );
+        }
+        tokio::time::sleep(every).await;
+    }
 }
