@@ -7,6 +7,7 @@ mod common;
 mod config_errors;
 mod dashboards;
 mod demo_target;
+mod gate;
 mod http_session;
 mod imagegen;
 mod once;

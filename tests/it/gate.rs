@@ -1,0 +1,180 @@
+//! The post-deploy gate through the real binary against the demo target:
+//! `--wait-healthy` passes when the target turns healthy mid-wait and fails
+//! at its deadline when it never does; a baseline taken healthy catches
+//! injected latency with the numbers shown (exit 1), and healthy runs against
+//! the same baseline do not flap.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use smokeprobe::demo::Faults;
+
+use crate::common::*;
+
+fn once_args(s: &smokeprobe::demo::DemoServer, ca: &str, extra: &[&str]) -> Vec<String> {
+    let d = smokeprobe::demo::DemoOptions::default();
+    let mut v: Vec<String> = vec![
+        "once".into(),
+        repo_file("probes/contravento.yaml").display().to_string(),
+        "--var".into(),
+        format!("base={}", s.base_url()),
+        "--var".into(),
+        format!("http_base={}", s.http_url()),
+        "--secret".into(),
+        format!("password={}", d.password),
+        "--ca-file".into(),
+        ca.to_string(),
+        "--no-color".into(),
+    ];
+    v.extend(extra.iter().map(|x| x.to_string()));
+    v
+}
+
+fn faults(specs: &[&str]) -> Faults {
+    let mut f = Faults::default();
+    for s in specs {
+        f.apply_spec(s).unwrap();
+    }
+    f
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wait_healthy_passes_once_the_target_turns_healthy() {
+    let (s, _d, ca) = tls_demo_with_ca(&["error:/api/health=1.0:503"]).await;
+    let args = once_args(
+        &s,
+        &ca,
+        &[
+            "--flow",
+            "health",
+            "--wait-healthy",
+            "30s",
+            "--wait-interval",
+            "100ms",
+        ],
+    );
+    let child = Command::new(BIN)
+        .args(&args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Let it fail a few attempts, then heal the target.
+    let start = Instant::now();
+    while s.request_count() < 4 {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "no health attempts"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    s.set_faults(Faults::default());
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(stderr.contains("waiting for health: attempt 1"), "{stderr}");
+    assert!(
+        stderr.contains("[status] status: expected 200, got 503"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("healthy after"), "{stderr}");
+    assert!(stdout.contains("PASSED"), "{stdout}");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wait_healthy_fails_at_its_deadline_with_the_unreachable_code() {
+    let (s, _d, ca) = tls_demo_with_ca(&["db-down", "error:/api/health=1.0:503"]).await;
+    let started = Instant::now();
+    let out = run(
+        once_args(
+            &s,
+            &ca,
+            &["--wait-healthy", "1s", "--wait-interval", "200ms"],
+        ),
+        vec![],
+    )
+    .await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(3), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("❌ UNHEALTHY: not healthy within 1.00 s"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("health/api-health: [status]"), "{stdout}");
+    // The flows themselves never ran: no trip was created.
+    assert!(s.trips().iter().all(|t| !t.title.starts_with("[probe]")));
+    assert!(started.elapsed() < Duration::from_secs(15));
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_healthy_baseline_catches_injected_latency_and_does_not_flap() {
+    // A realistic spread on both sides: uniform 20-60 ms on every health call.
+    let (s, d, ca) = tls_demo_with_ca(&["latency:/api/health=20ms..60ms"]).await;
+    let base = d.path().join("baseline.json");
+    let base_s = base.display().to_string();
+    let common = ["--flow", "health", "--samples", "20", "-q"];
+    let mut args = once_args(&s, &ca, &common);
+    args.extend(["--save-baseline".into(), base_s.clone()]);
+    let out = run(args, vec![]).await;
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&base).unwrap()).unwrap();
+    let api = saved["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["step"] == "api-health")
+        .unwrap();
+    assert_eq!(api["durations_us"].as_array().unwrap().len(), 20);
+
+    // Healthy runs against the same baseline: no regression, run after run.
+    let runs = 12;
+    let mut false_positives = 0;
+    for _ in 0..runs {
+        let mut args = once_args(&s, &ca, &common);
+        args.extend(["--baseline".into(), base_s.clone()]);
+        let out = run(args, vec![]).await;
+        let (stdout, _) = text(&out);
+        assert!(stdout.contains("── Baseline ("), "{stdout}");
+        if out.status.code() != Some(0) {
+            false_positives += 1;
+            eprintln!("false positive:\n{stdout}");
+        }
+    }
+    eprintln!("false positives: {false_positives} of {runs}");
+    assert_eq!(false_positives, 0);
+
+    // +80 ms on every health call: a regression, with the numbers behind it.
+    s.set_faults(faults(&["latency:/api/health=100ms..140ms"]));
+    let mut args = once_args(&s, &ca, &common);
+    args.extend(["--baseline".into(), base_s.clone()]);
+    let out = run(args, vec![]).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    let line = stdout
+        .lines()
+        .find(|l| l.contains("health/api-health") && l.contains("REGRESSION"))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    for part in [
+        "p95 ",
+        " → ",
+        "(n 20/20)",
+        "×",
+        "> 20 ms",
+        "95 % CI of the difference [+",
+    ] {
+        assert!(line.contains(part), "{part} missing in: {line}");
+    }
+    // The step itself passed: only the latency comparison failed the gate.
+    assert!(stdout.contains("✅ PASSED"), "{stdout}");
+    assert!(
+        stdout.contains("❌ REGRESSION against the baseline"),
+        "{stdout}"
+    );
+    s.stop().await;
+}
