@@ -118,6 +118,16 @@ pub struct OnceArgs {
     /// ... and this much slower in absolute terms (and a bootstrap 95 % CI above 0).
     #[arg(long, default_value = "20ms", value_parser = humantime::parse_duration)]
     pub regression_floor: Duration,
+    /// After the run, PUT its results to this Prometheus Pushgateway (one group
+    /// per target). A failed push is a warning: the exit code stays the run's.
+    #[arg(long, value_name = "URL")]
+    pub pushgateway: Option<url::Url>,
+    /// The `job` of the pushed groups.
+    #[arg(long, value_name = "NAME", default_value = "smokeprobe_once")]
+    pub push_job: String,
+    /// Push a deploy marker smokeprobe_deploy_info{version="VERSION"} (needs --pushgateway).
+    #[arg(long, value_name = "VERSION", requires = "pushgateway")]
+    pub deploy_version: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -420,6 +430,7 @@ async fn cmd_once(a: OnceArgs) -> i32 {
         return exit::INVALID;
     }
     let mut code = write_reports(&report, a.json.as_ref(), a.junit.as_ref());
+    let mut comparison = None;
     if let Some(base) = baseline {
         let o = crate::baseline::CompareOptions {
             max_ratio: a.max_ratio,
@@ -440,6 +451,20 @@ async fn cmd_once(a: OnceArgs) -> i32 {
         print!("{}", crate::baseline::render(&cmp));
         if cmp.regressed && code == exit::PASSED {
             code = exit::FAILED;
+        }
+        comparison = Some(cmp);
+    }
+    if let Some(url) = &a.pushgateway {
+        let o = crate::push::PushOptions {
+            url: url.clone(),
+            job: a.push_job.clone(),
+            deploy_version: a.deploy_version.clone(),
+        };
+        let now = crate::builtins::unix_now();
+        match crate::push::push(runner.http(), &o, &report, comparison.as_ref(), now).await {
+            Ok(n) => eprintln!("pushed {n} group(s) to the Pushgateway"),
+            // Deliberately not an error exit: see docs/post-deploy.md.
+            Err(e) => eprintln!("warning: pushgateway: {e} (exit code unchanged)"),
         }
     }
     code

@@ -16,6 +16,7 @@ pub mod imagegen;
 pub mod metrics;
 pub mod net;
 pub mod oneshot;
+pub mod push;
 pub mod redact;
 pub mod report;
 pub mod rules;

@@ -12,6 +12,7 @@ mod imagegen;
 mod once;
 mod packaging;
 mod prometheus_e2e;
+mod pushgateway;
 mod rules;
 mod run;
 mod secrets;
