@@ -6,6 +6,7 @@
 //! ContraVento-compatible target used by `smokeprobe demo` and by the tests.
 
 pub mod baseline;
+pub mod baseline_prom;
 pub mod builtins;
 pub mod cli;
 pub mod config;

@@ -217,11 +217,14 @@ pub async fn push(
     let mut targets: Vec<&str> = report.flows.iter().map(|f| f.target.as_str()).collect();
     targets.sort_unstable();
     targets.dedup();
-    let auth = (!o.url.username().is_empty()).then(|| {
-        let user = percent_decode(o.url.username());
-        let pass = percent_decode(o.url.password().unwrap_or(""));
-        format!("Basic {}", base64std(format!("{user}:{pass}").as_bytes()))
-    });
+    let auth = if o.url.username().is_empty() {
+        None
+    } else {
+        Some(basic_auth(
+            o.url.username(),
+            o.url.password().unwrap_or(""),
+        )?)
+    };
     let opts = SessionOptions {
         timeout: Duration::from_secs(10),
         ..SessionOptions::default()
@@ -236,9 +239,7 @@ pub async fn push(
             HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
         );
         if let Some(a) = &auth {
-            let mut v = HeaderValue::from_str(a).map_err(|e| e.to_string())?;
-            v.set_sensitive(true);
-            req.headers.insert(AUTHORIZATION, v);
+            req.headers.insert(AUTHORIZATION, a.clone());
         }
         req.body = body.into();
         let resp = session
@@ -255,6 +256,18 @@ pub async fn push(
         }
     }
     Ok(targets.len())
+}
+
+/// `Authorization: Basic …` from a URL's (percent-encoded) user and password.
+pub(crate) fn basic_auth(user: &str, pass: &str) -> Result<HeaderValue, String> {
+    let (user, pass) = (percent_decode(user), percent_decode(pass));
+    let mut v = HeaderValue::from_str(&format!(
+        "Basic {}",
+        base64std(format!("{user}:{pass}").as_bytes())
+    ))
+    .map_err(|e| e.to_string())?;
+    v.set_sensitive(true);
+    Ok(v)
 }
 
 fn percent_decode(s: &str) -> String {
