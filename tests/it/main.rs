@@ -12,6 +12,7 @@ mod http_session;
 mod imagegen;
 mod once;
 mod packaging;
+mod post_deploy;
 mod prometheus_e2e;
 mod pushgateway;
 mod rules;
