@@ -124,6 +124,12 @@ pub struct StepComparison {
     pub ci_low: f64,
     pub ci_high: f64,
     pub regressed: bool,
+    /// Prometheus baselines only: new samples above the baseline p95 …
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub above_baseline_p95: Option<usize>,
+    /// … and the one-sided binomial tail P(X ≥ k | n, 0.05) of that count.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub binomial_p: Option<f64>,
     /// Why it is (or is not) a regression, in words.
     pub verdict: String,
 }
@@ -136,7 +142,7 @@ pub struct Comparison {
 }
 
 /// Nearest-rank percentile of sorted values.
-fn pct(sorted: &[u64], q: f64) -> u64 {
+pub(crate) fn pct(sorted: &[u64], q: f64) -> u64 {
     if sorted.is_empty() {
         return 0;
     }
@@ -250,6 +256,8 @@ pub fn compare(
             ci_low,
             ci_high,
             regressed,
+            above_baseline_p95: None,
+            binomial_p: None,
             verdict,
         });
     }
@@ -258,6 +266,16 @@ pub fn compare(
         source: source.to_string(),
         steps,
         regressed,
+    }
+}
+
+/// Seconds as a duration; "—" for a number that is not one (a Prometheus
+/// baseline without history gives NaN).
+pub(crate) fn fmt_secs(x: f64) -> String {
+    if x.is_finite() && x >= 0.0 {
+        fmt_duration(Duration::from_secs_f64(x))
+    } else {
+        "—".to_string()
     }
 }
 
@@ -270,8 +288,8 @@ pub fn render(c: &Comparison) -> String {
             "{mark} {}/{}  p95 {} → {}  (n {}/{})  {}\n",
             s.flow,
             s.step,
-            fmt_duration(Duration::from_secs_f64(s.p95_baseline)),
-            fmt_duration(Duration::from_secs_f64(s.p95_current)),
+            fmt_secs(s.p95_baseline),
+            fmt_secs(s.p95_current),
             s.n_baseline,
             s.n_current,
             s.verdict

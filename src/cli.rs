@@ -110,14 +110,34 @@ pub struct OnceArgs {
     #[arg(long, value_name = "FILE")]
     pub save_baseline: Option<PathBuf>,
     /// Compare with a saved baseline: exit 1 on a latency regression.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "baseline_prometheus")]
     pub baseline: Option<PathBuf>,
+    /// Compare with a running probe's history in this Prometheus instead
+    /// (histogram p95 and a binomial test): exit 1 on a latency regression.
+    #[arg(long, value_name = "URL", value_parser = http_url)]
+    pub baseline_prometheus: Option<String>,
+    /// The history window for --baseline-prometheus.
+    #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+    pub baseline_window: Duration,
+    /// The window ends this long ago (0: now), e.g. the time since the deploy began.
+    #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
+    pub baseline_offset: Duration,
     /// A regression needs the p95 above this many times the baseline's ...
     #[arg(long, default_value_t = 1.25)]
     pub max_ratio: f64,
     /// ... and this much slower in absolute terms (and a bootstrap 95 % CI above 0).
     #[arg(long, default_value = "20ms", value_parser = humantime::parse_duration)]
     pub regression_floor: Duration,
+    /// After the run, PUT its results to this Prometheus Pushgateway (one group
+    /// per target). A failed push is a warning: the exit code stays the run's.
+    #[arg(long, value_name = "URL", value_parser = http_url)]
+    pub pushgateway: Option<String>,
+    /// The `job` of the pushed groups.
+    #[arg(long, value_name = "NAME", default_value = "smokeprobe_once")]
+    pub push_job: String,
+    /// Push a deploy marker smokeprobe_deploy_info{version="VERSION"} (needs --pushgateway).
+    #[arg(long, value_name = "VERSION", requires = "pushgateway")]
+    pub deploy_version: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -420,6 +440,7 @@ async fn cmd_once(a: OnceArgs) -> i32 {
         return exit::INVALID;
     }
     let mut code = write_reports(&report, a.json.as_ref(), a.junit.as_ref());
+    let mut comparison = None;
     if let Some(base) = baseline {
         let o = crate::baseline::CompareOptions {
             max_ratio: a.max_ratio,
@@ -441,8 +462,65 @@ async fn cmd_once(a: OnceArgs) -> i32 {
         if cmp.regressed && code == exit::PASSED {
             code = exit::FAILED;
         }
+        comparison = Some(cmp);
+    }
+    if let Some(url) = &a.baseline_prometheus {
+        let pb = crate::baseline_prom::PromBaseline {
+            url: parsed_url(url),
+            window: a.baseline_window,
+            offset: a.baseline_offset,
+        };
+        let o = crate::baseline::CompareOptions {
+            max_ratio: a.max_ratio,
+            floor: a.regression_floor,
+            ..Default::default()
+        };
+        let current = crate::baseline::passed_only(&current);
+        match crate::baseline_prom::compare(runner.http(), &pb, &current, &o).await {
+            Ok(cmp) => {
+                print!("{}", crate::baseline::render(&cmp));
+                if cmp.regressed && code == exit::PASSED {
+                    code = exit::FAILED;
+                }
+                comparison = Some(cmp);
+            }
+            Err(e) => {
+                // No verdict is possible: not a pass, not a regression.
+                eprintln!("error: baseline-prometheus: {e}");
+                if code == exit::PASSED {
+                    code = exit::INVALID;
+                }
+            }
+        }
+    }
+    if let Some(url) = &a.pushgateway {
+        let o = crate::push::PushOptions {
+            url: parsed_url(url),
+            job: a.push_job.clone(),
+            deploy_version: a.deploy_version.clone(),
+        };
+        let now = crate::builtins::unix_now();
+        match crate::push::push(runner.http(), &o, &report, comparison.as_ref(), now).await {
+            Ok(n) => eprintln!("pushed {n} group(s) to the Pushgateway"),
+            // Deliberately not an error exit: see docs/post-deploy.md.
+            Err(e) => eprintln!("warning: pushgateway: {e} (exit code unchanged)"),
+        }
     }
     code
+}
+
+/// An http(s) URL, checked at parse time but kept as text (a `Url` would make
+/// `OnceArgs` much larger than the other subcommands' arguments).
+fn http_url(s: &str) -> Result<String, String> {
+    let u = url::Url::parse(s).map_err(|e| e.to_string())?;
+    if !matches!(u.scheme(), "http" | "https") || u.cannot_be_a_base() {
+        return Err("an http:// or https:// URL".into());
+    }
+    Ok(s.to_string())
+}
+
+fn parsed_url(s: &str) -> url::Url {
+    url::Url::parse(s).expect("checked by http_url when parsing the command line")
 }
 
 fn write_reports(report: &OnceReport, json: Option<&PathBuf>, junit: Option<&PathBuf>) -> i32 {

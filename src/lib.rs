@@ -6,6 +6,7 @@
 //! ContraVento-compatible target used by `smokeprobe demo` and by the tests.
 
 pub mod baseline;
+pub mod baseline_prom;
 pub mod builtins;
 pub mod cli;
 pub mod config;
@@ -16,6 +17,7 @@ pub mod imagegen;
 pub mod metrics;
 pub mod net;
 pub mod oneshot;
+pub mod push;
 pub mod redact;
 pub mod report;
 pub mod rules;

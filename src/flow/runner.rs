@@ -87,6 +87,12 @@ impl Runner {
         &self.plan
     }
 
+    /// The HTTP factory the flows use (its TLS configuration is shared by
+    /// `once`'s Pushgateway and Prometheus requests).
+    pub fn http(&self) -> &HttpFactory {
+        &self.http
+    }
+
     /// Runs one flow once. Never panics on anything a target sends; returns
     /// within the flow deadline plus the cleanup steps' own timeouts.
     pub async fn run_flow(&self, flow: &Flow, observer: &dyn FlowObserver) -> FlowResult {

@@ -104,5 +104,35 @@ pub const FLOWS_CONFIGURED: Name = (
     "Flows scheduled by the running configuration.",
 );
 
+// `once --pushgateway`: the run's results, pushed per target (docs/post-deploy.md).
+pub const ONCE_STEP_P50: Name = (
+    "smokeprobe_once_step_p50_seconds",
+    "p50 of the step's duration over the samples of the last `once` run that got a response.",
+);
+pub const ONCE_STEP_P95: Name = (
+    "smokeprobe_once_step_p95_seconds",
+    "p95 of the step's duration over the samples of the last `once` run that got a response.",
+);
+pub const ONCE_STEP_P99: Name = (
+    "smokeprobe_once_step_p99_seconds",
+    "p99 of the step's duration over the samples of the last `once` run that got a response.",
+);
+pub const ONCE_STEP_FAILED: Name = (
+    "smokeprobe_once_step_failed_samples",
+    "Samples of the last `once` run in which the step failed.",
+);
+pub const ONCE_REGRESSED: Name = (
+    "smokeprobe_once_regressed",
+    "Whether the step's latency regressed against the baseline in the last `once` run (1) or not (0); absent without a baseline comparison.",
+);
+pub const ONCE_LAST_RUN: Name = (
+    "smokeprobe_once_last_run_timestamp_seconds",
+    "When the last `once` run that pushed these series finished (unix seconds).",
+);
+pub const DEPLOY_INFO: Name = (
+    "smokeprobe_deploy_info",
+    "A deploy marker pushed by `once --deploy-version`: the value is the run's time (unix seconds); the dashboards' Deploys annotation reads it.",
+);
+
 /// Label values of `probe_http_duration_seconds{phase}`.
 pub const PHASES: [&str; 5] = ["resolve", "connect", "tls", "processing", "transfer"];

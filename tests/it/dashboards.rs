@@ -27,10 +27,6 @@ const DASHBOARDS: [&str; 4] = [
 /// Variables every dashboard has.
 const REQUIRED_VARS: [&str; 4] = ["datasource", "location", "target", "flow"];
 
-/// Metrics an annotation may query although docs/metrics.md does not list them:
-/// the deploy marker a future `once --deploy-version` pushes (grafana/README.md).
-const FUTURE_ANNOTATION_METRICS: [&str; 1] = ["smokeprobe_deploy_info"];
-
 /// What Grafana puts for its built-in interval variables (a 1 s scrape
 /// interval gives a `$__rate_interval` of a few seconds; 30 s is safe).
 const BUILTINS: [(&str, &str); 3] = [
@@ -328,9 +324,7 @@ fn dashboards_are_grafana_models_wired_to_the_datasource_variable_and_documented
                 }
             }
             for m in metric_names(&q.expr) {
-                let future =
-                    q.kind == Kind::Annotation && FUTURE_ANNOTATION_METRICS.contains(&m.as_str());
-                if !future && !docs.contains(&format!("`{m}`")) {
+                if !docs.contains(&format!("`{m}`")) {
                     problem(format!("{}: {m} is not in docs/metrics.md", q.origin));
                 }
             }

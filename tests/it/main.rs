@@ -1,6 +1,7 @@
 //! The one integration-test binary: real HTTP over loopback against in-process
 //! targets on port 0, and the real `smokeprobe` binary as a child process.
 
+mod baseline_prom;
 mod checks;
 mod cli;
 mod common;
@@ -12,7 +13,9 @@ mod http_session;
 mod imagegen;
 mod once;
 mod packaging;
+mod post_deploy;
 mod prometheus_e2e;
+mod pushgateway;
 mod rules;
 mod run;
 mod secrets;

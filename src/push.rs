@@ -1,0 +1,328 @@
+//! `once --pushgateway URL`: after the run, PUT its results to a Prometheus
+//! Pushgateway, one group per target (`/metrics/job/<job>/target@base64/<t>`),
+//! in the classic text format (0.0.4), so the post-deploy numbers and the
+//! deploy marker (`smokeprobe_deploy_info{version}`) land next to the
+//! continuous probe's series in Prometheus and on the dashboards.
+//!
+//! A failed push is reported by the caller as a warning and never changes the
+//! exit code: a monitoring outage must not turn a passing gate into a rollback.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
+use url::Url;
+
+use crate::baseline::Comparison;
+use crate::metrics::names::{self, Name};
+use crate::net::HttpFactory;
+use crate::net::http::{Request, SessionOptions};
+use crate::report::OnceReport;
+
+/// What to push and where.
+#[derive(Clone, Debug)]
+pub struct PushOptions {
+    pub url: Url,
+    pub job: String,
+    pub deploy_version: Option<String>,
+}
+
+/// RFC 4648 §5 base64url without padding (what the Pushgateway's `@base64`
+/// path encoding accepts; it also takes `/` in values, which plain path
+/// segments cannot carry through every proxy).
+fn base64url(data: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
+    for chunk in data.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..=chunk.len() {
+            out.push(A[((n >> (18 - 6 * i)) & 63) as usize] as char);
+        }
+    }
+    out
+}
+
+/// Standard base64 with padding, for HTTP basic auth.
+fn base64std(data: &[u8]) -> String {
+    let mut s = base64url(data).replace('-', "+").replace('_', "/");
+    while s.len() % 4 != 0 {
+        s.push('=');
+    }
+    s
+}
+
+fn escape_label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// Text-format writer: HELP/TYPE once per family, then its samples.
+struct Text {
+    out: String,
+}
+
+impl Text {
+    fn family(&mut self, name: Name, samples: &[(Vec<(&str, &str)>, f64)]) {
+        if samples.is_empty() {
+            return;
+        }
+        let _ = writeln!(self.out, "# HELP {} {}", name.0, name.1);
+        let _ = writeln!(self.out, "# TYPE {} gauge", name.0);
+        for (labels, v) in samples {
+            self.out.push_str(name.0);
+            if !labels.is_empty() {
+                let ls: Vec<String> = labels
+                    .iter()
+                    .map(|(k, v)| format!("{k}=\"{}\"", escape_label(v)))
+                    .collect();
+                let _ = write!(self.out, "{{{}}}", ls.join(","));
+            }
+            let _ = writeln!(self.out, " {}", fmt_value(*v));
+        }
+    }
+}
+
+fn fmt_value(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".into()
+    } else if v.is_infinite() {
+        if v > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        }
+    } else {
+        format!("{v}")
+    }
+}
+
+/// The text exposition of one target's group. `now` is the run's end (unix s).
+pub fn render_group(
+    report: &OnceReport,
+    cmp: Option<&Comparison>,
+    target: &str,
+    deploy_version: Option<&str>,
+    now: f64,
+) -> String {
+    let mut t = Text { out: String::new() };
+    let flows: Vec<_> = report.flows.iter().filter(|f| f.target == target).collect();
+    let per_flow =
+        |f: &dyn Fn(&crate::report::FlowSummary) -> f64| -> Vec<(Vec<(&str, &str)>, f64)> {
+            flows
+                .iter()
+                .map(|fl| (vec![("flow", fl.flow.as_str())], f(fl)))
+                .collect()
+        };
+    t.family(
+        names::PROBE_SUCCESS,
+        &per_flow(&|f| if f.passed() { 1.0 } else { 0.0 }),
+    );
+    t.family(
+        names::PROBE_DURATION,
+        &per_flow(&|f| {
+            f.results
+                .last()
+                .map(|r| r.duration.as_secs_f64())
+                .unwrap_or(0.0)
+        }),
+    );
+    let per_step = |f: &dyn Fn(&crate::report::StepSummary) -> Option<f64>| {
+        let mut v: Vec<(Vec<(&str, &str)>, f64)> = Vec::new();
+        for fl in &flows {
+            for s in &fl.steps {
+                if let Some(x) = f(s) {
+                    v.push((
+                        vec![("flow", fl.flow.as_str()), ("step", s.name.as_str())],
+                        x,
+                    ));
+                }
+            }
+        }
+        v
+    };
+    let secs = |d: Duration| d.as_secs_f64();
+    t.family(
+        names::ONCE_STEP_P50,
+        &per_step(&|s| s.latency.map(|l| secs(l.p50))),
+    );
+    t.family(
+        names::ONCE_STEP_P95,
+        &per_step(&|s| s.latency.map(|l| secs(l.p95))),
+    );
+    t.family(
+        names::ONCE_STEP_P99,
+        &per_step(&|s| s.latency.map(|l| secs(l.p99))),
+    );
+    t.family(
+        names::ONCE_STEP_FAILED,
+        &per_step(&|s| Some(f64::from(s.failed))),
+    );
+    if let Some(c) = cmp {
+        let v: Vec<(Vec<(&str, &str)>, f64)> = c
+            .steps
+            .iter()
+            .filter(|s| s.target == target)
+            .map(|s| {
+                (
+                    vec![("flow", s.flow.as_str()), ("step", s.step.as_str())],
+                    if s.regressed { 1.0 } else { 0.0 },
+                )
+            })
+            .collect();
+        t.family(names::ONCE_REGRESSED, &v);
+    }
+    t.family(names::ONCE_LAST_RUN, &[(vec![], now)]);
+    if let Some(v) = deploy_version {
+        t.family(names::DEPLOY_INFO, &[(vec![("version", v)], now)]);
+    }
+    t.out
+}
+
+/// The group URL of `target` under `base`.
+pub fn group_url(base: &Url, job: &str, target: &str) -> Result<Url, String> {
+    let mut u = base.clone();
+    {
+        let mut segs = u
+            .path_segments_mut()
+            .map_err(|_| format!("{base} cannot be a base URL"))?;
+        segs.pop_if_empty();
+        segs.extend(["metrics", "job", job]);
+        if target.is_empty() {
+            // An empty value needs the base64 form ("=" is the empty string).
+            segs.extend(["target@base64", "="]);
+        } else {
+            segs.extend(["target@base64", &base64url(target.as_bytes())]);
+        }
+    }
+    u.set_username("").ok();
+    u.set_password(None).ok();
+    Ok(u)
+}
+
+/// PUTs one group per target. Returns how many groups were pushed, or the first
+/// error (the URL in it carries no credentials).
+pub async fn push(
+    http: &HttpFactory,
+    o: &PushOptions,
+    report: &OnceReport,
+    cmp: Option<&Comparison>,
+    now: f64,
+) -> Result<usize, String> {
+    let mut targets: Vec<&str> = report.flows.iter().map(|f| f.target.as_str()).collect();
+    targets.sort_unstable();
+    targets.dedup();
+    let auth = if o.url.username().is_empty() {
+        None
+    } else {
+        Some(basic_auth(
+            o.url.username(),
+            o.url.password().unwrap_or(""),
+        )?)
+    };
+    let opts = SessionOptions {
+        timeout: Duration::from_secs(10),
+        ..SessionOptions::default()
+    };
+    let mut session = http.session();
+    for target in &targets {
+        let url = group_url(&o.url, &o.job, target)?;
+        let body = render_group(report, cmp, target, o.deploy_version.as_deref(), now);
+        let mut req = Request::new(http::Method::PUT, url.clone());
+        req.headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        );
+        if let Some(a) = &auth {
+            req.headers.insert(AUTHORIZATION, a.clone());
+        }
+        req.body = body.into();
+        let resp = session
+            .send(req, &opts)
+            .await
+            .map_err(|e| format!("PUT {url}: {} ({})", e.message, e.kind.as_str()))?;
+        if !(200..300).contains(&resp.status) {
+            let text = String::from_utf8_lossy(&resp.body);
+            return Err(format!(
+                "PUT {url}: HTTP {}: {}",
+                resp.status,
+                text.trim().chars().take(300).collect::<String>()
+            ));
+        }
+    }
+    Ok(targets.len())
+}
+
+/// `Authorization: Basic …` from a URL's (percent-encoded) user and password.
+pub(crate) fn basic_auth(user: &str, pass: &str) -> Result<HeaderValue, String> {
+    let (user, pass) = (percent_decode(user), percent_decode(pass));
+    let mut v = HeaderValue::from_str(&format!(
+        "Basic {}",
+        base64std(format!("{user}:{pass}").as_bytes())
+    ))
+    .map_err(|e| e.to_string())?;
+    v.set_sensitive(true);
+    Ok(v)
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%'
+            && i + 2 < b.len()
+            && let Some(x) = std::str::from_utf8(&b[i + 1..i + 3])
+                .ok()
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            out.push(x);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_matches_rfc4648_vectors() {
+        for (i, o) in [
+            ("", ""),
+            ("f", "Zg"),
+            ("fo", "Zm8"),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg"),
+            ("fooba", "Zm9vYmE"),
+            ("foobar", "Zm9vYmFy"),
+        ] {
+            assert_eq!(base64url(i.as_bytes()), o);
+        }
+        assert_eq!(base64std(b"fo"), "Zm8=");
+        assert_eq!(base64url(&[0xfb, 0xff]), "-_8");
+    }
+
+    #[test]
+    fn group_url_encodes_and_drops_credentials() {
+        let base = Url::parse("http://u:p@127.0.0.1:9091/pgw/").unwrap();
+        let u = group_url(&base, "smokeprobe once", "https://x/y").unwrap();
+        assert_eq!(
+            u.as_str(),
+            format!(
+                "http://127.0.0.1:9091/pgw/metrics/job/smokeprobe%20once/target@base64/{}",
+                base64url(b"https://x/y")
+            )
+        );
+        assert_eq!(percent_decode("a%40b"), "a@b");
+    }
+}
