@@ -461,6 +461,7 @@ async fn cmd_once(a: OnceArgs) -> i32 {
         print!("{}", crate::baseline::render(&cmp));
         if cmp.regressed && code == exit::PASSED {
             code = exit::FAILED;
+            println!("exit code {code}: latency regression against the baseline");
         }
         comparison = Some(cmp);
     }
@@ -481,6 +482,7 @@ async fn cmd_once(a: OnceArgs) -> i32 {
                 print!("{}", crate::baseline::render(&cmp));
                 if cmp.regressed && code == exit::PASSED {
                     code = exit::FAILED;
+                    println!("exit code {code}: latency regression against the baseline");
                 }
                 comparison = Some(cmp);
             }
