@@ -174,14 +174,17 @@ async fn prometheus_scrapes_run_and_p95_matches_the_injected_latency() {
     eprintln!(
         "true p95 {truth:.4} s · HDR 1m p95 {hdr:.4} s · Prometheus histogram_quantile {prom_p95:.4} s"
     );
-    // Tolerance: sampling noise of a p95 over ~150 samples (±4 ms) plus loopback/TLS
-    // overhead (a few ms); the histogram adds at most its bucket width near the budget.
+    // Tolerance: sampling noise of a p95 over ~150 samples (±4 ms) plus the probe's
+    // own overhead on top of the injected delay (a fresh TLS connection per run,
+    // a debug build on a shared machine: a few ms, more when the machine is busy);
+    // the histogram adds at most its bucket width near the budget. Measured here:
+    // HDR +4.8 ms, histogram +6.7 ms.
     assert!(
-        (truth - 0.006..=truth + 0.012).contains(&hdr),
+        (truth - 0.008..=truth + 0.020).contains(&hdr),
         "HDR p95 {hdr} vs true {truth}"
     );
     assert!(
-        (truth - 0.010..=truth + 0.015).contains(&prom_p95),
+        (truth - 0.012..=truth + 0.025).contains(&prom_p95),
         "histogram_quantile p95 {prom_p95} vs true {truth}"
     );
     drop(prom);

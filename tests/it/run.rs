@@ -352,16 +352,17 @@ async fn a_hanging_target_delays_no_other_flow() {
         .await;
     let elapsed = started.elapsed().as_secs_f64();
     let health_runs = sample(&m, "smokeprobe_flow_runs_total", &[("flow", "health")]).unwrap();
-    // Every 200 ms, whatever the other flow does (less a slot at each end).
+    // Every 200 ms, whatever the other flow does. Generous bounds: this machine
+    // is shared; a flow held up by the 1 s timeouts would miss most of its slots.
     assert!(
-        health_runs >= (elapsed / 0.2).floor() - 2.0,
+        health_runs >= (elapsed / 0.2) * 0.6,
         "health ran {health_runs} times in {elapsed:.2} s"
     );
-    // No health run started more than 50 ms late.
+    // No health run started 250 ms late (being held by a 1 s timeout would be ~1 s).
     let lag_ok = sample(
         &m,
         "smokeprobe_schedule_lag_seconds_bucket",
-        &[("flow", "health"), ("le", "0.05")],
+        &[("flow", "health"), ("le", "0.25")],
     )
     .unwrap();
     let lag_all = sample(
