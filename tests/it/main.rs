@@ -8,6 +8,7 @@ mod common;
 mod config_errors;
 mod dashboards;
 mod demo_target;
+mod faults;
 mod gate;
 mod http_session;
 mod imagegen;
