@@ -192,12 +192,6 @@ async fn connection_refused() {
 }
 
 #[tokio::test]
-async fn dns_failure() {
-    let r = run_step("http://nonexistent.invalid/", "", vec![]).await;
-    assert_fails("dns failure", &r, Reason::Dns);
-}
-
-#[tokio::test]
 async fn close_without_reading() {
     let addr = fault_server(|s| async move { drop(s) }).await;
     let r = plain(addr, "").await;

@@ -572,16 +572,6 @@ async fn refused_connection_is_connect() {
 }
 
 #[tokio::test]
-async fn unresolvable_name_is_dns() {
-    let e = expect_err(
-        fetch(get("http://nonexistent.invalid/"), &opts()).await,
-        ErrorKind::Dns,
-    );
-    assert!(e.message.contains("nonexistent.invalid"), "{}", e.message);
-    assert_eq!(e.phases.connect, Duration::ZERO);
-}
-
-#[tokio::test]
 async fn unsupported_scheme_is_a_request_error() {
     let e = expect_err(
         fetch(get("ftp://127.0.0.1/x"), &opts()).await,
