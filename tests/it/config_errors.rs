@@ -229,6 +229,99 @@ const CASES: &[Case] = &[
         12,
         "`group` must be 1-64 characters",
     ),
+    // A header line indented with a tab (then two spaces): at the token after them.
+    case(
+        "38-tab-indentation.yaml",
+        7,
+        4,
+        "tabs disallowed within this context",
+    ),
+    // At the second `timeout` of the step.
+    case(
+        "39-duplicate-yaml-key.yaml",
+        7,
+        9,
+        "duplicate mapping key: timeout",
+    ),
+    case(
+        "40-unclosed-template.yaml",
+        7,
+        14,
+        "unclosed `${`: add the closing `}`",
+    ),
+    case(
+        "41-env-without-name.yaml",
+        8,
+        33,
+        "`${env:}` needs a name after the colon",
+    ),
+    // At the capture's mapping.
+    case(
+        "42-capture-json-and-header.yaml",
+        9,
+        18,
+        "capture `token` needs exactly one of `json`, `header` and `regex`",
+    ),
+    // At the budget's mapping: `p95` itself carries no position.
+    case(
+        "43-budget-not-a-duration.yaml",
+        6,
+        17,
+        "`fast` is not a duration",
+    ),
+    case(
+        "44-poll-every-negative.yaml",
+        7,
+        18,
+        "duration `-2s` is negative",
+    ),
+    case("45-max-body-negative.yaml", 3, 13, "`-1` is not a size"),
+    // At the part that has both `file` and `image`.
+    case(
+        "46-multipart-file-and-image.yaml",
+        8,
+        13,
+        "multipart part `photo` needs exactly one of `value`, `file` and `image`",
+    ),
+    case(
+        "47-follow-redirects-too-many.yaml",
+        6,
+        27,
+        "a hop count from 0 to 20",
+    ),
+    // At the JSON check (`path:`): `type` itself carries no position.
+    case(
+        "48-unknown-json-type.yaml",
+        8,
+        15,
+        "unknown JSON type `list`",
+    ),
+    // At the list; the message is serde's (the list form does not say which item).
+    case(
+        "49-status-list-with-text.yaml",
+        7,
+        19,
+        "did not match any variant of untagged enum RawStatus",
+    ),
+    case(
+        "50-check-step-with-expect.yaml",
+        4,
+        9,
+        "is a `tls` check, which sends its own requests: remove `expect`",
+    ),
+    // At the `hsts` in `ignore`, naming the line where it is required.
+    case(
+        "51-header-required-and-ignored.yaml",
+        8,
+        20,
+        "rule `hsts` is already listed at line 7",
+    ),
+    case(
+        "52-group-empty-string.yaml",
+        3,
+        12,
+        "`group` must be 1-64 characters",
+    ),
 ];
 
 #[tokio::test]

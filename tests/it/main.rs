@@ -16,6 +16,7 @@ mod once;
 mod packaging;
 mod post_deploy;
 mod prometheus_e2e;
+mod properties;
 mod pushgateway;
 mod rules;
 mod run;
