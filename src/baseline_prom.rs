@@ -104,10 +104,9 @@ async fn query(
     let mut req = Request::new(http::Method::GET, url);
     if !base.username().is_empty() {
         // Prometheus behind basic auth: the URL's credentials.
-        let user = base.username().to_string();
-        let pass = base.password().unwrap_or("").to_string();
-        let v = crate::push::basic_auth(&user, &pass)?;
-        req.headers.insert(http::header::AUTHORIZATION, v);
+        if let Some(v) = crate::net::http::basic_auth(base) {
+            req.headers.insert(http::header::AUTHORIZATION, v);
+        }
     }
     let resp = http
         .session()

@@ -12,6 +12,7 @@ pub mod cli;
 pub mod config;
 pub mod continuous;
 pub mod demo;
+pub(crate) mod encoding;
 pub mod flow;
 pub mod imagegen;
 pub mod metrics;

@@ -14,9 +14,10 @@ use http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use url::Url;
 
 use crate::baseline::Comparison;
+use crate::encoding::base64url;
 use crate::metrics::names::{self, Name};
 use crate::net::HttpFactory;
-use crate::net::http::{Request, SessionOptions};
+use crate::net::http::{Request, SessionOptions, basic_auth};
 use crate::report::OnceReport;
 
 /// What to push and where.
@@ -25,35 +26,6 @@ pub struct PushOptions {
     pub url: Url,
     pub job: String,
     pub deploy_version: Option<String>,
-}
-
-/// RFC 4648 §5 base64url without padding (what the Pushgateway's `@base64`
-/// path encoding accepts; it also takes `/` in values, which plain path
-/// segments cannot carry through every proxy).
-fn base64url(data: &[u8]) -> String {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for chunk in data.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..=chunk.len() {
-            out.push(A[((n >> (18 - 6 * i)) & 63) as usize] as char);
-        }
-    }
-    out
-}
-
-/// Standard base64 with padding, for HTTP basic auth.
-fn base64std(data: &[u8]) -> String {
-    let mut s = base64url(data).replace('-', "+").replace('_', "/");
-    while s.len() % 4 != 0 {
-        s.push('=');
-    }
-    s
 }
 
 fn escape_label(v: &str) -> String {
@@ -220,10 +192,7 @@ pub async fn push(
     let auth = if o.url.username().is_empty() {
         None
     } else {
-        Some(basic_auth(
-            o.url.username(),
-            o.url.password().unwrap_or(""),
-        )?)
+        basic_auth(&o.url)
     };
     let opts = SessionOptions {
         timeout: Duration::from_secs(10),
@@ -258,59 +227,9 @@ pub async fn push(
     Ok(targets.len())
 }
 
-/// `Authorization: Basic …` from a URL's (percent-encoded) user and password.
-pub(crate) fn basic_auth(user: &str, pass: &str) -> Result<HeaderValue, String> {
-    let (user, pass) = (percent_decode(user), percent_decode(pass));
-    let mut v = HeaderValue::from_str(&format!(
-        "Basic {}",
-        base64std(format!("{user}:{pass}").as_bytes())
-    ))
-    .map_err(|e| e.to_string())?;
-    v.set_sensitive(true);
-    Ok(v)
-}
-
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%'
-            && i + 2 < b.len()
-            && let Some(x) = std::str::from_utf8(&b[i + 1..i + 3])
-                .ok()
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-        {
-            out.push(x);
-            i += 3;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn base64_matches_rfc4648_vectors() {
-        for (i, o) in [
-            ("", ""),
-            ("f", "Zg"),
-            ("fo", "Zm8"),
-            ("foo", "Zm9v"),
-            ("foob", "Zm9vYg"),
-            ("fooba", "Zm9vYmE"),
-            ("foobar", "Zm9vYmFy"),
-        ] {
-            assert_eq!(base64url(i.as_bytes()), o);
-        }
-        assert_eq!(base64std(b"fo"), "Zm8=");
-        assert_eq!(base64url(&[0xfb, 0xff]), "-_8");
-    }
 
     #[test]
     fn group_url_encodes_and_drops_credentials() {
@@ -323,6 +242,5 @@ mod tests {
                 base64url(b"https://x/y")
             )
         );
-        assert_eq!(percent_decode("a%40b"), "a@b");
     }
 }
