@@ -85,10 +85,7 @@ async fn once_compares_with_the_running_probes_history() {
     eprintln!("{out}");
 
     // An unreachable Prometheus: no verdict, exit 2, and no claim of a pass.
-    let closed = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let closed = free_port();
     s.set_faults(Faults::default());
     let mut args: Vec<String> = vec![
         "once".into(),

@@ -192,3 +192,24 @@ pub async fn tls_demo_with_ca(faults: &[&str]) -> (DemoServer, tempfile::TempDir
     let ca = ca.display().to_string();
     (s, d, ca)
 }
+
+/// A port that was free a moment ago on 127.0.0.1 (for tools that cannot be
+/// told to bind port 0 and report it).
+pub fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    l.local_addr().expect("local addr").port()
+}
+
+/// Polls `url` until it answers 2xx; panics after `within` naming `what`.
+pub async fn wait_ready(url: &str, within: std::time::Duration, what: &str) {
+    let start = std::time::Instant::now();
+    loop {
+        if let Ok(r) = http_client().get(url).send().await
+            && r.status().is_success()
+        {
+            return;
+        }
+        assert!(start.elapsed() < within, "{what} did not become ready");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

@@ -235,10 +235,7 @@ async fn trip_never_in_feed_fails_the_poll() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn target_down_exits_unreachable() {
     // A port that was just free: nothing listens there.
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let port = free_port();
     let reports = Reports::new();
     let d = smokeprobe::demo::DemoOptions::default();
     let mut args = vec![

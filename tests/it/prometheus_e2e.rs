@@ -22,11 +22,6 @@ impl Drop for Prometheus {
     }
 }
 
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
-
 pub async fn start_prometheus(target: &str) -> Prometheus {
     start_prometheus_with(target, &[]).await
 }
@@ -64,19 +59,13 @@ pub async fn start_prometheus_with(target: &str, rule_files: &[std::path::PathBu
         url: format!("http://127.0.0.1:{port}"),
         _dir: dir,
     };
-    let start = Instant::now();
-    loop {
-        if let Ok(r) = http_client().get(format!("{}/-/ready", p.url)).send().await
-            && r.status().is_success()
-        {
-            return p;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "prometheus did not become ready"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_ready(
+        &format!("{}/-/ready", p.url),
+        Duration::from_secs(60),
+        "prometheus",
+    )
+    .await;
+    p
 }
 
 impl Prometheus {

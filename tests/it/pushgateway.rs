@@ -3,7 +3,7 @@
 //! an unreachable Pushgateway is a warning that leaves the exit code alone.
 
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::common::*;
 
@@ -17,11 +17,6 @@ impl Drop for Pushgateway {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
 }
 
 pub async fn start_pushgateway() -> Pushgateway {
@@ -40,19 +35,13 @@ pub async fn start_pushgateway() -> Pushgateway {
         child,
         url: format!("http://127.0.0.1:{port}"),
     };
-    let start = Instant::now();
-    loop {
-        if let Ok(r) = http_client().get(format!("{}/-/ready", p.url)).send().await
-            && r.status().is_success()
-        {
-            return p;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "pushgateway did not become ready"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_ready(
+        &format!("{}/-/ready", p.url),
+        Duration::from_secs(30),
+        "pushgateway",
+    )
+    .await;
+    p
 }
 
 /// The value of the first exposed sample whose line starts with `name{` and
