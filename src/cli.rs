@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
 
 use crate::config::{self, Flow, Inputs, Plan, VarOverride};
 use crate::demo::{DemoOptions, DemoServer, Faults, TlsMode};
@@ -67,7 +68,8 @@ pub struct PlanArgs {
     /// Set a variable and treat its value as a secret (redacted everywhere).
     #[arg(long = "secret", value_name = "NAME=VALUE")]
     pub secrets: Vec<String>,
-    /// Only these flows (repeatable); also selects optional flows.
+    /// Only these flows (repeatable); also selects optional flows. `+NAME` adds
+    /// NAME (e.g. an optional flow) to the default flows instead.
     #[arg(long = "flow", value_name = "NAME")]
     pub flows: Vec<String>,
     /// Response body limit per step (e.g. 10MB).
@@ -342,17 +344,27 @@ fn usage(msg: &str) -> i32 {
 
 /// Flows to run: the named ones, or every non-optional flow.
 fn select<'p>(plan: &'p Plan, names: &[String]) -> Result<Vec<&'p Flow>, String> {
+    let defaults = || plan.flows.iter().filter(|f| !f.optional);
     if names.is_empty() {
-        return Ok(plan.flows.iter().filter(|f| !f.optional).collect());
+        return Ok(defaults().collect());
     }
-    let mut out = Vec::new();
-    for n in names {
-        let found: Vec<&Flow> = plan.flows.iter().filter(|f| &f.name == n).collect();
+    // `+NAME` adds a flow to the default set instead of replacing it.
+    let mut out: Vec<&Flow> = if names.iter().any(|n| n.starts_with('+')) {
+        defaults().collect()
+    } else {
+        Vec::new()
+    };
+    for n in names.iter().map(|n| n.strip_prefix('+').unwrap_or(n)) {
+        let found: Vec<&Flow> = plan.flows.iter().filter(|f| f.name == n).collect();
         if found.is_empty() {
             let known: Vec<&str> = plan.flows.iter().map(|f| f.name.as_str()).collect();
             return Err(format!("no flow named `{n}` (flows: {})", known.join(", ")));
         }
-        out.extend(found);
+        for f in found {
+            if !out.iter().any(|o| std::ptr::eq(*o, f)) {
+                out.push(f);
+            }
+        }
     }
     Ok(out)
 }
@@ -376,13 +388,19 @@ async fn cmd_once(a: OnceArgs) -> i32 {
         Ok(p) => p,
         Err(code) => return code,
     };
+    let stop = CancellationToken::new();
     let runner = match runner_for(plan, &a.plan, Vec::new()) {
-        Ok(r) => r,
+        Ok(r) => r.stop_on(stop.clone()),
         Err(code) => return code,
     };
     let flows = match select(runner.plan(), &a.plan.flows) {
         Ok(f) => f,
         Err(e) => return usage(&e),
+    };
+    let signalled = interrupt_on_signal(stop);
+    let interrupted = || match signalled.load(std::sync::atomic::Ordering::SeqCst) {
+        0 => None,
+        code => Some(code),
     };
     let progress = !a.quiet;
     if let Some(within) = a.wait_healthy {
@@ -405,6 +423,7 @@ async fn cmd_once(a: OnceArgs) -> i32 {
                 "healthy after {attempts} attempt(s), {}",
                 crate::flow::fmt_duration(took)
             ),
+            Err(_) if interrupted().is_some() => return interrupted().unwrap_or(exit::SIGTERM),
             Err(e) => {
                 println!("❌ UNHEALTHY: {e}");
                 return exit::UNREACHABLE;
@@ -422,7 +441,10 @@ async fn cmd_once(a: OnceArgs) -> i32 {
         samples: a.samples,
         progress: progress && std::io::stderr().is_terminal(),
     };
-    let report = run_once(&runner, &flows, &opts).await;
+    let mut report = run_once(&runner, &flows, &opts).await;
+    if let Some(code) = interrupted() {
+        report.interrupt(code);
+    }
     print!(
         "{}",
         render_console(
@@ -432,6 +454,12 @@ async fn cmd_once(a: OnceArgs) -> i32 {
             }
         )
     );
+    if let Some(code) = interrupted() {
+        // Partial results: reported as they are, but neither saved as a
+        // baseline, compared, nor pushed as the deploy's verdict.
+        write_reports(&report, a.json.as_ref(), a.junit.as_ref());
+        return code;
+    }
     let current = crate::baseline::Baseline::from_report(&report);
     if let Some(p) = &a.save_baseline
         && let Err(e) = current.save(p)
@@ -757,18 +785,41 @@ fn remove_ca(path: Option<PathBuf>) {
 /// Ctrl-C, or SIGTERM from a supervisor (`kill`, `docker stop`): either way the
 /// demo stops cleanly and removes what it wrote.
 async fn shutdown_signal() {
+    termination_signal().await;
+}
+
+/// Waits for SIGINT (Ctrl-C) or SIGTERM; returns the exit status a process
+/// killed by that signal would have (128 + its number).
+async fn termination_signal() -> i32 {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
         if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            return;
+            return tokio::select! {
+                _ = tokio::signal::ctrl_c() => exit::SIGINT,
+                _ = term.recv() => exit::SIGTERM,
+            };
         }
     }
     let _ = tokio::signal::ctrl_c().await;
+    exit::SIGINT
+}
+
+/// `once` on SIGINT/SIGTERM: the token is cancelled, so runs in flight skip
+/// to their cleanup steps and no new run starts; the returned cell then holds
+/// the exit status to end with. A second signal exits at once.
+fn interrupt_on_signal(stop: CancellationToken) -> Arc<std::sync::atomic::AtomicI32> {
+    let code = Arc::new(std::sync::atomic::AtomicI32::new(0));
+    let cell = code.clone();
+    tokio::spawn(async move {
+        let first = termination_signal().await;
+        cell.store(first, std::sync::atomic::Ordering::SeqCst);
+        stop.cancel();
+        eprintln!("interrupted: running cleanup steps, then exiting (signal again to exit now)");
+        let second = termination_signal().await;
+        std::process::exit(second);
+    });
+    code
 }
 
 /// The first line of a credentials file, trimmed.

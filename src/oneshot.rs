@@ -47,6 +47,9 @@ pub async fn run_once(runner: &Runner, flows: &[&Flow], opts: &OnceOptions) -> O
     for (i, flow) in flows.iter().enumerate() {
         let mut results = Vec::with_capacity(samples as usize);
         for n in 0..samples {
+            if runner.stopping() {
+                break;
+            }
             if opts.progress {
                 let mut err = std::io::stderr().lock();
                 let _ = write!(
@@ -62,7 +65,9 @@ pub async fn run_once(runner: &Runner, flows: &[&Flow], opts: &OnceOptions) -> O
             }
             results.push(runner.run_flow(flow, &progress).await);
         }
-        summaries.push(report::summarize(flow, results));
+        if !results.is_empty() {
+            summaries.push(report::summarize(flow, results));
+        }
     }
     if opts.progress {
         let _ = write!(std::io::stderr(), "\r\x1b[2K");
@@ -103,6 +108,9 @@ pub async fn wait_healthy(
         let Some(why) = failure else {
             return Ok((attempts, elapsed));
         };
+        if runner.stopping() {
+            return Err(format!("interrupted; last: {why}"));
+        }
         if elapsed + every > within {
             return Err(format!(
                 "not healthy within {} ({attempts} attempt(s)); last: {why}",
@@ -116,6 +124,9 @@ pub async fn wait_healthy(
                 fmt_duration(within)
             );
         }
-        tokio::time::sleep(every).await;
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = runner.stopped() => {}
+        }
     }
 }

@@ -130,7 +130,9 @@ pub async fn run(
                 .clone();
             schedules.spawn(schedule_flow(
                 flow,
-                job.runner.clone(),
+                // A shutdown interrupts runs in flight (straight to their
+                // cleanup steps); a reload does not.
+                job.runner.clone().stop_on(shutdown.clone()),
                 flag,
                 metrics.clone(),
                 progress.clone(),
@@ -246,7 +248,11 @@ async fn schedule_flow(
             let lag = Instant::now().saturating_duration_since(slot_due);
             metrics.run_started(&flow, lag);
             let result = runner.run_flow(&flow, &LogObserver).await;
-            metrics.run_finished(&flow, &result);
+            // An interrupted run says nothing about the target: its verdict
+            // and latencies are not recorded.
+            if !result.interrupted {
+                metrics.run_finished(&flow, &result);
+            }
             log_run(&result);
             progress.finished(&flow);
             running.store(false, Ordering::Release);
@@ -278,7 +284,13 @@ impl crate::flow::FlowObserver for LogObserver {
 /// runs at debug: a probe running every few seconds must not flood the log.
 fn log_run(r: &FlowResult) {
     let ms = r.duration.as_secs_f64() * 1000.0;
-    if r.outcome == Outcome::Passed {
+    if r.interrupted {
+        let cleanup_failed = r
+            .steps
+            .iter()
+            .any(|s| s.always && s.outcome == Outcome::Failed);
+        tracing::info!(target: "smokeprobe::flow", flow = %r.flow, target_name = %r.target, duration_ms = ms, cleanup_failed, "flow interrupted by shutdown; its cleanup steps ran");
+    } else if r.outcome == Outcome::Passed {
         tracing::debug!(target: "smokeprobe::flow", flow = %r.flow, target_name = %r.target, duration_ms = ms, "flow passed");
     } else {
         tracing::info!(target: "smokeprobe::flow", flow = %r.flow, target_name = %r.target, duration_ms = ms, "flow failed");

@@ -628,6 +628,22 @@ impl<'a> Compiler<'a> {
         if name.value.trim().is_empty() || name.value.len() > 64 {
             self.err(pos_of(name), "step name must be 1-64 characters");
         }
+        let for_each = rs
+            .for_each
+            .as_ref()
+            .and_then(|fe| self.for_each(fe, names, &mut needs));
+        // The item of a `for_each` is a variable of this step only (known even
+        // when the `for_each` is invalid, so its uses add no knock-on errors).
+        let with_item;
+        let names = match &rs.for_each {
+            Some(fe) if !names.contains_key(&fe.value.item) => {
+                let mut n = names.clone();
+                n.insert(fe.value.item.clone(), NameKind::Var);
+                with_item = n;
+                &with_item
+            }
+            _ => names,
+        };
         let kinds = checks::kinds(rs);
         if kinds.len() > 1 {
             self.err(
@@ -644,6 +660,12 @@ impl<'a> Compiler<'a> {
             return None;
         }
         if let Some(kind) = kinds.first() {
+            if let Some(fe) = &rs.for_each {
+                self.err(
+                    pos_of(fe),
+                    format!("`for_each` repeats a request; a `{kind}` check can't be repeated"),
+                );
+            }
             let extra = checks::request_fields(rs);
             if !extra.is_empty() {
                 self.err(
@@ -682,6 +704,7 @@ impl<'a> Compiler<'a> {
                 needs,
                 max_body: d.max_body,
                 check: Some(check),
+                for_each: None,
             });
         }
         let Some(raw_url) = &rs.url else {
@@ -787,7 +810,7 @@ impl<'a> Compiler<'a> {
         }
         let mut captures = Vec::new();
         for (name, c) in &rs.capture {
-            if let Some(cap) = self.capture(name, c) {
+            if let Some(cap) = self.capture(name, c, names, &mut needs) {
                 captures.push(cap);
             }
         }
@@ -811,6 +834,62 @@ impl<'a> Compiler<'a> {
             needs,
             max_body: d.max_body,
             check: None,
+            for_each,
+        })
+    }
+
+    fn for_each(
+        &mut self,
+        fe: &S<RawForEach>,
+        names: &HashMap<String, NameKind>,
+        needs: &mut Vec<String>,
+    ) -> Option<ForEach> {
+        let pos = pos_of(fe);
+        let RawForEach { list, item, max } = &fe.value;
+        let mut ok = true;
+        match names.get(list) {
+            Some(NameKind::Var) => {}
+            Some(NameKind::Capture) => needs.push(list.clone()),
+            Some(NameKind::LaterCapture(_)) => {
+                self.err(
+                    pos,
+                    format!("for_each: `{list}` is used before it is captured: it is captured by a later step"),
+                );
+                ok = false;
+            }
+            None => {
+                self.err(
+                    pos,
+                    format!("for_each: `in: {list}` names no variable or earlier capture (capture a list with `all: true`)"),
+                );
+                ok = false;
+            }
+        }
+        if BUILTIN_NAMES.contains(&item.as_str()) || !valid_var_name(item) {
+            self.err(
+                pos,
+                format!("for_each: `{item}` can't be used as the item's name"),
+            );
+            ok = false;
+        } else if names.contains_key(item) {
+            self.err(
+                pos,
+                format!("for_each: `as: {item}` would hide the variable or capture `{item}`; pick another name"),
+            );
+            ok = false;
+        }
+        let max = max.unwrap_or(100);
+        if !(1..=10_000).contains(&max) {
+            self.err(
+                pos,
+                format!("for_each: `max` must be from 1 to 10000, not {max}"),
+            );
+            ok = false;
+        }
+        ok.then(|| ForEach {
+            list: list.clone(),
+            item: item.clone(),
+            max,
         })
     }
 
@@ -1144,7 +1223,13 @@ impl<'a> Compiler<'a> {
         }
     }
 
-    fn capture(&mut self, name: &str, c: &S<RawCapture>) -> Option<Capture> {
+    fn capture(
+        &mut self,
+        name: &str,
+        c: &S<RawCapture>,
+        names: &HashMap<String, NameKind>,
+        needs: &mut Vec<String>,
+    ) -> Option<Capture> {
         let pos = pos_of(c);
         let rc = &c.value;
         let n = [rc.json.is_some(), rc.header.is_some(), rc.regex.is_some()]
@@ -1164,7 +1249,33 @@ impl<'a> Compiler<'a> {
                 format!("capture `{name}`: `group` only applies to `regex`"),
             );
         }
-        let source = if let Some(p) = &rc.json {
+        if rc.all && rc.json.is_none() {
+            self.err(
+                pos,
+                format!("capture `{name}`: `all` only applies to `json`"),
+            );
+        }
+        let source = if let Some(p) = rc.json.as_ref().filter(|p| p.contains("${")) {
+            let src = self.template_at(pos, p, names, needs)?;
+            // Checked with every reference replaced by a plain value: what is
+            // left must already be a valid path.
+            let probe: String = src
+                .parts
+                .iter()
+                .map(|part| match part {
+                    Part::Lit(s) => s.as_str(),
+                    _ => "x",
+                })
+                .collect();
+            if let Err(e) = JsonPath::parse(&probe) {
+                self.err(
+                    pos,
+                    format!("invalid JSON path `{p}`: {}", one_line(&e.to_string())),
+                );
+                return None;
+            }
+            CaptureSource::JsonTemplate { src }
+        } else if let Some(p) = &rc.json {
             match JsonPath::parse(p) {
                 Ok(path) => CaptureSource::Json {
                     src: p.clone(),
@@ -1198,6 +1309,7 @@ impl<'a> Compiler<'a> {
             name: name.to_string(),
             source,
             secret: rc.secret,
+            all: rc.all,
         })
     }
 

@@ -54,6 +54,12 @@ pub fn describe(plan: &Plan) -> String {
                     fmt_duration(p.within)
                 ));
             }
+            if let Some(fe) = &s.for_each {
+                extras.push(format!(
+                    "for each `{}` in `{}` (≤ {})",
+                    fe.item, fe.list, fe.max
+                ));
+            }
             if s.redirects > 0 {
                 extras.push(format!("follow ≤ {} redirects", s.redirects));
             }

@@ -88,6 +88,17 @@ pub struct Step {
     /// A built-in check instead of a request (then `url` is the check's main URL,
     /// for display, and the request fields are unused).
     pub check: Option<Check>,
+    /// Run the request once per element of a captured JSON list.
+    pub for_each: Option<ForEach>,
+}
+
+/// `for_each: { in: LIST, as: ITEM, max: N }`: the step's request runs once per
+/// element of the JSON array held by `LIST`, with `${ITEM}` bound to it.
+#[derive(Clone, Debug)]
+pub struct ForEach {
+    pub list: String,
+    pub item: String,
+    pub max: usize,
 }
 
 /// The built-in check kinds. Their rules live in `crate::flow::checks`.
@@ -379,9 +390,20 @@ pub enum Assertion {
 
 #[derive(Clone, Debug)]
 pub enum CaptureSource {
-    Json { src: String, path: JsonPath },
+    Json {
+        src: String,
+        path: JsonPath,
+    },
+    /// A JSON path with `${…}` references, expanded (values escaped for a
+    /// single-quoted JSONPath string) and parsed per run.
+    JsonTemplate {
+        src: Template,
+    },
     Header(String),
-    Regex { re: Regex, group: usize },
+    Regex {
+        re: Regex,
+        group: usize,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -389,4 +411,6 @@ pub struct Capture {
     pub name: String,
     pub source: CaptureSource,
     pub secret: bool,
+    /// Every match as a JSON array (`[]` when nothing matches) instead of the first.
+    pub all: bool,
 }

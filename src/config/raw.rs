@@ -135,6 +135,20 @@ pub struct RawStep {
     pub error_leaks: Option<S<RawErrorLeaks>>,
     #[serde(default)]
     pub frontend: Option<S<RawFrontend>>,
+    #[serde(default)]
+    pub for_each: Option<S<RawForEach>>,
+}
+
+/// `for_each: { in: LIST, as: ITEM, max: N }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawForEach {
+    #[serde(rename = "in")]
+    pub list: String,
+    #[serde(rename = "as")]
+    pub item: String,
+    #[serde(default)]
+    pub max: Option<usize>,
 }
 
 /// CORS semantics of one endpoint for one method.
@@ -420,4 +434,6 @@ pub struct RawCapture {
     pub group: Option<usize>,
     #[serde(default)]
     pub secret: bool,
+    #[serde(default)]
+    pub all: bool,
 }

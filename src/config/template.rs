@@ -1,7 +1,7 @@
 //! `${…}` templates: parsed once at validation time, expanded per request.
 //!
 //! Syntax: `${name}` (a variable or capture), `${env:NAME}`, `${file:path}`,
-//! built-ins (`${run_id}`, `${now}`, `${timestamp}`, `${timestamp_ms}`, `${today}`,
+//! built-ins (`${run_id}`, `${now}`, `${now:-10m}`, `${timestamp}`, `${timestamp_ms}`, `${today}`,
 //! `${yesterday}`, `${date:-7}`, `${uuid}`, `${random}`, `${random:N}`) and `$$`
 //! for a literal `$`. Environment and file references are resolved when the plan
 //! is compiled, so a missing secret is a configuration error, not a failed run.
@@ -22,6 +22,8 @@ pub enum RawRef {
 pub enum Builtin {
     RunId,
     Now,
+    /// The current UTC time shifted by this many seconds (`${now:-10m}`).
+    NowOffset(i64),
     Timestamp,
     TimestampMs,
     /// Today's UTC date shifted by this many days.
@@ -133,9 +135,15 @@ fn parse_ref(inner: &str) -> Result<RawRef, String> {
                     "`${{date:{arg}}}` needs a day offset such as `-1` or `+7`"
                 )),
             },
+            "now" => match parse_offset(arg) {
+                Some(secs) => Ok(RawRef::Builtin(Builtin::NowOffset(secs))),
+                None => Err(format!(
+                    "`${{now:{arg}}}` needs a signed offset with a unit (s, m, h, d), like `-10m` or `+1h`"
+                )),
+            },
             "env" | "file" => Err(format!("`${{{ns}:}}` needs a name after the colon")),
             other => Err(format!(
-                "unknown reference kind `{other}:`; use `env:`, `file:`, `random:` or `date:`"
+                "unknown reference kind `{other}:`; use `env:`, `file:`, `random:`, `date:` or `now:`"
             )),
         };
     }
@@ -158,6 +166,25 @@ fn parse_ref(inner: &str) -> Result<RawRef, String> {
         }
     };
     Ok(RawRef::Builtin(b))
+}
+
+/// `-10m`, `+1h`, `-90s`, `-2d` → seconds (at most ±100 years).
+fn parse_offset(arg: &str) -> Option<i64> {
+    let (sign, rest) = match arg.as_bytes().first()? {
+        b'-' => (-1, &arg[1..]),
+        b'+' => (1, &arg[1..]),
+        _ => return None,
+    };
+    let unit = match rest.chars().last()? {
+        's' => 1,
+        'm' => 60,
+        'h' => 3_600,
+        'd' => 86_400,
+        _ => return None,
+    };
+    let n: i64 = rest[..rest.len() - 1].parse().ok()?;
+    let secs = n.checked_mul(unit)?;
+    (n >= 0 && secs <= 100 * 366 * 86_400).then_some(sign * secs)
 }
 
 /// A compiled template part.
@@ -232,6 +259,29 @@ impl Template {
         Ok(out)
     }
 
+    /// Like [`Template::expand`], with every value that is not literal text
+    /// passed through `escape` (e.g. for a string inside a JSON path).
+    pub fn expand_escaped(
+        &self,
+        scope: &dyn Scope,
+        escape: impl Fn(&str) -> String,
+    ) -> Result<String, String> {
+        let mut out = String::new();
+        for p in &self.parts {
+            match p {
+                Part::Lit(s) => out.push_str(s),
+                Part::Const(s) => out.push_str(&escape(s)),
+                Part::Var(n) => out.push_str(&escape(scope.get(n).ok_or_else(|| n.clone())?)),
+                Part::Builtin(b) => {
+                    let mut v = String::new();
+                    push_builtin(&mut v, b, scope);
+                    out.push_str(&escape(&v));
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// The template as written, with references shown as `${…}` and resolved
     /// constants hidden (they come from the environment or files: often secrets).
     pub fn display(&self) -> String {
@@ -256,6 +306,14 @@ fn builtin_name(b: &Builtin) -> String {
     match b {
         Builtin::RunId => "${run_id}".into(),
         Builtin::Now => "${now}".into(),
+        Builtin::NowOffset(s) => {
+            let (n, unit) = [(86_400, "d"), (3_600, "h"), (60, "m")]
+                .into_iter()
+                .find(|(u, _)| *s != 0 && s % u == 0)
+                .map(|(u, name)| (s / u, name))
+                .unwrap_or((*s, "s"));
+            format!("${{now:{n:+}{unit}}}")
+        }
         Builtin::Timestamp => "${timestamp}".into(),
         Builtin::TimestampMs => "${timestamp_ms}".into(),
         Builtin::Date(0) => "${today}".into(),
@@ -269,6 +327,9 @@ fn push_builtin(out: &mut String, b: &Builtin, scope: &dyn Scope) {
     match b {
         Builtin::RunId => out.push_str(scope.run_id()),
         Builtin::Now => out.push_str(&builtins::rfc3339_utc(builtins::unix_now())),
+        Builtin::NowOffset(s) => {
+            out.push_str(&builtins::rfc3339_utc(builtins::unix_now() + *s as f64))
+        }
         Builtin::Timestamp => out.push_str(&(builtins::unix_now() as i64).to_string()),
         Builtin::TimestampMs => out.push_str(&((builtins::unix_now() * 1000.0) as i64).to_string()),
         Builtin::Date(n) => out.push_str(&builtins::date_utc(*n)),
@@ -312,5 +373,22 @@ mod tests {
         assert!(parse("${random:0}").is_err());
         assert!(parse("${bad name}").is_err());
         assert!(parse("${nope:x}").is_err());
+        assert!(parse("${now:10m}").is_err());
+        assert!(parse("${now:-10y}").is_err());
+        assert!(parse("${now:--1m}").is_err());
+        assert!(parse("${now:-99999999999d}").is_err());
+    }
+
+    #[test]
+    fn now_offsets() {
+        assert_eq!(
+            parse("${now:-10m}").unwrap(),
+            vec![Piece::Ref {
+                r: RawRef::Builtin(Builtin::NowOffset(-600)),
+                offset: 0
+            }]
+        );
+        assert_eq!(parse_offset("+2d"), Some(172_800));
+        assert_eq!(parse_offset("-90s"), Some(-90));
     }
 }

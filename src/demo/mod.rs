@@ -190,6 +190,11 @@ impl DemoState {
         self.inner.requests.load(Ordering::Relaxed)
     }
 
+    /// Consecutive wrong passwords of `username` (the lockout counter).
+    pub fn failed_logins(&self, username: &str) -> u32 {
+        self.store().failed_logins(username)
+    }
+
     fn count_request(&self) {
         self.inner.requests.fetch_add(1, Ordering::Relaxed);
     }
@@ -388,6 +393,10 @@ impl DemoServer {
 
     pub fn request_count(&self) -> u64 {
         self.state.request_count()
+    }
+
+    pub fn failed_logins(&self, username: &str) -> u32 {
+        self.state.failed_logins(username)
     }
 
     /// Stops accepting (on both listeners with TLS), lets open requests finish

@@ -230,6 +230,15 @@ impl Store {
         self.users.len() - 1
     }
 
+    /// Consecutive wrong passwords of `username` (0 for an unknown user).
+    pub fn failed_logins(&self, username: &str) -> u32 {
+        self.users
+            .iter()
+            .find(|u| u.username == username)
+            .map(|u| u.failed_logins)
+            .unwrap_or(0)
+    }
+
     pub fn username_taken(&self, username: &str) -> bool {
         self.users
             .iter()

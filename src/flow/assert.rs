@@ -6,6 +6,7 @@ use std::cell::OnceCell;
 use std::time::Duration;
 
 use serde_json::Value;
+use serde_json_path::JsonPath;
 
 use super::CheckResult;
 use crate::config::template::Scope;
@@ -363,29 +364,84 @@ pub fn fmt_duration(d: Duration) -> String {
 }
 
 /// Runs a capture; `Err` is a one-line reason.
-pub(crate) fn capture(c: &Capture, r: &Response) -> Result<String, String> {
-    match &c.source {
-        CaptureSource::Json { src, path } => {
-            let doc = r.json().map_err(|e| e.to_string())?;
-            match path.query(doc).all().first() {
-                Some(Value::String(s)) => Ok(s.clone()),
-                Some(Value::Null) | None => {
-                    Err(format!("{src} matched nothing (body: {})", r.snippet()))
-                }
-                Some(v) => Ok(v.to_string()),
-            }
+pub(crate) fn capture(c: &Capture, r: &Response, scope: &dyn Scope) -> Result<String, String> {
+    let dynamic;
+    let (src, path) = match &c.source {
+        CaptureSource::Json { src, path } => (src.as_str(), path),
+        CaptureSource::JsonTemplate { src } => {
+            let text = src
+                .expand_escaped(scope, jsonpath_string_escape)
+                .map_err(|v| format!("variable `{v}` is not set"))?;
+            dynamic = JsonPath::parse(&text)
+                .map_err(|e| format!("the expanded JSON path is invalid: {e}"))?;
+            return json_capture(c, r, &src.display(), &dynamic);
         }
-        CaptureSource::Header(h) => r
-            .header(h)
-            .ok_or_else(|| format!("response has no `{h}` header")),
+        CaptureSource::Header(h) => {
+            return r
+                .header(h)
+                .ok_or_else(|| format!("response has no `{h}` header"));
+        }
         CaptureSource::Regex { re, group } => {
             let text = r.text();
-            re.captures(&text)
+            return re
+                .captures(&text)
                 .and_then(|caps| caps.get(*group))
                 .map(|m| m.as_str().to_string())
                 .ok_or_else(|| {
                     format!("/{}/ did not match the body ({})", re.as_str(), r.snippet())
-                })
+                });
         }
+    };
+    json_capture(c, r, src, path)
+}
+
+/// A value inside a single-quoted JSONPath string literal (RFC 9535).
+fn jsonpath_string_escape(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    for ch in v.chars() {
+        match ch {
+            '\\' => out.push_str("\\\\"),
+            '\'' => out.push_str("\\'"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn json_capture(c: &Capture, r: &Response, src: &str, path: &JsonPath) -> Result<String, String> {
+    let doc = r.json().map_err(|e| e.to_string())?;
+    let matches = path.query(doc).all();
+    if c.all {
+        let list: Vec<&Value> = matches.into_iter().collect();
+        return serde_json::to_string(&list).map_err(|e| e.to_string());
+    }
+    match matches.first() {
+        Some(Value::String(s)) => Ok(s.clone()),
+        Some(Value::Null) | None => Err(format!("{src} matched nothing (body: {})", r.snippet())),
+        Some(v) => Ok(v.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_stay_inside_a_single_quoted_jsonpath_string() {
+        let nasty = r"o'brien\' || 1==1 || '";
+        let path = format!(
+            "$.items[?@.owner == '{}'].id",
+            jsonpath_string_escape(nasty)
+        );
+        let p = JsonPath::parse(&path).expect("escaped value keeps the path valid");
+        let doc = serde_json::json!({"items": [
+            {"owner": nasty, "id": 1},
+            {"owner": "someone", "id": 2},
+        ]});
+        let ids: Vec<&Value> = p.query(&doc).all();
+        assert_eq!(ids, vec![&serde_json::json!(1)]);
+        let ctl = jsonpath_string_escape("a\nb");
+        assert_eq!(ctl, "a\\u000ab");
     }
 }

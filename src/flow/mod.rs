@@ -216,7 +216,12 @@ pub struct FlowResult {
     pub target: String,
     pub run_id: String,
     pub started_at: String,
+    /// `skipped` only when a shutdown interrupted a run that had not failed.
     pub outcome: Outcome,
+    /// A shutdown (SIGTERM, Ctrl-C) stopped the run before its last step; its
+    /// cleanup steps still ran.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub interrupted: bool,
     #[serde(with = "secs")]
     pub duration: Duration,
     pub steps: Vec<StepResult>,

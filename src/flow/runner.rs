@@ -15,14 +15,18 @@ use super::checks;
 use super::{CheckResult, FlowResult, Outcome, PhaseTimes, Reason, StepResult};
 use crate::builtins;
 use crate::config::template::Scope;
-use crate::config::{Assertion, Body, Check, Flow, PartSource, Plan, Step};
+use crate::config::{Assertion, Body, Check, Flow, ForEach, PartSource, Plan, Step};
 use crate::imagegen::{self, ImageFormat};
 use crate::net::HttpFactory;
 use crate::net::http::{self as http_session, ErrorKind, HttpError, Session, SessionOptions};
 use crate::redact::Redactor;
+use tokio_util::sync::CancellationToken;
 
 /// Header that identifies synthetic traffic in the target's logs.
 pub const RUN_HEADER: &str = "x-smokeprobe-run";
+
+/// The message of a step a shutdown kept from running (or abandoned).
+pub const INTERRUPTED: &str = "interrupted: the probe is shutting down (cleanup steps still run)";
 
 /// Told about each step as it finishes (progress display, events).
 pub trait FlowObserver: Send + Sync {
@@ -36,12 +40,22 @@ impl FlowObserver for () {}
 pub struct Runner {
     plan: Arc<Plan>,
     http: HttpFactory,
+    /// Cancelled when the probe shuts down: runs skip their remaining steps
+    /// and go straight to their cleanup (`always`) steps.
+    stop: CancellationToken,
+    /// Secret variables a target refused (401/429 to a request carrying
+    /// them), with what happened: never sent again by this runner, so a
+    /// wrong password costs one attempt, not a locked account. A reload
+    /// builds a new runner, which tries again.
+    refused: Arc<Mutex<HashMap<String, String>>>,
 }
 
 /// Variables of one flow run.
 struct RunScope {
     values: HashMap<String, String>,
     run_id: String,
+    /// The secret variables (name, value): passwords and API keys, not captures.
+    credentials: Vec<(String, String)>,
 }
 
 impl Scope for RunScope {
@@ -57,6 +71,8 @@ impl Scope for RunScope {
 pub(super) struct Failure {
     pub reason: Reason,
     pub message: String,
+    /// Polling must not try again (a refused credential).
+    pub final_: bool,
 }
 
 impl Failure {
@@ -64,6 +80,7 @@ impl Failure {
         Failure {
             reason,
             message: message.into(),
+            final_: false,
         }
     }
 }
@@ -74,13 +91,38 @@ struct Attempt {
     ttfb: Duration,
     redirects: Vec<String>,
     url: String,
+    /// Secret variables the request carried.
+    credentials: Vec<String>,
     /// Of the last hop.
     phases: PhaseTimes,
 }
 
 impl Runner {
     pub fn new(plan: Arc<Plan>, http: HttpFactory) -> Self {
-        Runner { plan, http }
+        Runner {
+            plan,
+            http,
+            stop: CancellationToken::new(),
+            refused: Arc::default(),
+        }
+    }
+
+    /// This runner, interrupted by `stop`: once it is cancelled, a run in
+    /// flight abandons its current step (unless it is a cleanup step), skips
+    /// the rest and still runs every `always` step with its own timeout.
+    pub fn stop_on(mut self, stop: CancellationToken) -> Self {
+        self.stop = stop;
+        self
+    }
+
+    /// Whether the probe is shutting down (no new runs should start).
+    pub fn stopping(&self) -> bool {
+        self.stop.is_cancelled()
+    }
+
+    /// Resolves once the probe starts shutting down.
+    pub async fn stopped(&self) {
+        self.stop.cancelled().await
     }
 
     pub fn plan(&self) -> &Arc<Plan> {
@@ -103,23 +145,31 @@ impl Runner {
         let mut scope = RunScope {
             values: HashMap::new(),
             run_id: run_id.clone(),
+            credentials: Vec::new(),
         };
         for v in flow.globals.iter().chain(flow.vars.iter()) {
             // Validation guarantees every variable a variable uses is defined earlier.
             let value = v.value.expand(&scope).unwrap_or_default();
             if v.secret {
                 redactor.add(value.clone());
+                if !value.is_empty() {
+                    scope.credentials.push((v.name.clone(), value.clone()));
+                }
             }
             scope.values.insert(v.name.clone(), value);
         }
         let deadline = started + flow.deadline;
         let mut steps = Vec::with_capacity(flow.steps.len());
         let mut failed = false;
+        let mut interrupted = false;
         // One session per run: fresh connections, kept alive between its steps.
         let mut session = self.http.session();
         {
             for step in &flow.steps {
-                let result = if failed && !step.always {
+                let result = if !step.always && (interrupted || self.stop.is_cancelled()) {
+                    interrupted = true;
+                    skipped(step, Outcome::Skipped, None, INTERRUPTED.into())
+                } else if failed && !step.always {
                     skipped(
                         step,
                         Outcome::Skipped,
@@ -146,8 +196,22 @@ impl Runner {
                     } else {
                         deadline
                     };
-                    self.run_step(&mut session, flow, step, &mut scope, &mut redactor, until)
-                        .await
+                    let run =
+                        self.run_step(&mut session, flow, step, &mut scope, &mut redactor, until);
+                    if step.always {
+                        run.await
+                    } else {
+                        tokio::select! {
+                            r = run => r,
+                            _ = self.stop.cancelled() => {
+                                interrupted = true;
+                                // The abandoned request may have left a connection
+                                // mid-exchange: cleanup starts on fresh ones.
+                                session = self.http.session();
+                                skipped(step, Outcome::Skipped, None, INTERRUPTED.into())
+                            }
+                        }
+                    }
                 };
                 if result.outcome == Outcome::Failed {
                     failed = true;
@@ -164,9 +228,12 @@ impl Runner {
             started_at,
             outcome: if failed {
                 Outcome::Failed
+            } else if interrupted {
+                Outcome::Skipped
             } else {
                 Outcome::Passed
             },
+            interrupted,
             duration: started.elapsed(),
             steps,
         }
@@ -186,6 +253,113 @@ impl Runner {
                 .run_check(session, check, step, scope, redactor, until)
                 .await;
         }
+        if let Some(fe) = &step.for_each {
+            return self
+                .run_each(session, flow, step, fe, scope, redactor, until)
+                .await;
+        }
+        self.run_request(session, flow, step, scope, redactor, until)
+            .await
+    }
+
+    /// A `for_each` step: its request once per element of the list, in order,
+    /// stopping at the first failure. One result: the last request's (or the
+    /// failed one's), with the attempts and time of all of them.
+    #[allow(clippy::too_many_arguments)]
+    async fn run_each(
+        &self,
+        session: &mut Session,
+        flow: &Flow,
+        step: &Step,
+        fe: &ForEach,
+        scope: &mut RunScope,
+        redactor: &mut Redactor,
+        until: Instant,
+    ) -> StepResult {
+        let start = Instant::now();
+        let raw = scope.values.get(&fe.list).cloned().unwrap_or_default();
+        let items: Vec<String> = match serde_json::from_str::<serde_json::Value>(&raw) {
+            Ok(serde_json::Value::Array(v)) => v
+                .into_iter()
+                .map(|x| match x {
+                    serde_json::Value::String(s) => s,
+                    other => other.to_string(),
+                })
+                .collect(),
+            _ => {
+                let mut r = skipped(
+                    step,
+                    Outcome::Failed,
+                    Some(Reason::Capture),
+                    format!(
+                        "for_each: `{}` is not a JSON list (capture it with `all: true`)",
+                        fe.list
+                    ),
+                );
+                r.url = redactor.redact(&r.url);
+                return r;
+            }
+        };
+        // Elements of a secret list are secrets too.
+        if redactor.redact(&raw) != raw {
+            for it in &items {
+                redactor.add(it.clone());
+            }
+        }
+        let total = items.len();
+        let mut last: Option<StepResult> = None;
+        let mut attempts = 0;
+        for (i, item) in items.into_iter().take(fe.max).enumerate() {
+            scope.values.insert(fe.item.clone(), item);
+            let mut r = self
+                .run_request(session, flow, step, scope, redactor, until)
+                .await;
+            attempts += r.attempts;
+            let failed = r.outcome == Outcome::Failed;
+            if failed {
+                let msg = r.message.take().unwrap_or_default();
+                r.message = Some(format!("item {} of {total}: {msg}", i + 1));
+            }
+            last = Some(r);
+            if failed {
+                break;
+            }
+        }
+        scope.values.remove(&fe.item);
+        let mut r = match last {
+            Some(r) => r,
+            None => {
+                let mut r = skipped(
+                    step,
+                    Outcome::Passed,
+                    None,
+                    format!("`{}` is empty: nothing to do", fe.list),
+                );
+                r.url = redactor.redact(&r.url);
+                r
+            }
+        };
+        r.attempts = attempts;
+        r.duration = Some(start.elapsed());
+        if r.outcome == Outcome::Passed && total > fe.max {
+            r.message = Some(format!(
+                "{} of {total} items done (max: {}); the rest wait for the next run",
+                fe.max, fe.max
+            ));
+        }
+        r
+    }
+
+    /// A request step: its request (polled if asked), judged.
+    async fn run_request(
+        &self,
+        session: &mut Session,
+        flow: &Flow,
+        step: &Step,
+        scope: &mut RunScope,
+        redactor: &mut Redactor,
+        until: Instant,
+    ) -> StepResult {
         let mut attempts = 0u32;
         let first = Instant::now();
         let mut url_shown = String::new();
@@ -258,7 +432,7 @@ impl Runner {
                     result.duration = Some(attempt_start.elapsed());
                     // Polling waits out a target that is not answering yet, but not a
                     // step that already ran out of time.
-                    f.reason != Reason::Timeout
+                    f.reason != Reason::Timeout && !f.final_
                 }
                 Ok(a) => {
                     result.status = Some(a.response.status);
@@ -269,7 +443,14 @@ impl Runner {
                     result.redirects = a.redirects.iter().map(|u| redactor.redact(u)).collect();
                     result.url = redactor.redact(&a.url);
                     self.judge(step, &a.response, scope, redactor, &mut result);
-                    true
+                    // An unexpected 401 to a request carrying a secret variable:
+                    // the secret is wrong, and sending it again is how a probe
+                    // locks its own account.
+                    if a.response.status == 401 && result.outcome == Outcome::Failed {
+                        self.refuse(&a.credentials, 401);
+                    }
+                    // Never poll past a refused credential or a lockout.
+                    !matches!(a.response.status, 401 | 429)
                 }
             };
             let Some(poll) = step.poll else {
@@ -406,7 +587,7 @@ impl Runner {
         }
         result.checks = checks;
         for c in &step.captures {
-            match assert::capture(c, resp) {
+            match assert::capture(c, resp, scope) {
                 Ok(v) => {
                     if c.secret {
                         redactor.add(v.clone());
@@ -455,6 +636,12 @@ impl Runner {
             && !headers.contains_key(CONTENT_TYPE)
         {
             headers.insert(CONTENT_TYPE, ct);
+        }
+        let used = credentials_in(scope, &url, &headers, &body);
+        if let Some(note) = self.refused_credential(&used) {
+            let mut f = Failure::new(Reason::Request, note);
+            f.final_ = true;
+            return Err(f);
         }
         let mut method = step.method.clone();
         let mut body = body;
@@ -516,6 +703,7 @@ impl Runner {
                 ttfb,
                 redirects,
                 url: url.to_string(),
+                credentials: used.iter().map(|s| s.to_string()).collect(),
                 phases: PhaseTimes {
                     resolve: p.resolve,
                     connect: p.connect,
@@ -526,6 +714,38 @@ impl Runner {
                 },
             });
         }
+    }
+
+    /// Why a request carrying one of `used` must not be sent, if the target
+    /// refused it before.
+    fn refused_credential(&self, used: &[&str]) -> Option<String> {
+        let refused = self.refused.lock().unwrap_or_else(|e| e.into_inner());
+        used.iter().find_map(|name| {
+            refused.get(*name).map(|what| {
+                format!(
+                    "not sent: `{name}` was refused earlier ({what}); sending it again could lock the account. Fix it and reload (SIGHUP) or restart"
+                )
+            })
+        })
+    }
+
+    fn refuse(&self, used: &[String], status: u16) {
+        if used.is_empty() {
+            return;
+        }
+        let when = builtins::rfc3339_utc(builtins::unix_now());
+        let mut refused = self.refused.lock().unwrap_or_else(|e| e.into_inner());
+        for name in used {
+            refused
+                .entry(name.clone())
+                .or_insert_with(|| format!("{status} at {when}"));
+        }
+        tracing::warn!(
+            target: "smokeprobe::credentials",
+            variables = %used.join(", "),
+            status,
+            "the target refused a secret: requests carrying it are no longer sent (account lockout protection) until a reload"
+        );
     }
 
     /// The step's URL with its query, expanded once per attempt (so what is
@@ -653,6 +873,35 @@ pub(super) fn failure_of(e: HttpError) -> Failure {
         ErrorKind::Request => Reason::Request,
     };
     Failure::new(reason, assert::shorten(&e.message))
+}
+
+/// Names of the secret variables whose value a request carries (in the URL,
+/// a header or the body, as is or JSON-escaped).
+fn credentials_in<'s>(
+    scope: &'s RunScope,
+    url: &url::Url,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Vec<&'s str> {
+    fn has(hay: &[u8], needle: &[u8]) -> bool {
+        !needle.is_empty() && memchr::memmem::find(hay, needle).is_some()
+    }
+    scope
+        .credentials
+        .iter()
+        .filter(|(_, v)| {
+            let escaped = serde_json::to_string(v).unwrap_or_default();
+            let escaped = escaped.trim_matches('"').as_bytes();
+            let encoded: String = url::form_urlencoded::byte_serialize(v.as_bytes()).collect();
+            has(body, v.as_bytes())
+                || has(body, escaped)
+                || has(body, encoded.as_bytes())
+                || url.as_str().contains(v.as_str())
+                || url.as_str().contains(&encoded)
+                || headers.values().any(|h| has(h.as_bytes(), v.as_bytes()))
+        })
+        .map(|(n, _)| n.as_str())
+        .collect()
 }
 
 fn skipped(step: &Step, outcome: Outcome, reason: Option<Reason>, message: String) -> StepResult {

@@ -101,6 +101,14 @@ pub fn render_console(r: &OnceReport, style: ConsoleStyle) -> String {
                 .and_then(|s| s.message.clone())
                 .unwrap_or_default()
         )),
+        Verdict::Interrupted => style.red(&format!(
+            "⏹ INTERRUPTED: stopped by a signal after {} flow(s); cleanup steps ran{}",
+            r.flows.len(),
+            match failed.iter().filter(|f| f.failed_runs > 0).count() {
+                0 => String::new(),
+                n => format!(" ({n} flow(s) had already failed)"),
+            }
+        )),
         Verdict::Failed => style.red(&format!(
             "❌ FAILED: {} of {} flow(s) failed ({}){}",
             failed.len(),
@@ -133,10 +141,14 @@ pub fn render_console(r: &OnceReport, style: ConsoleStyle) -> String {
 fn flow_block(out: &mut String, f: &FlowSummary, samples: u32, width: usize, style: ConsoleStyle) {
     let o = if f.passed() {
         Outcome::Passed
+    } else if f.failed_runs == 0 && f.interrupted_runs > 0 {
+        Outcome::Skipped
     } else {
         Outcome::Failed
     };
-    let runs = if samples > 1 {
+    let runs = if f.interrupted_runs > 0 {
+        "interrupted".to_string()
+    } else if samples > 1 {
         format!("{}/{} runs passed", f.passed_runs, f.runs)
     } else {
         String::new()

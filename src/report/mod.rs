@@ -22,6 +22,10 @@ pub mod exit {
     pub const FAILED: i32 = 1;
     pub const INVALID: i32 = 2;
     pub const UNREACHABLE: i32 = 3;
+    /// Interrupted by Ctrl-C (128 + SIGINT), after the cleanup steps ran.
+    pub const SIGINT: i32 = 130;
+    /// Interrupted by SIGTERM (128 + SIGTERM), after the cleanup steps ran.
+    pub const SIGTERM: i32 = 143;
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -30,6 +34,8 @@ pub enum Verdict {
     Passed,
     Failed,
     Unreachable,
+    /// A signal stopped the run; its cleanup steps ran. No verdict on the target.
+    Interrupted,
 }
 
 impl Verdict {
@@ -38,6 +44,7 @@ impl Verdict {
             Verdict::Passed => exit::PASSED,
             Verdict::Failed => exit::FAILED,
             Verdict::Unreachable => exit::UNREACHABLE,
+            Verdict::Interrupted => exit::SIGTERM,
         }
     }
 }
@@ -110,6 +117,9 @@ pub struct FlowSummary {
     pub runs: u32,
     pub passed_runs: u32,
     pub failed_runs: u32,
+    /// Runs a shutdown cut short (their cleanup steps ran).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub interrupted_runs: u32,
     pub unreachable: bool,
     pub steps: Vec<StepSummary>,
     pub results: Vec<FlowResult>,
@@ -117,7 +127,9 @@ pub struct FlowSummary {
 
 impl FlowSummary {
     pub fn passed(&self) -> bool {
-        self.failed_runs == 0 && self.steps.iter().all(|s| s.budget_ok())
+        self.failed_runs == 0
+            && self.interrupted_runs == 0
+            && self.steps.iter().all(|s| s.budget_ok())
     }
 
     pub fn budget_failures(&self) -> usize {
@@ -162,6 +174,12 @@ impl OnceReport {
         }
     }
 
+    /// Marks the report as cut short by a signal; `code` is the exit status.
+    pub fn interrupt(&mut self, code: i32) {
+        self.verdict = Verdict::Interrupted;
+        self.exit_code = code;
+    }
+
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
     }
@@ -202,21 +220,24 @@ pub fn summarize(flow: &Flow, results: Vec<FlowResult>) -> FlowSummary {
             last: (*last).clone(),
         });
     }
-    let failed_runs = results
-        .iter()
-        .filter(|r| r.outcome == Outcome::Failed)
-        .count() as u32;
+    let runs_with = |o: Outcome| results.iter().filter(|r| r.outcome == o).count() as u32;
+    let failed_runs = runs_with(Outcome::Failed);
     FlowSummary {
         flow: flow.name.clone(),
         group: flow.group.clone(),
         target: flow.target.clone(),
         runs: results.len() as u32,
-        passed_runs: results.len() as u32 - failed_runs,
+        passed_runs: runs_with(Outcome::Passed),
         failed_runs,
+        interrupted_runs: results.iter().filter(|r| r.interrupted).count() as u32,
         unreachable: !results.is_empty() && results.iter().all(|r| r.unreachable()),
         steps,
         results,
     }
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// HDR percentiles (3 significant digits, microsecond resolution up to an hour).

@@ -322,6 +322,36 @@ const CASES: &[Case] = &[
         12,
         "`group` must be 1-64 characters",
     ),
+    case(
+        "53-for-each-unknown-list.yaml",
+        5,
+        19,
+        "for_each: `in: ids` names no variable or earlier capture",
+    ),
+    case(
+        "54-for-each-item-hides-variable.yaml",
+        11,
+        19,
+        "`as: base` would hide the variable or capture `base`",
+    ),
+    case(
+        "55-for-each-on-a-check.yaml",
+        7,
+        19,
+        "a `security_headers` check can't be repeated",
+    ),
+    case(
+        "56-now-offset-without-unit.yaml",
+        5,
+        50,
+        "`${now:-10}` needs a signed offset with a unit",
+    ),
+    case(
+        "57-capture-all-on-header.yaml",
+        7,
+        20,
+        "`all` only applies to `json`",
+    ),
 ];
 
 #[tokio::test]

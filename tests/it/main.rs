@@ -3,6 +3,7 @@
 
 mod baseline_prom;
 mod checks;
+mod cleanup;
 mod cli;
 mod common;
 mod config_errors;

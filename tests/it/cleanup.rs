@@ -1,0 +1,448 @@
+//! Cleanup guarantees against the demo target: synthetic trips carry the run
+//! id and are deleted whatever fails (every demo fault, injected 5xx), on
+//! SIGTERM (`once` and `run`), and by the opt-in `sweep-orphans` flow when a
+//! delete itself failed; a refused password is sent once, never again.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use smokeprobe::demo::{DemoOptions, DemoServer, OTHER_USERNAME};
+
+use crate::common::*;
+use crate::run::{probe, sample, start_run};
+
+fn probe_trips(server: &DemoServer) -> Vec<String> {
+    server
+        .trips()
+        .into_iter()
+        .filter(|t| t.title.starts_with("[probe]"))
+        .map(|t| format!("{} ({}, {})", t.title, t.status, t.owner))
+        .collect()
+}
+
+/// `once` of the shipped probe file against `server` with `extra` arguments
+/// (`--flow`s), with a JSON report.
+async fn lifecycle_once(server: &DemoServer, extra: &[&str]) -> (serde_json::Value, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let reports = Reports::new();
+    let mut args = contravento_args(server, dir.path());
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args.extend(reports.args());
+    let out = run(args, Vec::new()).await;
+    let (stdout, stderr) = text(&out);
+    assert!(
+        matches!(out.status.code(), Some(0 | 1)),
+        "{stdout}\n{stderr}"
+    );
+    (reports.json(), stdout)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_orphans_after_any_demo_fault() {
+    let server = demo(&[]).await;
+    let faults = [
+        "db-down",
+        "reject-photos",
+        "publish-fails",
+        "feed-hides-new",
+        "no-security-headers",
+        "leak-errors",
+        "upload-trusts-type",
+        "headers=as-committed",
+        "server-version",
+        "insecure-cookie",
+        "cors=wildcard",
+        "source-maps",
+        "no-gzip",
+        // Create refused, photo upload refused, the feed and the trip page down.
+        "error:POST:/api/trips=1:503",
+        "error:POST:/api/trips/=1:502",
+        "error:GET:/api/trips/public=1:500",
+        "error:GET:/api/trips/=1:500",
+        "latency:GET:/api/trips/public=300ms",
+    ];
+    let mut created_and_failed = Vec::new();
+    for spec in faults {
+        let mut f = smokeprobe::demo::Faults::default();
+        f.apply_spec(spec).unwrap();
+        server.set_faults(f);
+        let (report, stdout) = lifecycle_once(
+            &server,
+            &["--flow", "trip-lifecycle", "--flow", "upload-validation"],
+        )
+        .await;
+        let left = probe_trips(&server);
+        assert!(left.is_empty(), "fault {spec}: orphans {left:?}\n{stdout}");
+        for flow in ["trip-lifecycle", "upload-validation"] {
+            let created = step(&report, flow, "create-trip")["passed"] == 1;
+            let failed = report["flows"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|f| f["flow"] == flow && f["failed_runs"] == 1);
+            if created {
+                // The trip existed and is gone because delete-trip ran and passed.
+                assert_eq!(
+                    step(&report, flow, "delete-trip")["passed"],
+                    1,
+                    "fault {spec}: {flow}\n{stdout}"
+                );
+                if failed {
+                    created_and_failed.push(format!("{spec}/{flow}"));
+                }
+            }
+        }
+    }
+    // The point: runs that created a trip and then failed still cleaned up.
+    assert!(
+        created_and_failed.len() >= 6,
+        "too few faults failed a flow after its trip was created: {created_and_failed:?}"
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sweeper_deletes_what_a_failed_delete_left_behind() {
+    let server = demo(&["error:DELETE:/api/trips=1:502"]).await;
+    let d = DemoOptions::default();
+    // Data the sweeper must not touch: the probe account's own non-probe trip
+    // and another account's "[probe]"-titled trip.
+    let client = http_client();
+    let api = server.api_url();
+    for (user, title) in [
+        (d.username.as_str(), "A real ride"),
+        (OTHER_USERNAME, "[probe] not ours"),
+    ] {
+        let login: serde_json::Value = client
+            .post(format!("{api}/auth/login"))
+            .json(&serde_json::json!({"login": user, "password": d.password}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let token = login["data"]["access_token"].as_str().unwrap().to_string();
+        let trip: serde_json::Value = client
+            .post(format!("{api}/trips"))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({
+                "title": title,
+                "description": "A trip that is not synthetic and must survive every sweep.",
+                "start_date": "2025-06-01"
+            }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let id = trip["data"]["trip_id"].as_str().unwrap();
+        let st = client
+            .post(format!("{api}/trips/{id}/publish"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(st, 200);
+    }
+
+    // Every DELETE answers 502: trip-lifecycle's trips (published) are orphaned.
+    let (report, stdout) =
+        lifecycle_once(&server, &["--flow", "trip-lifecycle", "--samples", "2"]).await;
+    let delete = step(&report, "trip-lifecycle", "delete-trip");
+    assert_eq!(delete["failed"], 2, "{stdout}");
+    assert!(
+        delete["last_failure"]["attempts"].as_u64().unwrap() > 1,
+        "{delete}"
+    );
+    let orphans = probe_trips(&server);
+    assert_eq!(orphans.len(), 3, "{orphans:?}"); // the flow's two + not ours
+    server.set_faults(Default::default());
+
+    let dir = tempfile::tempdir().unwrap();
+    let sweep = |before: Option<&str>| {
+        let mut a = contravento_args(&server, dir.path());
+        a.extend(["--flow".into(), "sweep-orphans".into()]);
+        if let Some(b) = before {
+            a.extend(["--var".into(), format!("orphans_before={b}")]);
+        }
+        a
+    };
+    // Too young to be orphans by default (10 minutes): nothing is deleted.
+    let out = run(sweep(None), Vec::new()).await;
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    assert_eq!(probe_trips(&server).len(), 3);
+
+    // As if 10 minutes had passed.
+    let reports = Reports::new();
+    let mut args = sweep(Some("2999-01-01T00:00:00Z"));
+    args.extend(reports.args());
+    let out = run(args, Vec::new()).await;
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    let swept = step(&reports.json(), "sweep-orphans", "delete-orphans")["last"].clone();
+    let left: Vec<_> = server
+        .trips()
+        .into_iter()
+        .filter(|t| t.title.starts_with("[probe]") || t.title == "A real ride")
+        .map(|t| (t.title, t.owner))
+        .collect();
+    assert_eq!(
+        left,
+        vec![
+            ("A real ride".to_string(), d.username.clone()),
+            ("[probe] not ours".to_string(), OTHER_USERNAME.to_string()),
+        ],
+        "{swept}"
+    );
+    // One DELETE per orphan.
+    assert_eq!(swept["attempts"], 2, "{swept}");
+    server.stop().await;
+}
+
+/// Waits until the demo holds a published "[probe]" trip (or panics).
+async fn wait_published(server: &DemoServer) {
+    let start = Instant::now();
+    while !server
+        .trips()
+        .iter()
+        .any(|t| t.title.starts_with("[probe]") && t.status == "published")
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "no trip published"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Let the run reach the slow feed request.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_during_once_runs_cleanup_then_exits_143() {
+    // The feed answers after 20 s: the run is parked in appears-in-feed.
+    let server = demo(&["latency:GET:/api/trips/public=20s"]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let reports = Reports::new();
+    let mut args = contravento_args(&server, dir.path());
+    args.extend(["--flow".into(), "trip-lifecycle".into()]);
+    args.extend(reports.args());
+    let mut child = Command::new(BIN)
+        .args(&args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_published(&server).await;
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let out = tokio::task::spawn_blocking(move || {
+        let start = Instant::now();
+        loop {
+            if child.try_wait().unwrap().is_some() {
+                return child.wait_with_output().unwrap();
+            }
+            if start.elapsed() > Duration::from_secs(15) {
+                let _ = child.kill();
+                panic!("once did not exit after SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    })
+    .await
+    .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(143), "{stdout}\n{stderr}");
+    assert!(probe_trips(&server).is_empty(), "{stdout}");
+    let report = reports.json();
+    assert_eq!(report["verdict"], "interrupted", "{report}");
+    assert_eq!(report["exit_code"], 143);
+    let feed = step(&report, "trip-lifecycle", "appears-in-feed");
+    assert_eq!(feed["skipped"], 1, "{feed}");
+    assert!(
+        feed["last"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("interrupted"),
+        "{feed}"
+    );
+    assert_eq!(step(&report, "trip-lifecycle", "delete-trip")["passed"], 1);
+    assert_eq!(step(&report, "trip-lifecycle", "trip-is-gone")["passed"], 1);
+    assert!(stdout.contains("INTERRUPTED"), "{stdout}");
+    assert!(stderr.contains("running cleanup steps"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_during_run_runs_cleanup_then_exits_0() {
+    let server = demo(&["latency:GET:/api/trips/public=20s"]).await;
+    let d = DemoOptions::default();
+    let yaml = std::fs::read_to_string(repo_file("probes/contravento.yaml")).unwrap();
+    let base = format!("base={}", server.base_url());
+    let user = format!("username={}", d.username);
+    let pw = format!("password={}", d.password);
+    let p = start_run(
+        &yaml,
+        &[
+            "--flow",
+            "trip-lifecycle",
+            "--var",
+            &base,
+            "--var",
+            &user,
+            "--secret",
+            &pw,
+        ],
+        &[],
+    )
+    .await;
+    wait_published(&server).await;
+    let (code, log) = p.terminate(Duration::from_secs(15)).await;
+    assert_eq!(code, Some(0), "{log}");
+    assert!(probe_trips(&server).is_empty(), "{log}");
+    assert!(
+        log.contains("flow interrupted by shutdown") && log.contains("cleanup_failed=false"),
+        "{log}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_password_is_sent_once() {
+    let server = demo(&[]).await;
+    let d = DemoOptions::default();
+
+    // `once`: three flows log in; after the first 401 the password is not sent again.
+    let dir = tempfile::tempdir().unwrap();
+    let reports = Reports::new();
+    let mut args = contravento_args(&server, dir.path());
+    let pw = args
+        .iter()
+        .position(|a| a.starts_with("password="))
+        .unwrap();
+    args[pw] = "password=Wrong-Passw0rd!".into();
+    args.extend(reports.args());
+    let out = run(args, Vec::new()).await;
+    assert_eq!(out.status.code(), Some(1), "{:?}", text(&out));
+    assert_eq!(server.failed_logins(&d.username), 1);
+    let report = reports.json();
+    let later = step(&report, "upload-validation", "login");
+    assert_eq!(later["last_failure"]["reason"], "request", "{later}");
+    assert!(
+        later["last_failure"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("refused earlier"),
+        "{later}"
+    );
+    // Not even a poll retries a 401.
+    let polled = probe(
+        &server.api_url(),
+        "  - name: polled-login\n    interval: 100ms\n    steps:\n      - name: login\n        method: POST\n        url: ${base}/auth/login\n        json: { login: probe, password: \"${password}\" }\n        poll: { every: 50ms, within: 2s }\n        expect: { status: 200 }\n",
+    )
+    .replace("vars:\n", "vars:\n  password: { secret: true }\n");
+
+    // `run`: a login every 100 ms; one wrong attempt in all, until a reload.
+    let p = start_run(&polled, &["--secret", "password=Wrong-Passw0rd!"], &[]).await;
+    let m = p
+        .wait_for(Duration::from_secs(20), "10 login runs", |m| {
+            sample(m, "smokeprobe_step_runs_total", &[("step", "login")]).unwrap_or(0.0) >= 10.0
+        })
+        .await;
+    assert_eq!(server.failed_logins(&d.username), 2, "{m}");
+    assert!(
+        sample(
+            &m,
+            "smokeprobe_step_failures_total",
+            &[("step", "login"), ("reason", "request")]
+        )
+        .unwrap_or(0.0)
+            >= 9.0,
+        "{m}"
+    );
+    p.signal("HUP");
+    p.wait_for(Duration::from_secs(20), "the reload", |m| {
+        sample(m, "smokeprobe_config_reloads_total", &[]).unwrap_or(0.0) >= 1.0
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // A reload tries once more: 3 in all, still below the lockout (5).
+    assert_eq!(server.failed_logins(&d.username), 3, "{}", p.log());
+    let log = p.log();
+    assert!(log.contains("no longer sent"), "{log}");
+    assert!(!log.contains("Wrong-Passw0rd!"), "{log}");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn for_each_caps_skips_empty_lists_and_refuses_non_lists() {
+    let server = demo(&[]).await;
+    let seeded = server
+        .trips()
+        .into_iter()
+        .find(|t| t.status == "published")
+        .unwrap()
+        .id;
+    let step_yaml = |name: &str, list: &str, max: u32| {
+        format!(
+            "  - name: {name}\n    steps:\n      - name: each\n        for_each: {{ in: {list}, as: id, max: {max} }}\n        url: ${{base}}/trips/${{id}}\n        expect: {{ status: 404 }}\n"
+        )
+    };
+    let yaml = probe(
+        &server.api_url(),
+        &[
+            step_yaml("capped", "three", 2),
+            step_yaml("empty", "none", 5),
+            step_yaml("not-a-list", "text", 5),
+            step_yaml("stops-at-first-failure", "mixed", 5),
+        ]
+        .concat(),
+    )
+    .replace(
+        "vars:\n",
+        &format!("vars:\n  three: '[\"a\", \"b\", \"c\"]'\n  none: '[]'\n  text: 'abc'\n  mixed: '[1, \"{seeded}\", \"y\"]'\n"),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("each.yaml");
+    std::fs::write(&file, yaml).unwrap();
+    let reports = Reports::new();
+    let before = server.request_count();
+    let mut args = vec!["once".to_string(), file.display().to_string()];
+    args.extend(reports.args());
+    let out = run(args, Vec::new()).await;
+    assert_eq!(out.status.code(), Some(1), "{:?}", text(&out));
+    let r = reports.json();
+    let capped = &step(&r, "capped", "each")["last"];
+    assert_eq!(capped["outcome"], "passed", "{capped}");
+    assert_eq!(capped["attempts"], 2, "{capped}");
+    assert!(
+        capped["url"].as_str().unwrap().ends_with("/trips/b"),
+        "{capped}"
+    );
+    assert!(
+        capped["message"].as_str().unwrap().contains("2 of 3 items"),
+        "{capped}"
+    );
+    let empty = &step(&r, "empty", "each")["last"];
+    assert_eq!(empty["outcome"], "passed", "{empty}");
+    assert_eq!(empty["attempts"], 0, "{empty}");
+    let bad = &step(&r, "not-a-list", "each")["last"];
+    assert_eq!(bad["outcome"], "failed", "{bad}");
+    assert_eq!(bad["reason"], "capture", "{bad}");
+    // `1` is sent as its JSON text (404); the published trip answers 200: the
+    // step fails there and "y" is never requested.
+    let mixed = &step(&r, "stops-at-first-failure", "each")["last"];
+    assert_eq!(mixed["outcome"], "failed", "{mixed}");
+    assert_eq!(mixed["attempts"], 2, "{mixed}");
+    assert!(
+        mixed["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("item 2 of 3:"),
+        "{mixed}"
+    );
+    assert_eq!(server.request_count() - before, 2 + 2);
+    server.stop().await;
+}
