@@ -1617,6 +1617,26 @@ fn clean_yaml_message(s: &str) -> String {
             return words.to_string();
         }
     }
+    if let Some(key) = msg.strip_prefix("duplicate mapping key: ") {
+        let key = key.split(", set DuplicateKeyPolicy").next().unwrap_or(key);
+        return format!("duplicate key `{key}`: each key may appear once in a mapping");
+    }
+    // Untagged enums: say what the value may be, not which Rust type failed.
+    let shapes = [
+        (
+            "RawStatus",
+            "`status` must be a code (200), a list of codes ([200, 204]) or a class or range as text (\"2xx\", \"200-299\")",
+        ),
+        (
+            "RawHeaderCheck",
+            "a header check is a text (equals) or a mapping with one of equals, contains, matches, absent, present",
+        ),
+    ];
+    for (ty, words) in shapes {
+        if msg.contains("untagged enum") && msg.ends_with(ty) {
+            return words.to_string();
+        }
+    }
     msg.to_string()
 }
 
