@@ -190,6 +190,12 @@ impl DemoState {
         self.inner.requests.load(Ordering::Relaxed)
     }
 
+    /// Every access and refresh token the target has issued (and not evicted):
+    /// what a test looks for in the probe's output to prove none leaked.
+    pub fn issued_tokens(&self) -> Vec<String> {
+        self.store().issued_tokens()
+    }
+
     fn count_request(&self) {
         self.inner.requests.fetch_add(1, Ordering::Relaxed);
     }
@@ -388,6 +394,10 @@ impl DemoServer {
 
     pub fn request_count(&self) -> u64 {
         self.state.request_count()
+    }
+
+    pub fn issued_tokens(&self) -> Vec<String> {
+        self.state.issued_tokens()
     }
 
     /// Stops accepting (on both listeners with TLS), lets open requests finish
