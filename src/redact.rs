@@ -53,6 +53,10 @@ impl Redactor {
             url_encode(&s, |b| b.is_ascii_alphanumeric() || b"-._~".contains(&b)),
             url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>(),
             url_encode(&s, |b| b.is_ascii_graphic() && !b"\"#<>?`{}%/".contains(&b)),
+            // As a URL's user name or password (`https://user:${password}@host`).
+            url_encode(&s, |b| {
+                b.is_ascii_graphic() && !b"\"#<>?`{}/:;=@[\\]^|".contains(&b)
+            }),
         ];
         for v in std::iter::once(s).chain(forms) {
             if v.len() >= MIN_SECRET_LEN && !self.secrets.contains(&v) {
@@ -68,7 +72,7 @@ impl Redactor {
     }
 
     pub fn redact(&self, text: &str) -> String {
-        let mut out = text.to_string();
+        let mut out = hide_url_passwords(text).into_owned();
         for s in &self.secrets {
             if out.contains(s.as_str()) {
                 out = out.replace(s.as_str(), "***");
@@ -137,6 +141,20 @@ impl Redactor {
     }
 }
 
+/// A password in a URL (`scheme://user:password@host`) is a credential
+/// whether or not the probe file said so: shown as `***`.
+fn hide_url_passwords(text: &str) -> std::borrow::Cow<'_, str> {
+    static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    if !text.contains("://") {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let re = RE.get_or_init(|| {
+        regex::Regex::new(r"([A-Za-z][A-Za-z0-9+.\-]*://[^/?#@\s:]*:)[^/?#@\s]+@")
+            .expect("a valid regex")
+    });
+    re.replace_all(text, "${1}***@")
+}
+
 fn url_encode(s: &str, keep: impl Fn(u8) -> bool) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
@@ -163,8 +181,28 @@ mod tests {
         assert_eq!(r.redact("/u/p%22ss%20word!/x"), "/u/***/x");
         let r = Redactor::new(["my secret*pw~".to_string()]);
         assert_eq!(r.redact("?pw=my+secret*pw%7E"), "?pw=***");
+        // As a URL's user name.
+        let r = Redactor::new(["us:er@x!".to_string()]);
+        assert_eq!(r.redact("https://us%3Aer%40x!@h/"), "https://***@h/");
         // Too short to redact safely.
         assert_eq!(r.redact("abc"), "abc");
+    }
+
+    #[test]
+    fn hides_every_password_in_a_url() {
+        let r = Redactor::default();
+        assert_eq!(
+            r.redact("GET https://probe:hunter2%21@example.test:8443/x?y=1 failed"),
+            "GET https://probe:***@example.test:8443/x?y=1 failed"
+        );
+        assert_eq!(
+            r.redact("http://:p@h/ and ftp://u:p@h"),
+            "http://:***@h/ and ftp://u:***@h"
+        );
+        // A port is not a password; a user name alone stays.
+        for same in ["https://h:8443/a@b", "https://user@h/", "mailto:a@b"] {
+            assert_eq!(r.redact(same), same);
+        }
     }
 
     #[test]

@@ -229,11 +229,12 @@ pub async fn wait_ready(url: &str, within: std::time::Duration, what: &str) {
 }
 
 /// A made-up secret for leak tests: `label`, 16 random characters and `"`,
-/// space and `!`, so that its JSON-escaped form and each of its URL-encoded
-/// forms differ from it (and so must be looked for separately).
+/// `@`, space and `!`, so that its JSON-escaped form and each of its
+/// URL-encoded forms (query, path, user name or password) differ from it and
+/// from each other (and so must be looked for separately).
 pub fn canary(label: &str) -> String {
     let r = smokeprobe::builtins::random_alnum(16);
-    format!("{label}-{}\" {}!", &r[..8], &r[8..])
+    format!("{label}-{}\"@ {}!", &r[..8], &r[8..])
 }
 
 /// Looks for secrets in output text: each value whole and in every form it
@@ -279,6 +280,9 @@ impl LeakScan {
         let minimal = pct(value, &|b| {
             b.is_ascii_graphic() && !b"\"#<>?`{}%/".contains(&b)
         });
+        let userinfo = pct(value, &|b| {
+            b.is_ascii_graphic() && !b"\"#<>?`{}/:;=@[\\]^|".contains(&b)
+        });
         let xml = value
             .replace('&', "&amp;")
             .replace('"', "&quot;")
@@ -293,6 +297,7 @@ impl LeakScan {
             strict,
             form,
             minimal,
+            userinfo,
         ];
         for f in forms {
             let chars: Vec<char> = f.chars().collect();

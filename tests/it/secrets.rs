@@ -35,6 +35,7 @@ target: canary
 vars:
   base: https://127.0.0.1:9
   http_base: http://127.0.0.1:9
+  authority: 127.0.0.1:9
   username: probe
   # --secret password=<literal> (the demo target's password: the login proves it was sent)
   password: { secret: true }
@@ -74,6 +75,11 @@ flows:
         url: ${http_base}/api/health
         follow_redirects: 2
         query: { pw: "${password}", ce: "${cli_env}", e: "${env_pw}", k: "${api_key}", f: "${file:{file}}", ie: "${env:CANARY_INLINE_ENV}", t: "${token}", ck: "${cookie}", c: "${visible}" }
+        expect: { status: 201 }
+      # Fails on purpose: a password in the URL itself (sent as Basic auth).
+      - name: secret-in-userinfo
+        always: true
+        url: https://probe:${cli_env}@${authority}/api/health
         expect: { status: 201 }
       # Fails on purpose: every assertion expects a secret.
       - name: secret-expected
@@ -200,6 +206,8 @@ impl Scenario {
             format!("base={}", self.server.base_url()),
             "--var".into(),
             format!("http_base={}", self.server.http_url()),
+            "--var".into(),
+            format!("authority={}", self.server.addr()),
             "--secret".into(),
             format!("password={}", self.password),
             "--secret".into(),
@@ -241,22 +249,34 @@ impl Scenario {
 
 #[test]
 fn the_scan_finds_every_form_and_piece_of_a_secret() {
-    let secret = "pw-AbCdEfGh\" IjKlMnOp!";
+    let secret = "pw-AbCdEfGh\"@ IjKlMnOp!";
     let mut scan = LeakScan::new();
     scan.secret("the secret", secret);
-    for planted in [
-        secret.to_string(),
-        r#"pw-AbCdEfGh\" IjKlMnOp!"#.to_string(),
-        r#"pw-AbCdEfGh\\\" IjKlMnOp!"#.to_string(),
-        "pw-AbCdEfGh%22%20IjKlMnOp%21".to_string(),
-        "pw-AbCdEfGh%22+IjKlMnOp%21".to_string(),
-        "pw-AbCdEfGh%22%20IjKlMnOp!".to_string(),
-        // What a cut leaves: twelve characters are enough.
-        "expected xxxx pw-AbCdEfGh\"…".to_string(),
-        "found: …Gh\" IjKlMnOp! and more".to_string(),
+    // Whole, in each form: found as that form (not merely as a piece).
+    for form in [
+        secret,
+        r#"pw-AbCdEfGh\"@ IjKlMnOp!"#,
+        r#"pw-AbCdEfGh\\\"@ IjKlMnOp!"#,
+        "pw-AbCdEfGh&quot;@ IjKlMnOp!",
+        "pw-AbCdEfGh%22%40%20IjKlMnOp%21",
+        "pw-AbCdEfGh%22%40+IjKlMnOp%21",
+        "pw-AbCdEfGh%22@%20IjKlMnOp!",
+        "pw-AbCdEfGh%22%40%20IjKlMnOp!",
     ] {
-        let text = format!("before {planted} after");
-        assert!(scan.find(&text).is_some(), "not found in {text:?}");
+        let text = format!("before {form} after");
+        let found = scan.find(&text).unwrap_or_else(|| panic!("{text:?}"));
+        assert!(
+            found.starts_with(&format!("the secret ({form:?})")),
+            "{form:?}: {found}"
+        );
+    }
+    // What a cut leaves: twelve characters are enough.
+    for piece in [
+        "expected xxxx pw-AbCdEfGh\"…",
+        "found: …Gh\"@ IjKlMnOp! and more",
+    ] {
+        let found = scan.find(piece).unwrap_or_else(|| panic!("{piece:?}"));
+        assert!(found.starts_with("part of the secret"), "{found}");
     }
     for clean in ["pw=*** and pw-AbCd…", "IjKlMnO", "control-value-not-secret"] {
         assert_eq!(scan.find(clean), None, "{clean:?}");
@@ -328,6 +348,11 @@ async fn once_never_writes_a_secret_anywhere() {
     assert!(
         redirects.contains("pw=***") && redirects.contains(CONTROL),
         "{redirects}"
+    );
+    let userinfo = step(&report, "leaky", "secret-in-userinfo")["last"]["url"].to_string();
+    assert!(
+        userinfo.contains("https://probe:***@127.0.0.1"),
+        "{userinfo}"
     );
     let expected = step(&report, "leaky", "secret-expected")["last"]["checks"].to_string();
     assert!(
