@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use super::backend::Ctx;
 use super::envelope::{ApiError, envelope, success};
 use super::store::{LoginOutcome, MAX_USERS, TOKEN_TTL, User, naive_timestamp};
-use crate::builtins::{random_alnum, unix_now};
+use crate::builtins::unix_now;
 
 /// `GET /health`: never touches the database, so it stays healthy when the DB is
 /// down; the timestamp has the real backend's doubled zone (`+00:00Z`).
@@ -228,10 +228,10 @@ pub(super) fn login(ctx: &Ctx, req: &Request<Bytes>) -> Result<Response, ApiErro
             "Debes verificar tu email antes de iniciar sesión",
         ));
     }
-    let access_token = store.issue_session(user, now);
+    let (access_token, refresh_token) = store.issue_session(user, now);
     let data = json!({
         "access_token": access_token,
-        "refresh_token": random_alnum(48),
+        "refresh_token": refresh_token,
         "token_type": "bearer",
         "expires_in": TOKEN_TTL.as_secs(),
         "user": user_json(&store.users[user]),

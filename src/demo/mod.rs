@@ -195,6 +195,12 @@ impl DemoState {
         self.store().failed_logins(username)
     }
 
+    /// Every access and refresh token the target has issued (and not evicted):
+    /// what a test looks for in the probe's output to prove none leaked.
+    pub fn issued_tokens(&self) -> Vec<String> {
+        self.store().issued_tokens()
+    }
+
     fn count_request(&self) {
         self.inner.requests.fetch_add(1, Ordering::Relaxed);
     }
@@ -397,6 +403,10 @@ impl DemoServer {
 
     pub fn failed_logins(&self, username: &str) -> u32 {
         self.state.failed_logins(username)
+    }
+
+    pub fn issued_tokens(&self) -> Vec<String> {
+        self.state.issued_tokens()
     }
 
     /// Stops accepting (on both listeners with TLS), lets open requests finish

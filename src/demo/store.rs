@@ -44,6 +44,9 @@ pub(super) struct User {
 struct Session {
     user: UserIdx,
     expires: Instant,
+    /// The refresh token handed out with this access token (the demo has no
+    /// refresh endpoint; it is kept so tests can look for it in the probe's output).
+    refresh: String,
 }
 
 pub(super) struct Location {
@@ -287,8 +290,9 @@ impl Store {
         }
     }
 
-    /// A new opaque access token for `user`, valid for [`TOKEN_TTL`].
-    pub fn issue_session(&mut self, user: UserIdx, now: Instant) -> String {
+    /// A new opaque access token for `user`, valid for [`TOKEN_TTL`], and its
+    /// refresh token: `(access, refresh)`.
+    pub fn issue_session(&mut self, user: UserIdx, now: Instant) -> (String, String) {
         if self.sessions.len() >= MAX_SESSIONS {
             self.sessions.retain(|_, s| s.expires > now);
             // Still full of live sessions: forget an arbitrary one rather than grow.
@@ -297,14 +301,24 @@ impl Store {
             }
         }
         let token = random_alnum(48);
+        let refresh = random_alnum(48);
         self.sessions.insert(
             token.clone(),
             Session {
                 user,
                 expires: now + TOKEN_TTL,
+                refresh: refresh.clone(),
             },
         );
-        token
+        (token, refresh)
+    }
+
+    /// Every access and refresh token issued and not yet evicted.
+    pub fn issued_tokens(&self) -> Vec<String> {
+        self.sessions
+            .iter()
+            .flat_map(|(access, s)| [access.clone(), s.refresh.clone()])
+            .collect()
     }
 
     pub fn session_user(&self, token: &str, now: Instant) -> Option<UserIdx> {

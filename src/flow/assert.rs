@@ -68,7 +68,27 @@ impl Response {
     }
 }
 
+/// Masks the string values of JSON members whose name says they hold a
+/// credential (`access_token`, `password`, `api_key`, `session_id`, …).
+/// Declared secrets are redacted by value; this covers the ones a target hands
+/// out that the probe file never named (a refresh token in a login response
+/// shown because the step failed).
+pub(crate) fn mask_credentials(s: &str) -> std::borrow::Cow<'_, str> {
+    static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let re = RE.get_or_init(|| {
+        regex::Regex::new(
+            r#"(?i)("[^"\\]*(?:token|passw|secret|api[-_]?key|cookie|session|authorization|credential)[^"\\]*"\s*:\s*)"(?:[^"\\]|\\.)*""#,
+        )
+        .expect("a valid regex")
+    });
+    if !s.contains('"') {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    re.replace_all(s, r#"$1"***""#)
+}
+
 pub(crate) fn shorten(s: &str) -> String {
+    let s = mask_credentials(s);
     let flat: String = s
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })
@@ -424,7 +444,7 @@ fn json_capture(c: &Capture, r: &Response, src: &str, path: &JsonPath) -> Result
 }
 
 #[cfg(test)]
-mod tests {
+mod jsonpath_tests {
     use super::*;
 
     #[test]
@@ -443,5 +463,22 @@ mod tests {
         assert_eq!(ids, vec![&serde_json::json!(1)]);
         let ctl = jsonpath_string_escape("a\nb");
         assert_eq!(ctl, "a\\u000ab");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shown_text_masks_credential_members() {
+        let body = r#"{"data":{"access_token":"abc123","expires_in":900,"refresh_token":"x\"y","user":{"username":"probe"}},"Password" : "hunter2","api-key":"k","sessionId":"s"}"#;
+        assert_eq!(
+            shorten(body),
+            r#"{"data":{"access_token":"***","expires_in":900,"refresh_token":"***","user":{"username":"probe"}},"Password" : "***","api-key":"***","sessionId":"***"}"#
+        );
+        // Names that are not credentials, and non-string values, stay.
+        let plain = r#"{"status":"healthy","token_count":3,"title":"token"}"#;
+        assert_eq!(shorten(plain), plain);
     }
 }

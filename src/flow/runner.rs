@@ -537,6 +537,14 @@ impl Runner {
         redactor: &mut Redactor,
         result: &mut StepResult,
     ) {
+        // A secret capture's value is secret as soon as the response holds it,
+        // even when this step fails (and so never takes the capture): otherwise
+        // the failure message below could show it.
+        for c in step.captures.iter().filter(|c| c.secret) {
+            if let Ok(v) = assert::capture(c, resp, &*scope) {
+                redactor.add(v);
+            }
+        }
         let mut checks: Vec<CheckResult> = Vec::new();
         let has_status = step
             .asserts

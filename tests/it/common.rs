@@ -42,11 +42,12 @@ pub async fn demo_tls(tls: Option<TlsMode>, faults: &[&str]) -> DemoServer {
 /// the in-process target keeps serving.
 pub async fn run(args: Vec<String>, env: Vec<(String, String)>) -> Output {
     tokio::task::spawn_blocking(move || {
+        // The caller's environment comes last so it can set SMOKEPROBE_LOG.
         std::process::Command::new(BIN)
             .args(&args)
-            .envs(env)
             .env_remove("NO_COLOR")
             .env("SMOKEPROBE_LOG", "info")
+            .envs(env)
             .output()
             .expect("smokeprobe binary runs")
     })
@@ -186,6 +187,19 @@ pub fn http_client() -> reqwest::Client {
 /// for `--ca-file` (the directory lives as long as the returned guard).
 pub async fn tls_demo_with_ca(faults: &[&str]) -> (DemoServer, tempfile::TempDir, String) {
     let s = demo_tls(Some(TlsMode::Valid), faults).await;
+    with_ca_file(s)
+}
+
+/// The demo target with `opts` over TLS (`opts.tls` defaults to a valid
+/// certificate), and its CA file as for [`tls_demo_with_ca`].
+pub async fn tls_demo_opts_with_ca(
+    mut opts: DemoOptions,
+) -> (DemoServer, tempfile::TempDir, String) {
+    opts.tls.get_or_insert(TlsMode::Valid);
+    with_ca_file(demo_with(opts).await)
+}
+
+fn with_ca_file(s: DemoServer) -> (DemoServer, tempfile::TempDir, String) {
     let d = tempfile::tempdir().expect("tempdir");
     let ca = d.path().join("ca.pem");
     std::fs::write(&ca, s.ca_pem().expect("a TLS demo has a CA")).expect("CA written");
@@ -211,5 +225,130 @@ pub async fn wait_ready(url: &str, within: std::time::Duration, what: &str) {
         }
         assert!(start.elapsed() < within, "{what} did not become ready");
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// A made-up secret for leak tests: `label`, 16 random characters and `"`,
+/// `@`, space and `!`, so that its JSON-escaped form and each of its
+/// URL-encoded forms (query, path, user name or password) differ from it and
+/// from each other (and so must be looked for separately).
+pub fn canary(label: &str) -> String {
+    let r = smokeprobe::builtins::random_alnum(16);
+    format!("{label}-{}\"@ {}!", &r[..8], &r[8..])
+}
+
+/// Looks for secrets in output text: each value whole and in every form it
+/// could be written in (JSON-escaped once and twice, percent-encoded strictly,
+/// as a form and minimally), and any 12-character run of any of those forms
+/// (what is left of a secret that a shortened line cut through).
+#[derive(Default)]
+pub struct LeakScan {
+    /// (what, form) — whole forms.
+    forms: Vec<(String, String)>,
+    /// 12-character run → what it belongs to.
+    runs: std::collections::HashMap<String, String>,
+}
+
+const RUN: usize = 12;
+
+impl LeakScan {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a secret; `what` names it in failure messages.
+    pub fn secret(&mut self, what: &str, value: &str) -> &mut Self {
+        let json = |s: &str| {
+            let q = serde_json::to_string(s).expect("a string serializes");
+            q[1..q.len() - 1].to_string()
+        };
+        let pct = |s: &str, keep: &dyn Fn(u8) -> bool| {
+            s.bytes()
+                .map(|b| {
+                    if keep(b) {
+                        (b as char).to_string()
+                    } else {
+                        format!("%{b:02X}")
+                    }
+                })
+                .collect::<String>()
+        };
+        let strict = pct(value, &|b| {
+            b.is_ascii_alphanumeric() || b"-._~".contains(&b)
+        });
+        let form = url::form_urlencoded::byte_serialize(value.as_bytes()).collect::<String>();
+        let minimal = pct(value, &|b| {
+            b.is_ascii_graphic() && !b"\"#<>?`{}%/".contains(&b)
+        });
+        let userinfo = pct(value, &|b| {
+            b.is_ascii_graphic() && !b"\"#<>?`{}/:;=@[\\]^|".contains(&b)
+        });
+        let xml = value
+            .replace('&', "&amp;")
+            .replace('"', "&quot;")
+            .replace('\'', "&apos;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;");
+        let forms = [
+            value.to_string(),
+            json(value),
+            json(&json(value)),
+            xml,
+            strict,
+            form,
+            minimal,
+            userinfo,
+        ];
+        for f in forms {
+            let chars: Vec<char> = f.chars().collect();
+            for w in chars.windows(RUN) {
+                self.runs
+                    .entry(w.iter().collect())
+                    .or_insert_with(|| what.to_string());
+            }
+            if !self.forms.iter().any(|(_, x)| *x == f) {
+                self.forms.push((what.to_string(), f));
+            }
+        }
+        self
+    }
+
+    /// Panics, naming `output` and the secret, if `text` holds any of them.
+    pub fn assert_clean(&self, output: &str, text: &str) {
+        if let Some(leak) = self.find(text) {
+            panic!("{output} leaks {leak}");
+        }
+    }
+
+    /// The first secret (whole, in one of its forms, or a 12-character piece)
+    /// found in `text`, with the text around it.
+    pub fn find(&self, text: &str) -> Option<String> {
+        let around = |at: usize| {
+            let mut start = at.saturating_sub(200);
+            while !text.is_char_boundary(start) {
+                start -= 1;
+            }
+            let mut end = (at + 200).min(text.len());
+            while !text.is_char_boundary(end) {
+                end += 1;
+            }
+            text[start..end].to_string()
+        };
+        for (what, form) in &self.forms {
+            if let Some(at) = text.find(form.as_str()) {
+                return Some(format!("{what} ({form:?}):\n…{}…", around(at)));
+            }
+        }
+        let chars: Vec<(usize, char)> = text.char_indices().collect();
+        for (i, w) in chars.windows(RUN).enumerate() {
+            let run: String = w.iter().map(|(_, c)| c).collect();
+            if let Some(what) = self.runs.get(&run) {
+                return Some(format!(
+                    "part of {what} ({run:?}):\n…{}…",
+                    around(chars[i].0)
+                ));
+            }
+        }
+        None
     }
 }

@@ -15,7 +15,11 @@ use crate::common::*;
 pub struct RunProc {
     child: Child,
     pub addr: String,
+    /// stderr (the log), and stdout.
     log: Arc<Mutex<String>>,
+    out: Arc<Mutex<String>>,
+    /// The threads draining stdout and stderr: they end when the child does.
+    drains: Vec<std::thread::JoinHandle<()>>,
     pub dir: tempfile::TempDir,
 }
 
@@ -31,18 +35,30 @@ pub async fn start_run(yaml: &str, extra: &[&str], env: &[(&str, &str)]) -> RunP
         .args(["--listen", "127.0.0.1:0", "--max-jitter", "50ms"])
         .args(extra)
         .env("SMOKEPROBE_LOG", "info")
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     for (k, v) in env {
         cmd.env(k, v);
     }
     let mut child = cmd.spawn().expect("smokeprobe run starts");
+    let stdout = child.stdout.take().unwrap();
+    let out = Arc::new(Mutex::new(String::new()));
+    let out_sink = out.clone();
+    // Drains stdout likewise (`run` prints little there, but a full pipe would block it).
+    let out_drain = std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            let mut o = out_sink.lock().unwrap();
+            o.push_str(&line);
+            o.push('\n');
+        }
+    });
     let stderr = child.stderr.take().unwrap();
     let log = Arc::new(Mutex::new(String::new()));
     let (tx, rx) = std::sync::mpsc::channel();
     let sink = log.clone();
     // Drains stderr for the whole life of the child (a full pipe would block it).
-    std::thread::spawn(move || {
+    let log_drain = std::thread::spawn(move || {
         let mut sent = false;
         for line in BufReader::new(stderr).lines() {
             let Ok(line) = line else { break };
@@ -69,6 +85,8 @@ pub async fn start_run(yaml: &str, extra: &[&str], env: &[(&str, &str)]) -> RunP
         child,
         addr,
         log,
+        out,
+        drains: vec![out_drain, log_drain],
         dir,
     }
 }
@@ -76,6 +94,10 @@ pub async fn start_run(yaml: &str, extra: &[&str], env: &[(&str, &str)]) -> RunP
 impl RunProc {
     pub fn log(&self) -> String {
         self.log.lock().unwrap().clone()
+    }
+
+    pub fn stdout(&self) -> String {
+        self.out.lock().unwrap().clone()
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -128,15 +150,29 @@ impl RunProc {
         assert!(ok.success());
     }
 
-    /// SIGTERM, then the exit code (within `within`).
-    pub async fn terminate(mut self, within: Duration) -> (Option<i32>, String) {
+    /// SIGTERM, then the exit code (within `within`) and the log.
+    pub async fn terminate(self, within: Duration) -> (Option<i32>, String) {
+        let (code, log, _) = self.finish(within).await;
+        (code, log)
+    }
+
+    /// SIGTERM, then the exit code (within `within`), everything it wrote on
+    /// stderr and everything on stdout.
+    pub async fn finish(mut self, within: Duration) -> (Option<i32>, String, String) {
         self.signal("TERM");
         let start = Instant::now();
         loop {
             if let Some(st) = self.child.try_wait().unwrap() {
-                // Let the drain thread catch the last lines.
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                return (st.code(), self.log());
+                // The pipes close with the child: the drains end with its last lines.
+                let drains = std::mem::take(&mut self.drains);
+                tokio::task::spawn_blocking(move || {
+                    for d in drains {
+                        let _ = d.join();
+                    }
+                })
+                .await
+                .unwrap();
+                return (st.code(), self.log(), self.stdout());
             }
             if start.elapsed() > within {
                 let _ = self.child.kill();
