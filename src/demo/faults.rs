@@ -4,8 +4,11 @@
 //!
 //! `GET /__demo/faults` returns the active [`Faults`] as JSON and
 //! `PUT /__demo/faults` (JSON body = `Faults`, missing fields take their defaults)
-//! replaces them. These endpoints exist only in the demo target; a real
-//! ContraVento deployment has nothing like them.
+//! replaces them. `GET /__demo/state` returns what the target holds
+//! ([`DemoSnapshot`](super::DemoSnapshot): every trip, the session, user and
+//! request counts), so a test running the demo as a separate process can check
+//! that no synthetic trip was left behind. These endpoints exist only in the
+//! demo target; a real ContraVento deployment has nothing like them.
 
 use std::fmt;
 use std::str::FromStr;
@@ -418,8 +421,15 @@ const MAX_CONTROL_BODY: usize = 64 * 1024;
 
 /// The demo-only control endpoint (see the module docs).
 pub(super) async fn control(state: &DemoState, req: Request) -> Response {
-    if req.uri().path() != "/__demo/faults" {
-        return (StatusCode::NOT_FOUND, Json(json!({"detail": "Not Found"}))).into_response();
+    match req.uri().path() {
+        "/__demo/faults" => {}
+        "/__demo/state" if req.method() == Method::GET => {
+            return Json(state.snapshot()).into_response();
+        }
+        "/__demo/state" => return method_not_allowed("GET"),
+        _ => {
+            return (StatusCode::NOT_FOUND, Json(json!({"detail": "Not Found"}))).into_response();
+        }
     }
     match *req.method() {
         Method::GET => Json(state.faults()).into_response(),
@@ -440,15 +450,17 @@ pub(super) async fn control(state: &DemoState, req: Request) -> Response {
                     .into_response(),
             }
         }
-        _ => {
-            let mut resp = (
-                StatusCode::METHOD_NOT_ALLOWED,
-                Json(json!({"detail": "Method Not Allowed"})),
-            )
-                .into_response();
-            resp.headers_mut()
-                .insert(header::ALLOW, HeaderValue::from_static("GET, PUT"));
-            resp
-        }
+        _ => method_not_allowed("GET, PUT"),
     }
+}
+
+fn method_not_allowed(allow: &'static str) -> Response {
+    let mut resp = (
+        StatusCode::METHOD_NOT_ALLOWED,
+        Json(json!({"detail": "Method Not Allowed"})),
+    )
+        .into_response();
+    resp.headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static(allow));
+    resp
 }

@@ -31,8 +31,9 @@
 //! exactly as before.
 //!
 //! Demo-only endpoints: `GET /__demo/faults` returns the active faults as JSON and
-//! `PUT /__demo/faults` (JSON body = [`Faults`]) replaces them, on the same
-//! listener (the HTTPS one with TLS). They exist only in this demo; a real
+//! `PUT /__demo/faults` (JSON body = [`Faults`]) replaces them; `GET /__demo/state`
+//! returns a [`DemoSnapshot`] (trips, session/user/request counts); all on the
+//! same listener (the HTTPS one with TLS). They exist only in this demo; a real
 //! deployment has no such thing.
 //!
 //! Architecture invariant: nothing a client sends can panic the server (bodies
@@ -108,7 +109,7 @@ impl Default for DemoOptions {
 }
 
 /// One trip as the tests see it (e.g. to check no `[probe]` trip is left behind).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct TripSummary {
     pub id: String,
     pub title: String,
@@ -118,6 +119,18 @@ pub struct TripSummary {
     pub owner: String,
     /// Number of photos attached.
     pub photos: usize,
+}
+
+/// What `GET /__demo/state` returns: the data the target holds, for tests that
+/// run it as a separate process (no synthetic trip left, sessions bounded).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct DemoSnapshot {
+    /// Every trip, oldest first (the two seeded ones included).
+    pub trips: Vec<TripSummary>,
+    /// Access tokens held (capped; expired ones are dropped as new ones are issued).
+    pub sessions: usize,
+    pub users: usize,
+    pub requests: u64,
 }
 
 /// The demo target's shared state; cloning is cheap (one `Arc`).
@@ -183,6 +196,18 @@ impl DemoState {
                 photos: t.photos.len(),
             })
             .collect()
+    }
+
+    /// Trips and counters, as `GET /__demo/state` reports them.
+    pub fn snapshot(&self) -> DemoSnapshot {
+        let trips = self.trips();
+        let store = self.store();
+        DemoSnapshot {
+            trips,
+            sessions: store.session_count(),
+            users: store.users.len(),
+            requests: self.request_count(),
+        }
     }
 
     /// Requests received so far (all paths, including `/__demo/faults`).

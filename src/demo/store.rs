@@ -6,7 +6,7 @@
 //! trip and only their metadata is kept (the bytes served from `/storage` are one
 //! shared generated JPEG).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use crate::builtins::{random_alnum, rfc3339_utc, today_utc, uuid_v4};
@@ -105,6 +105,9 @@ pub(super) enum LoginOutcome {
 pub(super) struct Store {
     pub users: Vec<User>,
     sessions: HashMap<String, Session>,
+    /// Tokens in the order they were issued, which (one TTL for all) is also
+    /// the order they expire in: the front is the one to forget first.
+    session_order: VecDeque<String>,
     pub trips: HashMap<String, Trip>,
     /// photo id → trip id, so `/storage` lookups need not scan every trip.
     photo_index: HashMap<String, String>,
@@ -131,6 +134,7 @@ impl Store {
         let mut store = Store {
             users: Vec::new(),
             sessions: HashMap::new(),
+            session_order: VecDeque::new(),
             trips: HashMap::new(),
             photo_index: HashMap::new(),
             next_seq: 0,
@@ -292,12 +296,20 @@ impl Store {
 
     /// A new opaque access token for `user`, valid for [`TOKEN_TTL`], and its
     /// refresh token: `(access, refresh)`.
+    ///
+    /// Expired sessions are dropped as new ones are issued; when the cap is
+    /// reached with live sessions only, the *oldest* is forgotten. (Forgetting
+    /// an arbitrary one, as this once did, logged out clients in the middle of
+    /// their work — under a soak's thousands of logins a minute, a flow's token
+    /// vanished between creating a trip and deleting it, and the trip stayed.)
     pub fn issue_session(&mut self, user: UserIdx, now: Instant) -> (String, String) {
-        if self.sessions.len() >= MAX_SESSIONS {
-            self.sessions.retain(|_, s| s.expires > now);
-            // Still full of live sessions: forget an arbitrary one rather than grow.
-            if let Some(victim) = self.sessions.keys().next().cloned() {
-                self.sessions.remove(&victim);
+        while let Some(oldest) = self.session_order.front() {
+            let expired = self.sessions.get(oldest).is_none_or(|s| s.expires <= now);
+            if !expired && self.sessions.len() < MAX_SESSIONS {
+                break;
+            }
+            if let Some(token) = self.session_order.pop_front() {
+                self.sessions.remove(&token);
             }
         }
         let token = random_alnum(48);
@@ -310,6 +322,7 @@ impl Store {
                 refresh: refresh.clone(),
             },
         );
+        self.session_order.push_back(token.clone());
         (token, refresh)
     }
 
@@ -319,6 +332,11 @@ impl Store {
             .iter()
             .flat_map(|(access, s)| [access.clone(), s.refresh.clone()])
             .collect()
+    }
+
+    /// Sessions currently held (live or not yet dropped).
+    pub fn session_count(&self) -> usize {
+        self.sessions.len()
     }
 
     pub fn session_user(&self, token: &str, now: Instant) -> Option<UserIdx> {
@@ -396,5 +414,45 @@ impl Photo {
             height,
             uploaded_at: format!("{}Z", naive_timestamp(now)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> Store {
+        Store::seeded(&DemoOptions::default(), crate::builtins::unix_now())
+    }
+
+    #[test]
+    fn a_full_session_table_forgets_the_oldest_session() {
+        let mut s = store();
+        let now = Instant::now();
+        let tokens: Vec<String> = (0..MAX_SESSIONS)
+            .map(|_| s.issue_session(0, now).0)
+            .collect();
+        assert_eq!(s.session_count(), MAX_SESSIONS);
+        let newest = s.issue_session(1, now).0;
+        assert_eq!(s.session_count(), MAX_SESSIONS);
+        assert_eq!(s.session_user(&tokens[0], now), None, "the oldest goes");
+        // Everyone else is still logged in: nobody is logged out mid-work.
+        for t in &tokens[1..] {
+            assert_eq!(s.session_user(t, now), Some(0));
+        }
+        assert_eq!(s.session_user(&newest, now), Some(1));
+    }
+
+    #[test]
+    fn expired_sessions_are_dropped_as_new_ones_are_issued() {
+        let mut s = store();
+        let t0 = Instant::now();
+        for _ in 0..100 {
+            s.issue_session(0, t0);
+        }
+        let later = t0 + TOKEN_TTL + Duration::from_secs(1);
+        let fresh = s.issue_session(0, later).0;
+        assert_eq!(s.session_count(), 1);
+        assert_eq!(s.session_user(&fresh, later), Some(0));
     }
 }

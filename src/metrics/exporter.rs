@@ -12,6 +12,10 @@
 //!
 //! Label values come only from the configuration (target, flow, step, rule) or
 //! small fixed sets (phase, reason, window, quantile, severity, result).
+//!
+//! The process's own series (`process_*`, read from `/proc/self`, and the
+//! runtime's alive tasks) are read at scrape time too, before the state lock
+//! is taken, so a slow `/proc` never holds up the runs reporting results.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -25,6 +29,7 @@ use prometheus_client::registry::Registry;
 
 use super::buckets;
 use super::names::{self, Name};
+use super::process::ProcessSample;
 use super::window::{Scratch, StepWindows, WindowSpec};
 use crate::config::Flow;
 use crate::flow::{FlowResult, Outcome, Reason};
@@ -364,6 +369,12 @@ fn counter(
 
 impl Collector for Exposition {
     fn encode(&self, mut enc: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let process = ProcessSample::read();
+        // Absent outside a tokio runtime (unit tests rendering directly).
+        let alive_tasks = tokio::runtime::Handle::try_current()
+            .ok()
+            .map(|h| h.metrics().num_alive_tasks());
+        encode_process(&mut enc, &process, alive_tasks)?;
         let now = Instant::now();
         let mut guard = self.0.state();
         let st = &mut *guard;
@@ -623,6 +634,36 @@ impl Collector for Exposition {
         )?;
         Ok(())
     }
+}
+
+/// The `process_*` families (each only when it could be read) and the
+/// runtime's alive tasks.
+fn encode_process(
+    enc: &mut DescriptorEncoder,
+    p: &ProcessSample,
+    alive_tasks: Option<usize>,
+) -> Result<(), std::fmt::Error> {
+    let gauges = [
+        (names::PROCESS_RESIDENT_MEMORY, p.resident_bytes),
+        (names::PROCESS_VIRTUAL_MEMORY, p.virtual_bytes),
+        (names::PROCESS_OPEN_FDS, p.open_fds),
+        (names::PROCESS_MAX_FDS, p.max_fds),
+        (names::PROCESS_START_TIME, p.start_time_seconds),
+        (names::PROCESS_THREADS, p.threads),
+        (names::RUNTIME_ALIVE_TASKS, alive_tasks.map(|n| n as f64)),
+    ];
+    for (name, value) in gauges {
+        if let Some(v) = value {
+            family(enc, name, MetricType::Gauge, |m| gauge(m, &vec![], v))?;
+        }
+    }
+    if let Some(v) = p.cpu_seconds {
+        family(enc, names::PROCESS_CPU, MetricType::Counter, |m| {
+            m.encode_family(&Labels::new())?
+                .encode_counter::<NoLabelSet, _, u64>(&v, None)
+        })?;
+    }
+    Ok(())
 }
 
 /// `1m`, `5m`, `15m`, `30s`, `1h`.

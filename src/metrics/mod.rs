@@ -1,10 +1,12 @@
 //! Metrics of the continuous mode: names (the only module that knows them),
 //! the exporter that turns flow results into series, per-step histogram
-//! buckets placed around the latency budgets, and HDR sliding-window quantiles.
+//! buckets placed around the latency budgets, HDR sliding-window quantiles,
+//! and the process's own memory, descriptors, CPU time and runtime tasks.
 
 pub mod buckets;
 pub mod exporter;
 pub mod names;
+pub mod process;
 pub mod window;
 
 pub use exporter::{CONTENT_TYPE, Metrics};

@@ -104,6 +104,35 @@ pub const FLOWS_CONFIGURED: Name = (
     "Flows scheduled by the running configuration.",
 );
 
+// The process itself (the Prometheus process collector's names; Linux only,
+// read from /proc/self at scrape time) and its tokio runtime.
+pub const PROCESS_RESIDENT_MEMORY: Name = (
+    "process_resident_memory_bytes",
+    "Resident memory size in bytes.",
+);
+pub const PROCESS_VIRTUAL_MEMORY: Name = (
+    "process_virtual_memory_bytes",
+    "Virtual memory size in bytes.",
+);
+pub const PROCESS_OPEN_FDS: Name = ("process_open_fds", "Number of open file descriptors.");
+pub const PROCESS_MAX_FDS: Name = (
+    "process_max_fds",
+    "Maximum number of open file descriptors (soft limit).",
+);
+pub const PROCESS_CPU: Name = (
+    "process_cpu_seconds",
+    "Total user and system CPU time spent in seconds.",
+);
+pub const PROCESS_START_TIME: Name = (
+    "process_start_time_seconds",
+    "Start time of the process since unix epoch in seconds.",
+);
+pub const PROCESS_THREADS: Name = ("process_threads", "Number of OS threads in the process.");
+pub const RUNTIME_ALIVE_TASKS: Name = (
+    "smokeprobe_runtime_alive_tasks",
+    "Tasks alive in the probe's tokio runtime (scheduled flows, runs in flight, connections being served).",
+);
+
 // `once --pushgateway`: the run's results, pushed per target (docs/post-deploy.md).
 pub const ONCE_STEP_P50: Name = (
     "smokeprobe_once_step_p50_seconds",

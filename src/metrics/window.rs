@@ -20,8 +20,10 @@
 //!   `ceil(longest / interval) * 2 + 16`, capped by [`WindowSpec::max_samples`]
 //!   (default [`DEFAULT_MAX_SAMPLES`] = 4096). The factor 2 and the 16 leave room
 //!   for jitter, retries and manually triggered runs. The ring is allocated once,
-//!   in [`StepWindows::new`], and never grows: memory per step is constant from
-//!   the first sample on (see [`StepWindows::memory_bytes`]). A 10 s flow with
+//!   in [`StepWindows::new`] (and written once there, so that its pages are
+//!   resident from the start), and never grows: memory per step is constant,
+//!   in the allocation and in RSS, from creation on (see
+//!   [`StepWindows::memory_bytes`]). A 10 s flow with
 //!   the default windows keeps 196 samples: ~1.7 KB per step, ~1.7 MB for
 //!   1,000 single-step flows.
 //! - **Eviction** happens on every record and read: by time (older than the
@@ -172,8 +174,21 @@ impl StepWindows {
             .collect();
         let longest_ms = windows_ms.iter().copied().max().unwrap_or(0);
         let capacity = capacity_for(interval, longest_ms, spec.max_samples);
+        let mut samples = VecDeque::with_capacity(capacity);
+        // Write every slot once, so the ring's pages are resident from the
+        // start: memory is then constant in RSS too, not only in the
+        // allocation (otherwise RSS creeps up for as long as the ring fills,
+        // up to 32 KB per step at the cap, which looks like a leak).
+        samples.resize(
+            capacity,
+            Sample {
+                at: u32::MAX,
+                micros: u32::MAX,
+            },
+        );
+        samples.clear();
         StepWindows {
-            samples: VecDeque::with_capacity(capacity),
+            samples,
             capacity,
             windows_ms,
             longest_ms,

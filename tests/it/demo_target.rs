@@ -1277,6 +1277,36 @@ async fn faults_switch_at_run_time_over_http() {
 }
 
 #[tokio::test]
+async fn the_state_endpoint_lists_trips_and_counts_sessions() {
+    let s = demo(&[]).await;
+    let c = client();
+    let state_url = format!("{}/__demo/state", s.base_url());
+    let (status, body) = json_of(c.get(&state_url).send().await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    // The two seeded trips of the other rider, no session yet.
+    assert_eq!(body["trips"].as_array().unwrap().len(), 2, "{body}");
+    assert_eq!(body["trips"][0]["owner"], OTHER_USERNAME);
+    assert_eq!(body["sessions"], 0);
+    assert_eq!(body["users"], 2);
+
+    let token = token_for(&c, &s, "probe").await;
+    let id = new_trip(&c, &s, &token).await;
+    let (_, body) = json_of(c.get(&state_url).send().await.unwrap()).await;
+    assert_eq!(body["sessions"], 1);
+    let trips = body["trips"].as_array().unwrap();
+    assert_eq!(trips.len(), 3);
+    assert_eq!(trips[2]["id"], id.as_str());
+    assert_eq!(trips[2]["owner"], "probe");
+    assert_eq!(trips[2]["status"], "draft");
+    assert!(body["requests"].as_u64().unwrap() >= 3);
+
+    let resp = c.put(&state_url).body("{}").send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(header(resp.headers(), "allow"), Some("GET"));
+    s.stop().await;
+}
+
+#[tokio::test]
 async fn fault_specs_parse_and_unknown_ones_list_the_valid_forms() {
     let mut f = Faults::default();
     for spec in [

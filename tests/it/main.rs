@@ -22,4 +22,7 @@ mod pushgateway;
 mod rules;
 mod run;
 mod secrets;
+// Reads the probe's process metrics, which exist on Linux only.
+#[cfg(target_os = "linux")]
+mod soak;
 mod tls_inspect;

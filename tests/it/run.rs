@@ -337,6 +337,27 @@ async fn exposition_passes_promtool_and_carries_every_family() {
         sample(&m, "smokeprobe_config_last_reload_successful", &[]),
         Some(1.0)
     );
+    // The process's own series: Linux reads them from /proc/self.
+    if cfg!(target_os = "linux") {
+        for name in [
+            "process_resident_memory_bytes",
+            "process_virtual_memory_bytes",
+            "process_open_fds",
+            "process_max_fds",
+            "process_start_time_seconds",
+            "process_threads",
+        ] {
+            assert!(
+                sample(&m, name, &[]).is_some_and(|v| v > 0.0),
+                "{name} missing or zero:\n{m}"
+            );
+        }
+        assert!(sample(&m, "process_cpu_seconds_total", &[]).is_some_and(|v| v >= 0.0));
+        let start = sample(&m, "process_start_time_seconds", &[]).unwrap();
+        assert!(start <= smokeprobe::builtins::unix_now() + 1.0);
+    }
+    // One schedule per flow at least.
+    assert!(sample(&m, "smokeprobe_runtime_alive_tasks", &[]).is_some_and(|v| v >= 2.0));
     // No label value is an id or a URL.
     for line in m.lines().filter(|l| !l.starts_with('#')) {
         assert!(!line.contains("://"), "URL in a label: {line}");
