@@ -196,9 +196,15 @@ impl Runner {
                     } else {
                         deadline
                     };
+                    // A shutdown abandons a request only when that loses nothing:
+                    // a POST in flight may be creating the very object the
+                    // cleanup steps must delete, so it runs to its end (within
+                    // its timeout) and its captures are taken.
+                    let abandonable = step.check.is_some()
+                        || matches!(step.method, Method::GET | Method::HEAD | Method::OPTIONS);
                     let run =
                         self.run_step(&mut session, flow, step, &mut scope, &mut redactor, until);
-                    if step.always {
+                    if step.always || !abandonable {
                         run.await
                     } else {
                         tokio::select! {
@@ -215,6 +221,9 @@ impl Runner {
                 };
                 if result.outcome == Outcome::Failed {
                     failed = true;
+                }
+                if result.message.as_deref() == Some(INTERRUPTED) {
+                    interrupted = true;
                 }
                 observer.step_finished(flow, &result);
                 steps.push(result);
@@ -469,7 +478,18 @@ impl Runner {
                 ));
                 return result;
             }
-            tokio::time::sleep(poll.every).await;
+            if step.always {
+                tokio::time::sleep(poll.every).await;
+            } else {
+                // A shutdown ends the polling of a non-cleanup step (with its
+                // last attempt's result); a cleanup step keeps trying.
+                tokio::select! {
+                    _ = tokio::time::sleep(poll.every) => {}
+                    _ = self.stop.cancelled() => {
+                        return skipped(step, Outcome::Skipped, None, INTERRUPTED.into());
+                    }
+                }
+            }
         }
     }
 

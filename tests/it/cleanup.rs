@@ -219,13 +219,15 @@ async fn wait_published(server: &DemoServer) {
     tokio::time::sleep(Duration::from_millis(200)).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigterm_during_once_runs_cleanup_then_exits_143() {
-    // The feed answers after 20 s: the run is parked in appears-in-feed.
-    let server = demo(&["latency:GET:/api/trips/public=20s"]).await;
+/// `once --flow trip-lifecycle` against `server`, sent SIGTERM once `ready`
+/// says so: (exit output, JSON report).
+async fn once_terminated(
+    server: &DemoServer,
+    ready: impl AsyncFnOnce(),
+) -> (std::process::Output, serde_json::Value) {
     let dir = tempfile::tempdir().unwrap();
     let reports = Reports::new();
-    let mut args = contravento_args(&server, dir.path());
+    let mut args = contravento_args(server, dir.path());
     args.extend(["--flow".into(), "trip-lifecycle".into()]);
     args.extend(reports.args());
     let mut child = Command::new(BIN)
@@ -234,7 +236,7 @@ async fn sigterm_during_once_runs_cleanup_then_exits_143() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    wait_published(&server).await;
+    ready().await;
     let killed = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -255,10 +257,17 @@ async fn sigterm_during_once_runs_cleanup_then_exits_143() {
     })
     .await
     .unwrap();
+    (out, reports.json())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_during_once_runs_cleanup_then_exits_143() {
+    // The feed answers after 20 s: the run is parked in appears-in-feed.
+    let server = demo(&["latency:GET:/api/trips/public=20s"]).await;
+    let (out, report) = once_terminated(&server, async || wait_published(&server).await).await;
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(143), "{stdout}\n{stderr}");
     assert!(probe_trips(&server).is_empty(), "{stdout}");
-    let report = reports.json();
     assert_eq!(report["verdict"], "interrupted", "{report}");
     assert_eq!(report["exit_code"], 143);
     let feed = step(&report, "trip-lifecycle", "appears-in-feed");
@@ -274,6 +283,43 @@ async fn sigterm_during_once_runs_cleanup_then_exits_143() {
     assert_eq!(step(&report, "trip-lifecycle", "trip-is-gone")["passed"], 1);
     assert!(stdout.contains("INTERRUPTED"), "{stdout}");
     assert!(stderr.contains("running cleanup steps"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_a_create_in_flight_finish_so_cleanup_deletes_it() {
+    // Creating a trip takes 1.5 s; SIGTERM arrives while the POST is in flight.
+    // Abandoning it would leave a trip the probe never learnt the id of.
+    let server = demo(&["latency:POST:/api/trips=1500ms"]).await;
+    let (out, report) = once_terminated(&server, async || {
+        let start = Instant::now();
+        // The login (1 request) is done and the create has arrived.
+        while server.request_count() < 2 {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "create never sent"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    })
+    .await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(143), "{stdout}\n{stderr}");
+    assert_eq!(
+        step(&report, "trip-lifecycle", "create-trip")["passed"],
+        1,
+        "{stdout}"
+    );
+    assert_eq!(
+        step(&report, "trip-lifecycle", "draft-is-private")["skipped"],
+        1
+    );
+    assert_eq!(
+        step(&report, "trip-lifecycle", "delete-trip")["passed"],
+        1,
+        "{stdout}"
+    );
+    assert!(probe_trips(&server).is_empty(), "{stdout}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
