@@ -30,6 +30,13 @@ pub struct Cli {
     /// The level comes from SMOKEPROBE_LOG (default: warn; `run` logs at info).
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    /// Threads that run flows and serve endpoints. 1 (the default) keeps every
+    /// request of a check on one thread: no cross-thread wake-ups inside a
+    /// measurement, and the least CPU per check. More only helps a probe that
+    /// saturates a core (see docs/performance.md).
+    #[arg(long, global = true, env = "SMOKEPROBE_THREADS", default_value_t = 1,
+          value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub threads: u16,
     #[command(subcommand)]
     pub command: Command,
 }

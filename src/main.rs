@@ -20,10 +20,17 @@ fn main() {
         LogFormat::Json => builder.json().flatten_event(true).init(),
         LogFormat::Text => builder.init(),
     }
-    let code = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = if cli.threads <= 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(cli.threads.into())
+            .enable_all()
+            .build()
+    };
+    let code = match runtime {
         Ok(rt) => rt.block_on(smokeprobe::cli::run(cli)),
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

@@ -62,8 +62,9 @@ impl std::fmt::Debug for State {
 
 /// Lag buckets: a healthy scheduler starts within milliseconds; seconds mean
 /// the probe (or its host) is overloaded.
-const LAG_BUCKETS: [f64; 12] = [
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+const LAG_BUCKETS: [f64; 15] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    10.0,
 ];
 
 struct Hist {
