@@ -145,7 +145,8 @@ impl Redactor {
 /// whether or not the probe file said so: shown as `***`.
 fn hide_url_passwords(text: &str) -> std::borrow::Cow<'_, str> {
     static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
-    if !text.contains("://") {
+    // No userinfo possible without both: the common case, without a regex.
+    if !text.contains('@') || !text.contains("://") {
         return std::borrow::Cow::Borrowed(text);
     }
     let re = RE.get_or_init(|| {

@@ -504,6 +504,8 @@ impl Runner {
         redactor: &Redactor,
         until: Instant,
     ) -> StepResult {
+        // Checks speak HTTPS on most hops (and the TLS check needs the roots).
+        self.http.warm_tls();
         let start = Instant::now();
         let taken = std::mem::replace(session, self.http.session());
         let ctx = checks::Ctx {
@@ -674,6 +676,10 @@ impl Runner {
         let mut method = step.method.clone();
         let mut body = body;
         let mut redirects = Vec::new();
+        if url.scheme() == "https" {
+            // Loading the roots (first HTTPS request only) is not the target's time.
+            self.http.warm_tls();
+        }
         let start = Instant::now();
         loop {
             let opts = SessionOptions {

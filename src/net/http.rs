@@ -166,10 +166,11 @@ impl HttpFactory {
     /// A session for one flow run: no connections yet, the process's shared
     /// TLS configuration. Cheap (an `Arc` clone).
     pub fn session(&self) -> Session {
+        let ua = self.user_agent();
         Session {
-            tls: tokio_rustls::TlsConnector::from(self.tls.clone()),
-            user_agent: (!self.user_agent.is_empty())
-                .then(|| HeaderValue::from_str(&self.user_agent).ok())
+            factory: self.clone(),
+            user_agent: (!ua.is_empty())
+                .then(|| HeaderValue::from_str(ua).ok())
                 .flatten(),
             idle: HashMap::new(),
         }
@@ -179,7 +180,7 @@ impl HttpFactory {
 /// The connections of one flow run. Keeps at most one idle connection per
 /// (scheme, host, port); dropping the session closes them.
 pub struct Session {
-    tls: tokio_rustls::TlsConnector,
+    factory: HttpFactory,
     user_agent: Option<HeaderValue>,
     idle: HashMap<Origin, Conn>,
 }
@@ -588,8 +589,12 @@ impl Session {
                 Host::Ipv4(ip) => ServerName::IpAddress(IpAddr::V4(*ip).into()),
                 Host::Ipv6(ip) => ServerName::IpAddress(IpAddr::V6(*ip).into()),
             };
-            let tls = self
-                .tls
+            let connector = &self
+                .factory
+                .tls()
+                .map_err(|e| progress.fail(ErrorKind::Tls, e))?
+                .connector;
+            let tls = connector
                 .connect(name, tcp)
                 .await
                 .map_err(|e| progress.fail(ErrorKind::Tls, tls_message(&e, peer)))?;

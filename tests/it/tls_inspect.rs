@@ -137,7 +137,10 @@ fn factory(ca_pems: Vec<String>) -> HttpFactory {
 }
 
 fn inspector(ca: &Ca) -> TlsInspector {
-    factory(vec![ca.pem.clone()]).tls_inspector().clone()
+    factory(vec![ca.pem.clone()])
+        .tls_inspector()
+        .expect("TLS configuration builds")
+        .clone()
 }
 
 async fn inspect_leaf(ca: &Ca, leaf: &Leaf, server_name: &str) -> TlsInspection {

@@ -50,12 +50,13 @@ pub(super) async fn run(c: &TlsCheck, ctx: &Ctx<'_>) -> CheckRun {
             "flow deadline reached before the handshake",
         ));
     }
-    let inspection = match ctx
-        .http
-        .tls_inspector()
-        .inspect(&host, port, &sni, budget)
-        .await
-    {
+    let inspector = match ctx.http.tls_inspector() {
+        Ok(i) => i,
+        Err(e) => {
+            return run.fail(Failure::new(Reason::Tls, e));
+        }
+    };
+    let inspection = match inspector.inspect(&host, port, &sni, budget).await {
         Ok(i) => i,
         Err(e) => {
             let reason = match e {
