@@ -214,6 +214,18 @@ fn cpu_secs(pid: u32) -> f64 {
     (ticks(11) + ticks(12)) / clk_tck()
 }
 
+/// Private (anonymous) resident memory in MB: what the process allocated, as
+/// opposed to pages of its executable and libraries mapped from the page cache.
+fn anon_mb(pid: u32) -> f64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    s.lines()
+        .find(|l| l.starts_with("RssAnon:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or(0.0)
+        / 1024.0
+}
+
 /// (VmRSS, VmHWM) in MB.
 fn rss_mb(pid: u32) -> (f64, f64) {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
@@ -638,6 +650,7 @@ struct CpuRow {
     checks: u64,
     cpu_us_per_check: f64,
     rss_idle: f64,
+    anon_idle: f64,
     rss_peak: f64,
 }
 
@@ -665,7 +678,7 @@ fn cpu_smokeprobe(target: &Target, dir: &Path, cfg: &Cfg, pinned: bool) -> CpuRo
     if pinned {
         pin_all(p.pid(), 1);
     }
-    let idle = rss_mb(p.pid()).0;
+    let idle = (rss_mb(p.pid()).0, anon_mb(p.pid()));
     // The probe keeps its own schedule: the harness only waits.
     let wait = || std::thread::sleep(Duration::from_millis(10));
     measure_cpu(
@@ -686,7 +699,7 @@ fn measure_cpu(
     client: &'static str,
     pid: u32,
     cfg: &Cfg,
-    idle: f64,
+    idle: (f64, f64),
     mut drive: impl FnMut(),
     name: &'static str,
     pinned: bool,
@@ -715,7 +728,8 @@ fn measure_cpu(
         },
         checks,
         cpu_us_per_check: (c1 - c0) * 1e6 / checks.max(1) as f64,
-        rss_idle: idle,
+        rss_idle: idle.0,
+        anon_idle: idle.1,
         rss_peak: peak,
     }
 }
@@ -725,7 +739,7 @@ fn cpu_blackbox(target: &Target, dir: &Path, cfg: &Cfg, pinned: bool) -> Option<
     if pinned {
         pin_all(p.pid(), 1);
     }
-    let idle = rss_mb(p.pid()).0;
+    let idle = (rss_mb(p.pid()).0, anon_mb(p.pid()));
     let path = probe_path(target, "/fast");
     let period = Duration::from_nanos(1_000_000_000 / cfg.rate_hz);
     let mut next = Instant::now();
@@ -1034,13 +1048,13 @@ fn main() {
     );
     let _ = writeln!(
         out,
-        "| process | placement | checks | CPU µs/check | RSS idle | RSS peak |\n|---|---|---:|---:|---:|---:|"
+        "| process | placement | checks | CPU µs/check | RSS idle | of it private (anon) | RSS peak |\n|---|---|---:|---:|---:|---:|---:|"
     );
     for r in &cpu {
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {:.1} | {:.1} MB | {:.1} MB |",
-            r.name, r.placement, r.checks, r.cpu_us_per_check, r.rss_idle, r.rss_peak
+            "| {} | {} | {} | {:.1} | {:.1} MB | {:.1} MB | {:.1} MB |",
+            r.name, r.placement, r.checks, r.cpu_us_per_check, r.rss_idle, r.anon_idle, r.rss_peak
         );
     }
     for placement in ["unpinned", "co-pinned (CPU 1)"] {
@@ -1053,14 +1067,15 @@ fn main() {
         if let (Some(s), Some(b)) = (s, b) {
             let _ = writeln!(
                 out,
-                "\n{placement}: CPU per check {:.3}× blackbox's (target ≤ {}), idle RSS {:.2}× (target ≤ 0.5).",
+                "\n{placement}: CPU per check {:.3}× blackbox's (target ≤ {}), idle RSS {:.2}× (target ≤ 0.5), private memory {:.2}×.",
                 s.cpu_us_per_check / b.cpu_us_per_check,
                 if placement == "unpinned" {
                     "0.10"
                 } else {
                     "0.12"
                 },
-                s.rss_idle / b.rss_idle
+                s.rss_idle / b.rss_idle,
+                s.anon_idle / b.anon_idle
             );
         }
     }
