@@ -257,15 +257,14 @@ impl Runner {
         redactor: &mut Redactor,
         until: Instant,
     ) -> StepResult {
+        // Boxed: a check's future is many times a request's, and an unboxed
+        // one would make every step's future that big — copied several times
+        // per run (measured: ~13k instructions of memcpy per request step).
         if let Some(check) = &step.check {
-            return self
-                .run_check(session, check, step, scope, redactor, until)
-                .await;
+            return Box::pin(self.run_check(session, check, step, scope, redactor, until)).await;
         }
         if let Some(fe) = &step.for_each {
-            return self
-                .run_each(session, flow, step, fe, scope, redactor, until)
-                .await;
+            return Box::pin(self.run_each(session, flow, step, fe, scope, redactor, until)).await;
         }
         self.run_request(session, flow, step, scope, redactor, until)
             .await

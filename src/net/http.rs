@@ -594,12 +594,14 @@ impl Session {
                 .tls()
                 .map_err(|e| progress.fail(ErrorKind::Tls, e))?
                 .connector;
-            let tls = connector
-                .connect(name, tcp)
+            // Boxed, like the handshake below: a TLS stream (rustls state and
+            // buffers) is ~7 KB, and inline it would make every request's
+            // future that big, HTTP or not — copied several times per check.
+            let tls = Box::pin(connector.connect(name, tcp))
                 .await
                 .map_err(|e| progress.fail(ErrorKind::Tls, tls_message(&e, peer)))?;
             let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
-            handshake(tls, h2)
+            Box::pin(handshake(tls, h2))
                 .await
                 .map_err(|e| handshake_failed(progress, e))?
         } else {
