@@ -1,4 +1,6 @@
-//! The web endpoint of `smokeprobe run`: `/metrics` (Prometheus text format),
+//! The web endpoint of `smokeprobe run`: the status page at `/` (HTML, with
+//! its stylesheet and script under `/static/`) and the same data as JSON at
+//! `/api/status`, `/metrics` (Prometheus text format),
 //! `/-/healthy` (the process serves), `/-/ready` (every flow finished its first
 //! run since start; a reload does not make a serving probe unready), `POST /-/reload` (reload the probe files; an
 //! invalid configuration is refused and the old one keeps running).
@@ -10,7 +12,7 @@ use std::io;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Request, State};
+use axum::extract::{Query, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -21,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 use crate::encoding::base64;
 use crate::metrics::{CONTENT_TYPE, Metrics};
 use crate::scheduler::Progress;
+use crate::status::html;
 
 /// Reloads the configuration; Ok(summary) or Err(what is wrong).
 pub type ReloadFn = Arc<dyn Fn() -> Result<String, String> + Send + Sync>;
@@ -67,6 +70,9 @@ pub fn router(state: WebState) -> Router {
         .route("/metrics", get(metrics))
         .route("/-/reload", post(reload))
         .route("/", get(index))
+        .route("/api/status", get(api_status))
+        .route("/static/status.css", get(css))
+        .route("/static/status.js", get(js))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_auth));
     Router::new()
         .route("/-/healthy", get(|| async { "smokeprobe is healthy\n" }))
@@ -165,10 +171,75 @@ async fn reload(State(s): State<WebState>) -> Response {
     }
 }
 
-async fn index() -> Response {
+/// The page's own security headers: no inline script or style can run even
+/// if a value ever escaped escaping; nothing is loaded from elsewhere.
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; \
+                   img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+fn page_headers(content_type: &'static str) -> [(header::HeaderName, &'static str); 5] {
+    [
+        (header::CONTENT_TYPE, content_type),
+        (header::CONTENT_SECURITY_POLICY, CSP),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::CACHE_CONTROL, "no-store"),
+    ]
+}
+
+async fn snapshot(s: &WebState) -> Option<crate::status::Snapshot> {
+    let (metrics, ready) = (s.metrics.clone(), s.progress.ready());
+    tokio::task::spawn_blocking(move || metrics.snapshot(ready))
+        .await
+        .ok()
+}
+
+#[derive(serde::Deserialize)]
+struct PageQuery {
+    /// `main`: only the `<main>` element (the script's refresh).
+    part: Option<String>,
+}
+
+/// The status page (`?part=main`: its `<main>` only).
+async fn index(State(s): State<WebState>, Query(q): Query<PageQuery>) -> Response {
+    let Some(snap) = snapshot(&s).await else {
+        return (StatusCode::INTERNAL_SERVER_ERROR, "status unavailable\n").into_response();
+    };
+    let body = match q.part.as_deref() {
+        Some("main") => html::main_part(&snap),
+        _ => html::page(&snap),
+    };
+    (page_headers("text/html; charset=utf-8"), body).into_response()
+}
+
+/// The status page's data as JSON.
+async fn api_status(State(s): State<WebState>) -> Response {
+    let Some(snap) = snapshot(&s).await else {
+        return (StatusCode::INTERNAL_SERVER_ERROR, "status unavailable\n").into_response();
+    };
+    match serde_json::to_string_pretty(&snap) {
+        Ok(body) => (page_headers("application/json"), body).into_response(),
+        Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "status unavailable\n").into_response(),
+    }
+}
+
+async fn css() -> Response {
+    static_asset("text/css; charset=utf-8", html::CSS)
+}
+
+async fn js() -> Response {
+    static_asset("text/javascript; charset=utf-8", html::JS)
+}
+
+/// Embedded in the binary; the page asks for them with the version in the
+/// query string, so they may be cached for long.
+fn static_asset(content_type: &'static str, body: &'static str) -> Response {
     (
-        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        "smokeprobe\n\n/metrics      Prometheus metrics\n/-/healthy    liveness\n/-/ready      readiness (first round done)\nPOST /-/reload  reload the probe files\n",
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (header::CACHE_CONTROL, "private, max-age=86400"),
+        ],
+        body,
     )
         .into_response()
 }
