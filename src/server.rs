@@ -73,6 +73,10 @@ pub fn router(state: WebState) -> Router {
         .route("/api/status", get(api_status))
         .route("/static/status.css", get(css))
         .route("/static/status.js", get(js))
+        .route(
+            "/static/favicon.svg",
+            get(|| async { static_asset("image/svg+xml", html::FAVICON) }),
+        )
         .route_layer(middleware::from_fn_with_state(state.clone(), require_auth));
     Router::new()
         .route("/-/healthy", get(|| async { "smokeprobe is healthy\n" }))

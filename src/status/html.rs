@@ -17,6 +17,7 @@ use crate::flow::fmt_duration;
 
 pub const CSS: &str = include_str!("status.css");
 pub const JS: &str = include_str!("status.js");
+pub const FAVICON: &str = include_str!("favicon.svg");
 /// The stylesheet and script URLs carry the version, so a browser never
 /// keeps an old one after an upgrade.
 const ASSET_VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -69,6 +70,7 @@ pub fn page(s: &Snapshot) -> String {
          <meta name=\"color-scheme\" content=\"light dark\">\n\
          <title>{}</title>\n\
          <link rel=\"stylesheet\" href=\"/static/status.css?v={v}\">\n\
+         <link rel=\"icon\" href=\"/static/favicon.svg\">\n\
          <noscript><meta http-equiv=\"refresh\" content=\"{NOSCRIPT_REFRESH_SECONDS}\"></noscript>\n\
          <script src=\"/static/status.js?v={v}\" defer></script>\n\
          </head>\n<body>\n\
@@ -368,16 +370,17 @@ fn latency(o: &mut String, s: &StepStatus) {
 fn sparkline(o: &mut String, s: &StepStatus) {
     const W: f64 = 180.0;
     const H: f64 = 32.0;
-    const STEP: f64 = W / (crate::metrics::history::HISTORY_LEN as f64 - 1.0);
     let h = &s.history;
     if h.is_empty() {
         return;
     }
+    // The runs kept so far span the whole width (a lone run sits at the right).
+    let step = W / (h.len().max(2) - 1) as f64;
     let slowest = h.iter().filter_map(|p| p.seconds).fold(0.0, f64::max);
     let budget = s.budget.p95.or(s.budget.p99).or(s.budget.p50);
     let top = slowest.max(1e-6) * 1.15;
     let y = |v: f64| H - 2.0 - (v / top) * (H - 4.0);
-    let x = |i: usize| W - (h.len() - 1 - i) as f64 * STEP;
+    let x = |i: usize| W - (h.len() - 1 - i) as f64 * step;
     let failed = h.iter().filter(|p| !p.passed).count();
     let latest = h
         .last()
