@@ -572,6 +572,110 @@ mod tests {
         assert_eq!(format!("{}", Esc("a<b")), "a&lt;b");
     }
 
+    /// Every string a snapshot holds set to markup: none of it comes out as
+    /// markup, and each shows up escaped.
+    #[test]
+    fn the_page_escapes_every_value() {
+        use crate::status::*;
+        const H: &str = "<x a='1'>&\"";
+        let h = || H.to_string();
+        let check = |passed, warning| Check {
+            check: h(),
+            on: Some(h()),
+            passed,
+            warning,
+            expected: h(),
+            actual: h(),
+        };
+        let step = |state| StepStatus {
+            name: h(),
+            kind: "request",
+            always: false,
+            state,
+            method: Some(h()),
+            url: Some(h()),
+            status: Some(500),
+            duration_seconds: Some(0.1),
+            attempts: Some(2),
+            reason: Some("assertion"),
+            message: Some(h()),
+            budget: Percentiles::default(),
+            window: h(),
+            quantiles: Percentiles::default(),
+            samples: 1,
+            over_budget: vec![],
+            windows: vec![],
+            checks: vec![check(false, false), check(false, true), check(true, false)],
+            failed_checks: 1,
+            warnings: 1,
+            certificate: Some(Certificate {
+                days_left: 3.0,
+                not_after: h(),
+                subject: h(),
+                issuer: h(),
+            }),
+            history: vec![HistoryPoint {
+                seconds: Some(0.1),
+                passed: false,
+            }],
+        };
+        let snap = Snapshot {
+            now: 100.0,
+            generated_at: h(),
+            probe: ProbeHealth {
+                version: "<x>",
+                location: Some(h()),
+                started_at: h(),
+                uptime_seconds: 1.0,
+                ready: true,
+                flows_configured: 1,
+                last_reload_successful: Some(true),
+                last_reload_success_at: Some(h()),
+                reloads_succeeded: 1,
+                reloads_failed: 0,
+                schedule_lag_last_max_seconds: 0.0,
+                schedule_lag_mean_seconds: 0.0,
+                runs_total: 1,
+                skipped_runs_total: 0,
+                resident_memory_bytes: None,
+            },
+            summary: Summary {
+                flows: 1,
+                failing: 1,
+                ..Summary::default()
+            },
+            flows: vec![FlowStatus {
+                target: h(),
+                flow: h(),
+                group: Some(h()),
+                description: Some(h()),
+                interval_seconds: 1.0,
+                state: State::Failed,
+                last_run: Some(LastRun {
+                    run_id: h(),
+                    started_at: h(),
+                    finished_at: h(),
+                    finished_unix: 99.0,
+                    duration_seconds: 0.1,
+                }),
+                consecutive_failures: 2,
+                runs: 2,
+                skipped_runs: 0,
+                steps: vec![step(State::Failed), step(State::Skipped)],
+            }],
+        };
+        for out in [page(&snap), main_part(&snap)] {
+            assert!(!out.contains("<x"), "{out}");
+            assert!(!out.contains("'1'"), "{out}");
+            // Names, group, description, message, URL, rules, subjects,
+            // expected/actual, certificate, time stamps: dozens of them.
+            assert!(
+                out.matches("&lt;x a=&#39;1&#39;&gt;&amp;&quot;").count() > 30,
+                "{out}"
+            );
+        }
+    }
+
     #[test]
     fn spans_read_like_a_person_would_say_them() {
         assert_eq!(human_span(Duration::from_secs(12)), "12 s");

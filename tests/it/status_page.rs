@@ -181,6 +181,38 @@ async fn chromium_renders_the_status_page_and_sees_a_fault_turn_its_step_red() {
         let mut c = Chromium::start(390, 844, true);
         c.goto(&page);
 
+        // The target's markup is text, and no element came from it.
+        let echo = c.eval(
+            "(() => {
+                const step = document.querySelector('li.step[data-flow=\"target-echo\"][data-step=\"read-back\"]');
+                return {
+                    state: step.dataset.state,
+                    text: step.querySelector('.failure').textContent,
+                    inside: step.querySelectorAll('script, img, iframe, object').length,
+                    scripts: [...document.scripts].map(s => s.src),
+                    images: document.images.length,
+                };
+            })()",
+        );
+        assert_eq!(echo["state"], "failed", "{echo}");
+        let text = echo["text"].as_str().unwrap();
+        assert!(
+            text.contains("<script>alert(1)</script><img src=x onerror=alert(2)>"),
+            "{text}"
+        );
+        assert!(text.contains("[probe] a plain title"), "{text}");
+        assert_eq!(echo["inside"], 0, "{echo}");
+        assert_eq!(echo["images"], 0, "{echo}");
+        let scripts = echo["scripts"].as_array().unwrap();
+        assert_eq!(scripts.len(), 1, "{echo}");
+        assert!(
+            scripts[0]
+                .as_str()
+                .unwrap()
+                .starts_with(&run.url("/static/status.js")),
+            "{echo}"
+        );
+
         // Every flow, in the API's order, with every step.
         let rendered = c.eval(&format!(
             "(() => {{
@@ -230,38 +262,6 @@ async fn chromium_renders_the_status_page_and_sees_a_fault_turn_its_step_red() {
             c.eval("document.documentElement.scrollWidth <= window.innerWidth"),
             true,
             "the page is wider than a 390 px phone"
-        );
-
-        // The target's markup is text, and no element came from it.
-        let echo = c.eval(
-            "(() => {
-                const step = document.querySelector('li.step[data-flow=\"target-echo\"][data-step=\"read-back\"]');
-                return {
-                    state: step.dataset.state,
-                    text: step.querySelector('.failure').textContent,
-                    inside: step.querySelectorAll('script, img, iframe, object').length,
-                    scripts: [...document.scripts].map(s => s.src),
-                    images: document.images.length,
-                };
-            })()",
-        );
-        assert_eq!(echo["state"], "failed", "{echo}");
-        let text = echo["text"].as_str().unwrap();
-        assert!(
-            text.contains("<script>alert(1)</script><img src=x onerror=alert(2)>"),
-            "{text}"
-        );
-        assert!(text.contains("[probe] a plain title"), "{text}");
-        assert_eq!(echo["inside"], 0, "{echo}");
-        assert_eq!(echo["images"], 0, "{echo}");
-        let scripts = echo["scripts"].as_array().unwrap();
-        assert_eq!(scripts.len(), 1, "{echo}");
-        assert!(
-            scripts[0]
-                .as_str()
-                .unwrap()
-                .starts_with(&run.url("/static/status.js")),
-            "{echo}"
         );
 
         // A fault: /api/health answers 503. The page already open turns the
