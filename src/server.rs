@@ -12,8 +12,8 @@ use std::io;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Query, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -71,12 +71,7 @@ pub fn router(state: WebState) -> Router {
         .route("/-/reload", post(reload))
         .route("/", get(index))
         .route("/api/status", get(api_status))
-        .route("/static/status.css", get(css))
-        .route("/static/status.js", get(js))
-        .route(
-            "/static/favicon.svg",
-            get(|| async { static_asset("image/svg+xml", html::FAVICON) }),
-        )
+        .route("/static/{*file}", get(static_file))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_auth));
     Router::new()
         .route("/-/healthy", get(|| async { "smokeprobe is healthy\n" }))
@@ -197,20 +192,19 @@ async fn snapshot(s: &WebState) -> Option<crate::status::Snapshot> {
         .ok()
 }
 
-#[derive(serde::Deserialize)]
-struct PageQuery {
-    /// `main`: only the `<main>` element (the script's refresh).
-    part: Option<String>,
-}
-
-/// The status page (`?part=main`: its `<main>` only).
-async fn index(State(s): State<WebState>, Query(q): Query<PageQuery>) -> Response {
+/// The status page (`?part=main`: its `<main>` only, for the script's refresh).
+async fn index(State(s): State<WebState>, uri: Uri) -> Response {
+    // (Not axum's `Query`: one fixed parameter is not worth a deserializer in the binary.)
+    let main_only = uri
+        .query()
+        .is_some_and(|q| q.split('&').any(|kv| kv == "part=main"));
     let Some(snap) = snapshot(&s).await else {
         return (StatusCode::INTERNAL_SERVER_ERROR, "status unavailable\n").into_response();
     };
-    let body = match q.part.as_deref() {
-        Some("main") => html::main_part(&snap),
-        _ => html::page(&snap),
+    let body = if main_only {
+        html::main_part(&snap)
+    } else {
+        html::page(&snap)
     };
     (page_headers("text/html; charset=utf-8"), body).into_response()
 }
@@ -226,17 +220,16 @@ async fn api_status(State(s): State<WebState>) -> Response {
     }
 }
 
-async fn css() -> Response {
-    static_asset("text/css; charset=utf-8", html::CSS)
-}
-
-async fn js() -> Response {
-    static_asset("text/javascript; charset=utf-8", html::JS)
-}
-
-/// Embedded in the binary; the page asks for them with the version in the
-/// query string, so they may be cached for long.
-fn static_asset(content_type: &'static str, body: &'static str) -> Response {
+/// The page's stylesheet, script and icon: embedded in the binary; the page
+/// asks for the first two with the version in the query string, so they may
+/// be cached for long.
+async fn static_file(uri: Uri) -> Response {
+    let (content_type, body) = match uri.path() {
+        "/static/status.css" => ("text/css; charset=utf-8", html::CSS),
+        "/static/status.js" => ("text/javascript; charset=utf-8", html::JS),
+        "/static/favicon.svg" => ("image/svg+xml", html::FAVICON),
+        _ => return (StatusCode::NOT_FOUND, "not found\n").into_response(),
+    };
     (
         [
             (header::CONTENT_TYPE, content_type),

@@ -542,15 +542,23 @@ fn human_time(rfc3339: &str) -> String {
     }
 }
 
-/// `3 d 4 h`, `2 h 5 min`, `5 min 3 s`, `12 s`, `0.5 s`.
+/// `3 d 4 h`, `2 h 5 min`, `5 min 3 s`, `1 min`, `12 s`, `0.5 s`: the two
+/// largest units, without a zero second one.
 fn human_span(d: Duration) -> String {
     let s = d.as_secs();
+    let two = |big: u64, big_unit: &str, small: u64, small_unit: &str| {
+        if small == 0 {
+            format!("{big} {big_unit}")
+        } else {
+            format!("{big} {big_unit} {small} {small_unit}")
+        }
+    };
     if s >= 86_400 {
-        format!("{} d {} h", s / 86_400, s % 86_400 / 3600)
+        two(s / 86_400, "d", s % 86_400 / 3600, "h")
     } else if s >= 3600 {
-        format!("{} h {} min", s / 3600, s % 3600 / 60)
+        two(s / 3600, "h", s % 3600 / 60, "min")
     } else if s >= 60 {
-        format!("{} min {} s", s / 60, s % 60)
+        two(s / 60, "min", s % 60, "s")
     } else if s >= 1 || d.is_zero() {
         format!("{s} s")
     } else {
@@ -681,6 +689,8 @@ mod tests {
         assert_eq!(human_span(Duration::from_secs(12)), "12 s");
         assert_eq!(human_span(Duration::from_millis(500)), "0.5 s");
         assert_eq!(human_span(Duration::from_secs(3 * 3600 + 300)), "3 h 5 min");
+        assert_eq!(human_span(Duration::from_secs(60)), "1 min");
+        assert_eq!(human_span(Duration::from_secs(86_400 + 59)), "1 d");
         assert_eq!(
             human_time("2026-11-26T06:56:35.123Z"),
             "2026-11-26 06:56:35 UTC"

@@ -4,7 +4,7 @@
 //! the target stored, `<script>` and all. The page lists every flow and step,
 //! a fault injected into the target turns the right step red in the page
 //! already open (the script's refresh, no reload), target text is shown as
-//! text, the page fits a phone, works with JavaScript off, loads nothing it
+//! text, the page fits a 375 px phone, works with JavaScript off, loads nothing it
 //! is not allowed to, and screenshots are saved under
 //! `target/test-artifacts/`.
 
@@ -178,7 +178,7 @@ async fn chromium_renders_the_status_page_and_sees_a_fault_turn_its_step_red() {
     // Chromium's protocol calls block: keep them off the runtime's workers
     // so the in-process demo target keeps answering.
     tokio::task::block_in_place(|| {
-        let mut c = Chromium::start(390, 844, true);
+        let mut c = Chromium::start(375, 812, true);
         c.goto(&page);
 
         // The target's markup is text, and no element came from it.
@@ -261,7 +261,7 @@ async fn chromium_renders_the_status_page_and_sees_a_fault_turn_its_step_red() {
         assert_eq!(
             c.eval("document.documentElement.scrollWidth <= window.innerWidth"),
             true,
-            "the page is wider than a 390 px phone"
+            "the page is wider than a 375 px phone"
         );
 
         // A fault: /api/health answers 503. The page already open turns the
@@ -467,6 +467,7 @@ async fn the_json_endpoint_serves_the_page_data_and_the_page_forbids_inline_code
             "{path}"
         );
     }
+    assert_eq!(run.get("/static/nope.js", None).await.0, 404);
     let (code, _) = run.terminate(Duration::from_secs(20)).await;
     assert_eq!(code, Some(0));
     s.stop().await;
