@@ -277,6 +277,11 @@ async fn chromium_renders_the_status_page_and_sees_a_fault_turn_its_step_red() {
             &format!("{} === 'failed'", step_state("health", "api-health")),
         );
         assert_eq!(c.eval("window.__sameDocument"), "yes", "the page reloaded");
+        // With scripts on, the <noscript> reload is inert.
+        assert_eq!(
+            c.eval("document.querySelectorAll('meta[http-equiv=refresh]').length"),
+            0
+        );
         assert!(
             c.eval("Number(document.documentElement.dataset.refreshes)")
                 .as_f64()
