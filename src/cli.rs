@@ -768,9 +768,9 @@ async fn cmd_demo(a: DemoArgs) -> i32 {
     };
     let result = crate::continuous::run(first, Arc::new(demo_job), web, opts, shutdown, |h| {
         println!(
-            "\nprobing every flow every {} until Ctrl-C; failed steps are logged below\n  metrics:  http://{}/metrics\n  faults:   curl{curl_ca} -X PUT {base}/__demo/faults -d '{{\"db_down\":true}}'",
+            "\nprobing every flow every {} until Ctrl-C; failed steps are logged below\n  status:   http://{addr}/\n  metrics:  http://{addr}/metrics\n  faults:   curl{curl_ca} -X PUT {base}/__demo/faults -d '{{\"db_down\":true}}'",
             humantime::format_duration(interval),
-            h.addr
+            addr = h.addr
         );
     })
     .await;
@@ -946,8 +946,8 @@ async fn cmd_run(a: RunArgs) -> i32 {
             h.addr
         );
         eprintln!(
-            "smokeprobe: {n} flow(s) scheduled; metrics at {scheme}://{}/metrics",
-            h.addr
+            "smokeprobe: {n} flow(s) scheduled; metrics at {scheme}://{addr}/metrics, status page at {scheme}://{addr}/",
+            addr = h.addr
         );
     })
     .await;

@@ -24,3 +24,4 @@ pub mod report;
 pub mod rules;
 pub mod scheduler;
 pub mod server;
+pub mod status;

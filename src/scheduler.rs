@@ -250,10 +250,10 @@ async fn schedule_flow(
             let result = runner.run_flow(&flow, &LogObserver).await;
             // An interrupted run says nothing about the target: its verdict
             // and latencies are not recorded.
-            if !result.interrupted {
-                metrics.run_finished(&flow, &result);
-            }
             log_run(&result);
+            if !result.interrupted {
+                metrics.run_finished(&flow, result);
+            }
             progress.finished(&flow);
             running.store(false, Ordering::Release);
         });

@@ -1,4 +1,6 @@
-//! The web endpoint of `smokeprobe run`: `/metrics` (Prometheus text format),
+//! The web endpoint of `smokeprobe run`: the status page at `/` (HTML, with
+//! its stylesheet and script under `/static/`) and the same data as JSON at
+//! `/api/status`, `/metrics` (Prometheus text format),
 //! `/-/healthy` (the process serves), `/-/ready` (every flow finished its first
 //! run since start; a reload does not make a serving probe unready), `POST /-/reload` (reload the probe files; an
 //! invalid configuration is refused and the old one keeps running).
@@ -11,7 +13,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -21,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 use crate::encoding::base64;
 use crate::metrics::{CONTENT_TYPE, Metrics};
 use crate::scheduler::Progress;
+use crate::status::html;
 
 /// Reloads the configuration; Ok(summary) or Err(what is wrong).
 pub type ReloadFn = Arc<dyn Fn() -> Result<String, String> + Send + Sync>;
@@ -67,6 +70,8 @@ pub fn router(state: WebState) -> Router {
         .route("/metrics", get(metrics))
         .route("/-/reload", post(reload))
         .route("/", get(index))
+        .route("/api/status", get(api_status))
+        .route("/static/{*file}", get(static_file))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_auth));
     Router::new()
         .route("/-/healthy", get(|| async { "smokeprobe is healthy\n" }))
@@ -165,10 +170,73 @@ async fn reload(State(s): State<WebState>) -> Response {
     }
 }
 
-async fn index() -> Response {
+/// The page's own security headers: no inline script or style can run even
+/// if a value ever escaped escaping; nothing is loaded from elsewhere.
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; \
+                   img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+fn page_headers(content_type: &'static str) -> [(header::HeaderName, &'static str); 5] {
+    [
+        (header::CONTENT_TYPE, content_type),
+        (header::CONTENT_SECURITY_POLICY, CSP),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::CACHE_CONTROL, "no-store"),
+    ]
+}
+
+async fn snapshot(s: &WebState) -> Option<crate::status::Snapshot> {
+    let (metrics, ready) = (s.metrics.clone(), s.progress.ready());
+    tokio::task::spawn_blocking(move || metrics.snapshot(ready))
+        .await
+        .ok()
+}
+
+/// The status page (`?part=main`: its `<main>` only, for the script's refresh).
+async fn index(State(s): State<WebState>, uri: Uri) -> Response {
+    // (Not axum's `Query`: one fixed parameter is not worth a deserializer in the binary.)
+    let main_only = uri
+        .query()
+        .is_some_and(|q| q.split('&').any(|kv| kv == "part=main"));
+    let Some(snap) = snapshot(&s).await else {
+        return (StatusCode::INTERNAL_SERVER_ERROR, "status unavailable\n").into_response();
+    };
+    let body = if main_only {
+        html::main_part(&snap)
+    } else {
+        html::page(&snap)
+    };
+    (page_headers("text/html; charset=utf-8"), body).into_response()
+}
+
+/// The status page's data as JSON.
+async fn api_status(State(s): State<WebState>) -> Response {
+    let Some(snap) = snapshot(&s).await else {
+        return (StatusCode::INTERNAL_SERVER_ERROR, "status unavailable\n").into_response();
+    };
+    match serde_json::to_string_pretty(&snap) {
+        Ok(body) => (page_headers("application/json"), body).into_response(),
+        Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "status unavailable\n").into_response(),
+    }
+}
+
+/// The page's stylesheet, script and icon: embedded in the binary; the page
+/// asks for the first two with the version in the query string, so they may
+/// be cached for long.
+async fn static_file(uri: Uri) -> Response {
+    let (content_type, body) = match uri.path() {
+        "/static/status.css" => ("text/css; charset=utf-8", html::CSS),
+        "/static/status.js" => ("text/javascript; charset=utf-8", html::JS),
+        "/static/favicon.svg" => ("image/svg+xml", html::FAVICON),
+        _ => return (StatusCode::NOT_FOUND, "not found\n").into_response(),
+    };
     (
-        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        "smokeprobe\n\n/metrics      Prometheus metrics\n/-/healthy    liveness\n/-/ready      readiness (first round done)\nPOST /-/reload  reload the probe files\n",
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (header::CACHE_CONTROL, "private, max-age=86400"),
+        ],
+        body,
     )
         .into_response()
 }

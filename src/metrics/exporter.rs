@@ -28,9 +28,12 @@ use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 
 use super::buckets;
+use super::history::History;
 use super::names::{self, Name};
 use super::process::ProcessSample;
 use super::window::{Scratch, StepWindows, WindowSpec};
+
+mod snapshot;
 use crate::config::Flow;
 use crate::flow::{FlowResult, Outcome, Reason};
 
@@ -40,6 +43,8 @@ pub struct Metrics {
     state: Mutex<State>,
     /// `location` label on every series (`--location`), for several probes.
     location: Option<String>,
+    /// When the probe started (unix seconds), for the status page's uptime.
+    started: f64,
 }
 
 #[derive(Default)]
@@ -104,7 +109,17 @@ impl Hist {
 }
 
 struct FlowSeries {
+    /// Position in the configuration (the status page lists flows in it).
+    order: usize,
     interval: Duration,
+    group: Option<String>,
+    description: Option<String>,
+    /// The last finished run (already redacted), for the status page.
+    last: Option<FlowResult>,
+    /// When `last` finished, unix seconds.
+    finished_at: f64,
+    /// Schedule lag of the last run that started.
+    last_lag: f64,
     success: Option<bool>,
     consecutive_failures: u64,
     duration: f64,
@@ -128,6 +143,10 @@ struct StepSeries {
     /// (rule, severity) → subjects failing in the last run.
     rules: BTreeMap<(String, &'static str), u64>,
     is_check: bool,
+    kind: &'static str,
+    always: bool,
+    /// The last runs, for the status page's sparkline.
+    history: History,
 }
 
 impl StepSeries {
@@ -163,6 +182,9 @@ impl StepSeries {
             cert_expiry: None,
             rules: BTreeMap::new(),
             is_check: step.check.is_some(),
+            kind: step.check.as_ref().map_or("request", |c| c.kind()),
+            always: step.always,
+            history: History::default(),
         }
     }
 }
@@ -176,6 +198,7 @@ impl Default for Metrics {
         Metrics {
             state: Mutex::new(State::default()),
             location: None,
+            started: crate::builtins::unix_now(),
         }
     }
 }
@@ -203,10 +226,16 @@ impl Metrics {
         let spec = WindowSpec::default();
         let mut st = self.state();
         let mut old = std::mem::take(&mut st.flows);
-        for f in flows {
+        for (order, f) in flows.iter().enumerate() {
             let k = key(f);
             let mut series = old.remove(&k).unwrap_or_else(|| FlowSeries {
+                order,
                 interval: f.interval,
+                group: None,
+                description: None,
+                last: None,
+                finished_at: 0.0,
+                last_lag: 0.0,
                 success: None,
                 consecutive_failures: 0,
                 duration: 0.0,
@@ -221,6 +250,9 @@ impl Metrics {
                 .map(|s| (s.name.clone(), s))
                 .collect();
             series.interval = f.interval;
+            series.order = order;
+            series.group = f.group.clone();
+            series.description = f.description.clone();
             series.steps = f
                 .steps
                 .iter()
@@ -249,6 +281,7 @@ impl Metrics {
         if let Some(f) = self.state().flows.get_mut(&key(flow)) {
             f.runs += 1;
             f.lag.observe(lag.as_secs_f64());
+            f.last_lag = lag.as_secs_f64();
         }
     }
 
@@ -260,7 +293,8 @@ impl Metrics {
     }
 
     /// A run finished: every step's outcome, duration, phases and verdicts.
-    pub fn run_finished(&self, flow: &Flow, r: &FlowResult) {
+    /// The result is kept (until the next run) for the status page.
+    pub fn run_finished(&self, flow: &Flow, r: FlowResult) {
         let now = Instant::now();
         let mut st = self.state();
         let Some(f) = st.flows.get_mut(&key(flow)) else {
@@ -294,6 +328,11 @@ impl Metrics {
                 series.hist.observe(d.as_secs_f64());
                 series.windows.record(now, d);
             }
+            series.history.push(
+                res.duration.filter(|_| answered),
+                res.outcome == Outcome::Passed,
+            );
+            series.kind = res.kind;
             if let Some(t) = &res.tls {
                 series.cert_expiry = Some(t.earliest_expiry);
             }
@@ -306,6 +345,8 @@ impl Metrics {
                 }
             }
         }
+        f.finished_at = crate::builtins::unix_now();
+        f.last = Some(r);
     }
 
     /// The exposition, Prometheus text format 0.0.4.

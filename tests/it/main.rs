@@ -3,6 +3,7 @@
 
 mod baseline_prom;
 mod checks;
+mod chromium;
 mod cleanup;
 mod cli;
 mod common;
@@ -22,6 +23,7 @@ mod pushgateway;
 mod rules;
 mod run;
 mod secrets;
+mod status_page;
 // Reads the probe's process metrics, which exist on Linux only.
 #[cfg(target_os = "linux")]
 mod soak;

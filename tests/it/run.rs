@@ -545,6 +545,15 @@ async fn bearer_auth_guards_metrics_but_not_health() {
     assert_eq!(status, 200);
     assert!(body.contains("smokeprobe_build_info"));
     assert_eq!(run.get("/-/healthy", None).await.0, 200);
+    // The status page, its JSON and its assets are guarded like /metrics.
+    for path in ["/", "/?part=main", "/api/status", "/static/status.js?v=1"] {
+        assert_eq!(run.get(path, None).await.0, 401, "{path}");
+        assert_eq!(
+            run.get(path, Some("Bearer s3cret-t0ken")).await.0,
+            200,
+            "{path}"
+        );
+    }
     let resp = http_client()
         .post(run.url("/-/reload"))
         .send()

@@ -6,8 +6,8 @@
 //! and every token the target handed out never appear in anything the probe
 //! writes: `once`'s stdout and stderr (text and JSON logs at trace), its JSON
 //! and JUnit reports, its saved baseline, what it pushed to a real
-//! Pushgateway, `check`'s output, and `run`'s stdout, logs (both formats) and
-//! `/metrics` — not whole, not JSON-escaped, not XML-escaped, not
+//! Pushgateway, `check`'s output, and `run`'s stdout, logs (both formats),
+//! `/metrics` and status page (`/`, its refresh fragment and `/api/status`) — not whole, not JSON-escaped, not XML-escaped, not
 //! percent-encoded, not as a 12-character piece of any of those. The steps fail
 //! on purpose so that URLs, redirect chains, expected values and response
 //! bodies carrying the secrets are printed; a non-secret control value next to
@@ -484,6 +484,18 @@ async fn run_never_logs_or_exports_a_secret() {
                 format!("run ({format} logs) /metrics after {runs} run(s)"),
                 m,
             ));
+            // The status page, its refresh fragment and its JSON show the
+            // failed steps' URLs, messages and expected/actual values.
+            for path in ["/", "/?part=main", "/api/status"] {
+                let (status, body) = proc.get(path, None).await;
+                assert_eq!(status, 200, "{path}: {body}");
+                assert!(body.contains(CONTROL), "{path} shows no URL:\n{body}");
+                assert!(body.contains("pw=***"), "{path}:\n{body}");
+                outputs.push((
+                    format!("run ({format} logs) {path} after {runs} run(s)"),
+                    body,
+                ));
+            }
         }
         let (code, log, out) = proc.finish(Duration::from_secs(30)).await;
         assert_eq!(code, Some(0), "{log}");

@@ -1,0 +1,699 @@
+//! The status page as HTML, rendered on the server: it is complete without
+//! JavaScript (a `<noscript>` refresh reloads it), and `status.js` then
+//! replaces its `<main>` with a fresh one (`?part=main`) every few seconds
+//! instead of reloading. The stylesheet and script are embedded in the binary
+//! and served from `/static/…` (no CDN, no web fonts), so the page's CSP can
+//! forbid every inline script and style.
+//!
+//! Every value goes through [`html_escape`] (through [`Esc`] in format
+//! strings): names from the configuration and, above all, everything a target
+//! sent back (messages, expected/actual values, URLs, certificate subjects).
+
+use std::fmt::{self, Write as _};
+use std::time::Duration;
+
+use super::{FlowStatus, ProbeHealth, Snapshot, State, StepStatus};
+use crate::flow::fmt_duration;
+
+pub const CSS: &str = include_str!("status.css");
+pub const JS: &str = include_str!("status.js");
+pub const FAVICON: &str = include_str!("favicon.svg");
+/// The stylesheet and script URLs carry the version, so a browser never
+/// keeps an old one after an upgrade.
+const ASSET_VERSION: &str = env!("CARGO_PKG_VERSION");
+/// Seconds between two refreshes of the page (script, or `<noscript>` reload).
+pub const REFRESH_SECONDS: u32 = 3;
+const NOSCRIPT_REFRESH_SECONDS: u32 = 10;
+
+/// `&`, `<`, `>`, `"` and `'` as character references: safe in text and in
+/// quoted attribute values.
+pub fn html_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let _ = write_escaped(&mut out, s);
+    out
+}
+
+fn write_escaped(out: &mut impl fmt::Write, s: &str) -> fmt::Result {
+    let mut last = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let rep = match b {
+            b'&' => "&amp;",
+            b'<' => "&lt;",
+            b'>' => "&gt;",
+            b'"' => "&quot;",
+            b'\'' => "&#39;",
+            _ => continue,
+        };
+        out.write_str(&s[last..i])?;
+        out.write_str(rep)?;
+        last = i + 1;
+    }
+    out.write_str(&s[last..])
+}
+
+/// Escapes its text when formatted: `write!(o, "<td>{}</td>", Esc(value))`.
+pub struct Esc<'a>(pub &'a str);
+
+impl fmt::Display for Esc<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write_escaped(f, self.0)
+    }
+}
+
+/// The whole page.
+pub fn page(s: &Snapshot) -> String {
+    let mut o = String::with_capacity(16 * 1024);
+    let _ = write!(
+        o,
+        "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <meta name=\"color-scheme\" content=\"light dark\">\n\
+         <title>{}</title>\n\
+         <link rel=\"stylesheet\" href=\"/static/status.css?v={v}\">\n\
+         <link rel=\"icon\" href=\"/static/favicon.svg\">\n\
+         <noscript><meta http-equiv=\"refresh\" content=\"{NOSCRIPT_REFRESH_SECONDS}\"></noscript>\n\
+         <script src=\"/static/status.js?v={v}\" defer></script>\n\
+         </head>\n<body>\n\
+         <div class=\"bar\"><span class=\"brand\">smokeprobe</span>\
+         <span id=\"live\" class=\"live\" aria-live=\"polite\">reloads every {NOSCRIPT_REFRESH_SECONDS} s</span></div>\n",
+        Esc(&title(s)),
+        v = ASSET_VERSION,
+    );
+    main(&mut o, s);
+    o.push_str("</body>\n</html>\n");
+    o
+}
+
+/// The `<main>` element alone (and the title), for the script's refresh.
+pub fn main_part(s: &Snapshot) -> String {
+    let mut o = String::with_capacity(16 * 1024);
+    let _ = writeln!(o, "<title>{}</title>", Esc(&title(s)));
+    main(&mut o, s);
+    o
+}
+
+fn title(s: &Snapshot) -> String {
+    let sum = &s.summary;
+    if sum.failing > 0 {
+        format!("✗ {} failing · smokeprobe", sum.failing)
+    } else if sum.pending > 0 && sum.passing == 0 {
+        "… starting · smokeprobe".to_string()
+    } else {
+        "✓ passing · smokeprobe".to_string()
+    }
+}
+
+fn main(o: &mut String, s: &Snapshot) {
+    let sum = &s.summary;
+    let (class, headline) = if sum.failing > 0 {
+        (
+            "failed",
+            format!("{} of {} flows failing", sum.failing, sum.flows),
+        )
+    } else if sum.pending > 0 {
+        (
+            "pending",
+            format!(
+                "{} of {} flows passing, {} not run yet",
+                sum.passing, sum.flows, sum.pending
+            ),
+        )
+    } else if sum.flows == 0 {
+        ("pending", "No flows configured".to_string())
+    } else {
+        ("passed", format!("All {} flows passing", sum.flows))
+    };
+    let _ = write!(
+        o,
+        "<main id=\"status\" data-refresh=\"{REFRESH_SECONDS}\">\n\
+         <section class=\"overall {class}\"><h1>{}</h1>\
+         <p>as of <time datetime=\"{}\">{}</time></p></section>\n",
+        Esc(&headline),
+        Esc(&s.generated_at),
+        Esc(&human_time(&s.generated_at)),
+    );
+    health(o, &s.probe);
+    let mut group: Option<Option<&str>> = None;
+    for f in &s.flows {
+        let g = f.group.as_deref();
+        if group != Some(g) {
+            if group.is_some() {
+                o.push_str("</section>\n");
+            }
+            let _ = writeln!(
+                o,
+                "<section class=\"group\"><h2>{}</h2>",
+                Esc(g.unwrap_or("Flows"))
+            );
+            group = Some(g);
+        }
+        flow(o, f, s.now);
+    }
+    if group.is_some() {
+        o.push_str("</section>\n");
+    }
+    o.push_str("</main>\n");
+}
+
+fn health(o: &mut String, p: &ProbeHealth) {
+    o.push_str("<section class=\"health\"><h2>Probe</h2><dl class=\"tiles\">\n");
+    let tile = |o: &mut String, class: &str, name: &str, value: &str| {
+        let _ = writeln!(
+            o,
+            "<div class=\"tile {class}\"><dt>{}</dt><dd>{}</dd></div>",
+            Esc(name),
+            Esc(value)
+        );
+    };
+    tile(o, "", "version", p.version);
+    if let Some(l) = &p.location {
+        tile(o, "", "location", l);
+    }
+    tile(
+        o,
+        "",
+        "uptime",
+        &human_span(Duration::from_secs_f64(p.uptime_seconds)),
+    );
+    tile(o, "", "flows", &p.flows_configured.to_string());
+    tile(
+        o,
+        if p.ready { "ok" } else { "warn" },
+        "ready",
+        if p.ready {
+            "yes"
+        } else {
+            "no: first round running"
+        },
+    );
+    let reload = match (p.last_reload_successful, &p.last_reload_success_at) {
+        (Some(false), _) => ("bad", "failed: old configuration runs".to_string()),
+        (_, Some(at)) => ("ok", format!("ok · {}", human_time(at))),
+        _ => ("", "—".to_string()),
+    };
+    tile(o, reload.0, "last reload", &reload.1);
+    tile(
+        o,
+        if p.schedule_lag_last_max_seconds > 1.0 {
+            "warn"
+        } else {
+            ""
+        },
+        "schedule lag",
+        &format!(
+            "{} max · {} mean",
+            fmt_duration(Duration::from_secs_f64(p.schedule_lag_last_max_seconds)),
+            fmt_duration(Duration::from_secs_f64(p.schedule_lag_mean_seconds)),
+        ),
+    );
+    tile(
+        o,
+        "",
+        "runs",
+        &format!("{} · {} skipped", p.runs_total, p.skipped_runs_total),
+    );
+    if let Some(b) = p.resident_memory_bytes {
+        tile(o, "", "memory", &format!("{:.1} MB", b / 1e6));
+    }
+    o.push_str("</dl></section>\n");
+}
+
+fn flow(o: &mut String, f: &FlowStatus, now: f64) {
+    let state = f.state.as_str();
+    let _ = write!(
+        o,
+        "<article class=\"flow {state}\" data-flow=\"{}\" data-target=\"{}\" data-state=\"{state}\">\n\
+         <header><h3>{}<span class=\"name\">{}</span> <span class=\"target\">{}</span></h3>\n<p class=\"when\">",
+        Esc(&f.flow),
+        Esc(&f.target),
+        badge(f.state),
+        Esc(&f.flow),
+        Esc(&f.target),
+    );
+    match &f.last_run {
+        Some(r) => {
+            let ago = Duration::from_secs_f64((now - r.finished_unix).max(0.0));
+            let _ = write!(
+                o,
+                "last run <time datetime=\"{}\" title=\"{}\">{} ago</time> · took {}",
+                Esc(&r.finished_at),
+                Esc(&r.finished_at),
+                Esc(&human_span(ago)),
+                Esc(&fmt_duration(Duration::from_secs_f64(r.duration_seconds))),
+            );
+        }
+        None => o.push_str("no run finished yet"),
+    }
+    let _ = write!(
+        o,
+        " · every {}",
+        Esc(&human_span(Duration::from_secs_f64(f.interval_seconds)))
+    );
+    if f.consecutive_failures > 1 {
+        let _ = write!(
+            o,
+            " · <strong>{} failures in a row</strong>",
+            f.consecutive_failures
+        );
+    }
+    o.push_str("</p>");
+    if let Some(d) = &f.description {
+        let _ = write!(o, "<p class=\"desc\">{}</p>", Esc(d));
+    }
+    o.push_str("</header>\n<ol class=\"steps\">\n");
+    for s in &f.steps {
+        step(o, f, s);
+    }
+    o.push_str("</ol>\n</article>\n");
+}
+
+fn badge(s: State) -> &'static str {
+    match s {
+        State::Passed => "<span class=\"badge passed\">OK</span>",
+        State::Failed => "<span class=\"badge failed\">FAIL</span>",
+        State::Skipped => "<span class=\"badge skipped\">SKIP</span>",
+        State::Pending => "<span class=\"badge pending\">…</span>",
+    }
+}
+
+fn step(o: &mut String, f: &FlowStatus, s: &StepStatus) {
+    let state = s.state.as_str();
+    let key = format!("{}/{}/{}", f.target, f.flow, s.name);
+    let _ = write!(
+        o,
+        "<li class=\"step {state}\" data-flow=\"{}\" data-step=\"{}\" data-state=\"{state}\">\n\
+         <div class=\"head\">{}<span class=\"name\">{}</span>",
+        Esc(&f.flow),
+        Esc(&s.name),
+        badge(s.state),
+        Esc(&s.name),
+    );
+    let what = match (&s.method, s.kind) {
+        (Some(m), "request") => m.clone(),
+        (_, kind) => kind.replace('_', " "),
+    };
+    let _ = write!(o, " <span class=\"kind\">{}", Esc(&what));
+    if let Some(code) = s.status.filter(|_| s.kind == "request") {
+        let _ = write!(o, " → {code}");
+    }
+    if s.always {
+        o.push_str(" · cleanup");
+    }
+    o.push_str("</span></div>\n");
+    latency(o, s);
+    if s.state == State::Failed {
+        failure(o, s);
+    } else if s.state == State::Skipped
+        && let Some(m) = &s.message
+    {
+        let _ = writeln!(o, "<p class=\"skipped-why\">{}</p>", Esc(m));
+    }
+    if let Some(c) = &s.certificate {
+        let class = if c.days_left < 14.0 { "warn" } else { "ok" };
+        let _ = writeln!(
+            o,
+            "<p class=\"cert {class}\">certificate: <strong>{:.0} days left</strong> (until {}) · {} · issued by {}</p>",
+            c.days_left.floor(),
+            Esc(&human_time(&c.not_after)),
+            Esc(&c.subject),
+            Esc(&c.issuer),
+        );
+    }
+    verdicts(o, s, &key);
+    o.push_str("</li>\n");
+}
+
+fn latency(o: &mut String, s: &StepStatus) {
+    o.push_str("<div class=\"lat\">");
+    let has_budget = s.budget.p50.is_some() || s.budget.p95.is_some() || s.budget.p99.is_some();
+    if s.samples == 0 && !has_budget {
+        o.push_str("<span class=\"none\">no latency samples yet</span>");
+    } else {
+        for q in ["p50", "p95", "p99"] {
+            let v = s.quantiles.get(q);
+            let b = s.budget.get(q);
+            if v.is_none() && b.is_none() {
+                continue;
+            }
+            let over = s.over_budget.contains(&q);
+            let _ = write!(
+                o,
+                "<span class=\"q{}\"><b>{q}</b> {}",
+                if over { " over" } else { "" },
+                Esc(&v.map_or_else(|| "–".to_string(), secs))
+            );
+            if let Some(b) = b {
+                let _ = write!(
+                    o,
+                    " <span class=\"budget\">{} {}</span>",
+                    if over { "&gt;" } else { "≤" },
+                    Esc(&secs(b))
+                );
+            }
+            o.push_str("</span>");
+        }
+        let _ = write!(
+            o,
+            "<span class=\"win\">{} window · {} sample{}</span>",
+            Esc(&s.window),
+            s.samples,
+            if s.samples == 1 { "" } else { "s" }
+        );
+    }
+    o.push_str("</div>\n");
+    sparkline(o, s);
+}
+
+/// The last runs as an inline SVG: latency as a line scaled to the slowest
+/// run, the p95 budget as a dashed line when it is in that range, failed
+/// runs as red dots (on the floor when no response came back).
+fn sparkline(o: &mut String, s: &StepStatus) {
+    const W: f64 = 180.0;
+    const H: f64 = 32.0;
+    let h = &s.history;
+    if h.is_empty() {
+        return;
+    }
+    // The runs kept so far span the whole width (a lone run sits at the right).
+    let step = W / (h.len().max(2) - 1) as f64;
+    let slowest = h.iter().filter_map(|p| p.seconds).fold(0.0, f64::max);
+    let budget = s.budget.p95.or(s.budget.p99).or(s.budget.p50);
+    let top = slowest.max(1e-6) * 1.15;
+    let y = |v: f64| H - 2.0 - (v / top) * (H - 4.0);
+    let x = |i: usize| W - (h.len() - 1 - i) as f64 * step;
+    let failed = h.iter().filter(|p| !p.passed).count();
+    let latest = h
+        .last()
+        .and_then(|p| p.seconds)
+        .map_or_else(|| "no response".to_string(), secs);
+    let _ = write!(
+        o,
+        "<svg class=\"spark\" viewBox=\"0 0 {W} {H}\" preserveAspectRatio=\"none\" role=\"img\" \
+         aria-label=\"last {} runs: slowest {}, latest {}, {} failed\">",
+        h.len(),
+        Esc(&secs(slowest)),
+        Esc(&latest),
+        failed
+    );
+    if let Some(b) = budget.filter(|b| *b <= top) {
+        let _ = write!(
+            o,
+            "<line class=\"budget\" x1=\"0\" x2=\"{W}\" y1=\"{y:.1}\" y2=\"{y:.1}\"/>",
+            y = y(b)
+        );
+    }
+    let mut line = String::new();
+    for (i, p) in h.iter().enumerate() {
+        if let Some(v) = p.seconds {
+            let _ = write!(line, "{:.1},{:.1} ", x(i), y(v));
+        }
+    }
+    if !line.is_empty() {
+        let _ = write!(
+            o,
+            "<polyline class=\"line\" points=\"{}\"/>",
+            line.trim_end()
+        );
+    }
+    for (i, p) in h.iter().enumerate().filter(|(_, p)| !p.passed) {
+        let _ = write!(
+            o,
+            "<circle class=\"bad\" cx=\"{:.1}\" cy=\"{:.1}\" r=\"2.2\"/>",
+            x(i),
+            p.seconds.map_or(H - 2.0, y)
+        );
+    }
+    o.push_str("</svg>\n");
+}
+
+/// Why a red step is red: the reason, the message, and each failed
+/// assertion or rule with what was expected and what came back.
+fn failure(o: &mut String, s: &StepStatus) {
+    o.push_str("<div class=\"failure\">");
+    let _ = write!(
+        o,
+        "<p><span class=\"reason\">{}</span>",
+        Esc(s.reason.unwrap_or("failed"))
+    );
+    if let Some(m) = &s.message {
+        let _ = write!(o, " <span class=\"msg\">{}</span>", Esc(m));
+    }
+    o.push_str("</p>");
+    if let Some(u) = &s.url {
+        let _ = write!(
+            o,
+            "<p class=\"url\">{} {}",
+            Esc(s.method.as_deref().unwrap_or("")),
+            Esc(u)
+        );
+        if let Some(a) = s.attempts.filter(|a| *a > 1) {
+            let _ = write!(o, " · {a} attempts");
+        }
+        o.push_str("</p>");
+    }
+    let failed: Vec<_> = s
+        .checks
+        .iter()
+        .filter(|c| !c.passed && !c.warning)
+        .collect();
+    if !failed.is_empty() {
+        checks_table(o, failed.into_iter());
+    }
+    o.push_str("</div>\n");
+}
+
+/// Every verdict of the last run, folded: a check's rules × subjects (with
+/// warnings), a request's assertions.
+fn verdicts(o: &mut String, s: &StepStatus, key: &str) {
+    if s.checks.is_empty() {
+        return;
+    }
+    let what = if s.kind == "request" {
+        "assertion"
+    } else {
+        "rule"
+    };
+    let total = s.checks.len();
+    let passed = s.checks.iter().filter(|c| c.passed).count();
+    let _ = write!(
+        o,
+        "<details class=\"verdicts\" data-key=\"{}\"><summary>{passed}/{total} {what}{} passed",
+        Esc(key),
+        if total == 1 { "" } else { "s" }
+    );
+    if s.failed_checks > 0 {
+        let _ = write!(
+            o,
+            " · <span class=\"bad\">{} failed</span>",
+            s.failed_checks
+        );
+    }
+    if s.warnings > 0 {
+        let _ = write!(
+            o,
+            " · <span class=\"warn\">{} warning{}</span>",
+            s.warnings,
+            if s.warnings == 1 { "" } else { "s" }
+        );
+    }
+    o.push_str("</summary>");
+    checks_table(o, s.checks.iter());
+    o.push_str("</details>\n");
+}
+
+fn checks_table<'a>(o: &mut String, checks: impl Iterator<Item = &'a super::Check>) {
+    o.push_str(
+        "<div class=\"scroll\"><table class=\"checks\"><thead><tr><th>verdict</th><th>check</th>\
+         <th>expected</th><th>actual</th></tr></thead><tbody>",
+    );
+    for c in checks {
+        let (class, verdict) = match (c.passed, c.warning) {
+            (true, _) => ("passed", "pass"),
+            (false, true) => ("warn", "warning"),
+            (false, false) => ("failed", "FAIL"),
+        };
+        let _ = write!(
+            o,
+            "<tr class=\"{class}\"><td>{verdict}</td><td>{}",
+            Esc(&c.check)
+        );
+        if let Some(on) = &c.on {
+            let _ = write!(o, "<span class=\"on\">{}</span>", Esc(on));
+        }
+        let _ = write!(
+            o,
+            "</td><td>{}</td><td>{}</td></tr>",
+            Esc(&c.expected),
+            Esc(&c.actual)
+        );
+    }
+    o.push_str("</tbody></table></div>");
+}
+
+fn secs(v: f64) -> String {
+    fmt_duration(Duration::from_secs_f64(v.max(0.0)))
+}
+
+/// `2026-11-26T06:56:35.123Z` → `2026-11-26 06:56:35 UTC`.
+fn human_time(rfc3339: &str) -> String {
+    match rfc3339.split_once('T') {
+        Some((d, t)) if t.len() >= 8 => format!("{d} {} UTC", &t[..8]),
+        _ => rfc3339.to_string(),
+    }
+}
+
+/// `3 d 4 h`, `2 h 5 min`, `5 min 3 s`, `1 min`, `12 s`, `0.5 s`: the two
+/// largest units, without a zero second one.
+fn human_span(d: Duration) -> String {
+    let s = d.as_secs();
+    let two = |big: u64, big_unit: &str, small: u64, small_unit: &str| {
+        if small == 0 {
+            format!("{big} {big_unit}")
+        } else {
+            format!("{big} {big_unit} {small} {small_unit}")
+        }
+    };
+    if s >= 86_400 {
+        two(s / 86_400, "d", s % 86_400 / 3600, "h")
+    } else if s >= 3600 {
+        two(s / 3600, "h", s % 3600 / 60, "min")
+    } else if s >= 60 {
+        two(s / 60, "min", s % 60, "s")
+    } else if s >= 1 || d.is_zero() {
+        format!("{s} s")
+    } else {
+        format!("{:.1} s", d.as_secs_f64())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_every_special_character() {
+        assert_eq!(
+            html_escape(r#"<script>alert("x" & 'y')</script>"#),
+            "&lt;script&gt;alert(&quot;x&quot; &amp; &#39;y&#39;)&lt;/script&gt;"
+        );
+        assert_eq!(html_escape("plain ünïcode"), "plain ünïcode");
+        assert_eq!(format!("{}", Esc("a<b")), "a&lt;b");
+    }
+
+    /// Every string a snapshot holds set to markup: none of it comes out as
+    /// markup, and each shows up escaped.
+    #[test]
+    fn the_page_escapes_every_value() {
+        use crate::status::*;
+        const H: &str = "<x a='1'>&\"";
+        let h = || H.to_string();
+        let check = |passed, warning| Check {
+            check: h(),
+            on: Some(h()),
+            passed,
+            warning,
+            expected: h(),
+            actual: h(),
+        };
+        let step = |state| StepStatus {
+            name: h(),
+            kind: "request",
+            always: false,
+            state,
+            method: Some(h()),
+            url: Some(h()),
+            status: Some(500),
+            duration_seconds: Some(0.1),
+            attempts: Some(2),
+            reason: Some("assertion"),
+            message: Some(h()),
+            budget: Percentiles::default(),
+            window: h(),
+            quantiles: Percentiles::default(),
+            samples: 1,
+            over_budget: vec![],
+            windows: vec![],
+            checks: vec![check(false, false), check(false, true), check(true, false)],
+            failed_checks: 1,
+            warnings: 1,
+            certificate: Some(Certificate {
+                days_left: 3.0,
+                not_after: h(),
+                subject: h(),
+                issuer: h(),
+            }),
+            history: vec![HistoryPoint {
+                seconds: Some(0.1),
+                passed: false,
+            }],
+        };
+        let snap = Snapshot {
+            now: 100.0,
+            generated_at: h(),
+            probe: ProbeHealth {
+                version: "<x>",
+                location: Some(h()),
+                started_at: h(),
+                uptime_seconds: 1.0,
+                ready: true,
+                flows_configured: 1,
+                last_reload_successful: Some(true),
+                last_reload_success_at: Some(h()),
+                reloads_succeeded: 1,
+                reloads_failed: 0,
+                schedule_lag_last_max_seconds: 0.0,
+                schedule_lag_mean_seconds: 0.0,
+                runs_total: 1,
+                skipped_runs_total: 0,
+                resident_memory_bytes: None,
+            },
+            summary: Summary {
+                flows: 1,
+                failing: 1,
+                ..Summary::default()
+            },
+            flows: vec![FlowStatus {
+                target: h(),
+                flow: h(),
+                group: Some(h()),
+                description: Some(h()),
+                interval_seconds: 1.0,
+                state: State::Failed,
+                last_run: Some(LastRun {
+                    run_id: h(),
+                    started_at: h(),
+                    finished_at: h(),
+                    finished_unix: 99.0,
+                    duration_seconds: 0.1,
+                }),
+                consecutive_failures: 2,
+                runs: 2,
+                skipped_runs: 0,
+                steps: vec![step(State::Failed), step(State::Skipped)],
+            }],
+        };
+        for out in [page(&snap), main_part(&snap)] {
+            assert!(!out.contains("<x"), "{out}");
+            assert!(!out.contains("'1'"), "{out}");
+            // Names, group, description, message, URL, rules, subjects,
+            // expected/actual, certificate, time stamps: dozens of them.
+            assert!(
+                out.matches("&lt;x a=&#39;1&#39;&gt;&amp;&quot;").count() > 30,
+                "{out}"
+            );
+        }
+    }
+
+    #[test]
+    fn spans_read_like_a_person_would_say_them() {
+        assert_eq!(human_span(Duration::from_secs(12)), "12 s");
+        assert_eq!(human_span(Duration::from_millis(500)), "0.5 s");
+        assert_eq!(human_span(Duration::from_secs(3 * 3600 + 300)), "3 h 5 min");
+        assert_eq!(human_span(Duration::from_secs(60)), "1 min");
+        assert_eq!(human_span(Duration::from_secs(86_400 + 59)), "1 d");
+        assert_eq!(
+            human_time("2026-11-26T06:56:35.123Z"),
+            "2026-11-26 06:56:35 UTC"
+        );
+    }
+}
