@@ -201,7 +201,8 @@ fn health(o: &mut String, p: &ProbeHealth) {
         },
         "schedule lag",
         &format!(
-            "{} max · {} mean",
+            // The worst of each flow's latest start, and the mean since start.
+            "{} latest · {} mean",
             fmt_duration(Duration::from_secs_f64(p.schedule_lag_last_max_seconds)),
             fmt_duration(Duration::from_secs_f64(p.schedule_lag_mean_seconds)),
         ),
