@@ -113,30 +113,32 @@ async fn sweeper_deletes_what_a_failed_delete_left_behind() {
         (d.username.as_str(), "A real ride"),
         (OTHER_USERNAME, "[probe] not ours"),
     ] {
-        let login: serde_json::Value = client
-            .post(format!("{api}/auth/login"))
-            .json(&serde_json::json!({"login": user, "password": d.password}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        // POST JSON (with the token once there is one) → the JSON answer.
+        let post = async |url: String, token: Option<&str>, body: serde_json::Value| {
+            let mut req = client.post(url).json(&body);
+            if let Some(t) = token {
+                req = req.bearer_auth(t);
+            }
+            let resp = req.send().await.unwrap();
+            resp.json::<serde_json::Value>().await.unwrap()
+        };
+        let login = post(
+            format!("{api}/auth/login"),
+            None,
+            serde_json::json!({"login": user, "password": d.password}),
+        )
+        .await;
         let token = login["data"]["access_token"].as_str().unwrap().to_string();
-        let trip: serde_json::Value = client
-            .post(format!("{api}/trips"))
-            .bearer_auth(&token)
-            .json(&serde_json::json!({
+        let trip = post(
+            format!("{api}/trips"),
+            Some(&token),
+            serde_json::json!({
                 "title": title,
                 "description": "A trip that is not synthetic and must survive every sweep.",
                 "start_date": "2025-06-01"
-            }))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+            }),
+        )
+        .await;
         let id = trip["data"]["trip_id"].as_str().unwrap();
         let st = client
             .post(format!("{api}/trips/{id}/publish"))

@@ -352,3 +352,15 @@ impl LeakScan {
         None
     }
 }
+
+/// GET `url` on loopback and return the body as text (panics on any failure).
+pub async fn get_text(url: String) -> String {
+    http_client()
+        .get(url)
+        .send()
+        .await
+        .expect("GET answers")
+        .text()
+        .await
+        .expect("GET body")
+}

@@ -82,14 +82,7 @@ async fn once_pushes_results_and_a_deploy_marker() {
     assert_eq!(o.status.code(), Some(0), "stdout:\n{out}\nstderr:\n{err}");
     assert!(err.contains("pushed 1 group(s)"), "{err}");
 
-    let m = http_client()
-        .get(format!("{}/metrics", pg.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let m = get_text(format!("{}/metrics", pg.url)).await;
     let job = "job=\"smokeprobe_once\"";
     let marker = sample_value(
         &m,

@@ -319,14 +319,7 @@ async fn once_never_writes_a_secret_anywhere() {
     let raw_json = std::fs::read_to_string(reports.json_path()).unwrap();
     let junit = reports.junit();
     let saved = std::fs::read_to_string(&baseline).unwrap();
-    let pushed = http_client()
-        .get(format!("{}/metrics", pg.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let pushed = get_text(format!("{}/metrics", pg.url)).await;
 
     // The secrets went out: the login worked with the password, the token and
     // the cookie were captured (so the later steps sent them).
