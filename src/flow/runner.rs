@@ -54,8 +54,29 @@ pub struct Runner {
 struct RunScope {
     values: HashMap<String, String>,
     run_id: String,
-    /// The secret variables (name, value): passwords and API keys, not captures.
-    credentials: Vec<(String, String)>,
+    /// The secret variables: passwords and API keys, not captures.
+    credentials: Vec<Credential>,
+}
+
+/// A secret variable and the forms a request can carry it in, computed once
+/// per run rather than for every request.
+struct Credential {
+    name: String,
+    raw: String,
+    json_escaped: String,
+    form_encoded: String,
+}
+
+impl Credential {
+    fn new(name: &str, raw: &str) -> Credential {
+        let json = serde_json::to_string(raw).unwrap_or_default();
+        Credential {
+            name: name.to_string(),
+            raw: raw.to_string(),
+            json_escaped: json.trim_matches('"').to_string(),
+            form_encoded: url::form_urlencoded::byte_serialize(raw.as_bytes()).collect(),
+        }
+    }
 }
 
 impl Scope for RunScope {
@@ -153,7 +174,7 @@ impl Runner {
             if v.secret {
                 redactor.add(value.clone());
                 if !value.is_empty() {
-                    scope.credentials.push((v.name.clone(), value.clone()));
+                    scope.credentials.push(Credential::new(&v.name, &value));
                 }
             }
             scope.values.insert(v.name.clone(), value);
@@ -922,18 +943,16 @@ fn credentials_in<'s>(
     scope
         .credentials
         .iter()
-        .filter(|(_, v)| {
-            let escaped = serde_json::to_string(v).unwrap_or_default();
-            let escaped = escaped.trim_matches('"').as_bytes();
-            let encoded: String = url::form_urlencoded::byte_serialize(v.as_bytes()).collect();
-            has(body, v.as_bytes())
-                || has(body, escaped)
-                || has(body, encoded.as_bytes())
-                || url.as_str().contains(v.as_str())
-                || url.as_str().contains(&encoded)
-                || headers.values().any(|h| has(h.as_bytes(), v.as_bytes()))
+        .filter(|c| {
+            let raw = c.raw.as_bytes();
+            has(body, raw)
+                || has(body, c.json_escaped.as_bytes())
+                || has(body, c.form_encoded.as_bytes())
+                || url.as_str().contains(c.raw.as_str())
+                || url.as_str().contains(&c.form_encoded)
+                || headers.values().any(|h| has(h.as_bytes(), raw))
         })
-        .map(|(n, _)| n.as_str())
+        .map(|c| c.name.as_str())
         .collect()
 }
 
