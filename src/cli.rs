@@ -395,6 +395,9 @@ async fn cmd_once(a: OnceArgs) -> i32 {
         Ok(p) => p,
         Err(code) => return code,
     };
+    if let Err(code) = install_credential_guard() {
+        return code;
+    }
     let stop = CancellationToken::new();
     let runner = match runner_for(plan, &a.plan, Vec::new()) {
         Ok(r) => r.stop_on(stop.clone()),
@@ -858,6 +861,41 @@ fn web_auth(a: &RunArgs) -> Result<Option<crate::server::Auth>, String> {
     Ok(None)
 }
 
+/// Makes the process's credential guard remember refusals in the state
+/// directory, so a restart never sends a refused secret again. Without a
+/// directory (none configured, or it cannot be created) refusals last as
+/// long as the process, and the probe says so; an existing state file that
+/// cannot be read is an error (exit 2): forgetting refusals is how an
+/// account gets locked.
+fn install_credential_guard() -> Result<(), i32> {
+    use crate::flow::credentials::Guard;
+    let Some(dir) = Guard::default_dir() else {
+        tracing::warn!(
+            target: "smokeprobe::credentials",
+            "no state directory (set SMOKEPROBE_STATE_DIR): refused secrets are remembered only while this process runs"
+        );
+        return Ok(());
+    };
+    let exists = dir.join("credentials.json").exists();
+    match Guard::persistent(&dir) {
+        Ok(g) => {
+            Guard::install(g);
+            Ok(())
+        }
+        Err(e) if exists => {
+            eprintln!("error: credential state: {e}");
+            Err(exit::INVALID)
+        }
+        Err(e) => {
+            tracing::warn!(
+                target: "smokeprobe::credentials",
+                "{e}: refused secrets are remembered only while this process runs"
+            );
+            Ok(())
+        }
+    }
+}
+
 /// The flows a job schedules: indexes of the selected flows in the plan.
 fn job_for(
     plan: Plan,
@@ -891,6 +929,9 @@ fn job_for(
 
 async fn cmd_run(a: RunArgs) -> i32 {
     let shard = a.shard;
+    if let Err(code) = install_credential_guard() {
+        return code;
+    }
     let first =
         match compile_plan(&a.plan, None).and_then(|p| job_for(p, &a.plan, Vec::new(), shard)) {
             Ok(j) => j,

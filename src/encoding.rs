@@ -1,6 +1,7 @@
-//! Base64 (RFC 4648), the only encoding we need without a crate: HTTP basic
-//! credentials (standard alphabet, padded) and the Pushgateway's `@base64` path
-//! segments (URL-safe alphabet, unpadded).
+//! Base64 (RFC 4648) and hex, the only encodings we need without a crate:
+//! HTTP basic credentials (standard alphabet, padded), the Pushgateway's
+//! `@base64` path segments (URL-safe alphabet, unpadded), and the hex of the
+//! credential guard's salt and fingerprints.
 
 const STANDARD: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 const URL_SAFE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -33,9 +34,33 @@ pub fn base64url(data: &[u8]) -> String {
     encode(data, URL_SAFE, false)
 }
 
+/// Lowercase hex.
+pub fn hex(data: &[u8]) -> String {
+    data.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Hex (either case) → bytes; `None` on anything else.
+pub fn unhex(s: &str) -> Option<Vec<u8>> {
+    if s.len() % 2 != 0 {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hex_round_trips_and_refuses_non_hex() {
+        assert_eq!(hex(&[0, 0xab, 0xff]), "00abff");
+        assert_eq!(unhex("00ABff"), Some(vec![0, 0xab, 0xff]));
+        assert_eq!(unhex("0g"), None);
+        assert_eq!(unhex("abc"), None);
+    }
 
     #[test]
     fn rfc4648_vectors() {

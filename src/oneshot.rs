@@ -72,7 +72,15 @@ pub async fn run_once(runner: &Runner, flows: &[&Flow], opts: &OnceOptions) -> O
     if opts.progress {
         let _ = write!(std::io::stderr(), "\r\x1b[2K");
     }
-    OnceReport::new(started_at, start.elapsed(), samples, summaries)
+    let mut report = OnceReport::new(started_at, start.elapsed(), samples, summaries);
+    report.refused_secrets = runner
+        .guard()
+        .secrets()
+        .into_iter()
+        .filter_map(|s| s.refused)
+        .collect();
+    report.left_behind = runner.leftovers().list();
+    report
 }
 
 /// Runs the health flows until they all pass (Ok: attempts, time taken) or

@@ -330,7 +330,7 @@ impl<'a> Compiler<'a> {
         vars: &BTreeMap<String, S<RawVar>>,
         used_overrides: &mut HashSet<String>,
     ) -> Vec<VarDef> {
-        let mut defs: Vec<(String, Pos, String, bool, Option<bool>)> = Vec::new();
+        let mut defs: Vec<(String, Pos, String, bool, Option<bool>, bool)> = Vec::new();
         for (name, v) in vars {
             let pos = pos_of(v);
             if !valid_var_name(name) {
@@ -347,6 +347,7 @@ impl<'a> Compiler<'a> {
                 );
                 continue;
             }
+            let rate_limited = matches!(&v.value, RawVar::Full(f) if f.rate_limited);
             let (file_value, mut secret) = match &v.value {
                 RawVar::Text(s) => (Some(s.clone()), false),
                 RawVar::Number(n) => (Some(fmt_number(*n)), false),
@@ -393,14 +394,21 @@ impl<'a> Compiler<'a> {
                 // Still defined, so its uses are not reported as undefined too.
                 String::new()
             };
-            defs.push((name.clone(), pos, value, secret, cli.map(|o| o.secret)));
+            defs.push((
+                name.clone(),
+                pos,
+                value,
+                secret,
+                cli.map(|o| o.secret),
+                rate_limited,
+            ));
         }
         let names: HashMap<String, NameKind> = defs
             .iter()
             .map(|(n, ..)| (n.clone(), NameKind::Var))
             .collect();
         let mut compiled = Vec::new();
-        for (name, pos, value, secret, from_cli) in defs {
+        for (name, pos, value, secret, from_cli, rate_limited) in defs {
             let mut consts = Vec::new();
             let before = self.errors.len();
             let t = self.template_with_consts(pos, &value, &names, &mut Vec::new(), &mut consts);
@@ -423,6 +431,7 @@ impl<'a> Compiler<'a> {
                         name,
                         value: t,
                         secret,
+                        rate_limited,
                     },
                     pos,
                 ));
@@ -534,6 +543,7 @@ impl<'a> Compiler<'a> {
                         name: name.clone(),
                         value: t,
                         secret,
+                        rate_limited: false,
                     },
                     pos_of(v),
                 ));
@@ -644,6 +654,17 @@ impl<'a> Compiler<'a> {
             }
             _ => names,
         };
+        let cleans = rs.cleans.as_ref().and_then(|c| {
+            if !rs.always {
+                self.err(
+                    pos_of(c),
+                    "`cleans` says what a cleanup step deletes: it needs `always: true`",
+                );
+            }
+            // Not a need: a description that cannot be expanded falls back
+            // to the captured values.
+            self.template(c, names, &mut Vec::new())
+        });
         let kinds = checks::kinds(rs);
         if kinds.len() > 1 {
             self.err(
@@ -697,6 +718,7 @@ impl<'a> Compiler<'a> {
                 timeout,
                 redirects: 0,
                 always: rs.always,
+                cleans,
                 poll: None,
                 budget,
                 asserts: Vec::new(),
@@ -827,6 +849,7 @@ impl<'a> Compiler<'a> {
             timeout,
             redirects,
             always: rs.always,
+            cleans,
             poll,
             budget,
             asserts,

@@ -43,6 +43,9 @@ pub struct VarDef {
     pub name: String,
     pub value: Template,
     pub secret: bool,
+    /// A 429 to a request carrying this secret is rate limiting, not a
+    /// refusal (API keys); for passwords it is a lockout.
+    pub rate_limited: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -78,6 +81,9 @@ pub struct Step {
     /// Maximum redirect hops to follow; 0 means do not follow.
     pub redirects: u8,
     pub always: bool,
+    /// What this cleanup step deletes (`cleans:`), shown as "left behind"
+    /// when it fails; without it, the captured values it uses.
+    pub cleans: Option<Template>,
     pub poll: Option<Poll>,
     pub budget: Option<Budget>,
     pub asserts: Vec<Assertion>,

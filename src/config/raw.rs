@@ -42,6 +42,10 @@ pub struct RawVarFull {
     pub value: Option<serde_json::Value>,
     #[serde(default)]
     pub secret: bool,
+    /// A secret the target rate-limits (an API key): a 429 to a request
+    /// carrying it means "slow down", not "refused".
+    #[serde(default)]
+    pub rate_limited: bool,
     #[serde(default)]
     pub description: Option<String>,
 }
@@ -114,6 +118,10 @@ pub struct RawStep {
     /// Cleanup: runs even when an earlier step failed.
     #[serde(default)]
     pub always: bool,
+    /// What a cleanup step deletes, in words (a template): named as "left
+    /// behind" when the step fails.
+    #[serde(default)]
+    pub cleans: Option<S<String>>,
     #[serde(default)]
     pub poll: Option<S<RawPoll>>,
     #[serde(default)]

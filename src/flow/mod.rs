@@ -3,6 +3,8 @@
 
 mod assert;
 pub mod checks;
+pub mod credentials;
+pub mod leftovers;
 mod runner;
 
 pub use assert::fmt_duration;
@@ -225,6 +227,12 @@ pub struct FlowResult {
     #[serde(with = "secs")]
     pub duration: Duration,
     pub steps: Vec<StepResult>,
+    /// What this run's failed cleanup steps left on the target.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub left_behind: Vec<leftovers::LeftBehind>,
+    /// Objects earlier runs left behind that this run deleted.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cleaned_up: Vec<String>,
 }
 
 impl FlowResult {

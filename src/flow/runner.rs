@@ -12,6 +12,8 @@ use http::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, LOCATION};
 
 use super::assert::{self, Response, fmt_duration};
 use super::checks;
+use super::credentials::{Guard, Refusal, Ticket, Verdict};
+use super::leftovers::{self, LeftBehind, Leftovers};
 use super::{CheckResult, FlowResult, Outcome, PhaseTimes, Reason, StepResult};
 use crate::builtins;
 use crate::config::template::Scope;
@@ -43,14 +45,17 @@ pub struct Runner {
     /// Cancelled when the probe shuts down: runs skip their remaining steps
     /// and go straight to their cleanup (`always`) steps.
     stop: CancellationToken,
-    /// Secret variables a target refused (401/429 to a request carrying
-    /// them), with what happened: never sent again by this runner, so a
-    /// wrong password costs one attempt, not a locked account. A reload
-    /// builds a new runner, which tries again.
-    refused: Arc<Mutex<HashMap<String, String>>>,
+    /// The process's credential gate (shared by every runner, so by every
+    /// reload too): a secret value is tried alone first and never sent again
+    /// once refused, so a wrong password costs one attempt, not a locked
+    /// account.
+    guard: Arc<Guard>,
+    /// The process's left-behind objects, retried on later runs.
+    leftovers: Arc<Leftovers>,
 }
 
 /// Variables of one flow run.
+#[derive(Clone)]
 struct RunScope {
     values: HashMap<String, String>,
     run_id: String,
@@ -60,21 +65,28 @@ struct RunScope {
 
 /// A secret variable and the forms a request can carry it in, computed once
 /// per run rather than for every request.
+#[derive(Clone)]
 struct Credential {
     name: String,
     raw: String,
     json_escaped: String,
     form_encoded: String,
+    /// The value's fingerprint in the credential guard.
+    fingerprint: String,
+    /// A 429 to a request carrying it is rate limiting, not a refusal.
+    rate_limited: bool,
 }
 
 impl Credential {
-    fn new(name: &str, raw: &str) -> Credential {
+    fn new(name: &str, raw: &str, rate_limited: bool, guard: &Guard) -> Credential {
         let json = serde_json::to_string(raw).unwrap_or_default();
         Credential {
             name: name.to_string(),
             raw: raw.to_string(),
             json_escaped: json.trim_matches('"').to_string(),
             form_encoded: url::form_urlencoded::byte_serialize(raw.as_bytes()).collect(),
+            fingerprint: guard.fingerprint(raw),
+            rate_limited,
         }
     }
 }
@@ -112,8 +124,9 @@ struct Attempt {
     ttfb: Duration,
     redirects: Vec<String>,
     url: String,
-    /// Secret variables the request carried.
-    credentials: Vec<String>,
+    /// Permission from the credential guard for the secrets the request
+    /// carried (settled with the verdict on the answer).
+    ticket: Option<Ticket>,
     /// Of the last hop.
     phases: PhaseTimes,
 }
@@ -124,8 +137,25 @@ impl Runner {
             plan,
             http,
             stop: CancellationToken::new(),
-            refused: Arc::default(),
+            guard: Guard::shared(),
+            leftovers: Leftovers::shared(),
         }
+    }
+
+    /// Objects this process created and could not delete (yet).
+    pub fn leftovers(&self) -> &Arc<Leftovers> {
+        &self.leftovers
+    }
+
+    /// This runner with its own credential guard instead of the process's.
+    pub fn with_guard(mut self, guard: Arc<Guard>) -> Self {
+        self.guard = guard;
+        self
+    }
+
+    /// The credential guard (refused secrets, for metrics and reports).
+    pub fn guard(&self) -> &Arc<Guard> {
+        &self.guard
     }
 
     /// This runner, interrupted by `stop`: once it is cancelled, a run in
@@ -174,7 +204,12 @@ impl Runner {
             if v.secret {
                 redactor.add(value.clone());
                 if !value.is_empty() {
-                    scope.credentials.push(Credential::new(&v.name, &value));
+                    scope.credentials.push(Credential::new(
+                        &v.name,
+                        &value,
+                        v.rate_limited,
+                        &self.guard,
+                    ));
                 }
             }
             scope.values.insert(v.name.clone(), value);
@@ -183,6 +218,7 @@ impl Runner {
         let mut steps = Vec::with_capacity(flow.steps.len());
         let mut failed = false;
         let mut interrupted = false;
+        let mut left: Vec<LeftBehind> = Vec::new();
         // One session per run: fresh connections, kept alive between its steps.
         let mut session = self.http.session();
         {
@@ -240,6 +276,22 @@ impl Runner {
                         }
                     }
                 };
+                let mut result = result;
+                if step.always && result.outcome == Outcome::Failed && result.status == Some(401) {
+                    result = self
+                        .login_again_and_retry(
+                            &mut session,
+                            flow,
+                            step,
+                            &mut scope,
+                            &mut redactor,
+                            result,
+                        )
+                        .await;
+                }
+                if step.always && result.outcome == Outcome::Failed && cleans(step) {
+                    left.push(self.left_behind(flow, step, &scope, &redactor, &result));
+                }
                 if result.outcome == Outcome::Failed {
                     failed = true;
                 }
@@ -248,6 +300,28 @@ impl Runner {
                 }
                 observer.step_finished(flow, &result);
                 steps.push(result);
+            }
+        }
+        // Earlier runs' left-behind objects, with this run's fresh login;
+        // this run's own join the list only afterwards (their delete was
+        // just tried).
+        let cleaned_up = if self.stop.is_cancelled() {
+            Vec::new()
+        } else {
+            self.retry_left_behind(&mut session, flow, &scope, &mut redactor)
+                .await
+        };
+        for l in &left {
+            tracing::error!(
+                target: "smokeprobe::cleanup",
+                flow = %flow.name,
+                step = %l.step,
+                "LEFT BEHIND on the target: {} ({}); retried on later runs",
+                l.what,
+                l.why
+            );
+            if step_retryable(flow, &l.step) {
+                self.leftovers.add(l.clone());
             }
         }
         FlowResult {
@@ -266,7 +340,170 @@ impl Runner {
             interrupted,
             duration: started.elapsed(),
             steps,
+            left_behind: left,
+            cleaned_up,
         }
+    }
+
+    /// A cleanup step refused with 401 — its token expired mid-run — logs in
+    /// again once (the earlier steps that captured its secret values, through
+    /// the credential guard) and is tried once more.
+    async fn login_again_and_retry(
+        &self,
+        session: &mut Session,
+        flow: &Flow,
+        step: &Step,
+        scope: &mut RunScope,
+        redactor: &mut Redactor,
+        first: StepResult,
+    ) -> StepResult {
+        let secret_needs: Vec<&String> = step
+            .needs
+            .iter()
+            .filter(|n| secret_captures(flow).any(|c| c == n.as_str()))
+            .collect();
+        let producers: Vec<&Step> = flow
+            .steps
+            .iter()
+            .take_while(|s| !std::ptr::eq(*s, step))
+            .filter(|s| {
+                s.captures
+                    .iter()
+                    .any(|c| c.secret && secret_needs.contains(&&c.name))
+            })
+            .collect();
+        if producers.is_empty() {
+            return first;
+        }
+        for p in &producers {
+            let until = Instant::now() + p.timeout;
+            let r = self
+                .run_step(session, flow, p, scope, redactor, until)
+                .await;
+            if r.outcome != Outcome::Passed {
+                let mut first = first;
+                first.message = Some(format!(
+                    "{} — logging in again (`{}`) failed too: {}",
+                    first.message.unwrap_or_default(),
+                    p.name,
+                    r.message.unwrap_or_default()
+                ));
+                return first;
+            }
+        }
+        let until = Instant::now()
+            + step
+                .timeout
+                .max(step.poll.map(|p| p.within).unwrap_or_default());
+        let mut r = self
+            .run_step(session, flow, step, scope, redactor, until)
+            .await;
+        let names: Vec<&str> = producers.iter().map(|p| p.name.as_str()).collect();
+        let what = format!(
+            "401 at first (token expired?); logged in again (`{}`) and retried",
+            names.join("`, `")
+        );
+        r.message = Some(match r.message.take() {
+            Some(m) => format!("{what}: {m}"),
+            None => what,
+        });
+        r
+    }
+
+    /// What a failed cleanup step leaves on the target.
+    fn left_behind(
+        &self,
+        flow: &Flow,
+        step: &Step,
+        scope: &RunScope,
+        redactor: &Redactor,
+        result: &StepResult,
+    ) -> LeftBehind {
+        let values: Vec<(String, String)> = step
+            .needs
+            .iter()
+            .filter(|n| !secret_captures(flow).any(|c| c == n.as_str()))
+            .filter_map(|n| scope.values.get(n).map(|v| (n.clone(), v.clone())))
+            .collect();
+        let described = step.cleans.as_ref().and_then(|t| t.expand(scope).ok());
+        let what = described.unwrap_or_else(|| {
+            values
+                .iter()
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        });
+        LeftBehind {
+            target: flow.target.clone(),
+            flow: flow.name.clone(),
+            step: step.name.clone(),
+            what: redactor.redact(&what),
+            why: result.message.clone().unwrap_or_else(|| "failed".into()),
+            since: builtins::rfc3339_utc(builtins::unix_now()),
+            attempts: 1,
+            values,
+        }
+    }
+
+    /// Retries deleting objects earlier runs of `flow` left behind, with this
+    /// run's variables (a fresh token) and each object's own values. Returns
+    /// what is now gone; the rest goes back on the list.
+    async fn retry_left_behind(
+        &self,
+        session: &mut Session,
+        flow: &Flow,
+        scope: &RunScope,
+        redactor: &mut Redactor,
+    ) -> Vec<String> {
+        let mut gone = Vec::new();
+        for mut item in self
+            .leftovers
+            .take(&flow.target, &flow.name, leftovers::RETRIES_PER_RUN)
+        {
+            // A reload that removed the step: nothing left to delete it with.
+            let Some(step) = flow.steps.iter().find(|s| s.name == item.step) else {
+                tracing::error!(
+                    target: "smokeprobe::cleanup",
+                    flow = %flow.name,
+                    "LEFT BEHIND: {} — step `{}` no longer exists, so it is not retried",
+                    item.what,
+                    item.step
+                );
+                continue;
+            };
+            let mut s = scope.clone();
+            s.values.extend(item.values.iter().cloned());
+            if step.needs.iter().any(|n| !s.values.contains_key(n)) {
+                // This run never logged in: try again on the next one.
+                self.leftovers.add_back(item);
+                continue;
+            }
+            let until = Instant::now()
+                + step
+                    .timeout
+                    .max(step.poll.map(|p| p.within).unwrap_or_default());
+            let r = self
+                .run_step(session, flow, step, &mut s, redactor, until)
+                .await;
+            let deleted = r.outcome == Outcome::Passed
+                || (step.method == Method::DELETE && matches!(r.status, Some(404 | 410)));
+            if deleted {
+                tracing::info!(
+                    target: "smokeprobe::cleanup",
+                    flow = %flow.name,
+                    step = %step.name,
+                    "deleted what an earlier run left behind: {} (since {})",
+                    item.what,
+                    item.since
+                );
+                gone.push(format!("{} (left behind since {})", item.what, item.since));
+            } else {
+                item.attempts += 1;
+                item.why = r.message.unwrap_or_else(|| "failed".into());
+                self.leftovers.add_back(item);
+            }
+        }
+        gone
     }
 
     async fn run_step(
@@ -472,14 +709,12 @@ impl Runner {
                     result.redirects = a.redirects.iter().map(|u| redactor.redact(u)).collect();
                     result.url = redactor.redact(&a.url);
                     self.judge(step, &a.response, scope, redactor, &mut result);
-                    // An unexpected 401 to a request carrying a secret variable:
-                    // the secret is wrong, and sending it again is how a probe
-                    // locks its own account.
-                    if a.response.status == 401 && result.outcome == Outcome::Failed {
-                        self.refuse(&a.credentials, 401);
+                    if let Some(ticket) = a.ticket {
+                        let failed = result.outcome == Outcome::Failed;
+                        self.settle(ticket, flow, step, scope, &a.response, failed);
                     }
                     // Never poll past a refused credential or a lockout.
-                    !matches!(a.response.status, 401 | 429)
+                    !matches!(a.response.status, 401 | 423 | 429)
                 }
             };
             let Some(poll) = step.poll else {
@@ -687,12 +922,41 @@ impl Runner {
         {
             headers.insert(CONTENT_TYPE, ct);
         }
-        let used = credentials_in(scope, &url, &headers, &body);
-        if let Some(note) = self.refused_credential(&used) {
-            let mut f = Failure::new(Reason::Request, note);
-            f.final_ = true;
-            return Err(f);
-        }
+        let used: Vec<(String, String)> = credentials_in(scope, &url, &headers, &body)
+            .into_iter()
+            .map(|c| (c.name.clone(), c.fingerprint.clone()))
+            .collect();
+        let ticket = if used.is_empty() {
+            None
+        } else {
+            // Bounded by the attempt's own timeout, which the caller applies
+            // around the whole attempt: waiting for the first answer to a
+            // value is part of this step's time.
+            let admitted = tokio::time::timeout(
+                budget.saturating_sub(Duration::from_millis(5)),
+                self.guard.admit(&used),
+            )
+            .await;
+            match admitted {
+                Ok(Ok(t)) => Some(t),
+                Ok(Err(refusal)) => {
+                    let mut f = Failure::new(Reason::Request, refused_note(&refusal));
+                    f.final_ = true;
+                    return Err(f);
+                }
+                Err(_) => {
+                    let names: Vec<&str> = used.iter().map(|(n, _)| n.as_str()).collect();
+                    return Err(Failure::new(
+                        Reason::Timeout,
+                        format!(
+                            "not sent: waited {} for the first request carrying `{}` to be answered (a value is tried alone so a wrong one is sent once)",
+                            fmt_duration(budget),
+                            names.join("`, `")
+                        ),
+                    ));
+                }
+            }
+        };
         let mut method = step.method.clone();
         let mut body = body;
         let mut redirects = Vec::new();
@@ -757,7 +1021,7 @@ impl Runner {
                 ttfb,
                 redirects,
                 url: url.to_string(),
-                credentials: used.iter().map(|s| s.to_string()).collect(),
+                ticket,
                 phases: PhaseTimes {
                     resolve: p.resolve,
                     connect: p.connect,
@@ -770,36 +1034,59 @@ impl Runner {
         }
     }
 
-    /// Why a request carrying one of `used` must not be sent, if the target
-    /// refused it before.
-    fn refused_credential(&self, used: &[&str]) -> Option<String> {
-        let refused = self.refused.lock().unwrap_or_else(|e| e.into_inner());
-        used.iter().find_map(|name| {
-            refused.get(*name).map(|what| {
-                format!(
-                    "not sent: `{name}` was refused earlier ({what}); sending it again could lock the account. Fix it and reload (SIGHUP) or restart"
-                )
-            })
-        })
-    }
-
-    fn refuse(&self, used: &[String], status: u16) {
-        if used.is_empty() {
-            return;
+    /// Tells the guard what the answer said of the secrets a request
+    /// carried: a 401, 423 or 429 (unless the secret is `rate_limited`) that
+    /// failed the step refuses them; any other answer accepts them.
+    fn settle(
+        &self,
+        ticket: Ticket,
+        flow: &Flow,
+        step: &Step,
+        scope: &RunScope,
+        resp: &Response,
+        failed: bool,
+    ) {
+        let status = resp.status;
+        let code = || {
+            serde_json::from_slice::<serde_json::Value>(&resp.body)
+                .ok()
+                .and_then(|v| {
+                    v.pointer("/error/code")
+                        .and_then(|c| c.as_str())
+                        .map(str::to_string)
+                })
+                .filter(|c| {
+                    c.len() <= 64 && c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+                })
+        };
+        let by = format!("{}/{}", flow.name, step.name);
+        let newly = ticket.settle(&by, |var| {
+            let rate_limited = scope
+                .credentials
+                .iter()
+                .any(|c| c.name == var && c.rate_limited);
+            match status {
+                401 | 423 if failed => Verdict::Refused {
+                    status,
+                    code: code(),
+                },
+                429 if failed && !rate_limited => Verdict::Refused {
+                    status,
+                    code: code(),
+                },
+                401 | 423 | 429 => Verdict::Unknown,
+                _ => Verdict::Accepted,
+            }
+        });
+        if !newly.is_empty() {
+            tracing::warn!(
+                target: "smokeprobe::credentials",
+                variables = %newly.join(", "),
+                status,
+                step = %by,
+                "the target refused a secret: requests carrying it are no longer sent (account lockout protection) until its value changes"
+            );
         }
-        let when = builtins::rfc3339_utc(builtins::unix_now());
-        let mut refused = self.refused.lock().unwrap_or_else(|e| e.into_inner());
-        for name in used {
-            refused
-                .entry(name.clone())
-                .or_insert_with(|| format!("{status} at {when}"));
-        }
-        tracing::warn!(
-            target: "smokeprobe::credentials",
-            variables = %used.join(", "),
-            status,
-            "the target refused a secret: requests carrying it are no longer sent (account lockout protection) until a reload"
-        );
     }
 
     /// The step's URL with its query, expanded once per attempt (so what is
@@ -936,7 +1223,7 @@ fn credentials_in<'s>(
     url: &url::Url,
     headers: &HeaderMap,
     body: &Bytes,
-) -> Vec<&'s str> {
+) -> Vec<&'s Credential> {
     fn has(hay: &[u8], needle: &[u8]) -> bool {
         !needle.is_empty() && memchr::memmem::find(hay, needle).is_some()
     }
@@ -952,8 +1239,40 @@ fn credentials_in<'s>(
                 || url.as_str().contains(&c.form_encoded)
                 || headers.values().any(|h| has(h.as_bytes(), raw))
         })
-        .map(|c| c.name.as_str())
         .collect()
+}
+
+/// Why a request carrying a refused secret was not sent.
+pub(crate) fn refused_note(r: &Refusal) -> String {
+    format!(
+        "not sent: `{}` was refused ({}); sending it again could lock the account. Set a new value: the same value stays refused across reloads and restarts",
+        r.var,
+        r.describe()
+    )
+}
+
+/// A cleanup step that deletes something (rather than one that checks a
+/// deletion happened): `cleans:` says so, or its method deletes.
+fn cleans(step: &Step) -> bool {
+    step.cleans.is_some() || step.method == Method::DELETE
+}
+
+/// Left-behind objects of this step can be retried on a later run (one
+/// request per object; a `for_each` sweep retries itself).
+fn step_retryable(flow: &Flow, step: &str) -> bool {
+    flow.steps
+        .iter()
+        .any(|s| s.name == step && s.for_each.is_none())
+}
+
+/// Names of the flow's secret captures (tokens): a retry takes them from
+/// the run that retries, never from the run that failed.
+fn secret_captures(flow: &Flow) -> impl Iterator<Item = &str> {
+    flow.steps
+        .iter()
+        .flat_map(|s| s.captures.iter())
+        .filter(|c| c.secret)
+        .map(|c| c.name.as_str())
 }
 
 fn skipped(step: &Step, outcome: Outcome, reason: Option<Reason>, message: String) -> StepResult {

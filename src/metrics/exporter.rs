@@ -54,6 +54,8 @@ struct State {
     reload_ok: Option<bool>,
     reload_success_at: f64,
     reloads: [u64; 2],
+    /// Secret variables of the configured flows (the `var` label values).
+    secret_vars: std::collections::BTreeSet<String>,
     scratch: Scratch,
 }
 
@@ -225,6 +227,12 @@ impl Metrics {
     pub fn configure(&self, flows: &[&Flow]) {
         let spec = WindowSpec::default();
         let mut st = self.state();
+        st.secret_vars = flows
+            .iter()
+            .flat_map(|f| f.globals.iter().chain(f.vars.iter()))
+            .filter(|v| v.secret)
+            .map(|v| v.name.clone())
+            .collect();
         let mut old = std::mem::take(&mut st.flows);
         for (order, f) in flows.iter().enumerate() {
             let k = key(f);
@@ -442,6 +450,38 @@ impl Collector for Exposition {
         family(&mut enc, names::FLOWS_CONFIGURED, MetricType::Gauge, |m| {
             gauge(m, &vec![], flows.len() as f64)
         })?;
+        // Every secret variable of the configuration, 0 until refused, so an
+        // alert on `== 1` never waits on a series that does not exist yet.
+        let secrets = crate::flow::credentials::Guard::shared().secrets();
+        family(&mut enc, names::SECRET_REFUSED, MetricType::Gauge, |m| {
+            for var in &st.secret_vars {
+                let refused = secrets.iter().any(|s| &s.var == var && s.refused.is_some());
+                gauge(
+                    m,
+                    &vec![("var", var.as_str())],
+                    f64::from(u8::from(refused)),
+                )?;
+            }
+            Ok(())
+        })?;
+        let leftovers = crate::flow::leftovers::Leftovers::shared();
+        let left = leftovers.list();
+        family(&mut enc, names::LEFT_BEHIND, MetricType::Gauge, |m| {
+            for (i, (k, _)) in flows.iter().enumerate() {
+                let n = left
+                    .iter()
+                    .filter(|l| l.target == k.0 && l.flow == k.1)
+                    .count();
+                gauge(m, &labels_of_flow(&flow_labels, i), n as f64)?;
+            }
+            Ok(())
+        })?;
+        family(
+            &mut enc,
+            names::LEFT_BEHIND_DROPPED,
+            MetricType::Counter,
+            |m| counter(m, &vec![], leftovers.dropped()),
+        )?;
         if let Some(ok) = st.reload_ok {
             family(
                 &mut enc,
@@ -676,6 +716,13 @@ impl Collector for Exposition {
         )?;
         Ok(())
     }
+}
+
+fn labels_of_flow<'a>(flow_labels: &'a [Vec<(&'static str, String)>], i: usize) -> Labels<'a> {
+    flow_labels[i]
+        .iter()
+        .map(|(k, v)| (*k, v.as_str()))
+        .collect()
 }
 
 /// The `process_*` families (each only when it could be read) and the

@@ -103,6 +103,18 @@ pub const FLOWS_CONFIGURED: Name = (
     "smokeprobe_flows",
     "Flows scheduled by the running configuration.",
 );
+pub const SECRET_REFUSED: Name = (
+    "smokeprobe_secret_refused",
+    "1 when the target refused the value of this secret variable (401, 423 or 429): requests carrying it are not sent again until the value changes.",
+);
+pub const LEFT_BEHIND: Name = (
+    "smokeprobe_left_behind_objects",
+    "Objects the flow created and could not delete, still on the target (retried on later runs until gone).",
+);
+pub const LEFT_BEHIND_DROPPED: Name = (
+    "smokeprobe_left_behind_dropped",
+    "Left-behind objects no longer retried because the bounded list was full (find them with sweep-orphans).",
+);
 
 // The process itself (the Prometheus process collector's names; Linux only,
 // read from /proc/self at scrape time) and its tokio runtime.

@@ -125,6 +125,37 @@ pub fn render_console(r: &OnceReport, style: ConsoleStyle) -> String {
             }
         )),
     };
+    for r in &r.refused_secrets {
+        let _ = writeln!(
+            out,
+            "{}",
+            style.red(&format!(
+                "🔒 the target refused the probe's credentials: `{}` ({}); not retried so the account is not locked — set the right value (the same value stays refused across runs)",
+                r.var,
+                r.describe()
+            ))
+        );
+    }
+    if !r.left_behind.is_empty() {
+        let _ = writeln!(
+            out,
+            "{}",
+            style.red(&format!(
+                "⚠ LEFT BEHIND on the target: {} object(s) the probe created and could not delete (delete them, or run --flow +sweep-orphans):",
+                r.left_behind.len()
+            ))
+        );
+        for l in &r.left_behind {
+            let _ = writeln!(
+                out,
+                "{}",
+                style.red(&format!(
+                    "   • {} — {}/{}, {} attempt(s): {}",
+                    l.what, l.flow, l.step, l.attempts, l.why
+                ))
+            );
+        }
+    }
     let _ = writeln!(out, "{}", style.bold(&line));
     let _ = writeln!(
         out,

@@ -14,6 +14,8 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 
 use crate::config::{Budget, Flow};
+use crate::flow::credentials::Refusal;
+use crate::flow::leftovers::LeftBehind;
 use crate::flow::{FlowResult, Outcome, StepResult, secs};
 
 /// Exit codes, documented in the README.
@@ -152,6 +154,13 @@ pub struct OnceReport {
     pub verdict: Verdict,
     pub exit_code: i32,
     pub flows: Vec<FlowSummary>,
+    /// Secrets the target refused (never sent again, so the account is not
+    /// locked); the checklist says so in its verdict.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub refused_secrets: Vec<Refusal>,
+    /// Objects the probe created and could not delete: still on the target.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub left_behind: Vec<LeftBehind>,
 }
 
 impl OnceReport {
@@ -171,6 +180,8 @@ impl OnceReport {
             exit_code: verdict.exit_code(),
             verdict,
             flows,
+            refused_secrets: Vec::new(),
+            left_behind: Vec::new(),
         }
     }
 

@@ -132,6 +132,7 @@ fn main(o: &mut String, s: &Snapshot) {
         Esc(&s.generated_at),
         Esc(&human_time(&s.generated_at)),
     );
+    left_behind(o, &s.probe);
     health(o, &s.probe);
     let mut group: Option<Option<&str>> = None;
     for f in &s.flows {
@@ -216,7 +217,60 @@ fn health(o: &mut String, p: &ProbeHealth) {
     if let Some(b) = p.resident_memory_bytes {
         tile(o, "", "memory", &format!("{:.1} MB", b / 1e6));
     }
+    for sec in &p.secrets {
+        match &sec.refused {
+            Some(r) => tile(
+                o,
+                "bad",
+                &format!("secret {}", sec.var),
+                &format!(
+                    "REFUSED: {}; not sent again (the account is not locked) until its value changes",
+                    r.describe()
+                ),
+            ),
+            None => tile(o, "ok", &format!("secret {}", sec.var), "accepted"),
+        }
+    }
+    tile(
+        o,
+        if p.left_behind.is_empty() {
+            "ok"
+        } else {
+            "bad"
+        },
+        "left behind",
+        &match p.left_behind.len() {
+            0 => "nothing".to_string(),
+            n => format!("{n} object(s), retried"),
+        },
+    );
     o.push_str("</dl></section>\n");
+}
+
+/// Objects the probe could not delete, loud and at the top.
+fn left_behind(o: &mut String, p: &ProbeHealth) {
+    if p.left_behind.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        o,
+        "<section class=\"left-behind failed\" id=\"left-behind\"><h2>Left behind on the target: {}</h2><ul>",
+        p.left_behind.len()
+    );
+    for l in &p.left_behind {
+        let _ = writeln!(
+            o,
+            "<li><strong>{}</strong> — {}/{}, since <time datetime=\"{}\">{}</time>, {} attempt(s): {}</li>",
+            Esc(&l.what),
+            Esc(&l.flow),
+            Esc(&l.step),
+            Esc(&l.since),
+            Esc(&human_time(&l.since)),
+            l.attempts,
+            Esc(&l.why)
+        );
+    }
+    o.push_str("</ul></section>\n");
 }
 
 fn flow(o: &mut String, f: &FlowStatus, now: f64) {
@@ -647,6 +701,26 @@ mod tests {
                 runs_total: 1,
                 skipped_runs_total: 0,
                 resident_memory_bytes: None,
+                secrets: vec![crate::flow::credentials::SecretState {
+                    var: h(),
+                    refused: Some(crate::flow::credentials::Refusal {
+                        var: h(),
+                        status: 401,
+                        code: Some(h()),
+                        by: h(),
+                        at: h(),
+                    }),
+                }],
+                left_behind: vec![crate::flow::leftovers::LeftBehind {
+                    target: h(),
+                    flow: h(),
+                    step: h(),
+                    what: h(),
+                    why: h(),
+                    since: h(),
+                    attempts: 1,
+                    values: vec![],
+                }],
             },
             summary: Summary {
                 flows: 1,

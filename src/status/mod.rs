@@ -49,6 +49,11 @@ pub struct ProbeHealth {
     /// From `/proc/self` (Linux only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub resident_memory_bytes: Option<f64>,
+    /// Every secret variable the flows have used, and whether the target
+    /// refused its value (then nothing carrying it is sent).
+    pub secrets: Vec<crate::flow::credentials::SecretState>,
+    /// Objects the probe created and could not delete yet (retried).
+    pub left_behind: Vec<crate::flow::leftovers::LeftBehind>,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]

@@ -232,7 +232,7 @@ async fn once_terminated(
     let mut args = contravento_args(server, dir.path());
     args.extend(["--flow".into(), "trip-lifecycle".into()]);
     args.extend(reports.args());
-    let mut child = Command::new(BIN)
+    let mut child = crate::common::command()
         .args(&args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

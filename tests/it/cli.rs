@@ -212,7 +212,7 @@ async fn schema_describes_the_shipped_probe_file_and_rejects_typos() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_serve_only_writes_its_ca_and_cleans_up_on_sigterm() {
     use std::io::BufRead;
-    let mut child = std::process::Command::new(BIN)
+    let mut child = crate::common::command()
         .args(["demo", "--serve-only"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())

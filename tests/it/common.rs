@@ -8,6 +8,33 @@ use smokeprobe::demo::{DemoOptions, DemoServer, Faults, TlsMode};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_smokeprobe");
 
+/// The binary as a command whose credential state (refused secrets, see
+/// `flow::credentials`) lives in a directory of this test process's own, so
+/// a password one test gets refused never keeps another test from sending it
+/// (nextest runs each test in its own process; the spawns of one test share it).
+pub fn command() -> std::process::Command {
+    let mut c = std::process::Command::new(BIN);
+    c.env("SMOKEPROBE_STATE_DIR", state_dir());
+    c
+}
+
+/// This test process's credential state directory (under target/tmp).
+pub fn state_dir() -> &'static Path {
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
+            "state-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0)
+        ));
+        std::fs::create_dir_all(&d).expect("test state directory");
+        d
+    })
+}
+
 pub fn repo_file(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
 }
@@ -43,7 +70,7 @@ pub async fn demo_tls(tls: Option<TlsMode>, faults: &[&str]) -> DemoServer {
 pub async fn run(args: Vec<String>, env: Vec<(String, String)>) -> Output {
     tokio::task::spawn_blocking(move || {
         // The caller's environment comes last so it can set SMOKEPROBE_LOG.
-        std::process::Command::new(BIN)
+        command()
             .args(&args)
             .env_remove("NO_COLOR")
             .env("SMOKEPROBE_LOG", "info")

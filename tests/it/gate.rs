@@ -4,7 +4,7 @@
 //! injected latency with the numbers shown (exit 1), and healthy runs against
 //! the same baseline do not flap.
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use smokeprobe::demo::Faults;
@@ -53,7 +53,7 @@ async fn wait_healthy_passes_once_the_target_turns_healthy() {
             "100ms",
         ],
     );
-    let child = Command::new(BIN)
+    let child = crate::common::command()
         .args(&args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -10,7 +10,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::common::{BIN, repo_file};
+use crate::common::repo_file;
 
 /// Where the image keeps the probe files, and the repository's copy of them.
 const IMAGE_PROBES: &str = "/etc/smokeprobe/probes/";
@@ -53,7 +53,7 @@ fn strings(v: &Value, what: &str) -> Vec<String> {
 // ---------------------------------------------------------------- the binary
 
 fn help(sub: &str) -> String {
-    let out = Command::new(BIN)
+    let out = crate::common::command()
         .args([sub, "--help"])
         .output()
         .expect("smokeprobe runs");
@@ -118,7 +118,7 @@ fn assert_cli_accepts(what: &str, args: &[String], env: &BTreeMap<String, String
         }
         kept.extend(words);
     }
-    let parsed = Command::new(BIN)
+    let parsed = crate::common::command()
         .args(&kept)
         .arg("--help")
         .env_clear()
@@ -133,7 +133,7 @@ fn assert_cli_accepts(what: &str, args: &[String], env: &BTreeMap<String, String
     if sub != "run" {
         return;
     }
-    let checked = Command::new(BIN)
+    let checked = crate::common::command()
         .arg("check")
         .args(&plan_args)
         .env_clear()

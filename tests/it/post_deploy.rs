@@ -28,6 +28,7 @@ async fn script(env: Vec<(String, String)>) -> Output {
             .current_dir(repo_file(""))
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("SMOKEPROBE_STATE_DIR", state_dir())
             .envs(env)
             .output()
             .expect("bash runs the script")

@@ -54,7 +54,7 @@ fn shipped_rules_pass_promtool_check_and_their_unit_tests() {
 
 #[test]
 fn budget_rules_are_generated_from_the_probe_file() {
-    let out = Command::new(BIN)
+    let out = crate::common::command()
         .args(["rules", "probes/contravento.yaml"])
         .current_dir(repo_file(""))
         .output()
@@ -96,7 +96,7 @@ async fn the_over_budget_alert_fires_under_injected_latency() {
     let file = d.path().join("probe.yaml");
     std::fs::write(&file, &yaml).unwrap();
     // Short windows so that the test takes seconds, not minutes.
-    let out = Command::new(BIN)
+    let out = crate::common::command()
         .arg("rules")
         .arg(&file)
         .args(["--window", "10s", "--for", "1s", "--min-samples", "5"])
@@ -258,7 +258,7 @@ async fn two_shards_run_every_flow_once_and_label_their_location() {
     assert!(mb.contains("location=\"us-east\""));
 
     // The image's HEALTHCHECK: exit 0 against a healthy probe, 1 against nothing.
-    let ok = Command::new(BIN)
+    let ok = crate::common::command()
         .args(["healthcheck", &a.url("/-/healthy")])
         .status()
         .unwrap();
@@ -267,7 +267,7 @@ async fn two_shards_run_every_flow_once_and_label_their_location() {
         .unwrap()
         .local_addr()
         .unwrap();
-    let down = Command::new(BIN)
+    let down = crate::common::command()
         .args([
             "healthcheck",
             &format!("http://{closed}/-/healthy"),

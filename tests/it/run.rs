@@ -29,7 +29,7 @@ pub async fn start_run(yaml: &str, extra: &[&str], env: &[(&str, &str)]) -> RunP
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("probe.yaml");
     std::fs::write(&file, yaml).unwrap();
-    let mut cmd = Command::new(BIN);
+    let mut cmd = crate::common::command();
     cmd.arg("run")
         .arg(&file)
         .args(["--listen", "127.0.0.1:0", "--max-jitter", "50ms"])

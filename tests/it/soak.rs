@@ -19,7 +19,7 @@
 //! ("Soak") has the numbers of a measured run.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use smokeprobe::demo::DemoOptions;
@@ -159,7 +159,7 @@ struct DemoProc {
 
 impl DemoProc {
     fn start() -> DemoProc {
-        let mut child = Command::new(BIN)
+        let mut child = crate::common::command()
             .args(["demo", "--serve-only", "--tls", "off", "--port", "0"])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())

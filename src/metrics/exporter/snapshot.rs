@@ -105,6 +105,8 @@ impl Metrics {
             runs_total,
             skipped_runs_total: skipped_total,
             resident_memory_bytes: process.resident_bytes,
+            secrets: crate::flow::credentials::Guard::shared().secrets(),
+            left_behind: crate::flow::leftovers::Leftovers::shared().list(),
         };
         Snapshot {
             now: now_unix,
