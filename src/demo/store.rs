@@ -1,6 +1,8 @@
 //! In-memory data of the demo backend: users, sessions, trips and photo metadata,
-//! plus the account-lockout rule. Everything here is synchronous and is only ever
-//! touched under the state's mutex, never across an `.await`.
+//! plus the account-lockout rule (no decay, not even when a lock expires) and
+//! the demo's per-account count of the login attempts it received. Everything
+//! here is synchronous and is only ever touched under the state's mutex, never
+//! across an `.await`.
 //!
 //! Memory is bounded: users, trips and sessions have caps, photos are capped per
 //! trip and only their metadata is kept (the bytes served from `/storage` are one
