@@ -227,7 +227,8 @@ pub struct DemoArgs {
     /// feed-hides-new, no-security-headers, headers=as-committed, hsts=missing,
     /// hsts=short, xfo=sameorigin, csp=unsafe, server-version, insecure-cookie,
     /// cors=wildcard, cors=echo-any, cors=allow-http, redirect=302, redirect=root,
-    /// redirect=none, leak-errors, upload-trusts-type, source-maps, big-bundle, no-gzip.
+    /// redirect=none, leak-errors, upload-trusts-type, source-maps, big-bundle, no-gzip,
+    /// token-ttl=1s (access tokens expire after that instead of 15 minutes).
     #[arg(long = "fault", value_name = "SPEC")]
     pub faults: Vec<String>,
     /// The demo's certificate: valid, expiring-soon, expired, self-signed,

@@ -1,5 +1,6 @@
 //! Demo backend handlers that are not about trips: health, the OpenAPI document,
-//! reference data, registration and login (with the account lockout).
+//! reference data, registration and login (with the account lockout), and the
+//! demo's own count of the login attempts each account received.
 
 use std::time::Instant;
 
@@ -9,8 +10,9 @@ use axum::http::{Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+use super::DemoState;
 use super::backend::Ctx;
-use super::envelope::{ApiError, envelope, success};
+use super::envelope::{ApiError, envelope, json_object, success};
 use super::store::{LoginOutcome, MAX_USERS, TOKEN_TTL, User, naive_timestamp};
 use crate::builtins::unix_now;
 
@@ -41,6 +43,7 @@ pub(super) fn openapi() -> Response {
             "/trips/{trip_id}": {"get": op("Get trip"), "delete": op("Delete trip")},
             "/trips/{trip_id}/publish": {"post": op("Publish trip")},
             "/trips/{trip_id}/photos": {"post": op("Upload trip photo")},
+            "/users/{username}/trips": {"get": op("Get user trips with filters")},
             "/feed": {"get": op("Feed")},
         },
     }))
@@ -228,13 +231,34 @@ pub(super) fn login(ctx: &Ctx, req: &Request<Bytes>) -> Result<Response, ApiErro
             "Debes verificar tu email antes de iniciar sesión",
         ));
     }
-    let (access_token, refresh_token) = store.issue_session(user, now);
+    // The `token-ttl` fault shortens the life of tokens issued while it is on.
+    let ttl = ctx.faults.token_ttl.unwrap_or(TOKEN_TTL);
+    let (access_token, refresh_token) = store.issue_session(user, now, ttl);
     let data = json!({
         "access_token": access_token,
         "refresh_token": refresh_token,
         "token_type": "bearer",
-        "expires_in": TOKEN_TTL.as_secs(),
+        // Whole seconds, rounded down: a sub-second `token-ttl` says 0.
+        "expires_in": ttl.as_secs(),
         "user": user_json(&store.users[user]),
     });
     Ok(success(StatusCode::OK, data))
+}
+
+/// Counts a `POST /auth/login` for the account its `login` names (and its
+/// password if wrong), before anything answers it — so the count holds
+/// requests answered by an injected error or `db-down` too. A body that is
+/// not a JSON object, or names no account, counts nowhere.
+pub(super) fn note_login_attempt(state: &DemoState, body: &[u8]) {
+    let Ok(fields) = json_object(body) else {
+        return;
+    };
+    let Ok(Some(login)) = fields.optional_str("login") else {
+        return;
+    };
+    let password = fields.optional_str("password").ok().flatten();
+    let mut store = state.store();
+    if let Some(user) = store.find_login(login) {
+        store.note_login_attempt(user, password);
+    }
 }

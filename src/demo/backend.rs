@@ -92,6 +92,7 @@ enum Endpoint<'a> {
     DeleteTrip(&'a str),
     Publish(&'a str),
     UploadPhoto(&'a str),
+    UserTrips(&'a str),
 }
 
 /// The routes whose path pattern matches `path`, in declaration order (Starlette
@@ -122,6 +123,9 @@ fn routes(path: &str) -> Vec<(Method, Endpoint<'_>)> {
         }
         ["trips", id, "publish"] if !id.is_empty() => vec![(Method::POST, Publish(id))],
         ["trips", id, "photos"] if !id.is_empty() => vec![(Method::POST, UploadPhoto(id))],
+        ["users", username, "trips"] if !username.is_empty() => {
+            vec![(Method::GET, UserTrips(username))]
+        }
         _ => Vec::new(),
     }
 }
@@ -174,6 +178,7 @@ pub(super) async fn handle(
         Endpoint::DeleteTrip(id) => trips::delete_trip(&ctx, id),
         Endpoint::Publish(id) => trips::publish_trip(&ctx, id),
         Endpoint::UploadPhoto(id) => trips::upload_photo(&ctx, req, id).await,
+        Endpoint::UserTrips(username) => trips::user_trips(&ctx, username, req.uri().query()),
     };
     result.unwrap_or_else(IntoResponse::into_response)
 }

@@ -6,8 +6,9 @@
 //! `PUT /__demo/faults` (JSON body = `Faults`, missing fields take their defaults)
 //! replaces them. `GET /__demo/state` returns what the target holds
 //! ([`DemoSnapshot`](super::DemoSnapshot): every trip, the session, user and
-//! request counts), so a test running the demo as a separate process can check
-//! that no synthetic trip was left behind. These endpoints exist only in the
+//! request counts, and each account's login counters), so a test running the
+//! demo as a separate process can check that no synthetic trip was left behind
+//! and how often the probe sent a password. These endpoints exist only in the
 //! demo target; a real ContraVento deployment has nothing like them.
 
 use std::fmt;
@@ -73,6 +74,33 @@ pub struct Faults {
     pub big_bundle: bool,
     /// nginx never compresses responses.
     pub no_gzip: bool,
+    /// Access tokens issued while this is set expire after it instead of 15
+    /// minutes (`expires_in` says so, in whole seconds rounded down). JSON: a
+    /// string like `"1s"` or `"300ms"` (millisecond precision), or null.
+    #[serde(with = "opt_duration")]
+    pub token_ttl: Option<Duration>,
+}
+
+/// `Option<Duration>` as `"1s"` / `"300ms"` (the `--fault` spelling) in JSON.
+mod opt_duration {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(value: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match value {
+            None => s.serialize_none(),
+            Some(d) if d.subsec_nanos() == 0 => s.serialize_str(&format!("{}s", d.as_secs())),
+            // Millisecond precision, like the spec parser.
+            Some(d) => s.serialize_str(&format!("{}ms", d.as_millis())),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        Option::<String>::deserialize(d)?
+            .map(|text| super::parse_ttl(&text).map_err(serde::de::Error::custom))
+            .transpose()
+    }
 }
 
 /// The security-header set nginx adds.
@@ -194,6 +222,7 @@ pub enum FaultSpec {
     SourceMaps,
     BigBundle,
     NoGzip,
+    TokenTtl(Duration),
 }
 
 const VALID_FORMS: &str = "valid faults are latency:[METHOD:]PATH=DURATION[..DURATION] \
@@ -204,7 +233,7 @@ cors=wildcard, cors=echo-any, cors=allow-http, cors=starlette, \
 headers=as-committed, headers=hardened, no-security-headers, hsts=missing, hsts=short, \
 hsts=full, xfo=sameorigin, csp=unsafe, server-version, insecure-cookie, \
 redirect=302, redirect=root, redirect=none, redirect=301, \
-source-maps, big-bundle and no-gzip";
+source-maps, big-bundle, no-gzip and token-ttl=DURATION (e.g. token-ttl=1s)";
 
 impl FromStr for FaultSpec {
     type Err = String;
@@ -215,7 +244,8 @@ impl FromStr for FaultSpec {
     /// `cors=starlette|wildcard|echo-any|allow-http`, `headers=hardened|as-committed`,
     /// `no-security-headers`, `hsts=full|missing|short`, `xfo=sameorigin`,
     /// `csp=unsafe`, `server-version`, `insecure-cookie`,
-    /// `redirect=301|302|root|none`, `source-maps`, `big-bundle` and `no-gzip`.
+    /// `redirect=301|302|root|none`, `source-maps`, `big-bundle`, `no-gzip` and
+    /// `token-ttl=DURATION` (`1s`, `300ms`; whole milliseconds, 1 ms to an hour).
     fn from_str(spec: &str) -> Result<Self, Self::Err> {
         let spec = spec.trim();
         let simple = match spec {
@@ -252,6 +282,11 @@ impl FromStr for FaultSpec {
         };
         if let Some(fault) = simple {
             return Ok(fault);
+        }
+        if let Some(value) = spec.strip_prefix("token-ttl=") {
+            return parse_ttl(value)
+                .map(FaultSpec::TokenTtl)
+                .map_err(|e| format!("fault {spec:?}: {e}"));
         }
         if let Some(rest) = spec.strip_prefix("latency:") {
             let (method, path, value) = split_target(spec, rest)?;
@@ -325,6 +360,20 @@ fn split_target<'a>(
     Ok((method, path.to_owned(), value))
 }
 
+/// A `token-ttl` value: `1s`, `1.5s`, `300ms`, rounded to whole milliseconds;
+/// at least 1 ms, at most an hour.
+fn parse_ttl(value: &str) -> Result<Duration, String> {
+    parse_delay(value)
+        .map(|d| Duration::from_millis((d.as_secs_f64() * 1000.0).round() as u64))
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| {
+            format!(
+                "the token lifetime {value:?} must look like 1s or 300ms, \
+                 from 1ms to 3600s"
+            )
+        })
+}
+
 fn parse_delay(value: &str) -> Option<Duration> {
     let (number, scale) = if let Some(ms) = value.strip_suffix("ms") {
         (ms, 0.001)
@@ -375,6 +424,7 @@ impl Faults {
             FaultSpec::SourceMaps => self.source_maps = true,
             FaultSpec::BigBundle => self.big_bundle = true,
             FaultSpec::NoGzip => self.no_gzip = true,
+            FaultSpec::TokenTtl(ttl) => self.token_ttl = Some(ttl),
         }
     }
 

@@ -32,7 +32,9 @@
 //!
 //! Demo-only endpoints: `GET /__demo/faults` returns the active faults as JSON and
 //! `PUT /__demo/faults` (JSON body = [`Faults`]) replaces them; `GET /__demo/state`
-//! returns a [`DemoSnapshot`] (trips, session/user/request counts); all on the
+//! returns a [`DemoSnapshot`] (trips, session/user/request counts, each
+//! account's login counters — also [`DemoServer::login_attempts`] and
+//! [`DemoServer::wrong_password_attempts`]); all on the
 //! same listener (the HTTPS one with TLS). They exist only in this demo; a real
 //! deployment has no such thing.
 //!
@@ -52,11 +54,12 @@ mod store;
 mod tls;
 mod trips;
 
+use std::collections::BTreeMap;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::serve::{Listener, ListenerExt};
@@ -90,6 +93,9 @@ pub struct DemoOptions {
     /// Serve the site over HTTPS with this certificate, plus a plain-HTTP
     /// listener that redirects to it; `None` (the default) is plain HTTP only.
     pub tls: Option<TlsMode>,
+    /// How long the fifth consecutive wrong password locks an account: 15
+    /// minutes, as on the real backend (tests shorten it to see a lock expire).
+    pub lockout_duration: Duration,
 }
 
 impl Default for DemoOptions {
@@ -104,6 +110,7 @@ impl Default for DemoOptions {
             ],
             faults: Faults::default(),
             tls: None,
+            lockout_duration: store::LOCKOUT_DURATION,
         }
     }
 }
@@ -131,6 +138,26 @@ pub struct DemoSnapshot {
     pub sessions: usize,
     pub users: usize,
     pub requests: u64,
+    /// Every account (seeded and registered) by username, with its login counters.
+    pub accounts: BTreeMap<String, AccountSnapshot>,
+}
+
+/// One account's logins as the demo saw them (in [`DemoSnapshot::accounts`]).
+/// Only requests whose `login` names the account count; unknown logins count
+/// nowhere.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct AccountSnapshot {
+    /// Every `POST /api/auth/login` naming the account, whatever the answer
+    /// (see [`DemoServer::login_attempts`]).
+    pub login_attempts: u32,
+    /// Those of them with a wrong password, locked or not; never reset (see
+    /// [`DemoServer::wrong_password_attempts`]).
+    pub wrong_password_attempts: u32,
+    /// Consecutive wrong passwords: the lockout counter (see
+    /// [`DemoServer::failed_logins`]).
+    pub failed_logins: u32,
+    /// Whether a login now would be refused with 429 `ACCOUNT_LOCKED`.
+    pub locked: bool,
 }
 
 /// The demo target's shared state; cloning is cheap (one `Arc`).
@@ -202,11 +229,30 @@ impl DemoState {
     pub fn snapshot(&self) -> DemoSnapshot {
         let trips = self.trips();
         let store = self.store();
+        let now = Instant::now();
+        let accounts = store
+            .users
+            .iter()
+            .enumerate()
+            .map(|(user, u)| {
+                let a = store.account_stats(user, now);
+                (
+                    u.username.clone(),
+                    AccountSnapshot {
+                        login_attempts: a.login_attempts,
+                        wrong_password_attempts: a.wrong_password_attempts,
+                        failed_logins: a.failed_logins,
+                        locked: a.locked,
+                    },
+                )
+            })
+            .collect();
         DemoSnapshot {
             trips,
             sessions: store.session_count(),
             users: store.users.len(),
             requests: self.request_count(),
+            accounts,
         }
     }
 
@@ -218,6 +264,28 @@ impl DemoState {
     /// Consecutive wrong passwords of `username` (the lockout counter).
     pub fn failed_logins(&self, username: &str) -> u32 {
         self.store().failed_logins(username)
+    }
+
+    /// Every login attempt of `username` with a wrong password, ever.
+    pub fn wrong_password_attempts(&self, username: &str) -> u32 {
+        self.store()
+            .account(username)
+            .map_or(0, |a| a.wrong_password_attempts)
+    }
+
+    /// Every `POST /api/auth/login` naming `username`, whatever the answer.
+    pub fn login_attempts(&self, username: &str) -> u32 {
+        self.store()
+            .account(username)
+            .map_or(0, |a| a.login_attempts)
+    }
+
+    /// Locks `username` now, as five wrong passwords would (no-op if unknown).
+    pub fn lock_account(&self, username: &str) {
+        let mut store = self.store();
+        if let Some(user) = store.user_named(username) {
+            store.lock(user, Instant::now());
+        }
     }
 
     /// Every access and refresh token the target has issued (and not evicted):
@@ -426,8 +494,40 @@ impl DemoServer {
         self.state.request_count()
     }
 
+    /// Consecutive wrong passwords of `username`: the lockout counter, reset
+    /// only by a right password outside a lock (a lock's expiry leaves it at
+    /// 5, so the next wrong password locks again). 0 for an unknown user.
     pub fn failed_logins(&self, username: &str) -> u32 {
         self.state.failed_logins(username)
+    }
+
+    /// Every login attempt for the account `username` (exact username) with a
+    /// wrong password, ever: never reset, and counting the attempts refused
+    /// because the account was locked — and those answered by `db-down` or
+    /// an injected `error:` fault, since it counts what was *sent*. 0 for an
+    /// unknown user. [`lock_account`](Self::lock_account) does not add to it.
+    pub fn wrong_password_attempts(&self, username: &str) -> u32 {
+        self.state.wrong_password_attempts(username)
+    }
+
+    /// Every `POST /api/auth/login` whose `login` (username or e-mail, any
+    /// case) names the account `username`, whatever the outcome: 200, 401,
+    /// 429, 400 `EMAIL_NOT_VERIFIED` or a missing password, `db-down`'s 500,
+    /// an injected `error:` fault. 0 for an unknown user. A body whose JSON
+    /// does not parse names no account and counts nowhere.
+    pub fn login_attempts(&self, username: &str) -> u32 {
+        self.state.login_attempts(username)
+    }
+
+    /// Locks the account `username` now, as if five wrong passwords had just
+    /// been sent: logins are 429 `ACCOUNT_LOCKED` for
+    /// [`DemoOptions::lockout_duration`], and afterwards the first wrong
+    /// password locks it again. The request counters
+    /// ([`login_attempts`](Self::login_attempts),
+    /// [`wrong_password_attempts`](Self::wrong_password_attempts)) are not
+    /// changed: no request was sent. Does nothing for an unknown user.
+    pub fn lock_account(&self, username: &str) {
+        self.state.lock_account(username);
     }
 
     pub fn issued_tokens(&self) -> Vec<String> {

@@ -5,6 +5,8 @@
 //! `/api/*` to the backend with `/api` stripped and `/storage/*` as is, caps
 //! request bodies at 10 MB with an HTML 413, and adds its headers. Injected
 //! latency and error faults are applied here, on the path as the client sent it.
+//! (So is the demo's count of each account's login attempts, which must include
+//! the requests an injected error answers before the backend sees them.)
 //!
 //! Headers ([`HeaderPolicy`], computed per request from the faults). By default
 //! (a correct deployment, `add_header … always` at `server` level) every response
@@ -47,7 +49,7 @@ use futures_util::StreamExt;
 use super::cors::Cors;
 use super::envelope::ApiError;
 use super::faults::{HeaderProfile, HstsMode, RedirectMode};
-use super::{DemoState, Faults, assets, backend, faults, trips};
+use super::{DemoState, Faults, api, assets, backend, faults, trips};
 
 /// nginx's `client_max_body_size 10m`.
 pub(super) const MAX_BODY: usize = 10 * 1024 * 1024;
@@ -331,6 +333,10 @@ async fn proxy_api(
         Err(resp) => return resp,
     };
     let req = axum::http::Request::from_parts(parts, body);
+    if req.method() == Method::POST && path == "/auth/login" {
+        // The demo's own tally of what each account was sent, whatever answers it.
+        api::note_login_attempt(state, req.body());
+    }
     let cors = Cors::new(faults.cors, state.cors_origins(), req.headers());
     let mut resp = match cors.preflight(req.method(), req.headers()) {
         Some(preflight) => preflight,

@@ -1,23 +1,27 @@
 //! In-memory data of the demo backend: users, sessions, trips and photo metadata,
-//! plus the account-lockout rule. Everything here is synchronous and is only ever
-//! touched under the state's mutex, never across an `.await`.
+//! plus the account-lockout rule (no decay, not even when a lock expires) and
+//! the demo's per-account count of the login attempts it received. Everything
+//! here is synchronous and is only ever touched under the state's mutex, never
+//! across an `.await`.
 //!
 //! Memory is bounded: users, trips and sessions have caps, photos are capped per
 //! trip and only their metadata is kept (the bytes served from `/storage` are one
 //! shared generated JPEG).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use crate::builtins::{random_alnum, rfc3339_utc, today_utc, uuid_v4};
 
 use super::DemoOptions;
 
-/// Access tokens live 15 minutes, like the real backend's (`expires_in: 900`).
+/// Access tokens live 15 minutes, like the real backend's (`expires_in: 900`),
+/// unless the `token-ttl` fault says otherwise when they are issued.
 pub(super) const TOKEN_TTL: Duration = Duration::from_secs(900);
 /// Consecutive wrong passwords that lock an account.
 pub(super) const LOCKOUT_THRESHOLD: u32 = 5;
-/// How long a locked account stays locked.
+/// How long a locked account stays locked, by default
+/// ([`DemoOptions::lockout_duration`](super::DemoOptions::lockout_duration)).
 pub(super) const LOCKOUT_DURATION: Duration = Duration::from_secs(15 * 60);
 pub(super) const MAX_PHOTOS_PER_TRIP: usize = 6;
 pub(super) const MAX_USERS: usize = 10_000;
@@ -37,8 +41,22 @@ pub(super) struct User {
     password: String,
     pub is_verified: bool,
     pub created_at: String,
+    /// Consecutive wrong passwords: the lockout counter. Only a right password
+    /// (outside a lock) resets it; a lock's expiry does not.
     failed_logins: u32,
     locked_until: Option<Instant>,
+    /// Every `POST /auth/login` naming this account, whatever its answer.
+    login_attempts: u32,
+    /// Every one of those that carried a wrong password (locked or not).
+    wrong_password_attempts: u32,
+}
+
+/// What the demo observed of one account's logins (see [`Store::account`]).
+pub(super) struct AccountStats {
+    pub login_attempts: u32,
+    pub wrong_password_attempts: u32,
+    pub failed_logins: u32,
+    pub locked: bool,
 }
 
 struct Session {
@@ -78,6 +96,8 @@ pub(super) struct Trip {
     pub tags: Vec<String>,
     pub created_at: String,
     pub updated_at: String,
+    /// Unix time of creation: the order of a user's trip list (newest first).
+    pub created_unix: f64,
     /// `Some` once published: (timestamp as shown, Unix seconds for ordering).
     pub published: Option<(String, f64)>,
     pub photos: Vec<Photo>,
@@ -105,13 +125,17 @@ pub(super) enum LoginOutcome {
 pub(super) struct Store {
     pub users: Vec<User>,
     sessions: HashMap<String, Session>,
-    /// Tokens in the order they were issued, which (one TTL for all) is also
-    /// the order they expire in: the front is the one to forget first.
-    session_order: VecDeque<String>,
+    /// Tokens by (expiry, issue number): the first is the one to forget first.
+    /// Ordered by expiry rather than by issue because the `token-ttl` fault
+    /// gives tokens issued later a shorter life than older ones.
+    expiry_order: BTreeMap<(Instant, u64), String>,
+    next_session: u64,
     pub trips: HashMap<String, Trip>,
     /// photo id → trip id, so `/storage` lookups need not scan every trip.
     photo_index: HashMap<String, String>,
     next_seq: u64,
+    /// How long the fifth consecutive wrong password locks an account.
+    lockout_duration: Duration,
 }
 
 /// `2026-11-26T00:37:10.787724`: the backend's naive timestamps, microsecond precision.
@@ -134,10 +158,12 @@ impl Store {
         let mut store = Store {
             users: Vec::new(),
             sessions: HashMap::new(),
-            session_order: VecDeque::new(),
+            expiry_order: BTreeMap::new(),
+            next_session: 0,
             trips: HashMap::new(),
             photo_index: HashMap::new(),
             next_seq: 0,
+            lockout_duration: opts.lockout_duration,
         };
         store.add_user(&opts.username, &opts.email, &opts.password, true, now);
         if store.find_login(OTHER_USERNAME).is_none() {
@@ -197,6 +223,7 @@ impl Store {
             tags: vec!["gravel".to_owned()],
             created_at: naive_timestamp(published_unix),
             updated_at: naive_timestamp(published_unix),
+            created_unix: published_unix,
             published: Some((
                 format!("{}Z", naive_timestamp(published_unix)),
                 published_unix,
@@ -233,17 +260,68 @@ impl Store {
             created_at: naive_timestamp(now),
             failed_logins: 0,
             locked_until: None,
+            login_attempts: 0,
+            wrong_password_attempts: 0,
         });
         self.users.len() - 1
     }
 
+    /// The account whose username is exactly `username`.
+    pub fn user_named(&self, username: &str) -> Option<UserIdx> {
+        self.users.iter().position(|u| u.username == username)
+    }
+
     /// Consecutive wrong passwords of `username` (0 for an unknown user).
     pub fn failed_logins(&self, username: &str) -> u32 {
-        self.users
-            .iter()
-            .find(|u| u.username == username)
-            .map(|u| u.failed_logins)
-            .unwrap_or(0)
+        self.account(username).map_or(0, |a| a.failed_logins)
+    }
+
+    /// The login counters of `username`, `None` for an unknown user.
+    pub fn account(&self, username: &str) -> Option<AccountStats> {
+        self.user_named(username)
+            .map(|user| self.account_stats(user, Instant::now()))
+    }
+
+    /// The login counters of `user`; `locked` as of `now`.
+    pub fn account_stats(&self, user: UserIdx, now: Instant) -> AccountStats {
+        self.users.get(user).map_or(
+            AccountStats {
+                login_attempts: 0,
+                wrong_password_attempts: 0,
+                failed_logins: 0,
+                locked: false,
+            },
+            |u| AccountStats {
+                login_attempts: u.login_attempts,
+                wrong_password_attempts: u.wrong_password_attempts,
+                failed_logins: u.failed_logins,
+                locked: u.locked_until.is_some_and(|until| now < until),
+            },
+        )
+    }
+
+    /// Counts one `POST /auth/login` naming `user` (and, if `password` is
+    /// given and is not the account's, one wrong password), whatever it will
+    /// be answered: locked, database down, an injected error. Observation
+    /// only: the lockout rule is [`attempt_login`](Self::attempt_login)'s.
+    pub fn note_login_attempt(&mut self, user: UserIdx, password: Option<&str>) {
+        if let Some(u) = self.users.get_mut(user) {
+            u.login_attempts = u.login_attempts.saturating_add(1);
+            if password.is_some_and(|p| p != u.password) {
+                u.wrong_password_attempts = u.wrong_password_attempts.saturating_add(1);
+            }
+        }
+    }
+
+    /// Locks `user` as the fifth consecutive wrong password would: the
+    /// consecutive count is at the threshold and the lock lasts the lockout
+    /// duration from `now`. The request counters are not touched.
+    pub fn lock(&mut self, user: UserIdx, now: Instant) {
+        let duration = self.lockout_duration;
+        if let Some(u) = self.users.get_mut(user) {
+            u.failed_logins = u.failed_logins.max(LOCKOUT_THRESHOLD);
+            u.locked_until = Some(now + duration);
+        }
     }
 
     pub fn username_taken(&self, username: &str) -> bool {
@@ -266,63 +344,72 @@ impl Store {
     }
 
     /// Checks a password and applies the lockout rule: the fifth consecutive wrong
-    /// password locks the account for 15 minutes; while locked even the right
-    /// password is refused; a right password before that resets the count. There is
-    /// no decay: four failures yesterday plus one today lock the account.
+    /// password locks the account for the lockout duration (15 minutes by
+    /// default); while locked every attempt is refused, the right password too,
+    /// and not counted. There is no decay, not even when a lock expires: the
+    /// count stays at the threshold, so the next wrong password locks the
+    /// account again at once. Only a right password outside a lock resets it.
     pub fn attempt_login(&mut self, user: UserIdx, password: &str, now: Instant) -> LoginOutcome {
+        let lockout_duration = self.lockout_duration;
         let Some(u) = self.users.get_mut(user) else {
             return LoginOutcome::WrongPassword;
         };
         match u.locked_until {
             Some(until) if now < until => return LoginOutcome::Locked,
-            Some(_) => {
-                u.locked_until = None;
-                u.failed_logins = 0;
-            }
+            Some(_) => u.locked_until = None,
             None => {}
         }
         if u.password == password {
             u.failed_logins = 0;
             return LoginOutcome::Ok;
         }
-        u.failed_logins += 1;
+        u.failed_logins = u.failed_logins.saturating_add(1);
         if u.failed_logins >= LOCKOUT_THRESHOLD {
-            u.locked_until = Some(now + LOCKOUT_DURATION);
+            u.locked_until = Some(now + lockout_duration);
             LoginOutcome::Locked
         } else {
             LoginOutcome::WrongPassword
         }
     }
 
-    /// A new opaque access token for `user`, valid for [`TOKEN_TTL`], and its
-    /// refresh token: `(access, refresh)`.
+    /// A new opaque access token for `user`, valid for `ttl` ([`TOKEN_TTL`]
+    /// unless the `token-ttl` fault is on), and its refresh token:
+    /// `(access, refresh)`.
     ///
     /// Expired sessions are dropped as new ones are issued; when the cap is
-    /// reached with live sessions only, the *oldest* is forgotten. (Forgetting
-    /// an arbitrary one, as this once did, logged out clients in the middle of
-    /// their work — under a soak's thousands of logins a minute, a flow's token
-    /// vanished between creating a trip and deleting it, and the trip stayed.)
-    pub fn issue_session(&mut self, user: UserIdx, now: Instant) -> (String, String) {
-        while let Some(oldest) = self.session_order.front() {
-            let expired = self.sessions.get(oldest).is_none_or(|s| s.expires <= now);
+    /// reached with live sessions only, the one closest to expiry — with one
+    /// TTL for all, the *oldest* — is forgotten. (Forgetting an arbitrary one,
+    /// as this once did, logged out clients in the middle of their work — under
+    /// a soak's thousands of logins a minute, a flow's token vanished between
+    /// creating a trip and deleting it, and the trip stayed.)
+    pub fn issue_session(
+        &mut self,
+        user: UserIdx,
+        now: Instant,
+        ttl: Duration,
+    ) -> (String, String) {
+        while let Some(entry) = self.expiry_order.first_entry() {
+            let expired = entry.key().0 <= now;
             if !expired && self.sessions.len() < MAX_SESSIONS {
                 break;
             }
-            if let Some(token) = self.session_order.pop_front() {
-                self.sessions.remove(&token);
-            }
+            let token = entry.remove();
+            self.sessions.remove(&token);
         }
         let token = random_alnum(48);
         let refresh = random_alnum(48);
+        let expires = now + ttl;
+        self.next_session += 1;
         self.sessions.insert(
             token.clone(),
             Session {
                 user,
-                expires: now + TOKEN_TTL,
+                expires,
                 refresh: refresh.clone(),
             },
         );
-        self.session_order.push_back(token.clone());
+        self.expiry_order
+            .insert((expires, self.next_session), token.clone());
         (token, refresh)
     }
 
@@ -430,10 +517,10 @@ mod tests {
         let mut s = store();
         let now = Instant::now();
         let tokens: Vec<String> = (0..MAX_SESSIONS)
-            .map(|_| s.issue_session(0, now).0)
+            .map(|_| s.issue_session(0, now, TOKEN_TTL).0)
             .collect();
         assert_eq!(s.session_count(), MAX_SESSIONS);
-        let newest = s.issue_session(1, now).0;
+        let newest = s.issue_session(1, now, TOKEN_TTL).0;
         assert_eq!(s.session_count(), MAX_SESSIONS);
         assert_eq!(s.session_user(&tokens[0], now), None, "the oldest goes");
         // Everyone else is still logged in: nobody is logged out mid-work.
@@ -448,11 +535,74 @@ mod tests {
         let mut s = store();
         let t0 = Instant::now();
         for _ in 0..100 {
-            s.issue_session(0, t0);
+            s.issue_session(0, t0, TOKEN_TTL);
         }
         let later = t0 + TOKEN_TTL + Duration::from_secs(1);
-        let fresh = s.issue_session(0, later).0;
+        let fresh = s.issue_session(0, later, TOKEN_TTL).0;
         assert_eq!(s.session_count(), 1);
         assert_eq!(s.session_user(&fresh, later), Some(0));
+    }
+
+    #[test]
+    fn a_short_lived_session_behind_long_lived_ones_is_dropped_when_it_expires() {
+        let mut s = store();
+        let t0 = Instant::now();
+        let long = s.issue_session(0, t0, TOKEN_TTL).0;
+        let short = s.issue_session(0, t0, Duration::from_secs(1)).0;
+        let later = t0 + Duration::from_secs(2);
+        assert_eq!(s.session_user(&short, later), None, "expired");
+        let fresh = s.issue_session(0, later, TOKEN_TTL).0;
+        assert_eq!(s.session_count(), 2, "the expired one is gone");
+        assert_eq!(s.session_user(&long, later), Some(0));
+        assert_eq!(s.session_user(&fresh, later), Some(0));
+    }
+
+    fn wrong(s: &mut Store, now: Instant) -> LoginOutcome {
+        s.attempt_login(0, "Wrong-Passw0rd!", now)
+    }
+
+    fn right(s: &mut Store, now: Instant) -> LoginOutcome {
+        s.attempt_login(0, &DemoOptions::default().password, now)
+    }
+
+    #[test]
+    fn an_expired_lock_leaves_the_count_at_the_threshold() {
+        let mut s = store();
+        let t0 = Instant::now();
+        for _ in 1..LOCKOUT_THRESHOLD {
+            assert!(matches!(wrong(&mut s, t0), LoginOutcome::WrongPassword));
+        }
+        assert!(matches!(wrong(&mut s, t0), LoginOutcome::Locked));
+        assert!(matches!(right(&mut s, t0), LoginOutcome::Locked));
+        let user = &s.users[0].username.clone();
+        assert_eq!(s.failed_logins(user), LOCKOUT_THRESHOLD);
+
+        // No decay: once the lock is over, one more wrong password locks again…
+        let after = t0 + LOCKOUT_DURATION;
+        assert!(matches!(wrong(&mut s, after), LoginOutcome::Locked));
+        assert!(matches!(right(&mut s, after), LoginOutcome::Locked));
+        // …and a right one outside a lock succeeds and resets the count.
+        let after = after + LOCKOUT_DURATION;
+        assert!(matches!(right(&mut s, after), LoginOutcome::Ok));
+        assert_eq!(s.failed_logins(user), 0);
+        assert!(matches!(wrong(&mut s, after), LoginOutcome::WrongPassword));
+    }
+
+    #[test]
+    fn lock_acts_like_five_wrong_passwords_without_counting_requests() {
+        let mut s = store();
+        let t0 = Instant::now();
+        s.lock(0, t0);
+        assert!(matches!(right(&mut s, t0), LoginOutcome::Locked));
+        let stats = s.account_stats(0, t0);
+        assert_eq!(
+            (stats.failed_logins, stats.locked, stats.login_attempts),
+            (LOCKOUT_THRESHOLD, true, 0)
+        );
+        assert!(!s.account_stats(0, t0 + LOCKOUT_DURATION).locked);
+        assert!(matches!(
+            wrong(&mut s, t0 + LOCKOUT_DURATION),
+            LoginOutcome::Locked
+        ));
     }
 }

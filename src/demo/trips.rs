@@ -1,5 +1,6 @@
 //! Demo backend handlers for trips: create, read, publish, delete, photo upload,
-//! the public feed, and the `/storage` files the photo URLs point at.
+//! the public feed, a user's own trip list (drafts included for its owner), and
+//! the `/storage` files the photo URLs point at.
 
 use std::sync::OnceLock;
 
@@ -92,6 +93,7 @@ fn trip_from_request(fields: &Fields, owner: UserIdx, now: f64) -> Result<Trip, 
         tags: tags_from_request(fields)?,
         created_at: naive_timestamp(now),
         updated_at: naive_timestamp(now),
+        created_unix: now,
         published: None,
         photos: Vec::new(),
         seq: 0,
@@ -444,16 +446,20 @@ fn webp_dimensions(b: &[u8]) -> Option<(u32, u32)> {
     (width > 0 && height > 0).then_some((width, height))
 }
 
-/// An integer query parameter (the last occurrence wins); `None` when absent.
-fn query_int(query: Option<&str>, name: &str) -> Result<Option<i64>, ApiError> {
-    let value = query
+/// A query parameter's raw value (the last occurrence wins); `None` when absent.
+fn query_value<'q>(query: Option<&'q str>, name: &str) -> Option<&'q str> {
+    query
         .unwrap_or_default()
         .split('&')
         .rev()
         .map(|pair| pair.split_once('=').unwrap_or((pair, "")))
         .find(|(key, _)| *key == name)
-        .map(|(_, value)| value);
-    value
+        .map(|(_, value)| value)
+}
+
+/// An integer query parameter (the last occurrence wins); `None` when absent.
+fn query_int(query: Option<&str>, name: &str) -> Result<Option<i64>, ApiError> {
+    query_value(query, name)
         .map(|v| {
             v.parse::<i64>().map_err(|_| {
                 ApiError::invalid_field(
@@ -538,6 +544,101 @@ pub(super) fn public_feed(ctx: &Ctx, query: Option<&str>) -> Result<Response, Ap
         "pagination": {"total": total, "page": page, "limit": limit, "total_pages": total.div_ceil(limit)},
     }))
     .into_response())
+}
+
+/// One trip of `GET /users/{username}/trips` (the real backend's list item).
+fn user_trip_item(store: &Store, trip: &Trip) -> Value {
+    json!({
+        "trip_id": trip.trip_id,
+        "user_id": store.users.get(trip.owner).map(|u| &u.user_id),
+        "title": trip.title,
+        "description": trip.description,
+        "start_date": trip.start_date,
+        "end_date": trip.end_date,
+        "distance_km": trip.distance_km,
+        "status": trip.status(),
+        "is_private": false,
+        "photo_count": trip.photos.len(),
+        "tag_names": trip.tags,
+        "thumbnail_url": trip.photos.first().map(|p| &p.thumb_url),
+        "created_at": trip.created_at,
+        "updated_at": trip.updated_at,
+    })
+}
+
+/// `GET /users/{username}/trips?status=draft|published&limit=1..100&offset=0..`:
+/// the user's trips, newest (created) first, in the envelope. Its owner (by
+/// Bearer token) sees drafts too; anyone else, anonymous or with a token that
+/// is invalid or expired (the authentication is optional, so that is no 401),
+/// only the published ones. The query is checked first (400), then the
+/// database (500 with `db-down`), then the user (404 `USER_NOT_FOUND`, the
+/// username matched exactly as the database does).
+pub(super) fn user_trips(
+    ctx: &Ctx,
+    username: &str,
+    query: Option<&str>,
+) -> Result<Response, ApiError> {
+    let status = match query_value(query, "status") {
+        None => None,
+        Some(s @ ("draft" | "published")) => Some(s),
+        Some(_) => {
+            return Err(ApiError::invalid_field(
+                "status",
+                "Input should be 'draft' or 'published'",
+            ));
+        }
+    };
+    let limit = query_int(query, "limit")?.unwrap_or(50);
+    if limit < 1 {
+        return Err(ApiError::invalid_field(
+            "limit",
+            "Input should be greater than or equal to 1",
+        ));
+    }
+    if limit > 100 {
+        return Err(ApiError::invalid_field(
+            "limit",
+            "Input should be less than or equal to 100",
+        ));
+    }
+    let offset = query_int(query, "offset")?.unwrap_or(0);
+    if offset < 0 {
+        return Err(ApiError::invalid_field(
+            "offset",
+            "Input should be greater than or equal to 0",
+        ));
+    }
+    ctx.db()?;
+    let viewer = ctx.viewer();
+    let store = ctx.state.store();
+    let owner = store.user_named(username).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "USER_NOT_FOUND",
+            format!("Usuario '{username}' no encontrado"),
+        )
+    })?;
+    let sees_drafts = viewer == Some(owner);
+    let mut trips: Vec<&Trip> = store
+        .trips
+        .values()
+        .filter(|t| t.owner == owner)
+        .filter(|t| sees_drafts || t.published.is_some())
+        .filter(|t| status.is_none_or(|s| t.status() == s))
+        .collect();
+    trips.sort_by(|a, b| {
+        b.created_unix
+            .total_cmp(&a.created_unix)
+            .then(b.seq.cmp(&a.seq))
+    });
+    let items: Vec<Value> = trips
+        .iter()
+        .skip(usize::try_from(offset).unwrap_or(usize::MAX))
+        .take(usize::try_from(limit).unwrap_or(50))
+        .map(|t| user_trip_item(&store, t))
+        .collect();
+    let data = json!({"trips": items, "count": items.len(), "limit": limit, "offset": offset});
+    Ok(success(StatusCode::OK, data))
 }
 
 /// The bytes served for every stored photo: one small real JPEG, so uploads never

@@ -1333,6 +1333,7 @@ async fn fault_specs_parse_and_unknown_ones_list_the_valid_forms() {
         "source-maps",
         "big-bundle",
         "no-gzip",
+        "token-ttl=1s",
     ] {
         f.apply_spec(spec).unwrap_or_else(|e| panic!("{spec}: {e}"));
     }
@@ -1383,6 +1384,7 @@ async fn fault_specs_parse_and_unknown_ones_list_the_valid_forms() {
         source_maps: true,
         big_bundle: true,
         no_gzip: true,
+        token_ttl: Some(Duration::from_secs(1)),
     };
     assert_eq!(f, expected);
     for (spec, parsed) in [
@@ -1411,6 +1413,14 @@ async fn fault_specs_parse_and_unknown_ones_list_the_valid_forms() {
         ("source-maps", FaultSpec::SourceMaps),
         ("big-bundle", FaultSpec::BigBundle),
         ("no-gzip", FaultSpec::NoGzip),
+        (
+            "token-ttl=300ms",
+            FaultSpec::TokenTtl(Duration::from_millis(300)),
+        ),
+        (
+            "token-ttl=1.5s",
+            FaultSpec::TokenTtl(Duration::from_millis(1500)),
+        ),
     ] {
         assert_eq!(spec.parse::<FaultSpec>(), Ok(parsed), "{spec}");
     }
@@ -1424,6 +1434,7 @@ async fn fault_specs_parse_and_unknown_ones_list_the_valid_forms() {
     assert_eq!(json["headers"], "as-committed");
     assert_eq!(json["hsts"], "short");
     assert_eq!(json["redirect"], "302");
+    assert_eq!(json["token_ttl"], "1s");
     let defaults = serde_json::to_value(Faults::default()).unwrap();
     assert_eq!(
         (
@@ -1433,6 +1444,16 @@ async fn fault_specs_parse_and_unknown_ones_list_the_valid_forms() {
         ),
         (&json!("hardened"), &json!("full"), &json!("301"))
     );
+    assert_eq!(defaults["token_ttl"], Value::Null);
+    // Sub-second lifetimes survive the JSON round trip too (as milliseconds).
+    for ttl in [Duration::from_millis(1500), Duration::from_millis(300)] {
+        let f = Faults {
+            token_ttl: Some(ttl),
+            ..Faults::default()
+        };
+        let back: Faults = serde_json::from_value(serde_json::to_value(&f).unwrap()).unwrap();
+        assert_eq!(back, f, "{ttl:?}");
+    }
     assert_eq!(serde_json::from_value::<Faults>(json).unwrap(), expected);
 
     let err = Faults::default().apply_spec("explode").unwrap_err();
@@ -1459,6 +1480,7 @@ async fn fault_specs_parse_and_unknown_ones_list_the_valid_forms() {
         "source-maps",
         "big-bundle",
         "no-gzip",
+        "token-ttl=",
     ] {
         assert!(err.contains(form), "{err}");
     }
@@ -1474,6 +1496,10 @@ async fn fault_specs_parse_and_unknown_ones_list_the_valid_forms() {
         "redirect=307",
         "headers=none",
         "xfo=deny",
+        "token-ttl=0s",
+        "token-ttl=fast",
+        "token-ttl=",
+        "token-ttl=2h",
         "",
     ] {
         assert!(
@@ -2808,5 +2834,519 @@ async fn latency_ranges_are_uniform_between_their_bounds() {
     // Not a constant: the delays spread over the range.
     let (min, max) = (took.iter().min().unwrap(), took.iter().max().unwrap());
     assert!(*max - *min >= Duration::from_millis(5), "{took:?}");
+    s.stop().await;
+}
+
+/// `GET /api/users/{username}/trips{query}`, with `token` as Bearer if given.
+async fn user_trips(
+    c: &Client,
+    s: &DemoServer,
+    username: &str,
+    query: &str,
+    token: Option<&str>,
+) -> (StatusCode, Value) {
+    let mut req = c.get(format!("{}/users/{username}/trips{query}", s.api_url()));
+    if let Some(token) = token {
+        req = req.bearer_auth(token);
+    }
+    json_of(req.send().await.expect("user trips")).await
+}
+
+/// The trip ids of a `GET /users/{username}/trips` answer, in order.
+fn listed_ids(body: &Value) -> Vec<String> {
+    body["data"]["trips"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no data.trips: {body}"))
+        .iter()
+        .map(|t| t["trip_id"].as_str().expect("trip_id").to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn users_trips_lists_drafts_only_for_their_owner() {
+    let s = demo(&[]).await;
+    let c = client();
+    let probe = token_for(&c, &s, "probe").await;
+    let other = token_for(&c, &s, OTHER_USERNAME).await;
+    let published = new_trip(&c, &s, &probe).await;
+    let (status, body) = publish(&c, &s, &probe, &published).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let draft = new_trip(&c, &s, &probe).await;
+
+    // The owner sees both, newest first, in the envelope.
+    let (status, body) = user_trips(&c, &s, "probe", "", Some(&probe)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        (&body["success"], &body["error"]),
+        (&json!(true), &Value::Null)
+    );
+    assert_eq!(listed_ids(&body), [draft.as_str(), published.as_str()]);
+    let data = &body["data"];
+    assert_eq!(
+        (&data["count"], &data["limit"], &data["offset"]),
+        (&json!(2), &json!(50), &json!(0))
+    );
+    let item = &data["trips"][0];
+    let mut keys: Vec<&str> = item
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        [
+            "created_at",
+            "description",
+            "distance_km",
+            "end_date",
+            "is_private",
+            "photo_count",
+            "start_date",
+            "status",
+            "tag_names",
+            "thumbnail_url",
+            "title",
+            "trip_id",
+            "updated_at",
+            "user_id",
+        ]
+    );
+    assert_eq!(item["status"], "draft");
+    assert_eq!(item["is_private"], false);
+    assert_eq!(item["photo_count"], 0);
+    assert_eq!(item["thumbnail_url"], Value::Null);
+    assert_eq!(item["tag_names"], json!(["probe"]));
+    assert_eq!(item["start_date"], "2025-06-01");
+    assert_eq!(item["distance_km"], 42.5);
+    // The same naive timestamps as `GET /trips/{id}` (no zone at all).
+    let (_, full) = json_of(
+        c.get(format!("{}/trips/{draft}", s.api_url()))
+            .bearer_auth(&probe)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(item["created_at"], full["data"]["created_at"]);
+    assert_eq!(item["user_id"], full["data"]["user_id"]);
+    let created = item["created_at"].as_str().unwrap();
+    assert_eq!(
+        created.len(),
+        "2026-11-26T00:37:10.787724".len(),
+        "{created}"
+    );
+    assert_eq!(&created[10..11], "T");
+
+    // The status filter.
+    let (status, body) = user_trips(&c, &s, "probe", "?status=draft", Some(&probe)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(listed_ids(&body), [draft.as_str()]);
+    let (_, body) = user_trips(&c, &s, "probe", "?status=published", Some(&probe)).await;
+    assert_eq!(listed_ids(&body), [published.as_str()]);
+
+    // Anonymous, another user, or a token that is not valid: published only.
+    for token in [None, Some(other.as_str()), Some("not-a-real-token")] {
+        let (status, body) = user_trips(&c, &s, "probe", "", token).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(listed_ids(&body), [published.as_str()], "{token:?}");
+        assert_eq!(body["data"]["count"], 1);
+        let (_, body) = user_trips(&c, &s, "probe", "?status=draft", token).await;
+        assert_eq!(listed_ids(&body), Vec::<String>::new(), "{token:?}");
+    }
+    // The other rider's seeded trips, newest first, with their photo.
+    let (_, body) = user_trips(&c, &s, OTHER_USERNAME, "", None).await;
+    let titles: Vec<&str> = body["data"]["trips"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        titles,
+        [
+            "Vuelta al Moncayo en gravel",
+            "Transpirenaica: etapa de Ansó"
+        ]
+    );
+    assert_eq!(body["data"]["trips"][0]["photo_count"], 1);
+    assert!(
+        body["data"]["trips"][0]["thumbnail_url"]
+            .as_str()
+            .is_some_and(|u| u.starts_with("/storage/") && u.ends_with("_thumb.jpg")),
+        "{body}"
+    );
+
+    // limit and offset page through the list.
+    let (_, body) = user_trips(&c, &s, "probe", "?limit=1", Some(&probe)).await;
+    assert_eq!(listed_ids(&body), [draft.as_str()]);
+    assert_eq!(
+        (&body["data"]["count"], &body["data"]["limit"]),
+        (&json!(1), &json!(1))
+    );
+    let (_, body) = user_trips(&c, &s, "probe", "?limit=1&offset=1", Some(&probe)).await;
+    assert_eq!(listed_ids(&body), [published.as_str()]);
+    assert_eq!(body["data"]["offset"], 1);
+    let (_, body) = user_trips(&c, &s, "probe", "?offset=2&limit=100", Some(&probe)).await;
+    assert_eq!(
+        (listed_ids(&body).len(), &body["data"]["count"]),
+        (0, &json!(0))
+    );
+
+    // A deleted draft is gone from the list.
+    let resp = c
+        .delete(format!("{}/trips/{draft}", s.api_url()))
+        .bearer_auth(&probe)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let (_, body) = user_trips(&c, &s, "probe", "?status=draft", Some(&probe)).await;
+    assert_eq!(listed_ids(&body), Vec::<String>::new());
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn users_trips_validates_its_query_and_knows_its_users() {
+    let s = demo(&[]).await;
+    let c = client();
+    for (query, field) in [
+        ("?status=archived", "status"),
+        ("?status=DRAFT", "status"),
+        ("?status=", "status"),
+        ("?limit=0", "limit"),
+        ("?limit=101", "limit"),
+        ("?limit=ten", "limit"),
+        ("?offset=-1", "offset"),
+        ("?offset=x", "offset"),
+    ] {
+        let (status, body) = user_trips(&c, &s, "probe", query, None).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {body}");
+        assert_eq!(
+            (error_code(&body), error_field(&body)),
+            ("VALIDATION_ERROR", field),
+            "{query}"
+        );
+    }
+    for query in [
+        "?limit=1",
+        "?limit=100",
+        "?offset=0",
+        "?status=published&limit=100&offset=7",
+    ] {
+        let (status, body) = user_trips(&c, &s, "probe", query, None).await;
+        assert_eq!(status, StatusCode::OK, "{query}: {body}");
+    }
+
+    for username in ["nobody_here", "PROBE"] {
+        let (status, body) = user_trips(&c, &s, username, "", None).await;
+        assert_eq!(
+            (status, error_code(&body)),
+            (StatusCode::NOT_FOUND, "USER_NOT_FOUND"),
+            "{username}: {body}"
+        );
+        assert_eq!(body["success"], false);
+    }
+    // Only GET; the route is in the OpenAPI listing.
+    let resp = c
+        .post(format!("{}/users/probe/trips", s.api_url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(header(resp.headers(), "allow"), Some("GET"));
+    let (_, openapi) = json_of(
+        c.get(format!("{}/openapi.json", s.api_url()))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert!(
+        openapi["paths"]["/users/{username}/trips"]["get"].is_object(),
+        "{openapi}"
+    );
+
+    // Database down: 500 like the other database-backed endpoints.
+    s.set_faults(faults_of(&["db-down"]));
+    let (status, body) = user_trips(&c, &s, "probe", "", None).await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR")
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_failing_delete_fault_spares_everything_but_deletes() {
+    let s = demo(&["error:DELETE:/api/trips=1:502"]).await;
+    let c = client();
+    let token = token_for(&c, &s, "probe").await;
+    let id = new_trip(&c, &s, &token).await;
+    let resp = c
+        .delete(format!("{}/trips/{id}", s.api_url()))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_GATEWAY);
+    let (status, body) = user_trips(&c, &s, "probe", "?status=draft", Some(&token)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(listed_ids(&body), [id.as_str()], "the trip stays");
+    let resp = c
+        .get(format!("{}/trips/{id}", s.api_url()))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let (status, body) = publish(&c, &s, &token, &id).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(s.trips().iter().any(|t| t.id == id));
+    s.stop().await;
+}
+
+const WRONG_PASSWORD: &str = "Wrong-Passw0rd!";
+
+#[tokio::test]
+async fn an_expired_lock_relocks_on_the_next_wrong_password() {
+    let lock = Duration::from_millis(300);
+    let s = demo_with(DemoOptions {
+        lockout_duration: lock,
+        ..DemoOptions::default()
+    })
+    .await;
+    let c = client();
+    let opts = DemoOptions::default();
+    let user = opts.username.as_str();
+    for attempt in 1..=4 {
+        let (status, body) = login_as(&c, &s, user, WRONG_PASSWORD).await;
+        assert_eq!(
+            (status, error_code(&body)),
+            (StatusCode::UNAUTHORIZED, "INVALID_CREDENTIALS"),
+            "attempt {attempt}"
+        );
+    }
+    let locked = |(status, body): (StatusCode, Value)| {
+        assert_eq!(
+            (status, error_code(&body)),
+            (StatusCode::TOO_MANY_REQUESTS, "ACCOUNT_LOCKED"),
+            "{body}"
+        );
+    };
+    locked(login_as(&c, &s, user, WRONG_PASSWORD).await);
+    locked(login_as(&c, &s, user, &opts.password).await);
+    assert_eq!(s.failed_logins(user), 5);
+
+    // The lock is over, but the count did not decay: one more wrong password
+    // locks again at once.
+    tokio::time::sleep(lock + Duration::from_millis(100)).await;
+    locked(login_as(&c, &s, user, WRONG_PASSWORD).await);
+    locked(login_as(&c, &s, user, &opts.password).await);
+
+    // After that lock, the right password succeeds and resets the count.
+    tokio::time::sleep(lock + Duration::from_millis(100)).await;
+    let (status, body) = login_as(&c, &s, user, &opts.password).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(s.failed_logins(user), 0);
+    for _ in 1..=4 {
+        let (status, _) = login_as(&c, &s, user, WRONG_PASSWORD).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    locked(login_as(&c, &s, user, WRONG_PASSWORD).await);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn login_counters_count_what_was_sent_whatever_the_answer() {
+    let s = demo(&[]).await;
+    let c = client();
+    let opts = DemoOptions::default();
+    let user = opts.username.as_str();
+    let counts = |s: &DemoServer| {
+        (
+            s.login_attempts(user),
+            s.wrong_password_attempts(user),
+            s.failed_logins(user),
+        )
+    };
+    assert_eq!(counts(&s), (0, 0, 0));
+
+    token_for(&c, &s, user).await;
+    let (status, _) = login_as(&c, &s, &opts.email.to_uppercase(), WRONG_PASSWORD).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(counts(&s), (2, 1, 1), "by e-mail, any case");
+    // No password at all: an attempt, not a wrong password.
+    let url = format!("{}/auth/login", s.api_url());
+    let (status, _) = json_of(post_json(&c, url.clone(), None, json!({"login": user})).await).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(counts(&s), (3, 1, 1));
+    // Unknown logins and bodies that are not JSON count nowhere.
+    login_as(&c, &s, "ghost_rider_x9", WRONG_PASSWORD).await;
+    let resp = c
+        .post(&url)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body("{\"login\":\"probe\",")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(counts(&s), (3, 1, 1));
+    assert_eq!(s.login_attempts("ghost_rider_x9"), 0);
+
+    // Four more wrong ones lock the account; while locked, wrong passwords
+    // still count (the consecutive count stays at 5) and right ones do not.
+    for _ in 0..4 {
+        login_as(&c, &s, user, WRONG_PASSWORD).await;
+    }
+    assert_eq!(counts(&s), (7, 5, 5));
+    let (status, _) = login_as(&c, &s, user, WRONG_PASSWORD).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    let (status, _) = login_as(&c, &s, user, &opts.password).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(counts(&s), (9, 6, 5));
+
+    // Answers that never check the password count what was sent all the same.
+    s.set_faults(faults_of(&["db-down"]));
+    let (status, _) = login_as(&c, &s, user, WRONG_PASSWORD).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    s.set_faults(faults_of(&["error:POST:/api/auth/login=1:503"]));
+    let (status, _) = login_as(&c, &s, user, &opts.password).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(counts(&s), (11, 7, 5));
+    s.set_faults(Faults::default());
+
+    // Per account, and in the state endpoint by username.
+    assert_eq!(s.login_attempts(OTHER_USERNAME), 0);
+    let (status, state) = json_of(
+        c.get(format!("{}/__demo/state", s.base_url()))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        state["accounts"][user],
+        json!({"login_attempts": 11, "wrong_password_attempts": 7, "failed_logins": 5, "locked": true})
+    );
+    assert_eq!(
+        state["accounts"][OTHER_USERNAME],
+        json!({"login_attempts": 0, "wrong_password_attempts": 0, "failed_logins": 0, "locked": false})
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn lock_account_locks_like_five_wrong_passwords() {
+    let s = demo_with(DemoOptions {
+        lockout_duration: Duration::from_millis(300),
+        ..DemoOptions::default()
+    })
+    .await;
+    let c = client();
+    let opts = DemoOptions::default();
+    let user = opts.username.as_str();
+    s.lock_account(user);
+    s.lock_account("nobody_here");
+    assert_eq!(s.failed_logins(user), 5);
+    assert_eq!(
+        (s.login_attempts(user), s.wrong_password_attempts(user)),
+        (0, 0),
+        "nothing was sent"
+    );
+    let (status, body) = login_as(&c, &s, user, &opts.password).await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::TOO_MANY_REQUESTS, "ACCOUNT_LOCKED")
+    );
+    let (_, state) = json_of(
+        c.get(format!("{}/__demo/state", s.base_url()))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(state["accounts"][user]["locked"], true, "{state}");
+    // Per account: the other rider is unaffected.
+    token_for(&c, &s, OTHER_USERNAME).await;
+
+    // As after five wrong passwords: once the lock is over, one wrong password
+    // locks again.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let (status, _) = login_as(&c, &s, user, WRONG_PASSWORD).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        (s.login_attempts(user), s.wrong_password_attempts(user)),
+        (2, 1)
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn token_ttl_fault_expires_tokens_in_the_middle_of_a_flow() {
+    let s = demo(&[]).await;
+    let c = client();
+    let before = token_for(&c, &s, "probe").await;
+
+    // Switched on at run time, as a JSON document.
+    let resp = c
+        .put(format!("{}/__demo/faults", s.base_url()))
+        .json(&json!({"token_ttl": "1s"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(s.faults().token_ttl, Some(Duration::from_secs(1)));
+    let opts = DemoOptions::default();
+    let (status, body) = login_as(&c, &s, &opts.username, &opts.password).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["data"]["expires_in"], 1);
+    let token = body["data"]["access_token"].as_str().unwrap().to_owned();
+    let issued = Instant::now();
+    let id = new_trip(&c, &s, &token).await;
+
+    // Past the lifetime (the expiry is the thing under test): 401 like any bad token.
+    tokio::time::sleep(Duration::from_millis(1200).saturating_sub(issued.elapsed())).await;
+    let resp = c
+        .post(format!("{}/trips/{id}/publish", s.api_url()))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(header(resp.headers(), "www-authenticate"), Some("Bearer"));
+    let (status, body) = json_of(resp).await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::UNAUTHORIZED, "UNAUTHORIZED")
+    );
+    let resp = c
+        .delete(format!("{}/trips/{id}", s.api_url()))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    // An expired token is anonymous where authentication is optional.
+    let (status, body) = user_trips(&c, &s, "probe", "?status=draft", Some(&token)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(listed_ids(&body), Vec::<String>::new());
+
+    // A token issued before the fault keeps its 15 minutes.
+    let (status, body) = user_trips(&c, &s, "probe", "?status=draft", Some(&before)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(listed_ids(&body), [id.as_str()]);
+    let resp = c
+        .delete(format!("{}/trips/{id}", s.api_url()))
+        .bearer_auth(&before)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+
+    s.set_faults(Faults::default());
+    let (_, body) = login_as(&c, &s, &opts.username, &opts.password).await;
+    assert_eq!(body["data"]["expires_in"], 900);
     s.stop().await;
 }
