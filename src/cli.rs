@@ -23,7 +23,10 @@ pub const CONTRAVENTO_PROBE: &str = include_str!("../probes/contravento.yaml");
 #[command(
     name = "smokeprobe",
     version,
-    about = "Post-deploy synthetic monitoring probe: multi-step HTTP smoke flows, checklists and Prometheus metrics"
+    about = "Post-deploy synthetic monitoring probe: multi-step HTTP smoke flows, checklists and Prometheus metrics",
+    // The last of a repeated option wins (a wrapper script's defaults can be
+    // overridden by appending).
+    args_override_self = true
 )]
 pub struct Cli {
     /// Log format on stderr: text (for people) or json (for log pipelines).

@@ -1,7 +1,7 @@
 //! Cleanup guarantees against the demo target: synthetic trips carry the run
 //! id and are deleted whatever fails (every demo fault, injected 5xx), on
 //! SIGTERM (`once` and `run`), and by the opt-in `sweep-orphans` flow when a
-//! delete itself failed; a refused password is sent once, never again.
+//! delete itself failed (credential safety: tests/it/credentials.rs).
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -358,73 +358,6 @@ async fn sigterm_during_run_runs_cleanup_then_exits_0() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_refused_password_is_sent_once() {
-    let server = demo(&[]).await;
-    let d = DemoOptions::default();
-
-    // `once`: three flows log in; after the first 401 the password is not sent again.
-    let dir = tempfile::tempdir().unwrap();
-    let reports = Reports::new();
-    let mut args = contravento_args(&server, dir.path());
-    let pw = args
-        .iter()
-        .position(|a| a.starts_with("password="))
-        .unwrap();
-    args[pw] = "password=Wrong-Passw0rd!".into();
-    args.extend(reports.args());
-    let out = run(args, Vec::new()).await;
-    assert_eq!(out.status.code(), Some(1), "{:?}", text(&out));
-    assert_eq!(server.failed_logins(&d.username), 1);
-    let report = reports.json();
-    let later = step(&report, "upload-validation", "login");
-    assert_eq!(later["last_failure"]["reason"], "request", "{later}");
-    assert!(
-        later["last_failure"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("refused earlier"),
-        "{later}"
-    );
-    // Not even a poll retries a 401.
-    let polled = probe(
-        &server.api_url(),
-        "  - name: polled-login\n    interval: 100ms\n    steps:\n      - name: login\n        method: POST\n        url: ${base}/auth/login\n        json: { login: probe, password: \"${password}\" }\n        poll: { every: 50ms, within: 2s }\n        expect: { status: 200 }\n",
-    )
-    .replace("vars:\n", "vars:\n  password: { secret: true }\n");
-
-    // `run`: a login every 100 ms; one wrong attempt in all, until a reload.
-    let p = start_run(&polled, &["--secret", "password=Wrong-Passw0rd!"], &[]).await;
-    let m = p
-        .wait_for(Duration::from_secs(20), "10 login runs", |m| {
-            sample(m, "smokeprobe_step_runs_total", &[("step", "login")]).unwrap_or(0.0) >= 10.0
-        })
-        .await;
-    assert_eq!(server.failed_logins(&d.username), 2, "{m}");
-    assert!(
-        sample(
-            &m,
-            "smokeprobe_step_failures_total",
-            &[("step", "login"), ("reason", "request")]
-        )
-        .unwrap_or(0.0)
-            >= 9.0,
-        "{m}"
-    );
-    p.signal("HUP");
-    p.wait_for(Duration::from_secs(20), "the reload", |m| {
-        sample(m, "smokeprobe_config_reloads_total", &[]).unwrap_or(0.0) >= 1.0
-    })
-    .await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    // A reload tries once more: 3 in all, still below the lockout (5).
-    assert_eq!(server.failed_logins(&d.username), 3, "{}", p.log());
-    let log = p.log();
-    assert!(log.contains("no longer sent"), "{log}");
-    assert!(!log.contains("Wrong-Passw0rd!"), "{log}");
-    server.stop().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn for_each_caps_skips_empty_lists_and_refuses_non_lists() {
     let server = demo(&[]).await;
     let seeded = server
@@ -492,5 +425,172 @@ async fn for_each_caps_skips_empty_lists_and_refuses_non_lists() {
         "{mixed}"
     );
     assert_eq!(server.request_count() - before, 2 + 2);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_delete_is_named_left_behind_and_run_deletes_it_later() {
+    let d = DemoOptions::default();
+    let server = demo(&["error:DELETE:/api/trips=1:502"]).await;
+
+    // `once`: the checklist and the JSON name the trip that stayed.
+    let (report, stdout) = lifecycle_once(&server, &["--flow", "trip-lifecycle"]).await;
+    let left = &report["left_behind"];
+    let trip = &server
+        .trips()
+        .into_iter()
+        .find(|t| t.title.starts_with("[probe]"))
+        .unwrap();
+    assert_eq!(left.as_array().map(Vec::len), Some(1), "{report}");
+    let what = left[0]["what"].as_str().unwrap();
+    assert!(
+        what.contains(&trip.id) && what.contains("[probe] smoke trip-lifecycle-"),
+        "{left}"
+    );
+    assert_eq!(left[0]["step"], "delete-trip");
+    assert!(
+        stdout.contains("LEFT BEHIND") && stdout.contains(&trip.id),
+        "{stdout}"
+    );
+    assert_eq!(
+        report["flows"][0]["results"][0]["left_behind"][0]["what"], what,
+        "{report}"
+    );
+
+    // `run` (every second): left behind while deletes fail, deleted on a
+    // later run once they work again.
+    let fast = std::fs::read_to_string(repo_file("probes/contravento.yaml"))
+        .unwrap()
+        .replace("  interval: 60s", "  interval: 1s");
+    let p = start_run(
+        &fast,
+        &[
+            "--var",
+            &format!("base={}", server.base_url()),
+            "--var",
+            &format!("http_base={}", server.http_url()),
+            "--var",
+            &format!("username={}", d.username),
+            "--secret",
+            &format!("password={}", d.password),
+            "--flow",
+            "trip-lifecycle",
+        ],
+        &[],
+    )
+    .await;
+    let left = |m: &str| {
+        sample(
+            m,
+            "smokeprobe_left_behind_objects",
+            &[("flow", "trip-lifecycle")],
+        )
+    };
+    p.wait_for(Duration::from_secs(60), "a trip left behind", |m| {
+        left(m).is_some_and(|n| n >= 1.0)
+    })
+    .await;
+    let (_, page) = p.get("/", None).await;
+    assert!(page.contains("Left behind on the target"), "{page}");
+    server.set_faults(Default::default());
+    p.wait_for(
+        Duration::from_secs(60),
+        "the left-behind trips deleted",
+        |m| left(m) == Some(0.0),
+    )
+    .await;
+    // What `once` left (a different process) is still there; every trip the
+    // run process left is gone.
+    let remaining: Vec<String> = server
+        .trips()
+        .into_iter()
+        .filter(|t| t.title.starts_with("[probe]"))
+        .map(|t| t.id)
+        .collect();
+    assert_eq!(remaining, vec![trip.id.clone()], "{}", p.log());
+    let log = p.log();
+    assert!(
+        log.contains("deleted what an earlier run left behind"),
+        "{log}"
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cleanup_refused_with_401_logs_in_again_and_deletes() {
+    // Tokens live 2 s and the feed takes 2.5 s: the delete's token has expired.
+    let server = demo(&["token-ttl=2s", "latency:GET:/api/trips/public=2500ms"]).await;
+    let (report, stdout) = lifecycle_once(&server, &["--flow", "trip-lifecycle"]).await;
+    let delete = step(&report, "trip-lifecycle", "delete-trip");
+    assert_eq!(delete["passed"], 1, "{stdout}");
+    assert!(
+        delete["last"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("logged in again (`login`)"),
+        "{delete}"
+    );
+    assert!(
+        probe_trips(&server).is_empty(),
+        "{:?}",
+        probe_trips(&server)
+    );
+    assert!(report.get("left_behind").is_none(), "{report}");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sweep_orphans_finds_a_draft_a_killed_probe_left() {
+    let d = DemoOptions::default();
+    let server = demo(&[]).await;
+    let client = http_client();
+    let api = server.api_url();
+    let login: serde_json::Value = client
+        .post(format!("{api}/auth/login"))
+        .json(&serde_json::json!({"login": d.username, "password": d.password}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = login["data"]["access_token"].as_str().unwrap();
+    // What a probe killed (SIGKILL) right after create-trip leaves: a draft.
+    let st = client
+        .post(format!("{api}/trips"))
+        .bearer_auth(token)
+        .json(&serde_json::json!({
+            "title": "[probe] smoke trip-lifecycle-killed",
+            "description": "Synthetic trip created by smokeprobe after a deploy; it is deleted within seconds.",
+            "start_date": "2025-06-01"
+        }))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(st, 201);
+    assert_eq!(
+        server
+            .trips()
+            .iter()
+            .filter(|t| t.status == "draft")
+            .count(),
+        1
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = contravento_args(&server, dir.path());
+    args.extend([
+        "--flow".into(),
+        "sweep-orphans".into(),
+        "--var".into(),
+        "orphans_before=2999-01-01T00:00:00Z".into(),
+    ]);
+    let out = run(args, Vec::new()).await;
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    assert!(
+        probe_trips(&server).is_empty(),
+        "{:?}",
+        probe_trips(&server)
+    );
     server.stop().await;
 }

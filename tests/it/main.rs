@@ -8,6 +8,7 @@ mod cleanup;
 mod cli;
 mod common;
 mod config_errors;
+mod credentials;
 mod dashboards;
 mod demo_target;
 mod faults;
