@@ -66,6 +66,11 @@ COPY probes/ /etc/smokeprobe/probes/
 USER 65532:65532
 WORKDIR /etc/smokeprobe
 ENV SMOKEPROBE_LOG=info
+# Refused credentials are remembered here (salted fingerprints, never the
+# value), so a restarted container never re-sends a password the target
+# refused. /tmp is the one writable directory; on Kubernetes it is an
+# emptyDir, which survives container restarts within the pod.
+ENV SMOKEPROBE_STATE_DIR=/tmp/smokeprobe
 EXPOSE 9477
 # scratch has no curl or wget: the binary checks itself (`smokeprobe healthcheck`).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
