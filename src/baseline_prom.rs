@@ -145,6 +145,7 @@ pub async fn compare(
     let hist = format!("{}_bucket", names::STEP_DURATION.0);
     let w = range(pb.window);
     let mut steps = Vec::new();
+    let mut judged_steps = 0usize;
     for c in &current.steps {
         let sel = format!(
             "{{target=\"{}\",flow=\"{}\",step=\"{}\"}}",
@@ -172,7 +173,13 @@ pub async fn compare(
         let ratio = if p_b > 0.0 { p_c / p_b } else { f64::INFINITY };
         let diff = p_c - p_b;
         let floor = o.floor.as_secs_f64();
-        let judged = p_b.is_finite() && n_b >= o.min_samples && n > 0;
+        let min = o.min_samples.max(1);
+        // No history at all is a step Prometheus never saw (new in this
+        // deploy, like a step missing from a baseline file): not judged.
+        // Thin history or too few new samples: inconclusive, not a pass.
+        let no_history = !p_b.is_finite() || n_b == 0;
+        let inconclusive = !no_history && (n_b < min || n < min);
+        let judged = !no_history && !inconclusive;
         let (k, p) = if judged {
             let k = cs.iter().filter(|&&d| d as f64 / 1e6 > p_b).count();
             (Some(k), Some(binomial_tail(n, k, P_ABOVE)))
@@ -183,13 +190,24 @@ pub async fn compare(
             (Some(k), Some(p)) => format!("{k}/{n} above the baseline p95, binomial p = {p:.2e}"),
             _ => String::new(),
         };
-        let (regressed, verdict) = if !judged {
+        let (regressed, verdict) = if no_history {
             (
                 false,
                 format!(
-                    "not judged: {n_b} samples in Prometheus over {w} (need {}), baseline p95 {}",
-                    o.min_samples,
+                    "not judged: no history in Prometheus over {w} ({n_b} samples, baseline p95 {})",
                     fmt_secs(p_b)
+                ),
+            )
+        } else if inconclusive {
+            let fix = match (n_b < min, n < min) {
+                (true, true) => format!("widen --baseline-window and use --samples {min}"),
+                (true, false) => "widen --baseline-window".to_string(),
+                _ => format!("use --samples {min}"),
+            };
+            (
+                false,
+                format!(
+                    "INCONCLUSIVE: {n_b} samples in Prometheus over {w} / {n} current samples, need {min} each ({fix})"
                 ),
             )
         } else if ratio <= o.max_ratio {
@@ -240,10 +258,18 @@ pub async fn compare(
             regressed,
             above_baseline_p95: k,
             binomial_p: p,
+            inconclusive,
+            p95_regressed: regressed,
+            shift_regressed: None,
+            median_baseline: None,
+            median_current: None,
+            shift: None,
+            shift_ratio: None,
+            rank_p: None,
             verdict,
         });
+        judged_steps += usize::from(judged);
     }
-    let regressed = steps.iter().any(|s| s.regressed);
     let mut shown = pb.url.clone();
     shown.set_username("").ok();
     shown.set_password(None).ok();
@@ -252,14 +278,15 @@ pub async fn compare(
     } else {
         format!("{} ago", humantime::format_duration(pb.offset))
     };
-    Ok(Comparison {
-        source: format!(
+    Ok(Comparison::new(
+        format!(
             "Prometheus {shown}, {} window ending {end}",
             humantime::format_duration(pb.window)
         ),
         steps,
-        regressed,
-    })
+        judged_steps,
+        o.min_samples,
+    ))
 }
 
 #[cfg(test)]
