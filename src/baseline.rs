@@ -221,25 +221,28 @@ impl Comparison {
         }
     }
 
-    /// Steps with too few samples.
-    pub fn inconclusive_steps(&self) -> usize {
-        self.steps.iter().filter(|s| s.inconclusive).count()
-    }
-
     /// Why the comparison is inconclusive, in one line (None when it is not).
     pub fn inconclusive_reason(&self) -> Option<String> {
         if !self.inconclusive {
             return None;
         }
-        let k = self.inconclusive_steps();
-        Some(if k > 0 {
-            format!(
-                "{k} step(s) with too few samples to judge, need {m} per side (use --samples {m}, and save the baseline with as many)",
-                m = self.min_samples
-            )
-        } else {
-            "no step of this run could be compared with the baseline".to_string()
-        })
+        let short: Vec<&StepComparison> = self.steps.iter().filter(|s| s.inconclusive).collect();
+        if short.is_empty() {
+            return Some("no step of this run could be compared with the baseline".to_string());
+        }
+        let m = self.min_samples;
+        let mut fix = Vec::new();
+        if short.iter().any(|s| s.n_current < m) {
+            fix.push(format!("run with --samples {m}"));
+        }
+        if short.iter().any(|s| s.n_baseline < m) {
+            fix.push(format!("a baseline with {m} samples per step"));
+        }
+        Some(format!(
+            "{} step(s) with too few samples to judge, need {m} per side ({})",
+            short.len(),
+            fix.join(" and ")
+        ))
     }
 }
 
@@ -888,7 +891,7 @@ mod tests {
         let text = render(&c);
         assert!(text.contains("❓ t/s") || text.contains("❓ f/s"), "{text}");
         assert!(
-            text.contains("❓ INCONCLUSIVE against the baseline: 1 step(s) with too few samples to judge, need 20 per side (use --samples 20"),
+            text.contains("❓ INCONCLUSIVE against the baseline: 1 step(s) with too few samples to judge, need 20 per side (run with --samples 20 and a baseline with 20 samples per step); not a pass"),
             "{text}"
         );
         assert!(!text.contains("no latency regression"), "{text}");
