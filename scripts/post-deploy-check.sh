@@ -16,21 +16,28 @@
 #   FLOWS                 flows to run, space-separated [all non-optional]
 #   HEALTH_FLOW           the flow that says "healthy" [health]
 #   WAIT_HEALTHY          how long to wait for it; 0 skips waiting [2m]
-#   SAMPLES               runs per flow [20]
+#   SAMPLES               runs per flow; a baseline comparison needs at least
+#                         MIN_SAMPLES on both sides (also when SAVE_BASELINE) [20]
+#   MIN_SAMPLES           fewer samples per step than this make the baseline
+#                         comparison inconclusive, which fails the gate [20]
 #   BASELINE_FILE         compare with this saved baseline [none]
 #   SAVE_BASELINE         save this run as a baseline (pre-deploy) [none]
 #   BASELINE_PROMETHEUS   else compare with this Prometheus' history [none]
 #   BASELINE_WINDOW       its history window [1h]
 #   BASELINE_OFFSET       the window ends this long ago [0s]
 #   MAX_RATIO             p95 ratio a regression must exceed [1.25]
-#   REGRESSION_FLOOR      absolute p95 growth a regression must exceed [20ms]
+#   REGRESSION_FLOOR      absolute p95 growth (or median shift) a regression
+#                         must exceed [20ms]
+#   MAX_SHIFT_RATIO       (median + shift) / median the median-shift rule must
+#                         exceed [1.10]
 #   PUSHGATEWAY           push results (and the marker) here [none]
 #   DEPLOY_VERSION        deploy marker version (needs PUSHGATEWAY) [none]
 #   PUSH_JOB              Pushgateway job [smokeprobe_once]
 #   REPORT_DIR            report.json and junit.xml go here [smokeprobe-reports]
 #
 # Exit codes (smokeprobe's): 0 passed; 1 a flow, budget or latency baseline
-# failed (roll back); 2 invalid configuration or no verdict possible (e.g.
+# failed, or the baseline comparison was inconclusive (too few samples: roll
+# back or rerun with more); 2 invalid configuration or no verdict possible (e.g.
 # Prometheus unreachable); 3 never became healthy (roll back). A failed push
 # to the Pushgateway is only a warning.
 set -euo pipefail
@@ -50,6 +57,8 @@ BASELINE_WINDOW="${BASELINE_WINDOW:-1h}"
 BASELINE_OFFSET="${BASELINE_OFFSET:-0s}"
 MAX_RATIO="${MAX_RATIO:-1.25}"
 REGRESSION_FLOOR="${REGRESSION_FLOOR:-20ms}"
+MAX_SHIFT_RATIO="${MAX_SHIFT_RATIO:-1.10}"
+MIN_SAMPLES="${MIN_SAMPLES:-20}"
 PUSHGATEWAY="${PUSHGATEWAY:-}"
 DEPLOY_VERSION="${DEPLOY_VERSION:-}"
 PUSH_JOB="${PUSH_JOB:-smokeprobe_once}"
@@ -60,7 +69,8 @@ mkdir -p "$REPORT_DIR"
 read -r -a files <<<"$PROBE_FILES"
 args=(once "${files[@]}" --quiet --samples "$SAMPLES"
   --json "$REPORT_DIR/report.json" --junit "$REPORT_DIR/junit.xml"
-  --max-ratio "$MAX_RATIO" --regression-floor "$REGRESSION_FLOOR")
+  --max-ratio "$MAX_RATIO" --regression-floor "$REGRESSION_FLOOR"
+  --max-shift-ratio "$MAX_SHIFT_RATIO" --min-samples "$MIN_SAMPLES")
 
 read -r -a vars <<<"$SMOKEPROBE_VARS"
 for v in "${vars[@]}"; do
@@ -97,7 +107,7 @@ code=0
 
 case "$code" in
   0) verdict="passed" ;;
-  1) verdict="FAILED: a flow, a latency budget or the baseline comparison failed — roll back" ;;
+  1) verdict="FAILED: a flow, a latency budget or the baseline comparison failed (or was inconclusive) — roll back" ;;
   2) verdict="invalid configuration or no verdict possible" ;;
   3) verdict="never became healthy — roll back" ;;
   *) verdict="unexpected exit code" ;;

@@ -9,6 +9,10 @@
 //! 0.05, so with k of n new samples above it the one-sided binomial tail
 //! P(X ≥ k | n, 0.05) below 0.01 says the shift is real. A regression needs
 //! ratio > --max-ratio AND diff > --regression-floor AND that p < 0.01.
+//! The median-shift rule of `--baseline FILE` needs raw samples on both sides
+//! and does not apply here. Fewer than `--min-samples` new samples, or a
+//! history thinner than that, is inconclusive (not a pass); a step with no
+//! history at all is not judged, like a step missing from a baseline file.
 //!
 //! Caveat: histogram_quantile interpolates linearly inside a bucket, so the
 //! baseline p95 is only as exact as the buckets around it (they are dense
@@ -145,6 +149,7 @@ pub async fn compare(
     let hist = format!("{}_bucket", names::STEP_DURATION.0);
     let w = range(pb.window);
     let mut steps = Vec::new();
+    let mut judged_steps = 0usize;
     for c in &current.steps {
         let sel = format!(
             "{{target=\"{}\",flow=\"{}\",step=\"{}\"}}",
@@ -172,7 +177,13 @@ pub async fn compare(
         let ratio = if p_b > 0.0 { p_c / p_b } else { f64::INFINITY };
         let diff = p_c - p_b;
         let floor = o.floor.as_secs_f64();
-        let judged = p_b.is_finite() && n_b >= o.min_samples && n > 0;
+        let min = o.min_samples.max(1);
+        // No history at all is a step Prometheus never saw (new in this
+        // deploy, like a step missing from a baseline file): not judged.
+        // Thin history or too few new samples: inconclusive, not a pass.
+        let no_history = !p_b.is_finite() || n_b == 0;
+        let inconclusive = !no_history && (n_b < min || n < min);
+        let judged = !no_history && !inconclusive;
         let (k, p) = if judged {
             let k = cs.iter().filter(|&&d| d as f64 / 1e6 > p_b).count();
             (Some(k), Some(binomial_tail(n, k, P_ABOVE)))
@@ -183,13 +194,24 @@ pub async fn compare(
             (Some(k), Some(p)) => format!("{k}/{n} above the baseline p95, binomial p = {p:.2e}"),
             _ => String::new(),
         };
-        let (regressed, verdict) = if !judged {
+        let (regressed, verdict) = if no_history {
             (
                 false,
                 format!(
-                    "not judged: {n_b} samples in Prometheus over {w} (need {}), baseline p95 {}",
-                    o.min_samples,
+                    "not judged: no history in Prometheus over {w} ({n_b} samples, baseline p95 {})",
                     fmt_secs(p_b)
+                ),
+            )
+        } else if inconclusive {
+            let fix = match (n_b < min, n < min) {
+                (true, true) => format!("widen --baseline-window and use --samples {min}"),
+                (true, false) => "widen --baseline-window".to_string(),
+                _ => format!("use --samples {min}"),
+            };
+            (
+                false,
+                format!(
+                    "INCONCLUSIVE: {n_b} samples in Prometheus over {w} / {n} current samples, need {min} each ({fix})"
                 ),
             )
         } else if ratio <= o.max_ratio {
@@ -240,10 +262,18 @@ pub async fn compare(
             regressed,
             above_baseline_p95: k,
             binomial_p: p,
+            inconclusive,
+            p95_regressed: regressed,
+            shift_regressed: None,
+            median_baseline: None,
+            median_current: None,
+            shift: None,
+            shift_ratio: None,
+            rank_p: None,
             verdict,
         });
+        judged_steps += usize::from(judged);
     }
-    let regressed = steps.iter().any(|s| s.regressed);
     let mut shown = pb.url.clone();
     shown.set_username("").ok();
     shown.set_password(None).ok();
@@ -252,14 +282,15 @@ pub async fn compare(
     } else {
         format!("{} ago", humantime::format_duration(pb.offset))
     };
-    Ok(Comparison {
-        source: format!(
+    Ok(Comparison::new(
+        format!(
             "Prometheus {shown}, {} window ending {end}",
             humantime::format_duration(pb.window)
         ),
         steps,
-        regressed,
-    })
+        judged_steps,
+        o.min_samples,
+    ))
 }
 
 #[cfg(test)]
@@ -279,5 +310,129 @@ mod tests {
         // Large n does not underflow to nonsense.
         let p = binomial_tail(100_000, 5_000, 0.05);
         assert!((0.4..0.6).contains(&p), "{p}");
+    }
+
+    /// A stand-in for Prometheus' query API on 127.0.0.1: per step name, the
+    /// baseline p95 (seconds) and the sample count in the window (None: no
+    /// history, an empty result).
+    async fn fake_prometheus(steps: Vec<(&'static str, Option<(f64, f64)>)>) -> Url {
+        use axum::extract::Query;
+        use std::collections::HashMap;
+        let app = axum::Router::new().route(
+            "/api/v1/query",
+            axum::routing::get(move |Query(q): Query<HashMap<String, String>>| {
+                let steps = steps.clone();
+                async move {
+                    let query = q.get("query").cloned().unwrap_or_default();
+                    let hit = steps
+                        .iter()
+                        .find(|(name, _)| query.contains(&format!("step=\"{name}\"")))
+                        .and_then(|(_, v)| *v);
+                    let result = match hit {
+                        None => serde_json::json!([]),
+                        Some((p95, _)) if query.starts_with("histogram_quantile") => {
+                            serde_json::json!([{"metric": {}, "value": [0, p95.to_string()]}])
+                        }
+                        Some((_, n)) => serde_json::json!([
+                            {"metric": {"le": "0.1"}, "value": [0, n.to_string()]},
+                            {"metric": {"le": "+Inf"}, "value": [0, n.to_string()]}
+                        ]),
+                    };
+                    axum::Json(serde_json::json!({
+                        "status": "success",
+                        "data": {"resultType": "vector", "result": result}
+                    }))
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Url::parse(&format!("http://{addr}/")).unwrap()
+    }
+
+    fn run_of(steps: &[(&str, usize, u64)]) -> Baseline {
+        Baseline {
+            smokeprobe: "t".into(),
+            created_at: "t".into(),
+            samples: 0,
+            steps: steps
+                .iter()
+                .map(|(name, n, us)| crate::baseline::StepBaseline {
+                    target: "t".into(),
+                    flow: "f".into(),
+                    step: name.to_string(),
+                    passed: *n as u32,
+                    failed: 0,
+                    durations_us: vec![*us; *n],
+                })
+                .collect(),
+        }
+    }
+
+    #[tokio::test]
+    async fn too_few_samples_on_either_side_is_inconclusive() {
+        let url = fake_prometheus(vec![
+            ("ok", Some((0.010, 500.0))),
+            ("thin-history", Some((0.010, 5.0))),
+            ("short-run", Some((0.010, 500.0))),
+            ("new-step", None),
+        ])
+        .await;
+        let http = HttpFactory::new(&crate::net::NetOptions::default()).unwrap();
+        let pb = PromBaseline {
+            url,
+            window: Duration::from_secs(3600),
+            offset: Duration::ZERO,
+        };
+        let o = CompareOptions::default();
+        let cur = run_of(&[
+            ("ok", 20, 9_000),
+            ("thin-history", 20, 9_000),
+            ("short-run", 12, 300_000),
+            ("new-step", 20, 9_000),
+        ]);
+        let c = compare(&http, &pb, &cur, &o).await.unwrap();
+        let by = |name: &str| c.steps.iter().find(|s| s.step == name).unwrap();
+        assert!(
+            !by("ok").inconclusive && !by("ok").regressed,
+            "{:?}",
+            by("ok")
+        );
+        assert!(by("thin-history").inconclusive);
+        assert!(
+            by("thin-history").verdict.contains("5 samples in Prometheus over 3600s / 20 current samples, need 20 each (widen --baseline-window)"),
+            "{}",
+            by("thin-history").verdict
+        );
+        // Far slower, but 12 samples: no verdict, and not a pass either.
+        let s = by("short-run");
+        assert!(s.inconclusive && !s.regressed, "{s:?}");
+        assert!(
+            s.verdict.ends_with("need 20 each (use --samples 20)"),
+            "{}",
+            s.verdict
+        );
+        let s = by("new-step");
+        assert!(!s.inconclusive && !s.regressed && s.verdict.starts_with("not judged: no history"));
+        assert!(c.inconclusive && !c.regressed && c.judged == 1);
+        // With --min-samples 5 both are judged: the short run is a regression.
+        let c = compare(
+            &http,
+            &pb,
+            &cur,
+            &CompareOptions {
+                min_samples: 5,
+                ..o
+            },
+        )
+        .await
+        .unwrap();
+        assert!(c.regressed && !c.inconclusive, "{c:?}");
+        // Only steps without history: nothing was compared, not a pass.
+        let c = compare(&http, &pb, &run_of(&[("new-step", 20, 9_000)]), &o)
+            .await
+            .unwrap();
+        assert!(c.inconclusive && c.judged == 0);
     }
 }

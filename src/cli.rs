@@ -137,9 +137,19 @@ pub struct OnceArgs {
     /// A regression needs the p95 above this many times the baseline's ...
     #[arg(long, default_value_t = 1.25)]
     pub max_ratio: f64,
-    /// ... and this much slower in absolute terms (and a bootstrap 95 % CI above 0).
+    /// ... and this much slower in absolute terms (and a bootstrap 95 % CI above 0);
+    /// the median-shift rule needs its shift above this floor too.
     #[arg(long, default_value = "20ms", value_parser = humantime::parse_duration)]
     pub regression_floor: Duration,
+    /// The median-shift rule (Hodges–Lehmann shift, Mann–Whitney p < 1e-4) needs
+    /// (baseline median + shift) above this many times the baseline median.
+    #[arg(long, default_value_t = 1.10)]
+    pub max_shift_ratio: f64,
+    /// Fewest samples per step on each side for a verdict: fewer makes the
+    /// comparison inconclusive (exit 1), never a silent pass.
+    #[arg(long, default_value_t = crate::baseline::MIN_SAMPLES as u32,
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub min_samples: u32,
     /// After the run, PUT its results to this Prometheus Pushgateway (one group
     /// per target). A failed push is a warning: the exit code stays the run's.
     #[arg(long, value_name = "URL", value_parser = http_url)]
@@ -451,6 +461,29 @@ async fn cmd_once(a: OnceArgs) -> i32 {
         },
         None => None,
     };
+    let min = a.min_samples;
+    let comparing = a.baseline.is_some() || a.baseline_prometheus.is_some();
+    if comparing && a.samples < min {
+        eprintln!(
+            "warning: --samples {} is below --min-samples {min}: the baseline comparison will be inconclusive (exit 1); use --samples {min}",
+            a.samples
+        );
+    }
+    if let Some(b) = &baseline
+        && b.samples < min
+    {
+        eprintln!(
+            "warning: the baseline was saved with --samples {}, below --min-samples {min}: the comparison will be inconclusive (exit 1); save it with --samples {min}",
+            b.samples
+        );
+    }
+    let cmp_opts = crate::baseline::CompareOptions {
+        max_ratio: a.max_ratio,
+        floor: a.regression_floor,
+        max_shift_ratio: a.max_shift_ratio,
+        min_samples: min as usize,
+        ..Default::default()
+    };
     let opts = OnceOptions {
         samples: a.samples,
         progress: progress && std::io::stderr().is_terminal(),
@@ -475,20 +508,21 @@ async fn cmd_once(a: OnceArgs) -> i32 {
         return code;
     }
     let current = crate::baseline::Baseline::from_report(&report);
-    if let Some(p) = &a.save_baseline
-        && let Err(e) = current.save(p)
-    {
-        eprintln!("error: {e}");
-        return exit::INVALID;
+    if let Some(p) = &a.save_baseline {
+        if let Err(e) = current.save(p) {
+            eprintln!("error: {e}");
+            return exit::INVALID;
+        }
+        if a.samples < min {
+            eprintln!(
+                "warning: baseline saved with {} sample(s) per step; comparing with it needs {min} (--min-samples): save it with --samples {min}",
+                a.samples
+            );
+        }
     }
     let mut code = write_reports(&report, a.json.as_ref(), a.junit.as_ref());
     let mut comparison = None;
     if let Some(base) = baseline {
-        let o = crate::baseline::CompareOptions {
-            max_ratio: a.max_ratio,
-            floor: a.regression_floor,
-            ..Default::default()
-        };
         let source = a
             .baseline
             .as_ref()
@@ -497,14 +531,11 @@ async fn cmd_once(a: OnceArgs) -> i32 {
         let cmp = crate::baseline::compare(
             &crate::baseline::passed_only(&base),
             &crate::baseline::passed_only(&current),
-            &o,
+            &cmp_opts,
             &source,
         );
         print!("{}", crate::baseline::render(&cmp));
-        if cmp.regressed && code == exit::PASSED {
-            code = exit::FAILED;
-            println!("exit code {code}: latency regression against the baseline");
-        }
+        code = baseline_verdict(&cmp, code);
         comparison = Some(cmp);
     }
     if let Some(url) = &a.baseline_prometheus {
@@ -513,19 +544,11 @@ async fn cmd_once(a: OnceArgs) -> i32 {
             window: a.baseline_window,
             offset: a.baseline_offset,
         };
-        let o = crate::baseline::CompareOptions {
-            max_ratio: a.max_ratio,
-            floor: a.regression_floor,
-            ..Default::default()
-        };
         let current = crate::baseline::passed_only(&current);
-        match crate::baseline_prom::compare(runner.http(), &pb, &current, &o).await {
+        match crate::baseline_prom::compare(runner.http(), &pb, &current, &cmp_opts).await {
             Ok(cmp) => {
                 print!("{}", crate::baseline::render(&cmp));
-                if cmp.regressed && code == exit::PASSED {
-                    code = exit::FAILED;
-                    println!("exit code {code}: latency regression against the baseline");
-                }
+                code = baseline_verdict(&cmp, code);
                 comparison = Some(cmp);
             }
             Err(e) => {
@@ -551,6 +574,30 @@ async fn cmd_once(a: OnceArgs) -> i32 {
         }
     }
     code
+}
+
+/// The exit code after a baseline comparison: a regression or an
+/// inconclusive comparison fails a run that otherwise passed, with a line
+/// saying which.
+fn baseline_verdict(cmp: &crate::baseline::Comparison, code: i32) -> i32 {
+    if code != exit::PASSED {
+        return code;
+    }
+    if cmp.regressed {
+        println!(
+            "exit code {}: latency regression against the baseline",
+            exit::FAILED
+        );
+        exit::FAILED
+    } else if let Some(why) = cmp.inconclusive_reason() {
+        println!(
+            "exit code {}: baseline comparison inconclusive: {why}",
+            exit::FAILED
+        );
+        exit::FAILED
+    } else {
+        code
+    }
 }
 
 /// An http(s) URL, checked at parse time but kept as text (a `Url` would make

@@ -139,7 +139,8 @@ pub fn render_group(
         let v: Vec<(Vec<(&str, &str)>, f64)> = c
             .steps
             .iter()
-            .filter(|s| s.target == target)
+            // An inconclusive step has no verdict: neither 1 nor 0.
+            .filter(|s| s.target == target && !s.inconclusive)
             .map(|s| {
                 (
                     vec![("flow", s.flow.as_str()), ("step", s.step.as_str())],

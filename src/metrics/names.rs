@@ -164,7 +164,7 @@ pub const ONCE_STEP_FAILED: Name = (
 );
 pub const ONCE_REGRESSED: Name = (
     "smokeprobe_once_regressed",
-    "Whether the step's latency regressed against the baseline in the last `once` run (1) or not (0); absent without a baseline comparison.",
+    "Whether the step's latency regressed against the baseline in the last `once` run (1) or not (0); absent without a baseline comparison and for a step whose comparison was inconclusive (too few samples).",
 );
 pub const ONCE_LAST_RUN: Name = (
     "smokeprobe_once_last_run_timestamp_seconds",

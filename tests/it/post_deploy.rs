@@ -60,7 +60,7 @@ async fn healthy_deploy_passes_and_slow_deploy_fails_against_the_baseline() {
             ("CA_FILE".into(), ca.clone()),
             ("FLOWS".into(), "health".into()),
             ("WAIT_HEALTHY".into(), "10s".into()),
-            ("SAMPLES".into(), "12".into()),
+            ("SAMPLES".into(), "20".into()),
             ("REPORT_DIR".into(), reports.display().to_string()),
         ];
         e.extend(extra.iter().map(|(k, v)| (k.to_string(), v.clone())));
