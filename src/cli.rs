@@ -85,6 +85,10 @@ pub struct PlanArgs {
     /// Extra CA certificates to trust (PEM file).
     #[arg(long = "ca-file", value_name = "PEM")]
     pub ca_files: Vec<PathBuf>,
+    /// A findings file (repeatable): rule failures accepted until a date, with
+    /// a reason; they are reported but do not fail the run (docs/probe-files.md).
+    #[arg(long = "accept", value_name = "FILE")]
+    pub accept: Vec<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -147,6 +151,11 @@ pub struct OnceArgs {
     /// Push a deploy marker smokeprobe_deploy_info{version="VERSION"} (needs --pushgateway).
     #[arg(long, value_name = "VERSION", requires = "pushgateway")]
     pub deploy_version: Option<String>,
+    /// Write every failing rule of this run to FILE as a findings file to start
+    /// from (`until` in 90 days, a TODO reason); entries of --accept files that
+    /// still match are kept as they are. The exit code stays the run's.
+    #[arg(long, value_name = "FILE")]
+    pub write_accepted: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -294,6 +303,8 @@ fn default_files(files: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.is_file())
             .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")))
+            // Findings files live next to the probe files; they are not probe files.
+            .filter(|p| !is_findings_file(p))
             .collect();
         found.sort();
         if found.is_empty() {
@@ -315,6 +326,13 @@ fn default_files(files: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
         }
     }
     Ok(out)
+}
+
+/// `NAME.accepted.yaml` (or `.yml`): a findings file for `--accept`.
+fn is_findings_file(p: &std::path::Path) -> bool {
+    p.file_stem()
+        .and_then(|s| s.to_str())
+        .is_some_and(|s| s.ends_with(".accepted"))
 }
 
 /// Loads and validates; prints errors and returns None on failure.
@@ -341,7 +359,12 @@ fn compile_plan(a: &PlanArgs, sources: Option<Vec<(PathBuf, String)>>) -> Result
             config::load(&files, &inputs)
         }
     };
-    result.map_err(|errs| errs.to_string())
+    let mut plan = result.map_err(|errs| errs.to_string())?;
+    if !a.accept.is_empty() {
+        plan.accepted = config::load_accepted(&a.accept, &plan, &crate::flow::checks::rule_names)
+            .map_err(|errs| errs.to_string())?;
+    }
+    Ok(plan)
 }
 
 fn usage(msg: &str) -> i32 {
@@ -658,6 +681,7 @@ async fn cmd_demo(a: DemoArgs) -> i32 {
         flows: Vec::new(),
         max_body: None,
         ca_files: Vec::new(),
+        accept: Vec::new(),
     };
     let sources = vec![(
         PathBuf::from("probes/contravento.yaml (built in)"),
@@ -961,6 +985,9 @@ async fn cmd_run(a: RunArgs) -> i32 {
 }
 
 fn cmd_rules(a: RulesArgs) -> i32 {
+    if !a.plan.accept.is_empty() {
+        return usage("--accept has no effect on `rules` (alerting rules come from budgets only)");
+    }
     // Rules need the structure and the budgets, not the secrets: variables
     // without a value are allowed here.
     let overrides = match parse_overrides(&a.plan) {

@@ -250,7 +250,7 @@ impl Runner {
                 steps.push(result);
             }
         }
-        FlowResult {
+        let mut result = FlowResult {
             flow: flow.name.clone(),
             group: flow.group.clone(),
             target: flow.target.clone(),
@@ -266,7 +266,15 @@ impl Runner {
             interrupted,
             duration: started.elapsed(),
             steps,
-        }
+            findings: Vec::new(),
+        };
+        // Accepted findings (`--accept`): the one place every mode goes through.
+        super::accept::apply(
+            &self.plan.accepted,
+            &mut result,
+            crate::config::accept::today(),
+        );
+        result
     }
 
     async fn run_step(
