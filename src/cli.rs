@@ -498,6 +498,25 @@ async fn cmd_once(a: OnceArgs) -> i32 {
         return exit::INVALID;
     }
     let mut code = write_reports(&report, a.json.as_ref(), a.junit.as_ref());
+    if let Some(path) = &a.write_accepted {
+        let files = report_sources(runner.plan());
+        let (text, n) = crate::report::render_findings(
+            &report,
+            &runner.plan().accepted,
+            &files,
+            crate::config::accept::today(),
+        );
+        match std::fs::write(path, text) {
+            Ok(()) => eprintln!(
+                "wrote {n} accepted finding(s) to {}: review each reason, subject and `until` before using it with --accept",
+                path.display()
+            ),
+            Err(e) => {
+                eprintln!("error: cannot write {}: {e}", path.display());
+                return exit::INVALID;
+            }
+        }
+    }
     let mut comparison = None;
     if let Some(base) = baseline {
         let o = crate::baseline::CompareOptions {
@@ -567,6 +586,17 @@ async fn cmd_once(a: OnceArgs) -> i32 {
         }
     }
     code
+}
+
+/// The probe files a plan came from, for a written file's header.
+fn report_sources(plan: &Plan) -> String {
+    let mut files: Vec<String> = plan
+        .flows
+        .iter()
+        .map(|f| f.file.display().to_string())
+        .collect();
+    files.dedup();
+    files.join(", ")
 }
 
 /// An http(s) URL, checked at parse time but kept as text (a `Url` would make

@@ -1,11 +1,14 @@
 //! One-shot results: per-step summaries over the samples of a run (HDR
-//! percentiles against budgets), the verdict and exit code, and the three
-//! renderings — console checklist, JSON and JUnit.
+//! percentiles against budgets), the verdict and exit code, and the
+//! renderings — console checklist, JSON, JUnit, and today's findings as a
+//! findings file (`--write-accepted`).
 
 mod console;
+mod findings;
 mod junit;
 
 pub use console::{ConsoleStyle, render_console};
+pub use findings::render_findings;
 pub use junit::render_junit;
 
 use std::time::Duration;
