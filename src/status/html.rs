@@ -189,7 +189,10 @@ fn jump_links(o: &mut String, s: &Snapshot) {
                     Esc(st.reason.unwrap_or("failed"))
                 );
                 if let Some(m) = &st.message {
-                    let _ = write!(o, ": {}", Esc(m));
+                    // The card below has the whole of it.
+                    let short: String = m.chars().take(140).collect();
+                    let more = if short.len() < m.len() { "…" } else { "" };
+                    let _ = write!(o, ": {}{more}", Esc(&short));
                 }
                 o.push_str("</span>");
             }
@@ -219,7 +222,7 @@ fn jump_links(o: &mut String, s: &Snapshot) {
         (
             sum.expired,
             "expired",
-            "accepted finding(s) expired, failing again",
+            "accepted finding(s) past their date, failing again",
         ),
         (
             sum.resolved,
@@ -425,6 +428,7 @@ fn step(o: &mut String, f: &FlowStatus, s: &StepStatus) {
     {
         let _ = writeln!(o, "<p class=\"skipped-why\">{}</p>", Esc(m));
     }
+    accepted_list(o, s);
     if let Some(c) = &s.certificate {
         let class = if c.days_left < 14.0 { "warn" } else { "ok" };
         let _ = writeln!(
@@ -573,6 +577,34 @@ fn failure(o: &mut String, s: &StepStatus) {
         checks_table(o, failed.into_iter());
     }
     o.push_str("</div>\n");
+}
+
+/// The accepted failures of a step at a glance, one line per findings-file
+/// entry: which rule, on how many subjects, until when and why.
+fn accepted_list(o: &mut String, s: &StepStatus) {
+    let mut entries: Vec<(&crate::flow::Acceptance, &str, usize)> = Vec::new();
+    for c in s.checks.iter().filter(|c| c.is_accepted()) {
+        let Some(a) = &c.accepted else { continue };
+        match entries.iter_mut().find(|(e, _, _)| e.entry == a.entry) {
+            Some((_, _, n)) => *n += 1,
+            None => entries.push((a, &c.check, 1)),
+        }
+    }
+    if entries.is_empty() {
+        return;
+    }
+    o.push_str("<ul class=\"accepted-list\">");
+    for (a, rule, n) in entries {
+        let _ = write!(
+            o,
+            "<li>⚠ <b>{}</b> on {n} subject{} · accepted until {}: {}</li>",
+            Esc(rule),
+            if n == 1 { "" } else { "s" },
+            Esc(&a.until),
+            Esc(&a.reason)
+        );
+    }
+    o.push_str("</ul>\n");
 }
 
 /// Every verdict of the last run, folded: a check's rules × subjects (with
