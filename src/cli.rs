@@ -88,6 +88,10 @@ pub struct PlanArgs {
     /// Extra CA certificates to trust (PEM file).
     #[arg(long = "ca-file", value_name = "PEM")]
     pub ca_files: Vec<PathBuf>,
+    /// A findings file (repeatable): rule failures accepted until a date, with
+    /// a reason; they are reported but do not fail the run (docs/probe-files.md).
+    #[arg(long = "accept", value_name = "FILE")]
+    pub accept: Vec<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -160,6 +164,11 @@ pub struct OnceArgs {
     /// Push a deploy marker smokeprobe_deploy_info{version="VERSION"} (needs --pushgateway).
     #[arg(long, value_name = "VERSION", requires = "pushgateway")]
     pub deploy_version: Option<String>,
+    /// Write every failing rule of this run to FILE as a findings file to start
+    /// from (`until` in 90 days, a TODO reason); entries of --accept files that
+    /// still match are kept as they are. The exit code stays the run's.
+    #[arg(long, value_name = "FILE")]
+    pub write_accepted: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -308,6 +317,8 @@ fn default_files(files: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.is_file())
             .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")))
+            // Findings files live next to the probe files; they are not probe files.
+            .filter(|p| !is_findings_file(p))
             .collect();
         found.sort();
         if found.is_empty() {
@@ -329,6 +340,13 @@ fn default_files(files: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
         }
     }
     Ok(out)
+}
+
+/// `NAME.accepted.yaml` (or `.yml`): a findings file for `--accept`.
+fn is_findings_file(p: &std::path::Path) -> bool {
+    p.file_stem()
+        .and_then(|s| s.to_str())
+        .is_some_and(|s| s.ends_with(".accepted"))
 }
 
 /// Loads and validates; prints errors and returns None on failure.
@@ -355,7 +373,12 @@ fn compile_plan(a: &PlanArgs, sources: Option<Vec<(PathBuf, String)>>) -> Result
             config::load(&files, &inputs)
         }
     };
-    result.map_err(|errs| errs.to_string())
+    let mut plan = result.map_err(|errs| errs.to_string())?;
+    if !a.accept.is_empty() {
+        plan.accepted = config::load_accepted(&a.accept, &plan, &crate::flow::checks::rule_names)
+            .map_err(|errs| errs.to_string())?;
+    }
+    Ok(plan)
 }
 
 fn usage(msg: &str) -> i32 {
@@ -521,6 +544,25 @@ async fn cmd_once(a: OnceArgs) -> i32 {
         }
     }
     let mut code = write_reports(&report, a.json.as_ref(), a.junit.as_ref());
+    if let Some(path) = &a.write_accepted {
+        let files = report_sources(runner.plan());
+        let (text, n) = crate::report::render_findings(
+            &report,
+            &runner.plan().accepted,
+            &files,
+            crate::config::accept::today(),
+        );
+        match std::fs::write(path, text) {
+            Ok(()) => eprintln!(
+                "wrote {n} accepted finding(s) to {}: review each reason, subject and `until` before using it with --accept",
+                path.display()
+            ),
+            Err(e) => {
+                eprintln!("error: cannot write {}: {e}", path.display());
+                return exit::INVALID;
+            }
+        }
+    }
     let mut comparison = None;
     if let Some(base) = baseline {
         let source = a
@@ -598,6 +640,17 @@ fn baseline_verdict(cmp: &crate::baseline::Comparison, code: i32) -> i32 {
     } else {
         code
     }
+}
+
+/// The probe files a plan came from, for a written file's header.
+fn report_sources(plan: &Plan) -> String {
+    let mut files: Vec<String> = plan
+        .flows
+        .iter()
+        .map(|f| f.file.display().to_string())
+        .collect();
+    files.dedup();
+    files.join(", ")
 }
 
 /// An http(s) URL, checked at parse time but kept as text (a `Url` would make
@@ -712,6 +765,7 @@ async fn cmd_demo(a: DemoArgs) -> i32 {
         flows: Vec::new(),
         max_body: None,
         ca_files: Vec::new(),
+        accept: Vec::new(),
     };
     let sources = vec![(
         PathBuf::from("probes/contravento.yaml (built in)"),
@@ -1053,6 +1107,9 @@ async fn cmd_run(a: RunArgs) -> i32 {
 }
 
 fn cmd_rules(a: RulesArgs) -> i32 {
+    if !a.plan.accept.is_empty() {
+        return usage("--accept has no effect on `rules` (alerting rules come from budgets only)");
+    }
     // Rules need the structure and the budgets, not the secrets: variables
     // without a value are allowed here.
     let overrides = match parse_overrides(&a.plan) {

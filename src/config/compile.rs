@@ -141,6 +141,7 @@ pub fn load_sources(sources: &[(PathBuf, String)], inputs: &Inputs) -> Result<Pl
         flows,
         secrets,
         settings: inputs.settings.clone(),
+        accepted: Vec::new(),
     })
 }
 
@@ -1609,7 +1610,7 @@ fn one_line(s: &str) -> String {
 }
 
 /// serde-saphyr's plain message, without its own location prefix/suffix.
-fn clean_yaml_message(s: &str) -> String {
+pub(crate) fn clean_yaml_message(s: &str) -> String {
     let first = s.lines().next().unwrap_or(s).trim();
     let msg = first
         .strip_prefix("error: ")

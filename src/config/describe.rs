@@ -150,8 +150,50 @@ pub fn describe(plan: &Plan) -> String {
             crate::redact::MIN_SECRET_LEN
         );
     }
+    accepted(&mut out, &plan.accepted, super::accept::today());
     let _ = writeln!(out, "ok: {} flow(s) valid", plan.flows.len());
+    if !plan.accepted.is_empty() {
+        let _ = writeln!(out, "ok: {} accepted finding(s) valid", plan.accepted.len());
+    }
     out
+}
+
+/// What the findings files accept, and for how much longer.
+fn accepted(out: &mut String, entries: &[Accepted], today: i64) {
+    if entries.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "accepted findings (judged by the UTC date, today {}):",
+        super::accept::day_text(today)
+    );
+    for e in entries {
+        let left = e.until_day - today;
+        let when = if left < 0 {
+            format!("EXPIRED since {} (fails again)", e.until)
+        } else if left == 0 {
+            format!("until {} (last day)", e.until)
+        } else {
+            format!("until {} ({left} day(s) left)", e.until)
+        };
+        let _ = writeln!(
+            out,
+            "  {} › {} › {}{}{}  {when}  ({})",
+            e.flow,
+            e.step,
+            e.rule,
+            e.on.as_ref()
+                .map(|g| format!(" on {}", g.as_str()))
+                .unwrap_or_default(),
+            e.actual
+                .as_ref()
+                .map(|g| format!(" got {}", g.as_str()))
+                .unwrap_or_default(),
+            e.id()
+        );
+        let _ = writeln!(out, "      {}", e.reason);
+    }
 }
 
 /// One line on what a built-in check will judge.

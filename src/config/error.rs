@@ -115,7 +115,14 @@ impl fmt::Display for ConfigErrors {
             write!(f, "error: {e}")?;
         }
         if self.0.len() > 1 {
-            write!(f, "\n{} errors in probe files", self.0.len())?;
+            // Probe files and findings files (`--accept`) share this machinery.
+            let mut files: Vec<&Path> = self.0.iter().map(|e| e.file.as_path()).collect();
+            files.sort();
+            files.dedup();
+            match files.as_slice() {
+                [one] => write!(f, "\n{} errors in {}", self.0.len(), one.display())?,
+                many => write!(f, "\n{} errors in {} files", self.0.len(), many.len())?,
+            }
         }
         Ok(())
     }

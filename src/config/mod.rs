@@ -1,5 +1,6 @@
 //! Probe files: raw YAML types, templates, validation, and the compiled [`Plan`].
 
+pub mod accept;
 pub mod compile;
 pub mod describe;
 pub mod error;
@@ -8,6 +9,7 @@ pub mod raw;
 pub mod schema;
 pub mod template;
 
+pub use accept::load_accepted;
 pub use compile::{Inputs, VarOverride, load, load_sources, parse_size};
 pub use error::{ConfigError, ConfigErrors, Pos};
 pub use plan::*;

@@ -20,6 +20,9 @@ pub struct Plan {
     /// without run-time parts); captured secrets are added per run.
     pub secrets: Vec<String>,
     pub settings: Settings,
+    /// Accepted findings (`--accept FILE`), validated against the flows; the
+    /// runner applies them at the end of every flow run.
+    pub accepted: Vec<Accepted>,
 }
 
 /// Process-wide knobs that are not per step.
@@ -419,4 +422,156 @@ pub struct Capture {
     pub secret: bool,
     /// Every match as a JSON array (`[]` when nothing matches) instead of the first.
     pub all: bool,
+}
+
+/// One accepted finding from a findings file (`--accept FILE`): a failing
+/// rule verdict of a built-in check that does not fail the run while its
+/// `until` date has not passed.
+#[derive(Clone, Debug)]
+pub struct Accepted {
+    pub target: String,
+    pub flow: String,
+    pub step: String,
+    pub rule: String,
+    /// On the verdict's subject (`on`); `None` matches any subject.
+    pub on: Option<Glob>,
+    /// On the verdict's actual value; `None` matches any value.
+    pub actual: Option<Glob>,
+    pub reason: String,
+    /// `YYYY-MM-DD` as written.
+    pub until: String,
+    /// `until` as a UTC day number (days since 1970-01-01), inclusive.
+    pub until_day: i64,
+    pub file: PathBuf,
+    pub pos: Pos,
+}
+
+impl Accepted {
+    /// `FILE:LINE`: names the entry in reports, metrics never see it.
+    pub fn id(&self) -> String {
+        format!("{}:{}", self.file.display(), self.pos.line)
+    }
+
+    /// Its `until` day is over (`today` is a UTC day number).
+    pub fn expired(&self, today: i64) -> bool {
+        today > self.until_day
+    }
+
+    /// Whether a failed verdict of this entry's step is the accepted finding.
+    pub fn matches(&self, rule: &str, on: Option<&str>, actual: &str) -> bool {
+        self.rule == rule
+            && self.on.as_ref().is_none_or(|g| g.matches(on.unwrap_or("")))
+            && self.actual.as_ref().is_none_or(|g| g.matches(actual))
+    }
+}
+
+/// A glob as findings files write subjects: `*` is any run of characters
+/// (`/` included, so `/storage/*` covers every photo URL), `?` one character,
+/// `\` makes the next character literal. Everything else is itself; the
+/// whole text must match. Hand-written: a dozen lines, where a crate would
+/// bring path semantics we do not want.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Glob {
+    pattern: String,
+    tokens: Vec<GlobToken>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum GlobToken {
+    Any,
+    One,
+    Char(char),
+}
+
+impl Glob {
+    pub fn new(pattern: &str) -> Glob {
+        let mut tokens = Vec::new();
+        let mut chars = pattern.chars();
+        while let Some(c) = chars.next() {
+            tokens.push(match c {
+                '*' => GlobToken::Any,
+                '?' => GlobToken::One,
+                '\\' => GlobToken::Char(chars.next().unwrap_or('\\')),
+                c => GlobToken::Char(c),
+            });
+        }
+        Glob {
+            pattern: pattern.to_string(),
+            tokens,
+        }
+    }
+
+    /// `text` with `*`, `?` and `\` escaped: a glob that matches exactly it.
+    pub fn escape(text: &str) -> String {
+        let mut out = String::with_capacity(text.len());
+        for c in text.chars() {
+            if matches!(c, '*' | '?' | '\\') {
+                out.push('\\');
+            }
+            out.push(c);
+        }
+        out
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.pattern
+    }
+
+    /// The classic linear wildcard match: on a mismatch, the last `*` takes
+    /// one more character.
+    pub fn matches(&self, text: &str) -> bool {
+        let t: Vec<char> = text.chars().collect();
+        let p = &self.tokens;
+        let (mut ti, mut pi) = (0, 0);
+        let mut star: Option<(usize, usize)> = None;
+        while ti < t.len() {
+            match p.get(pi) {
+                Some(GlobToken::Any) => {
+                    star = Some((pi, ti));
+                    pi += 1;
+                }
+                Some(GlobToken::One) => {
+                    ti += 1;
+                    pi += 1;
+                }
+                Some(GlobToken::Char(c)) if *c == t[ti] => {
+                    ti += 1;
+                    pi += 1;
+                }
+                _ => match star {
+                    Some((sp, st)) => {
+                        pi = sp + 1;
+                        ti = st + 1;
+                        star = Some((sp, st + 1));
+                    }
+                    None => return false,
+                },
+            }
+        }
+        p[pi..].iter().all(|t| *t == GlobToken::Any)
+    }
+}
+
+#[cfg(test)]
+mod glob_tests {
+    use super::Glob;
+
+    #[test]
+    fn globs_match_whole_subjects() {
+        let g = |p: &str, t: &str| Glob::new(p).matches(t);
+        assert!(g("/storage/*", "/storage/trip_photos/2026/12/a_b.jpg"));
+        assert!(!g("/storage/*", "/api/storage/x"));
+        assert!(g("/", "/"));
+        assert!(!g("/", "/assets/x.js"));
+        assert!(g("*", ""));
+        assert!(g("/assets/*.js", "/assets/index-3f9a1c.js"));
+        assert!(!g("/assets/*.js", "/assets/index-3f9a1c.css"));
+        assert!(g("*SAMEORIGIN*", "X-Frame-Options `SAMEORIGIN`"));
+        assert!(g("a?c", "abc") && !g("a?c", "ac"));
+        assert!(g("*a*b*", "xxaxxbxx") && !g("*a*b*", "xxbxxaxx"));
+        assert!(g(r"what\?", "what?") && !g(r"what\?", "whatx"));
+        assert!(g(&Glob::escape("a*b?c\\"), "a*b?c\\"));
+        assert!(!g(&Glob::escape("a*b"), "aXXb"));
+        assert!(g("préflight *", "préflight from https://x"));
+    }
 }

@@ -445,3 +445,35 @@ pub struct RawCapture {
     #[serde(default)]
     pub all: bool,
 }
+
+/// A findings file (`--accept FILE`): rule failures a team has accepted for
+/// a while, each with a reason and an end date.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAcceptFile {
+    #[serde(default)]
+    pub version: Option<S<u32>>,
+    pub accepted: Vec<S<RawAccepted>>,
+}
+
+/// One accepted finding: which rule failure (flow, step, rule, and optionally
+/// the subject and the actual value, as globs), why, and until when.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAccepted {
+    /// Only needed when two probe files of different targets share the flow name.
+    #[serde(default)]
+    pub target: Option<S<String>>,
+    pub flow: S<String>,
+    pub step: S<String>,
+    pub rule: S<String>,
+    /// Glob on the verdict's subject (`/storage/*`); absent: any subject.
+    #[serde(default)]
+    pub on: Option<S<String>>,
+    /// Glob on the verdict's actual value (`*SAMEORIGIN*`); absent: any value.
+    #[serde(default)]
+    pub actual: Option<S<String>>,
+    pub reason: S<String>,
+    /// `YYYY-MM-DD`, inclusive.
+    pub until: S<String>,
+}

@@ -1,6 +1,7 @@
 //! Flow execution: the runner, assertion and capture evaluation, and the results
 //! it emits. Results carry only redacted text.
 
+pub mod accept;
 mod assert;
 pub mod checks;
 pub mod credentials;
@@ -90,6 +91,22 @@ pub struct CheckResult {
     /// A warning: reported, but a failure does not fail the step.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub warning: bool,
+    /// A findings-file entry matched this failure: it does not fail the step
+    /// unless the entry has expired.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accepted: Option<Acceptance>,
+}
+
+/// Why a failed verdict does not fail its step (or, expired, no longer).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Acceptance {
+    pub reason: String,
+    /// `YYYY-MM-DD`, inclusive.
+    pub until: String,
+    /// `until` has passed: the failure fails again.
+    pub expired: bool,
+    /// The entry, `FILE:LINE`.
+    pub entry: String,
 }
 
 impl CheckResult {
@@ -106,6 +123,7 @@ impl CheckResult {
             actual: actual.into(),
             on: None,
             warning: false,
+            accepted: None,
         }
     }
 
@@ -119,9 +137,19 @@ impl CheckResult {
         self
     }
 
-    /// Failed and not a warning: this fails the step.
+    /// Failed, not a warning and not accepted: this fails the step.
     pub fn is_failure(&self) -> bool {
-        !self.passed && !self.warning
+        !self.passed && !self.warning && !self.is_accepted()
+    }
+
+    /// Failed, but accepted by an entry that has not expired.
+    pub fn is_accepted(&self) -> bool {
+        !self.passed && !self.warning && self.accepted.as_ref().is_some_and(|a| !a.expired)
+    }
+
+    /// Failed, and the entry that accepted it has expired.
+    pub fn is_expired_acceptance(&self) -> bool {
+        !self.passed && !self.warning && self.accepted.as_ref().is_some_and(|a| a.expired)
     }
 
     /// Failed, but only a warning.
@@ -207,6 +235,11 @@ impl StepResult {
     pub fn warnings(&self) -> impl Iterator<Item = &CheckResult> {
         self.checks.iter().filter(|c| c.is_warning())
     }
+
+    /// Failed checks that an (unexpired) findings-file entry accepts.
+    pub fn accepted(&self) -> impl Iterator<Item = &CheckResult> {
+        self.checks.iter().filter(|c| c.is_accepted())
+    }
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -233,6 +266,37 @@ pub struct FlowResult {
     /// Objects earlier runs left behind that this run deleted.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub cleaned_up: Vec<String>,
+    /// The findings-file entries that name this flow, and what each did in
+    /// this run (reports aggregate them: the JSON's `accepted` summary).
+    #[serde(skip)]
+    pub findings: Vec<FindingUse>,
+}
+
+/// What one accepted-findings entry did in one flow run.
+#[derive(Clone, Debug, Serialize)]
+pub struct FindingUse {
+    /// `FILE:LINE`.
+    pub entry: String,
+    pub step: String,
+    pub rule: String,
+    /// The subject glob, when the entry has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub on: Option<String>,
+    pub reason: String,
+    pub until: String,
+    pub expired: bool,
+    /// Failed verdicts it matched.
+    pub matched: u32,
+    /// Its step ran and judged its rules, so `matched == 0` means the
+    /// finding is gone (a step that was skipped or got no answer says nothing).
+    pub judged: bool,
+}
+
+impl FindingUse {
+    /// Its step judged its rules and nothing failed that it names.
+    pub fn resolved(&self) -> bool {
+        self.judged && self.matched == 0
+    }
 }
 
 impl FlowResult {

@@ -324,7 +324,7 @@ impl Runner {
                 self.leftovers.add(l.clone());
             }
         }
-        FlowResult {
+        let mut result = FlowResult {
             flow: flow.name.clone(),
             group: flow.group.clone(),
             target: flow.target.clone(),
@@ -342,7 +342,15 @@ impl Runner {
             steps,
             left_behind: left,
             cleaned_up,
-        }
+            findings: Vec::new(),
+        };
+        // Accepted findings (`--accept`): the one place every mode goes through.
+        super::accept::apply(
+            &self.plan.accepted,
+            &mut result,
+            crate::config::accept::today(),
+        );
+        result
     }
 
     /// A cleanup step refused with 401 — its token expired mid-run — logs in

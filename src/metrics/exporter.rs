@@ -11,7 +11,8 @@
 //! the format details (escaping, `_total`, float formatting).
 //!
 //! Label values come only from the configuration (target, flow, step, rule) or
-//! small fixed sets (phase, reason, window, quantile, severity, result).
+//! small fixed sets (phase, reason, window, quantile, severity, result,
+//! state). Accepted findings are labelled by rule, never by subject or entry.
 //!
 //! The process's own series (`process_*`, read from `/proc/self`, and the
 //! runtime's alive tasks) are read at scrape time too, before the state lock
@@ -131,6 +132,17 @@ struct FlowSeries {
     steps: Vec<StepSeries>,
 }
 
+/// A rule's findings-file entries after the flow's last run.
+#[derive(Default)]
+struct Findings {
+    /// Subjects whose failure was accepted.
+    accepted: u64,
+    /// Entries per state, in the order of [`names::FINDING_STATES`].
+    states: [u64; 3],
+    /// The earliest end of an entry's `until` day, unix seconds.
+    expiry: Option<f64>,
+}
+
 struct StepSeries {
     name: String,
     hist: Hist,
@@ -142,8 +154,10 @@ struct StepSeries {
     windows: StepWindows,
     budget: Vec<(&'static str, f64)>,
     cert_expiry: Option<i64>,
-    /// (rule, severity) → subjects failing in the last run.
+    /// (rule, severity) → subjects failing in the last run (accepted ones not counted).
     rules: BTreeMap<(String, &'static str), u64>,
+    /// Rules the findings files name → what their entries did in the last run.
+    findings: BTreeMap<String, Findings>,
     is_check: bool,
     kind: &'static str,
     always: bool,
@@ -183,6 +197,7 @@ impl StepSeries {
                 .collect(),
             cert_expiry: None,
             rules: BTreeMap::new(),
+            findings: BTreeMap::new(),
             is_check: step.check.is_some(),
             kind: step.check.as_ref().map_or("request", |c| c.kind()),
             always: step.always,
@@ -349,9 +364,45 @@ impl Metrics {
                 for c in &res.checks {
                     let sev = if c.warning { "warning" } else { "required" };
                     *series.rules.entry((c.check.clone(), sev)).or_default() +=
-                        u64::from(!c.passed);
+                        u64::from(!c.passed && !c.is_accepted());
                 }
             }
+        }
+        // Accepted findings: from every step of the last run, skipped ones
+        // included (their entries are still in force or expired).
+        for series in f.steps.iter_mut() {
+            series.findings.clear();
+        }
+        for u in &r.findings {
+            let Some(series) = f.steps.iter_mut().find(|s| s.name == u.step) else {
+                continue;
+            };
+            let accepted = r
+                .steps
+                .iter()
+                .find(|s| s.name == u.step)
+                .map(|s| {
+                    s.accepted()
+                        .filter(|c| c.accepted.as_ref().is_some_and(|a| a.entry == u.entry))
+                        .count() as u64
+                })
+                .unwrap_or(0);
+            let state = if u.resolved() {
+                2
+            } else if u.expired {
+                1
+            } else {
+                0
+            };
+            let end = crate::builtins::parse_date(&u.until)
+                .map(|(y, m, d)| (crate::builtins::days_from_civil(y, m, d) + 1) as f64 * 86_400.0);
+            let fs = series.findings.entry(u.rule.clone()).or_default();
+            fs.accepted += accepted;
+            fs.states[state] += 1;
+            fs.expiry = match (fs.expiry, end) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
         }
         f.finished_at = crate::builtins::unix_now();
         f.last = Some(r);
@@ -710,6 +761,48 @@ impl Collector for Exposition {
                         l.push(("rule", rule));
                         l.push(("severity", sev));
                         gauge(m, &l, *n as f64)?;
+                    }
+                })
+            },
+        )?;
+        family(
+            &mut enc,
+            names::CHECK_RULE_ACCEPTED,
+            MetricType::Gauge,
+            |m| {
+                each_step!(m, |l, f, s, fi, si| {
+                    for (rule, fs) in &s.findings {
+                        let mut l = l.clone();
+                        l.push(("rule", rule));
+                        gauge(m, &l, fs.accepted as f64)?;
+                    }
+                })
+            },
+        )?;
+        family(&mut enc, names::ACCEPTED_FINDINGS, MetricType::Gauge, |m| {
+            each_step!(m, |l, f, s, fi, si| {
+                for (rule, fs) in &s.findings {
+                    for (state, n) in names::FINDING_STATES.iter().zip(fs.states) {
+                        let mut l = l.clone();
+                        l.push(("rule", rule));
+                        l.push(("state", state));
+                        gauge(m, &l, n as f64)?;
+                    }
+                }
+            })
+        })?;
+        family(
+            &mut enc,
+            names::ACCEPTED_FINDING_EXPIRY,
+            MetricType::Gauge,
+            |m| {
+                each_step!(m, |l, f, s, fi, si| {
+                    for (rule, fs) in &s.findings {
+                        if let Some(t) = fs.expiry {
+                            let mut l = l.clone();
+                            l.push(("rule", rule));
+                            gauge(m, &l, t)?;
+                        }
                     }
                 })
             },

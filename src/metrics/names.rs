@@ -59,7 +59,19 @@ pub const STEP_BUDGET: Name = (
 );
 pub const CHECK_RULE_FAILURES: Name = (
     "smokeprobe_check_rule_failures",
-    "Subjects (URLs, origins, requests) a built-in check rule failed on in the last run; severity is required or warning.",
+    "Subjects (URLs, origins, requests) a built-in check rule failed on in the last run; severity is required or warning. Failures a findings file accepts are counted in smokeprobe_check_rule_accepted_failures instead.",
+);
+pub const CHECK_RULE_ACCEPTED: Name = (
+    "smokeprobe_check_rule_accepted_failures",
+    "Subjects a built-in check rule failed on in the last run whose failure an entry of a findings file (--accept) accepts: they do not fail the step. Present for the rules the findings files name.",
+);
+pub const ACCEPTED_FINDINGS: Name = (
+    "smokeprobe_accepted_findings",
+    "Findings-file entries (--accept) naming the rule, by state after the flow's last run: active (in force), expired (past its until day: the failures it matched fail again), resolved (its step judged its rules and it matched nothing: remove it).",
+);
+pub const ACCEPTED_FINDING_EXPIRY: Name = (
+    "smokeprobe_accepted_finding_expiry_timestamp_seconds",
+    "When the first findings-file entry naming the rule stops applying: the end of its until day (UTC), unix seconds. Alert some days before.",
 );
 
 pub const FLOW_CONSECUTIVE_FAILURES: Name = (
@@ -174,6 +186,9 @@ pub const DEPLOY_INFO: Name = (
     "smokeprobe_deploy_info",
     "A deploy marker pushed by `once --deploy-version`: the value is the run's time (unix seconds); the dashboards' Deploys annotation reads it.",
 );
+
+/// Label values of `smokeprobe_accepted_findings{state}`.
+pub const FINDING_STATES: [&str; 3] = ["active", "expired", "resolved"];
 
 /// Label values of `probe_http_duration_seconds{phase}`.
 pub const PHASES: [&str; 5] = ["resolve", "connect", "tls", "processing", "transfer"];

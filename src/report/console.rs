@@ -7,7 +7,7 @@ use std::fmt::Write;
 use super::{FlowSummary, OnceReport, StepSummary, Verdict};
 use crate::flow::checks::summarize_lines;
 use crate::flow::fmt_duration;
-use crate::flow::{CheckResult, Outcome};
+use crate::flow::{Acceptance, CheckResult, Outcome};
 
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ConsoleStyle {
@@ -47,6 +47,46 @@ fn mark(o: Outcome) -> &'static str {
     }
 }
 
+/// A pass that holds only because failures were accepted.
+const ACCEPTED_MARK: &str = "⚠ ";
+
+/// `  (accepted until 2027-03-03: reason)`, `  (accepted until 2026-11-30 expired)`.
+fn acceptance_note(a: &Acceptance) -> String {
+    if a.expired {
+        format!(" — accepted until {} expired ({})", a.until, a.entry)
+    } else {
+        format!(" — accepted until {}: {}", a.until, a.reason)
+    }
+}
+
+/// The checks `pick` selects, one summary line per (rule, expected, actual)
+/// and entry, each ending with what the entry says.
+fn accepted_lines(checks: &[CheckResult], pick: fn(&CheckResult) -> bool) -> Vec<String> {
+    let mut entries: Vec<&Acceptance> = Vec::new();
+    for a in checks
+        .iter()
+        .filter(|c| pick(c))
+        .filter_map(|c| c.accepted.as_ref())
+    {
+        if !entries.iter().any(|e| e.entry == a.entry) {
+            entries.push(a);
+        }
+    }
+    let mut out = Vec::new();
+    for a in entries {
+        let mine: Vec<CheckResult> = checks
+            .iter()
+            .filter(|c| pick(c) && c.accepted.as_ref().is_some_and(|x| x.entry == a.entry))
+            .cloned()
+            .collect();
+        let note = acceptance_note(a);
+        for line in summarize_lines(&mine, |_| true, 12) {
+            out.push(format!("{line}{note}"));
+        }
+    }
+    out
+}
+
 pub fn render_console(r: &OnceReport, style: ConsoleStyle) -> String {
     let mut out = String::new();
     let width = r
@@ -79,18 +119,28 @@ pub fn render_console(r: &OnceReport, style: ConsoleStyle) -> String {
             flow_block(&mut out, f, r.samples, width, style);
         }
     }
+    findings_block(&mut out, r, style);
     let failed: Vec<&FlowSummary> = r.flows.iter().filter(|f| !f.passed()).collect();
     let budgets: usize = r.flows.iter().map(|f| f.budget_failures()).sum();
     let warnings: usize = r.flows.iter().map(|f| f.warnings()).sum();
+    let accepted: usize = r.flows.iter().map(|f| f.accepted()).sum();
+    let notes: Vec<String> = [
+        (accepted, "accepted rule failure(s)"),
+        (warnings, "warning(s)"),
+    ]
+    .into_iter()
+    .filter(|(n, _)| *n > 0)
+    .map(|(n, what)| format!("{n} {what}"))
+    .collect();
     let line = match r.verdict {
         Verdict::Passed => style.green(&format!(
             "✅ PASSED: {} flow(s), {} sample(s) each, all checks and budgets met{}",
             r.flows.len(),
             r.samples,
-            if warnings > 0 {
-                format!(" ({warnings} warning(s))")
-            } else {
+            if notes.is_empty() {
                 String::new()
+            } else {
+                format!(" ({})", notes.join(", "))
             }
         )),
         Verdict::Unreachable => style.red(&format!(
@@ -169,6 +219,46 @@ pub fn render_console(r: &OnceReport, style: ConsoleStyle) -> String {
     out
 }
 
+/// After the checklist: the findings-file entries whose date has passed
+/// (their failures fail again) and those that matched nothing (remove them).
+fn findings_block(out: &mut String, r: &OnceReport, style: ConsoleStyle) {
+    let a = &r.accepted;
+    let what = |f: &super::FindingReport| {
+        format!(
+            "{} › {} › {}{}",
+            f.flow,
+            f.step,
+            f.rule,
+            f.on.as_deref()
+                .map(|o| format!(" on {o}"))
+                .unwrap_or_default()
+        )
+    };
+    for f in &a.expired {
+        let _ = writeln!(
+            out,
+            "{}",
+            style.red(&format!(
+                "✗ expired: {} was accepted until {} ({}): it fails again; fix it or give it a new `until`",
+                what(f),
+                f.until,
+                f.entry
+            ))
+        );
+    }
+    for f in &a.resolved {
+        let _ = writeln!(
+            out,
+            "{}",
+            style.yellow(&format!(
+                "resolved: remove it ({}): {} no longer fails",
+                f.entry,
+                what(f)
+            ))
+        );
+    }
+}
+
 fn flow_block(out: &mut String, f: &FlowSummary, samples: u32, width: usize, style: ConsoleStyle) {
     let o = if f.passed() {
         Outcome::Passed
@@ -176,6 +266,11 @@ fn flow_block(out: &mut String, f: &FlowSummary, samples: u32, width: usize, sty
         Outcome::Skipped
     } else {
         Outcome::Failed
+    };
+    let flow_mark = if o == Outcome::Passed && f.accepted() > 0 {
+        ACCEPTED_MARK
+    } else {
+        mark(o)
     };
     let runs = if f.interrupted_runs > 0 {
         "interrupted".to_string()
@@ -192,7 +287,7 @@ fn flow_block(out: &mut String, f: &FlowSummary, samples: u32, width: usize, sty
     let _ = writeln!(
         out,
         "{} {}  {}",
-        mark(o),
+        flow_mark,
         style.bold(&format!("{:<width$}", f.flow)),
         style.dim(&format!(
             "{runs}{}{total}",
@@ -245,10 +340,15 @@ fn step_line(out: &mut String, s: &StepSummary, samples: u32, width: usize, styl
         })
         .collect::<Vec<_>>()
         .join(" ");
+    let step_mark = if o == Outcome::Passed && s.last.accepted().next().is_some() {
+        ACCEPTED_MARK
+    } else {
+        mark(o)
+    };
     let _ = writeln!(
         out,
         "   {} {:<w$} {:>3}  {:<12} {}",
-        mark(o),
+        step_mark,
         name,
         status,
         timing,
@@ -302,9 +402,19 @@ fn step_line(out: &mut String, s: &StepSummary, samples: u32, width: usize, styl
     if s.last.kind != "request" {
         let shown = s.last_failure.as_ref().unwrap_or(&s.last);
         if o == Outcome::Failed {
-            for line in summarize_lines(&shown.checks, CheckResult::is_failure, 12) {
+            let plain = |c: &CheckResult| c.is_failure() && !c.is_expired_acceptance();
+            for line in summarize_lines(&shown.checks, plain, 12)
+                .into_iter()
+                .chain(accepted_lines(
+                    &shown.checks,
+                    CheckResult::is_expired_acceptance,
+                ))
+            {
                 let _ = writeln!(out, "      {}", style.red(&format!("✗ {line}")));
             }
+        }
+        for line in accepted_lines(&shown.checks, CheckResult::is_accepted) {
+            let _ = writeln!(out, "      {}", style.yellow(&format!("⚠ {line}")));
         }
         for line in summarize_lines(&shown.checks, CheckResult::is_warning, 12) {
             let _ = writeln!(out, "      {}", style.yellow(&format!("⚠ {line}")));

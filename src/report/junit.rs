@@ -1,5 +1,7 @@
 //! JUnit XML: one test suite per flow, one test case per step (over all samples),
-//! so CI systems show the failing step and its message.
+//! so CI systems show the failing step and its message. A step that passes
+//! only because its failures were accepted (`--accept`) is a skipped case
+//! whose message is each entry's "accepted until DATE: reason".
 
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
@@ -12,7 +14,15 @@ pub fn render_junit(r: &OnceReport) -> String {
     for f in &r.flows {
         let mut suite = TestSuite::new(format!("{}/{}", f.target, f.flow));
         for s in &f.steps {
+            let accepted = accepted_message(&s.last.checks);
             let status = match s.outcome() {
+                // Passing only because failures were accepted: CI shows it
+                // as skipped, with the reason, rather than as a plain pass.
+                Outcome::Passed if !accepted.is_empty() => {
+                    let mut st = TestCaseStatus::skipped();
+                    st.set_message(accepted);
+                    st
+                }
                 Outcome::Passed => TestCaseStatus::success(),
                 Outcome::Skipped => {
                     let mut st = TestCaseStatus::skipped();
@@ -65,14 +75,38 @@ pub fn render_junit(r: &OnceReport) -> String {
         .unwrap_or_else(|e| format!("<!-- junit serialization failed: {e} -->"))
 }
 
-/// `PASS|WARN|FAIL rule on subject: expected …, got …`
+/// `accepted until 2027-03-03: reason` for each entry that accepted one of
+/// `checks` (`; `-separated), or empty.
+fn accepted_message(checks: &[CheckResult]) -> String {
+    let mut notes: Vec<String> = Vec::new();
+    for a in checks
+        .iter()
+        .filter(|c| c.is_accepted())
+        .filter_map(|c| c.accepted.as_ref())
+    {
+        let note = format!("accepted until {}: {}", a.until, a.reason);
+        if !notes.contains(&note) {
+            notes.push(note);
+        }
+    }
+    notes.join("; ")
+}
+
+/// `PASS|WARN|ACCEPTED|FAIL rule on subject: expected …, got …`
 fn verdict_line(c: &CheckResult) -> String {
+    let note = match &c.accepted {
+        Some(a) if a.expired => format!(" (accepted until {} expired)", a.until),
+        Some(a) => format!(" (accepted until {}: {})", a.until, a.reason),
+        None => String::new(),
+    };
     format!(
-        "{} {}{}: expected {}, got {}",
+        "{} {}{}: expected {}, got {}{note}",
         if c.passed {
             "PASS"
         } else if c.warning {
             "WARN"
+        } else if c.is_accepted() {
+            "ACCEPTED"
         } else {
             "FAIL"
         },

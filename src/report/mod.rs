@@ -1,11 +1,14 @@
 //! One-shot results: per-step summaries over the samples of a run (HDR
-//! percentiles against budgets), the verdict and exit code, and the three
-//! renderings — console checklist, JSON and JUnit.
+//! percentiles against budgets), the verdict and exit code, and the
+//! renderings — console checklist, JSON, JUnit, and today's findings as a
+//! findings file (`--write-accepted`).
 
 mod console;
+mod findings;
 mod junit;
 
 pub use console::{ConsoleStyle, render_console};
+pub use findings::render_findings;
 pub use junit::render_junit;
 
 use std::time::Duration;
@@ -142,6 +145,90 @@ impl FlowSummary {
     pub fn warnings(&self) -> usize {
         self.steps.iter().map(|s| s.last.warnings().count()).sum()
     }
+
+    /// Accepted rule failures of the last run.
+    pub fn accepted(&self) -> usize {
+        self.steps.iter().map(|s| s.last.accepted().count()).sum()
+    }
+}
+
+/// The accepted findings over a `once` run: the JSON's `accepted`.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct AcceptedSummary {
+    /// Findings-file entries that name a flow that ran.
+    pub entries: usize,
+    /// Rule failures accepted in the last run of each flow (they did not fail it).
+    pub accepted: usize,
+    /// Entries past their `until` that matched a failure: it fails again.
+    pub expired: Vec<FindingReport>,
+    /// Entries that matched nothing in any run in which their step judged its
+    /// rules: the finding is gone, remove the entry (the exit code is not affected).
+    pub resolved: Vec<FindingReport>,
+}
+
+/// One findings-file entry, as the summary lists it.
+#[derive(Clone, Debug, Serialize)]
+pub struct FindingReport {
+    /// `FILE:LINE`.
+    pub entry: String,
+    pub flow: String,
+    pub step: String,
+    pub rule: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub on: Option<String>,
+    pub reason: String,
+    pub until: String,
+    /// Failed verdicts it matched, over every run.
+    pub matched: u32,
+}
+
+impl AcceptedSummary {
+    /// Over every run of every flow: an entry is resolved when it matched
+    /// nothing in all the runs and its step judged its rules in one of them.
+    pub fn of(flows: &[FlowSummary]) -> AcceptedSummary {
+        let mut out = AcceptedSummary::default();
+        for f in flows {
+            // (report, judged in some run, expired)
+            let mut seen: Vec<(FindingReport, bool, bool)> = Vec::new();
+            for r in &f.results {
+                for u in &r.findings {
+                    let i = match seen.iter().position(|(s, _, _)| s.entry == u.entry) {
+                        Some(i) => i,
+                        None => {
+                            seen.push((
+                                FindingReport {
+                                    entry: u.entry.clone(),
+                                    flow: f.flow.clone(),
+                                    step: u.step.clone(),
+                                    rule: u.rule.clone(),
+                                    on: u.on.clone(),
+                                    reason: u.reason.clone(),
+                                    until: u.until.clone(),
+                                    matched: 0,
+                                },
+                                false,
+                                false,
+                            ));
+                            seen.len() - 1
+                        }
+                    };
+                    seen[i].0.matched += u.matched;
+                    seen[i].1 |= u.judged;
+                    seen[i].2 |= u.expired;
+                }
+            }
+            out.entries += seen.len();
+            out.accepted += f.accepted();
+            for (rep, judged, expired) in seen {
+                if rep.matched == 0 && judged {
+                    out.resolved.push(rep);
+                } else if expired && rep.matched > 0 {
+                    out.expired.push(rep);
+                }
+            }
+        }
+        out
+    }
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -153,6 +240,8 @@ pub struct OnceReport {
     pub samples: u32,
     pub verdict: Verdict,
     pub exit_code: i32,
+    /// What the findings files (`--accept`) did in this run.
+    pub accepted: AcceptedSummary,
     pub flows: Vec<FlowSummary>,
     /// Secrets the target refused (never sent again, so the account is not
     /// locked); the checklist says so in its verdict.
@@ -179,6 +268,7 @@ impl OnceReport {
             samples,
             exit_code: verdict.exit_code(),
             verdict,
+            accepted: AcceptedSummary::of(&flows),
             flows,
             refused_secrets: Vec::new(),
             left_behind: Vec::new(),

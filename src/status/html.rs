@@ -127,11 +127,13 @@ fn main(o: &mut String, s: &Snapshot) {
         o,
         "<main id=\"status\" data-refresh=\"{REFRESH_SECONDS}\">\n\
          <section class=\"overall {class}\"><h1>{}</h1>\
-         <p>as of <time datetime=\"{}\">{}</time></p></section>\n",
+         <p>as of <time datetime=\"{}\">{}</time></p>",
         Esc(&headline),
         Esc(&s.generated_at),
         Esc(&human_time(&s.generated_at)),
     );
+    jump_links(o, s);
+    o.push_str("</section>\n");
     left_behind(o, &s.probe);
     health(o, &s.probe);
     let mut group: Option<Option<&str>> = None;
@@ -154,6 +156,89 @@ fn main(o: &mut String, s: &Snapshot) {
         o.push_str("</section>\n");
     }
     o.push_str("</main>\n");
+}
+
+/// The flow card's anchor (`#target/flow`): names are label-safe, so the id
+/// is unique and needs no escaping beyond the usual.
+fn anchor(f: &FlowStatus) -> String {
+    format!("{}/{}", f.target, f.flow)
+}
+
+/// The banner's links straight to what is failing (the first failed step
+/// and why), then to the flows whose failures are accepted and to the
+/// findings-file entries to act on: the flows sit far below on a long page.
+fn jump_links(o: &mut String, s: &Snapshot) {
+    let failing: Vec<&FlowStatus> = s
+        .flows
+        .iter()
+        .filter(|f| f.state == State::Failed)
+        .collect();
+    if !failing.is_empty() {
+        o.push_str("<ul class=\"jump\">");
+        for f in failing {
+            let _ = write!(
+                o,
+                "<li><a href=\"#{}\">{}</a>",
+                Esc(&anchor(f)),
+                Esc(&f.flow)
+            );
+            if let Some(st) = f.steps.iter().find(|st| st.state == State::Failed) {
+                let _ = write!(
+                    o,
+                    " <span class=\"why\">{} · {}",
+                    Esc(&st.name),
+                    Esc(st.reason.unwrap_or("failed"))
+                );
+                if let Some(m) = &st.message {
+                    // The card below has the whole of it.
+                    let short: String = m.chars().take(140).collect();
+                    let more = if short.len() < m.len() { "…" } else { "" };
+                    let _ = write!(o, ": {}{more}", Esc(&short));
+                }
+                o.push_str("</span>");
+            }
+            o.push_str("</li>");
+        }
+        o.push_str("</ul>");
+    }
+    let with = |pick: &dyn Fn(&FlowStatus) -> bool| -> String {
+        s.flows
+            .iter()
+            .filter(|f| pick(f))
+            .map(|f| format!("<a href=\"#{}\">{}</a>", Esc(&anchor(f)), Esc(&f.flow)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let sum = &s.summary;
+    if sum.accepted > 0 {
+        let _ = write!(
+            o,
+            "<p class=\"accepted-note\">⚠ {} accepted rule failure{} (not failing): {}</p>",
+            sum.accepted,
+            if sum.accepted == 1 { "" } else { "s" },
+            with(&|f| f.accepted > 0)
+        );
+    }
+    for (n, state, what) in [
+        (
+            sum.expired,
+            "expired",
+            "accepted finding(s) past their date, failing again",
+        ),
+        (
+            sum.resolved,
+            "resolved",
+            "accepted finding(s) resolved: remove them from the findings file",
+        ),
+    ] {
+        if n > 0 {
+            let _ = write!(
+                o,
+                "<p class=\"finding-note {state}\">{n} {what}: {}</p>",
+                with(&|f| f.findings.iter().any(|x| x.state == state))
+            );
+        }
+    }
 }
 
 fn health(o: &mut String, p: &ProbeHealth) {
@@ -275,13 +360,20 @@ fn left_behind(o: &mut String, p: &ProbeHealth) {
 
 fn flow(o: &mut String, f: &FlowStatus, now: f64) {
     let state = f.state.as_str();
+    let accepted = f.state == State::Passed && f.accepted > 0;
     let _ = write!(
         o,
-        "<article class=\"flow {state}\" data-flow=\"{}\" data-target=\"{}\" data-state=\"{state}\">\n\
+        "<article class=\"flow {state}{}\" id=\"{}\" data-flow=\"{}\" data-target=\"{}\" data-state=\"{state}\">\n\
          <header><h3>{}<span class=\"name\">{}</span> <span class=\"target\">{}</span></h3>\n<p class=\"when\">",
+        if accepted { " accepted" } else { "" },
+        Esc(&anchor(f)),
         Esc(&f.flow),
         Esc(&f.target),
-        badge(f.state),
+        if accepted {
+            ACCEPTED_BADGE
+        } else {
+            badge(f.state)
+        },
         Esc(&f.flow),
         Esc(&f.target),
     );
@@ -315,12 +407,33 @@ fn flow(o: &mut String, f: &FlowStatus, now: f64) {
     if let Some(d) = &f.description {
         let _ = write!(o, "<p class=\"desc\">{}</p>", Esc(d));
     }
+    for x in f.findings.iter().filter(|x| x.state != "active") {
+        let subject =
+            x.on.as_deref()
+                .map(|on| format!(" on {on}"))
+                .unwrap_or_default();
+        let text = if x.state == "resolved" {
+            format!(
+                "resolved: remove it ({}): {} › {}{subject} no longer fails",
+                x.entry, x.step, x.rule
+            )
+        } else {
+            format!(
+                "expired: {} › {}{subject} was accepted until {} ({}): it fails again",
+                x.step, x.rule, x.until, x.entry
+            )
+        };
+        let _ = write!(o, "<p class=\"finding {}\">{}</p>", x.state, Esc(&text));
+    }
     o.push_str("</header>\n<ol class=\"steps\">\n");
     for s in &f.steps {
         step(o, f, s);
     }
     o.push_str("</ol>\n</article>\n");
 }
+
+/// A pass that holds because failures were accepted.
+const ACCEPTED_BADGE: &str = "<span class=\"badge accepted\">OK ⚠</span>";
 
 fn badge(s: State) -> &'static str {
     match s {
@@ -334,13 +447,19 @@ fn badge(s: State) -> &'static str {
 fn step(o: &mut String, f: &FlowStatus, s: &StepStatus) {
     let state = s.state.as_str();
     let key = format!("{}/{}/{}", f.target, f.flow, s.name);
+    let accepted = s.state == State::Passed && s.accepted > 0;
     let _ = write!(
         o,
-        "<li class=\"step {state}\" data-flow=\"{}\" data-step=\"{}\" data-state=\"{state}\">\n\
+        "<li class=\"step {state}{}\" data-flow=\"{}\" data-step=\"{}\" data-state=\"{state}\">\n\
          <div class=\"head\">{}<span class=\"name\">{}</span>",
+        if accepted { " accepted" } else { "" },
         Esc(&f.flow),
         Esc(&s.name),
-        badge(s.state),
+        if accepted {
+            ACCEPTED_BADGE
+        } else {
+            badge(s.state)
+        },
         Esc(&s.name),
     );
     let what = match (&s.method, s.kind) {
@@ -363,6 +482,7 @@ fn step(o: &mut String, f: &FlowStatus, s: &StepStatus) {
     {
         let _ = writeln!(o, "<p class=\"skipped-why\">{}</p>", Esc(m));
     }
+    accepted_list(o, s);
     if let Some(c) = &s.certificate {
         let class = if c.days_left < 14.0 { "warn" } else { "ok" };
         let _ = writeln!(
@@ -506,15 +626,39 @@ fn failure(o: &mut String, s: &StepStatus) {
         }
         o.push_str("</p>");
     }
-    let failed: Vec<_> = s
-        .checks
-        .iter()
-        .filter(|c| !c.passed && !c.warning)
-        .collect();
+    let failed: Vec<_> = s.checks.iter().filter(|c| c.is_failure()).collect();
     if !failed.is_empty() {
         checks_table(o, failed.into_iter());
     }
     o.push_str("</div>\n");
+}
+
+/// The accepted failures of a step at a glance, one line per findings-file
+/// entry: which rule, on how many subjects, until when and why.
+fn accepted_list(o: &mut String, s: &StepStatus) {
+    let mut entries: Vec<(&crate::flow::Acceptance, &str, usize)> = Vec::new();
+    for c in s.checks.iter().filter(|c| c.is_accepted()) {
+        let Some(a) = &c.accepted else { continue };
+        match entries.iter_mut().find(|(e, _, _)| e.entry == a.entry) {
+            Some((_, _, n)) => *n += 1,
+            None => entries.push((a, &c.check, 1)),
+        }
+    }
+    if entries.is_empty() {
+        return;
+    }
+    o.push_str("<ul class=\"accepted-list\">");
+    for (a, rule, n) in entries {
+        let _ = write!(
+            o,
+            "<li>⚠ <b>{}</b> on {n} subject{} · accepted until {}: {}</li>",
+            Esc(rule),
+            if n == 1 { "" } else { "s" },
+            Esc(&a.until),
+            Esc(&a.reason)
+        );
+    }
+    o.push_str("</ul>\n");
 }
 
 /// Every verdict of the last run, folded: a check's rules × subjects (with
@@ -543,6 +687,13 @@ fn verdicts(o: &mut String, s: &StepStatus, key: &str) {
             s.failed_checks
         );
     }
+    if s.accepted > 0 {
+        let _ = write!(
+            o,
+            " · <span class=\"accepted\">⚠ {} accepted</span>",
+            s.accepted
+        );
+    }
     if s.warnings > 0 {
         let _ = write!(
             o,
@@ -565,6 +716,7 @@ fn checks_table<'a>(o: &mut String, checks: impl Iterator<Item = &'a super::Chec
         let (class, verdict) = match (c.passed, c.warning) {
             (true, _) => ("passed", "pass"),
             (false, true) => ("warn", "warning"),
+            (false, false) if c.is_accepted() => ("accepted", "⚠ accepted"),
             (false, false) => ("failed", "FAIL"),
         };
         let _ = write!(
@@ -577,10 +729,30 @@ fn checks_table<'a>(o: &mut String, checks: impl Iterator<Item = &'a super::Chec
         }
         let _ = write!(
             o,
-            "</td><td>{}</td><td>{}</td></tr>",
+            "</td><td>{}</td><td>{}",
             Esc(&c.expected),
             Esc(&c.actual)
         );
+        match &c.accepted {
+            Some(a) if a.expired => {
+                let _ = write!(
+                    o,
+                    "<span class=\"note\">accepted until {} expired ({})</span>",
+                    Esc(&a.until),
+                    Esc(&a.entry)
+                );
+            }
+            Some(a) => {
+                let _ = write!(
+                    o,
+                    "<span class=\"note\">accepted until {}: {}</span>",
+                    Esc(&a.until),
+                    Esc(&a.reason)
+                );
+            }
+            None => {}
+        }
+        o.push_str("</td></tr>");
     }
     o.push_str("</tbody></table></div>");
 }
@@ -642,46 +814,6 @@ mod tests {
         use crate::status::*;
         const H: &str = "<x a='1'>&\"";
         let h = || H.to_string();
-        let check = |passed, warning| Check {
-            check: h(),
-            on: Some(h()),
-            passed,
-            warning,
-            expected: h(),
-            actual: h(),
-        };
-        let step = |state| StepStatus {
-            name: h(),
-            kind: "request",
-            always: false,
-            state,
-            method: Some(h()),
-            url: Some(h()),
-            status: Some(500),
-            duration_seconds: Some(0.1),
-            attempts: Some(2),
-            reason: Some("assertion"),
-            message: Some(h()),
-            budget: Percentiles::default(),
-            window: h(),
-            quantiles: Percentiles::default(),
-            samples: 1,
-            over_budget: vec![],
-            windows: vec![],
-            checks: vec![check(false, false), check(false, true), check(true, false)],
-            failed_checks: 1,
-            warnings: 1,
-            certificate: Some(Certificate {
-                days_left: 3.0,
-                not_after: h(),
-                subject: h(),
-                issuer: h(),
-            }),
-            history: vec![HistoryPoint {
-                seconds: Some(0.1),
-                passed: false,
-            }],
-        };
         let snap = Snapshot {
             now: 100.0,
             generated_at: h(),
@@ -723,39 +855,132 @@ mod tests {
                 }],
             },
             summary: Summary {
-                flows: 1,
+                flows: 2,
                 failing: 1,
+                passing: 1,
+                accepted: 1,
+                resolved: 1,
+                expired: 1,
                 ..Summary::default()
             },
-            flows: vec![FlowStatus {
-                target: h(),
-                flow: h(),
-                group: Some(h()),
-                description: Some(h()),
-                interval_seconds: 1.0,
-                state: State::Failed,
-                last_run: Some(LastRun {
-                    run_id: h(),
-                    started_at: h(),
-                    finished_at: h(),
-                    finished_unix: 99.0,
-                    duration_seconds: 0.1,
-                }),
-                consecutive_failures: 2,
-                runs: 2,
-                skipped_runs: 0,
-                steps: vec![step(State::Failed), step(State::Skipped)],
-            }],
+            flows: vec![flow(State::Failed), flow(State::Passed)],
         };
         for out in [page(&snap), main_part(&snap)] {
             assert!(!out.contains("<x"), "{out}");
             assert!(!out.contains("'1'"), "{out}");
             // Names, group, description, message, URL, rules, subjects,
-            // expected/actual, certificate, time stamps: dozens of them.
+            // expected/actual, certificate, time stamps, accepted findings'
+            // reasons and entries, the banner's links: dozens of them.
             assert!(
-                out.matches("&lt;x a=&#39;1&#39;&gt;&amp;&quot;").count() > 30,
+                out.matches("&lt;x a=&#39;1&#39;&gt;&amp;&quot;").count() > 60,
                 "{out}"
             );
+            // The banner links to the failing flow's card by its id.
+            assert!(
+                out.contains("<a href=\"#&lt;x a=&#39;1&#39;&gt;&amp;&quot;/&lt;x"),
+                "{out}"
+            );
+            assert!(
+                out.contains("id=\"&lt;x a=&#39;1&#39;&gt;&amp;&quot;/&lt;x"),
+                "{out}"
+            );
+            assert!(out.contains("class=\"badge accepted\""), "{out}");
+        }
+    }
+
+    fn flow(state: State) -> crate::status::FlowStatus {
+        use crate::status::*;
+        const H: &str = "<x a='1'>&\"";
+        let h = || H.to_string();
+        let check = |passed, warning| Check {
+            check: h(),
+            on: Some(h()),
+            passed,
+            warning,
+            expected: h(),
+            actual: h(),
+            accepted: None,
+        };
+        let accepted = |expired| Check {
+            accepted: Some(crate::flow::Acceptance {
+                reason: h(),
+                until: h(),
+                expired,
+                entry: h(),
+            }),
+            ..check(false, false)
+        };
+        let step = |state| StepStatus {
+            name: h(),
+            kind: "request",
+            always: false,
+            state,
+            method: Some(h()),
+            url: Some(h()),
+            status: Some(500),
+            duration_seconds: Some(0.1),
+            attempts: Some(2),
+            reason: Some("assertion"),
+            message: Some(h()),
+            budget: Percentiles::default(),
+            window: h(),
+            quantiles: Percentiles::default(),
+            samples: 1,
+            over_budget: vec![],
+            windows: vec![],
+            checks: vec![
+                check(false, false),
+                check(false, true),
+                check(true, false),
+                accepted(false),
+                accepted(true),
+            ],
+            failed_checks: 2,
+            warnings: 1,
+            accepted: 1,
+            certificate: Some(Certificate {
+                days_left: 3.0,
+                not_after: h(),
+                subject: h(),
+                issuer: h(),
+            }),
+            history: vec![HistoryPoint {
+                seconds: Some(0.1),
+                passed: false,
+            }],
+        };
+        FlowStatus {
+            target: h(),
+            flow: h(),
+            group: Some(h()),
+            description: Some(h()),
+            interval_seconds: 1.0,
+            state,
+            last_run: Some(LastRun {
+                run_id: h(),
+                started_at: h(),
+                finished_at: h(),
+                finished_unix: 99.0,
+                duration_seconds: 0.1,
+            }),
+            consecutive_failures: 2,
+            runs: 2,
+            skipped_runs: 0,
+            steps: vec![step(state), step(State::Skipped)],
+            accepted: 1,
+            findings: ["active", "expired", "resolved"]
+                .into_iter()
+                .map(|state| FindingStatus {
+                    entry: h(),
+                    step: h(),
+                    rule: h(),
+                    on: Some(h()),
+                    reason: h(),
+                    until: h(),
+                    state,
+                    matched: 1,
+                })
+                .collect(),
         }
     }
 

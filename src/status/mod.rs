@@ -63,6 +63,13 @@ pub struct Summary {
     pub failing: usize,
     /// No finished run yet.
     pub pending: usize,
+    /// Rule failures accepted by a findings file (`--accept`) in the flows'
+    /// last runs: they did not fail them.
+    pub accepted: usize,
+    /// Findings-file entries that matched nothing in their flow's last run.
+    pub resolved: usize,
+    /// Findings-file entries past their `until` day.
+    pub expired: usize,
 }
 
 /// `passed`, `failed`, `skipped` (a step an earlier failure skipped) or
@@ -103,6 +110,28 @@ pub struct FlowStatus {
     pub runs: u64,
     pub skipped_runs: u64,
     pub steps: Vec<StepStatus>,
+    /// Rule failures of the last run that a findings file accepted.
+    pub accepted: usize,
+    /// The findings-file entries naming this flow, after its last run.
+    pub findings: Vec<FindingStatus>,
+}
+
+/// A findings-file entry (`--accept`), after its flow's last run.
+#[derive(Clone, Debug, Serialize)]
+pub struct FindingStatus {
+    /// `FILE:LINE`.
+    pub entry: String,
+    pub step: String,
+    pub rule: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub on: Option<String>,
+    pub reason: String,
+    pub until: String,
+    /// `active`, `expired` (its failures fail again) or `resolved` (it
+    /// matched nothing: remove it).
+    pub state: &'static str,
+    /// Failed verdicts it matched in the last run.
+    pub matched: u32,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -151,8 +180,11 @@ pub struct StepStatus {
     /// The last run's verdicts: assertions of a request step, rules × subjects
     /// of a built-in check.
     pub checks: Vec<Check>,
+    /// Failed verdicts that fail the step (accepted ones are not counted).
     pub failed_checks: usize,
     pub warnings: usize,
+    /// Failed verdicts a findings file accepted.
+    pub accepted: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub certificate: Option<Certificate>,
     /// The last runs, oldest first (for the sparkline).
@@ -199,6 +231,21 @@ pub struct Check {
     pub warning: bool,
     pub expected: String,
     pub actual: String,
+    /// The findings-file entry that accepts this failure (or did, `expired`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accepted: Option<crate::flow::Acceptance>,
+}
+
+impl Check {
+    /// Failed, not a warning, not accepted: this is why its step is red.
+    pub fn is_failure(&self) -> bool {
+        !self.passed && !self.warning && !self.is_accepted()
+    }
+
+    /// Failed, and accepted by an entry still in force.
+    pub fn is_accepted(&self) -> bool {
+        !self.passed && !self.warning && self.accepted.as_ref().is_some_and(|a| !a.expired)
+    }
 }
 
 #[derive(Clone, Debug, Serialize)]

@@ -1,6 +1,7 @@
 //! The one integration-test binary: real HTTP over loopback against in-process
 //! targets on port 0, and the real `smokeprobe` binary as a child process.
 
+mod accept;
 mod baseline_prom;
 mod checks;
 mod chromium;

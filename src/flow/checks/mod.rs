@@ -192,6 +192,63 @@ pub(super) async fn run(check: &Check, ctx: &Ctx<'_>) -> CheckRun {
     }
 }
 
+/// Every rule id a check kind can report (what a findings file may name).
+/// `tests/it/accept.rs` checks these against what the checks really report
+/// under every fault the demo target can inject.
+pub fn rule_names(kind: &str) -> &'static [&'static str] {
+    match kind {
+        "cors" => &[
+            "production-origin",
+            "preflight-status",
+            "allow-origin",
+            "allow-methods",
+            "allow-headers",
+            "allow-credentials",
+            "vary-origin",
+            "wildcard-with-credentials",
+            "foreign-origin-refused",
+            "http-origin-refused",
+            "localhost-origin-refused",
+        ],
+        "security_headers" => &[
+            "status",
+            "hsts",
+            "hsts-subdomains",
+            "hsts-preload",
+            "frame-options",
+            "content-type-options",
+            "csp",
+            "csp-unsafe",
+            "referrer-policy",
+            "permissions-policy",
+            "server-version",
+            "powered-by",
+            "cookie-secure",
+            "cookie-httponly",
+            "cookie-samesite",
+        ],
+        "https_redirect" => &[
+            "permanent-redirect",
+            "location-https",
+            "same-host",
+            "same-path",
+            "final-answer",
+        ],
+        "tls" => &["certificate-valid", "days-left", "protocol"],
+        "error_leaks" => &["error-status", "no-leaks"],
+        "frontend" => &[
+            "html",
+            "asset-status",
+            "asset-type",
+            "compression",
+            "no-source-map",
+            "bundle-size",
+            "bundle-size-compressed",
+        ],
+        _ => &[],
+    }
+}
+
 /// Path and query of a URL: what results name as `on` (short, and the same
 /// whatever the host).
 pub(super) fn path_of(u: &url::Url) -> String {
@@ -404,4 +461,18 @@ fn elide(s: &str, max: usize) -> String {
     let head: String = s.chars().take(max / 2).collect();
     let tail: String = s.chars().skip(n - (max / 2 - 1)).collect();
     format!("{head}…{tail}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::headers::HeaderRule;
+
+    #[test]
+    fn every_header_rule_can_be_accepted() {
+        let names = super::rule_names("security_headers");
+        for r in HeaderRule::ALL {
+            assert!(names.contains(&r.id()), "{}", r.id());
+        }
+        assert_eq!(names.len(), HeaderRule::ALL.len() + 1);
+    }
 }

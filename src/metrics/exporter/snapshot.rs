@@ -12,8 +12,8 @@ use crate::flow::{Outcome, StepResult};
 use crate::metrics::process::ProcessSample;
 use crate::metrics::window::WindowQuantiles;
 use crate::status::{
-    Certificate, Check, FlowStatus, HistoryPoint, LastRun, Percentiles, ProbeHealth, Snapshot,
-    State, StepStatus, Summary, Window,
+    Certificate, Check, FindingStatus, FlowStatus, HistoryPoint, LastRun, Percentiles, ProbeHealth,
+    Snapshot, State, StepStatus, Summary, Window,
 };
 
 /// The window the page shows next to the budgets.
@@ -83,6 +83,9 @@ impl Metrics {
                 State::Failed => summary.failing += 1,
                 _ => summary.pending += 1,
             }
+            summary.accepted += f.accepted;
+            summary.resolved += f.findings.iter().filter(|x| x.state == "resolved").count();
+            summary.expired += f.findings.iter().filter(|x| x.state == "expired").count();
         }
         let probe = ProbeHealth {
             version: env!("CARGO_PKG_VERSION"),
@@ -141,7 +144,29 @@ fn flow_status(target: &str, name: &str, f: &FlowSeries, steps: Vec<StepStatus>)
         consecutive_failures: f.consecutive_failures,
         runs: f.runs,
         skipped_runs: f.skipped,
+        accepted: steps.iter().map(|s| s.accepted).sum(),
         steps,
+        findings: f
+            .last
+            .iter()
+            .flat_map(|r| r.findings.iter())
+            .map(|u| FindingStatus {
+                entry: u.entry.clone(),
+                step: u.step.clone(),
+                rule: u.rule.clone(),
+                on: u.on.clone(),
+                reason: u.reason.clone(),
+                until: u.until.clone(),
+                state: if u.resolved() {
+                    "resolved"
+                } else if u.expired {
+                    "expired"
+                } else {
+                    "active"
+                },
+                matched: u.matched,
+            })
+            .collect(),
     }
 }
 
@@ -200,6 +225,7 @@ fn step_status(
                     warning: c.warning,
                     expected: c.expected.clone(),
                     actual: c.actual.clone(),
+                    accepted: c.accepted.clone(),
                 })
                 .collect()
         })
@@ -227,8 +253,9 @@ fn step_status(
         samples: shown.map_or(0, |w| w.count),
         over_budget,
         windows,
-        failed_checks: checks.iter().filter(|c| !c.passed && !c.warning).count(),
+        failed_checks: checks.iter().filter(|c| c.is_failure()).count(),
         warnings: checks.iter().filter(|c| !c.passed && c.warning).count(),
+        accepted: checks.iter().filter(|c| c.is_accepted()).count(),
         checks,
         certificate: res.and_then(|r| r.tls.as_ref()).map(|t| Certificate {
             days_left: t.days_left,
