@@ -912,6 +912,11 @@ async fn accept_run_exposes_findings_in_metrics_and_the_status_page() {
     println!("status page with accepted findings: {}", png.display());
     let (code, log) = run.terminate(Duration::from_secs(30)).await;
     assert_eq!(code, Some(0), "{log}");
+    // One "step failed" line for the expired finding, none for accepted ones.
+    let failed: Vec<&str> = log.lines().filter(|l| l.contains("step failed")).collect();
+    assert_eq!(failed.len(), 1, "{log}");
+    assert!(failed[0].contains("photo-headers"), "{log}");
+    assert!(!failed[0].contains("frame-options"), "{}", failed[0]);
     s.stop().await;
 }
 
