@@ -480,6 +480,10 @@ async fn accept_a_broken_findings_file_is_exit_2_with_file_line_col() {
             ":1:1: unknown field `flows`, expected one of version, accepted",
         ),
         (
+            "version: x\naccepted: []\n",
+            ":1:10: expected a whole number here",
+        ),
+        (
             "",
             ":1:1: findings file is empty: it needs an `accepted:` list",
         ),
