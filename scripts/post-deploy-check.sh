@@ -8,6 +8,10 @@
 # Every input is an environment variable (defaults in brackets):
 #   SMOKEPROBE            the smokeprobe binary [smokeprobe]
 #   PROBE_FILES           probe files, space-separated [probes/contravento.yaml]
+#   ACCEPT_FILES          findings files (--accept), space-separated: accepted
+#                         rule failures, each with a reason and an end date
+#                         [probes/contravento.accepted.yaml with the default
+#                         PROBE_FILES, none otherwise; "none" for none]
 #   SMOKEPROBE_VARS       probe variables, space-separated NAME=VALUE [none]
 #   SMOKEPROBE_PASSWORD   the probe account's password, passed as the secret
 #                         `password` via ${env:…}: it is never on a command
@@ -43,7 +47,12 @@
 set -euo pipefail
 
 SMOKEPROBE="${SMOKEPROBE:-smokeprobe}"
-PROBE_FILES="${PROBE_FILES:-probes/contravento.yaml}"
+if [ -z "${PROBE_FILES:-}" ]; then
+  PROBE_FILES="probes/contravento.yaml"
+  ACCEPT_FILES="${ACCEPT_FILES:-probes/contravento.accepted.yaml}"
+fi
+ACCEPT_FILES="${ACCEPT_FILES:-}"
+if [ "$ACCEPT_FILES" = "none" ]; then ACCEPT_FILES=""; fi
 SMOKEPROBE_VARS="${SMOKEPROBE_VARS:-}"
 CA_FILE="${CA_FILE:-}"
 FLOWS="${FLOWS:-}"
@@ -71,6 +80,11 @@ args=(once "${files[@]}" --quiet --samples "$SAMPLES"
   --json "$REPORT_DIR/report.json" --junit "$REPORT_DIR/junit.xml"
   --max-ratio "$MAX_RATIO" --regression-floor "$REGRESSION_FLOOR"
   --max-shift-ratio "$MAX_SHIFT_RATIO" --min-samples "$MIN_SAMPLES")
+
+read -r -a accepts <<<"$ACCEPT_FILES"
+for a in "${accepts[@]}"; do
+  args+=(--accept "$a")
+done
 
 read -r -a vars <<<"$SMOKEPROBE_VARS"
 for v in "${vars[@]}"; do

@@ -17,14 +17,19 @@ pub struct OnceOptions {
     pub progress: bool,
 }
 
-struct Progress {
+struct Progress<'a> {
     enabled: bool,
+    /// The findings files' entries: an accepted failure shows as `accepted`.
+    accepted: &'a [crate::config::Accepted],
 }
 
-impl FlowObserver for Progress {
+impl FlowObserver for Progress<'_> {
     fn step_finished(&self, flow: &Flow, step: &StepResult) {
         if self.enabled {
-            let mark = match step.outcome {
+            let settled =
+                crate::flow::accept::settle(self.accepted, &flow.target, &flow.name, step);
+            let mark = match settled.as_ref().unwrap_or(step).outcome {
+                Outcome::Passed if settled.is_some() => "accepted",
                 Outcome::Passed => "ok",
                 Outcome::Failed => "FAILED",
                 Outcome::Skipped => "skipped",
@@ -41,6 +46,7 @@ pub async fn run_once(runner: &Runner, flows: &[&Flow], opts: &OnceOptions) -> O
     let start = Instant::now();
     let progress = Progress {
         enabled: opts.progress,
+        accepted: &runner.plan().accepted,
     };
     let samples = opts.samples.max(1);
     let mut summaries = Vec::with_capacity(flows.len());

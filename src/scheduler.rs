@@ -247,7 +247,8 @@ async fn schedule_flow(
             let _permit = permits.acquire_owned().await;
             let lag = Instant::now().saturating_duration_since(slot_due);
             metrics.run_started(&flow, lag);
-            let result = runner.run_flow(&flow, &LogObserver).await;
+            let observer = LogObserver(&runner.plan().accepted);
+            let result = runner.run_flow(&flow, &observer).await;
             // An interrupted run says nothing about the target: its verdict
             // and latencies are not recorded.
             log_run(&result);
@@ -260,11 +261,14 @@ async fn schedule_flow(
     }
 }
 
-/// One log line per failed step as it happens (messages are already redacted).
-struct LogObserver;
+/// One log line per failed step as it happens (messages are already
+/// redacted); a failure the findings files accept is not one.
+struct LogObserver<'a>(&'a [crate::config::Accepted]);
 
-impl crate::flow::FlowObserver for LogObserver {
+impl crate::flow::FlowObserver for LogObserver<'_> {
     fn step_finished(&self, flow: &Flow, step: &StepResult) {
+        let settled = crate::flow::accept::settle(self.0, &flow.target, &flow.name, step);
+        let step = settled.as_ref().unwrap_or(step);
         if step.outcome == Outcome::Failed {
             tracing::warn!(
                 target: "smokeprobe::step",

@@ -9,7 +9,6 @@
 //! the caller passes that knowledge in (`rules_of`), so config still knows
 //! nothing of the flow layer.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use super::compile::clean_yaml_message;
@@ -345,13 +344,4 @@ pub fn today() -> i64 {
 pub fn day_text(day: i64) -> String {
     let (y, m, d) = builtins::civil_from_days(day);
     format!("{y:04}-{m:02}-{d:02}")
-}
-
-/// Entries by file, for messages that list them.
-pub fn by_file(entries: &[Accepted]) -> HashMap<&Path, usize> {
-    let mut m = HashMap::new();
-    for e in entries {
-        *m.entry(e.file.as_path()).or_default() += 1;
-    }
-    m
 }

@@ -1641,6 +1641,12 @@ pub(crate) fn clean_yaml_message(s: &str) -> String {
             return words.to_string();
         }
     }
+    // `invalid u32` and friends: serde-saphyr names the Rust integer type.
+    if let Some(ty) = msg.strip_prefix("invalid ")
+        && matches!(ty, "u8" | "u16" | "u32" | "u64" | "i32" | "i64" | "usize")
+    {
+        return "expected a whole number here".to_string();
+    }
     if let Some(key) = msg.strip_prefix("duplicate mapping key: ") {
         let key = key.split(", set DuplicateKeyPolicy").next().unwrap_or(key);
         return format!("duplicate key `{key}`: each key may appear once in a mapping");

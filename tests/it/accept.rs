@@ -480,6 +480,10 @@ async fn accept_a_broken_findings_file_is_exit_2_with_file_line_col() {
             ":1:1: unknown field `flows`, expected one of version, accepted",
         ),
         (
+            "version: x\naccepted: []\n",
+            ":1:10: expected a whole number here",
+        ),
+        (
             "",
             ":1:1: findings file is empty: it needs an `accepted:` list",
         ),
@@ -912,5 +916,94 @@ async fn accept_run_exposes_findings_in_metrics_and_the_status_page() {
     println!("status page with accepted findings: {}", png.display());
     let (code, log) = run.terminate(Duration::from_secs(30)).await;
     assert_eq!(code, Some(0), "{log}");
+    // One "step failed" line for the expired finding, none for accepted ones.
+    let failed: Vec<&str> = log.lines().filter(|l| l.contains("step failed")).collect();
+    assert_eq!(failed.len(), 1, "{log}");
+    assert!(failed[0].contains("photo-headers"), "{log}");
+    assert!(!failed[0].contains("frame-options"), "{}", failed[0]);
+    s.stop().await;
+}
+
+/// `scripts/post-deploy-check.sh` with its defaults uses the shipped
+/// findings file, so today's ContraVento passes the gate; a copy whose dates
+/// are moved keeps the exit-0 check independent of the date.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accept_post_deploy_script_uses_the_shipped_findings() {
+    let (s, d, ca) = crate::common::tls_demo_with_ca(&["headers=as-committed"]).await;
+    let o = smokeprobe::demo::DemoOptions::default();
+    let reports = d.path().join("reports");
+    let copy = write(d.path(), "copy.accepted.yaml", &shipped_until(90, None));
+    let script = |extra: Vec<(&'static str, String)>| {
+        let mut env: Vec<(String, String)> = vec![
+            ("SMOKEPROBE".into(), BIN.into()),
+            (
+                "SMOKEPROBE_VARS".into(),
+                format!(
+                    "base={} http_base={} username={} allowed_origin={}",
+                    s.base_url(),
+                    s.http_url(),
+                    o.username,
+                    o.cors_origins[0]
+                ),
+            ),
+            ("SMOKEPROBE_PASSWORD".into(), o.password.clone()),
+            ("CA_FILE".into(), ca.clone()),
+            (
+                "FLOWS".into(),
+                "security-headers upload-validation cors-login".into(),
+            ),
+            ("WAIT_HEALTHY".into(), "0".into()),
+            ("SAMPLES".into(), "1".into()),
+            ("REPORT_DIR".into(), reports.display().to_string()),
+        ];
+        env.extend(extra.into_iter().map(|(k, v)| (k.to_string(), v)));
+        tokio::task::spawn_blocking(move || {
+            std::process::Command::new("bash")
+                .arg(repo_file("scripts/post-deploy-check.sh"))
+                .current_dir(repo_file(""))
+                .env_clear()
+                .env("PATH", std::env::var("PATH").unwrap_or_default())
+                .envs(env)
+                .output()
+                .expect("bash runs the script")
+        })
+    };
+    let report = || -> Value {
+        serde_json::from_str(&std::fs::read_to_string(reports.join("report.json")).unwrap())
+            .unwrap()
+    };
+
+    // The defaults: the shipped file, whatever its dates say today.
+    let out = script(vec![]).await.unwrap();
+    let (so, se) = text(&out);
+    let r = report();
+    assert_eq!(r["accepted"]["entries"], 9, "{so}\n{se}");
+    let expired = r["accepted"]["expired"].as_array().unwrap().len();
+    assert_eq!(
+        out.status.code(),
+        Some(i32::from(expired > 0)),
+        "{so}\n{se}"
+    );
+    assert!(
+        failed_rules(&r)
+            .iter()
+            .all(|(_, _, c)| c["accepted"]["entry"].is_string()),
+        "{so}"
+    );
+
+    // Within its dates: exit 0. `none` turns the findings off: exit 1.
+    let out = script(vec![
+        ("PROBE_FILES", "probes/contravento.yaml".into()),
+        ("ACCEPT_FILES", copy.display().to_string()),
+    ])
+    .await
+    .unwrap();
+    let (so, se) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{so}\n{se}");
+    assert!(se.contains("post-deploy check: exit 0 (passed)"), "{se}");
+    let out = script(vec![("ACCEPT_FILES", "none".into())]).await.unwrap();
+    let (so, se) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{so}\n{se}");
+    assert_eq!(report()["accepted"]["entries"], 0);
     s.stop().await;
 }
