@@ -7,10 +7,11 @@
 //!   more than the absolute floor, and a bootstrap 95 % confidence interval of
 //!   the p95 difference lies entirely above zero;
 //! - **median shift (the whole distribution)**: the Hodges–Lehmann shift (the
-//!   median of all pairwise differences current − baseline) is above the same
-//!   floor and above `--max-shift-ratio` of the baseline median, and a
-//!   one-sided Mann–Whitney U test (normal approximation, tie and continuity
-//!   corrected) says the current samples are larger with p < [`ALPHA`].
+//!   median of all pairwise differences current − baseline) is, by its
+//!   one-sided 95 % lower confidence bound, above the same floor and above
+//!   `--max-shift-ratio` of the baseline median, and a one-sided Mann–Whitney
+//!   U test (normal approximation, tie and continuity corrected) says the
+//!   current samples are larger with p < [`ALPHA`].
 //!
 //! The p95 alone is fragile at deploy-gate sample sizes: with 12 samples it is
 //! the slowest sample, and even at 20–30 its bootstrap resamples pick up a
