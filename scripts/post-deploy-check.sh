@@ -30,10 +30,10 @@
 #   BASELINE_WINDOW       its history window [1h]
 #   BASELINE_OFFSET       the window ends this long ago [0s]
 #   MAX_RATIO             p95 ratio a regression must exceed [1.25]
-#   REGRESSION_FLOOR      absolute p95 growth (or median shift) a regression
-#                         must exceed [20ms]
-#   MAX_SHIFT_RATIO       (median + shift) / median the median-shift rule must
-#                         exceed [1.10]
+#   REGRESSION_FLOOR      absolute p95 growth (or median shift, by its 95 %
+#                         lower bound) a regression must exceed [20ms]
+#   MAX_SHIFT_RATIO       (median + that bound) / median the median-shift rule
+#                         must exceed [1.10]
 #   PUSHGATEWAY           push results (and the marker) here [none]
 #   DEPLOY_VERSION        deploy marker version (needs PUSHGATEWAY) [none]
 #   PUSH_JOB              Pushgateway job [smokeprobe_once]

@@ -7,10 +7,11 @@
 //!   more than the absolute floor, and a bootstrap 95 % confidence interval of
 //!   the p95 difference lies entirely above zero;
 //! - **median shift (the whole distribution)**: the Hodges–Lehmann shift (the
-//!   median of all pairwise differences current − baseline) is above the same
-//!   floor and above `--max-shift-ratio` of the baseline median, and a
-//!   one-sided Mann–Whitney U test (normal approximation, tie and continuity
-//!   corrected) says the current samples are larger with p < [`ALPHA`].
+//!   median of all pairwise differences current − baseline) is, by its
+//!   one-sided 95 % lower confidence bound, above the same floor and above
+//!   `--max-shift-ratio` of the baseline median, and a one-sided Mann–Whitney
+//!   U test (normal approximation, tie and continuity corrected) says the
+//!   current samples are larger with p < [`ALPHA`].
 //!
 //! The p95 alone is fragile at deploy-gate sample sizes: with 12 samples it is
 //! the slowest sample, and even at 20–30 its bootstrap resamples pick up a
@@ -182,7 +183,10 @@ pub struct StepComparison {
     /// … the Hodges–Lehmann shift (seconds) …
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shift: Option<f64>,
-    /// … (baseline median + shift) / baseline median …
+    /// … its one-sided 95 % lower confidence bound (seconds) …
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shift_low: Option<f64>,
+    /// … (baseline median + shift_low) / baseline median …
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shift_ratio: Option<f64>,
     /// … and the one-sided Mann–Whitney p-value (current larger).
@@ -313,7 +317,7 @@ pub(crate) fn normal_sf(z: f64) -> f64 {
 }
 
 /// One-sided Mann–Whitney U test that `cur` is stochastically larger than
-/// `base` (both sorted): `(U, z, p)`. U counts pairs with cur > base (ties
+/// `base` (both sorted): `(U, σ_U, p)`. U counts pairs with cur > base (ties
 /// ½); p from the normal approximation with the tie-corrected variance and a
 /// continuity correction, which at these n overstates the exact tail a
 /// little (the test errs towards "no regression").
@@ -354,7 +358,19 @@ pub(crate) fn mann_whitney(base: &[u64], cur: &[u64]) -> (f64, f64, f64) {
         return (u, 0.0, 1.0);
     }
     let z = (u - m * n / 2.0 - 0.5) / var.sqrt();
-    (u, z, normal_sf(z).min(1.0))
+    (u, var.sqrt(), normal_sf(z).min(1.0))
+}
+
+/// z of a one-sided 95 % bound.
+const Z_95: f64 = 1.644_854;
+
+/// One-sided 95 % lower confidence bound of the shift (µs), the rank test's
+/// own (Moses): the k-th smallest pairwise difference with
+/// k = ⌊mn/2 − z·σ_U⌋. `sd` is σ_U from [`mann_whitney`].
+fn shift_lower_bound(base: &[u64], cur: &[u64], sd: f64) -> f64 {
+    let mn = (base.len() * cur.len()) as f64;
+    let k = (mn / 2.0 - Z_95 * sd).floor().max(1.0) as usize;
+    kth_difference(base, cur, k) as f64
 }
 
 /// The k-th smallest (1-based) of the m·n differences cur[j] − base[i] (both
@@ -463,25 +479,34 @@ fn p95_rule(ratio: f64, diff: f64, ci: (f64, f64), o: &CompareOptions) -> (bool,
 }
 
 /// The median-shift rule: `(regressed, words)`; everything in seconds.
+/// The floor and the ratio are judged on `low`, the shift's one-sided 95 %
+/// lower confidence bound, not on the estimate: a whole run that a busy
+/// machine made ~20 ms slower has an estimate at the floor but a bound below
+/// it.
 fn shift_rule(
     med_b: f64,
     med_c: f64,
-    shift: f64,
+    (shift, low): (f64, f64),
     shift_ratio: f64,
     p: f64,
     o: &CompareOptions,
 ) -> (bool, String) {
     let numbers = format!(
-        "median {} → {}, shift {} (×{shift_ratio:.2}), Mann–Whitney p = {p:.2e}",
+        "median {} → {}, shift {} (≥ {} at 95 %, ×{shift_ratio:.2}), Mann–Whitney p = {p:.2e}",
         fmt_secs(med_b),
         fmt_secs(med_c),
-        fmt_signed(shift)
+        fmt_signed(shift),
+        fmt_signed(low)
     );
     let floor = o.floor.as_secs_f64();
-    if shift <= floor {
+    if low <= floor {
         (
             false,
-            format!("{numbers}: shift ≤ floor {}", fmt_duration(o.floor)),
+            format!(
+                "{numbers}: {} ≤ floor {}",
+                fmt_signed(low),
+                fmt_duration(o.floor)
+            ),
         )
     } else if shift_ratio <= o.max_shift_ratio {
         (
@@ -495,7 +520,7 @@ fn shift_rule(
             true,
             format!(
                 "{numbers}: {} > {}, ×{shift_ratio:.2} > ×{:.2}, p < {:e}",
-                fmt_signed(shift),
+                fmt_signed(low),
                 fmt_duration(o.floor),
                 o.max_shift_ratio,
                 o.alpha
@@ -505,14 +530,14 @@ fn shift_rule(
 }
 
 /// Compares one step's sorted samples (µs) with its baseline's.
-fn compare_step(b: &StepBaseline, bs: &[u64], cs: &[u64], o: &CompareOptions) -> StepComparison {
+fn compare_step(step: &StepBaseline, bs: &[u64], cs: &[u64], o: &CompareOptions) -> StepComparison {
     let (p_b, p_c) = (pct(bs, 0.95) as f64 / 1e6, pct(cs, 0.95) as f64 / 1e6);
     let ratio = if p_b > 0.0 { p_c / p_b } else { f64::INFINITY };
     let diff = p_c - p_b;
     let mut s = StepComparison {
-        target: b.target.clone(),
-        flow: b.flow.clone(),
-        step: b.step.clone(),
+        target: step.target.clone(),
+        flow: step.flow.clone(),
+        step: step.step.clone(),
         n_baseline: bs.len(),
         n_current: cs.len(),
         p95_baseline: p_b,
@@ -530,6 +555,7 @@ fn compare_step(b: &StepBaseline, bs: &[u64], cs: &[u64], o: &CompareOptions) ->
         median_baseline: None,
         median_current: None,
         shift: None,
+        shift_low: None,
         shift_ratio: None,
         rank_p: None,
         verdict: String::new(),
@@ -544,14 +570,15 @@ fn compare_step(b: &StepBaseline, bs: &[u64], cs: &[u64], o: &CompareOptions) ->
     (s.ci_low, s.ci_high) = (l / 1e6, h / 1e6);
     let (med_b, med_c) = (median(bs) / 1e6, median(cs) / 1e6);
     let shift = hodges_lehmann(bs, cs) / 1e6;
+    let (_, sd, p) = mann_whitney(bs, cs);
+    let low = shift_lower_bound(bs, cs, sd) / 1e6;
     let shift_ratio = if med_b > 0.0 {
-        (med_b + shift) / med_b
+        (med_b + low) / med_b
     } else {
         f64::INFINITY
     };
-    let (_, _, p) = mann_whitney(bs, cs);
     let (p95_hit, p95_words) = p95_rule(ratio, diff, (s.ci_low, s.ci_high), o);
-    let (shift_hit, shift_words) = shift_rule(med_b, med_c, shift, shift_ratio, p, o);
+    let (shift_hit, shift_words) = shift_rule(med_b, med_c, (shift, low), shift_ratio, p, o);
     s.verdict = match (p95_hit, shift_hit) {
         (true, true) => format!("REGRESSION (p95 and median shift): {p95_words}; {shift_words}"),
         (true, false) => format!("REGRESSION (p95): {p95_words}; not by the shift: {shift_words}"),
@@ -566,6 +593,7 @@ fn compare_step(b: &StepBaseline, bs: &[u64], cs: &[u64], o: &CompareOptions) ->
     s.median_baseline = Some(med_b);
     s.median_current = Some(med_c);
     s.shift = Some(shift);
+    s.shift_low = Some(low);
     s.shift_ratio = Some(shift_ratio);
     s.rank_p = Some(p);
     s
@@ -792,13 +820,19 @@ mod tests {
         // All equal: no evidence at all.
         assert_eq!(mann_whitney(&[5; 20], &[5; 20]).2, 1.0);
         // Complete separation at 20/20: z = (400 − 200 − ½) / √(400·41/12).
-        let (u, z, p) = mann_whitney(
-            &(0..20).collect::<Vec<_>>(),
-            &(100..120).collect::<Vec<_>>(),
-        );
+        let (b, c) = ((0..20).collect::<Vec<_>>(), (100..120).collect::<Vec<_>>());
+        let (u, sd, p) = mann_whitney(&b, &c);
         assert_eq!(u, 400.0);
-        assert!((z - 199.5 / (400.0f64 * 41.0 / 12.0).sqrt()).abs() < 1e-12);
+        assert!((sd - (400.0f64 * 41.0 / 12.0).sqrt()).abs() < 1e-12);
         assert!((p - 3.40e-8).abs() < 0.05e-8, "{p:e}");
+        // Its 95 % lower bound of the shift: the 139th smallest of the 400
+        // differences (⌊200 − 1.645 · 36.97⌋ = 139).
+        let mut d: Vec<i64> = b
+            .iter()
+            .flat_map(|&x| c.iter().map(move |&y| y as i64 - x as i64))
+            .collect();
+        d.sort_unstable();
+        assert_eq!(shift_lower_bound(&b, &c, sd), d[138] as f64);
     }
 
     #[test]
@@ -1049,6 +1083,7 @@ mod tests {
             "median_baseline",
             "median_current",
             "shift",
+            "shift_low",
             "shift_ratio",
             "rank_p",
         ] {

@@ -268,6 +268,7 @@ pub async fn compare(
             median_baseline: None,
             median_current: None,
             shift: None,
+            shift_low: None,
             shift_ratio: None,
             rank_p: None,
             verdict,

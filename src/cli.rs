@@ -142,11 +142,12 @@ pub struct OnceArgs {
     #[arg(long, default_value_t = 1.25)]
     pub max_ratio: f64,
     /// ... and this much slower in absolute terms (and a bootstrap 95 % CI above 0);
-    /// the median-shift rule needs its shift above this floor too.
+    /// the median-shift rule needs its shift's 95 % lower bound above this floor too.
     #[arg(long, default_value = "20ms", value_parser = humantime::parse_duration)]
     pub regression_floor: Duration,
     /// The median-shift rule (Hodges–Lehmann shift, Mann–Whitney p < 1e-4) needs
-    /// (baseline median + shift) above this many times the baseline median.
+    /// (baseline median + the shift's 95 % lower bound) above this many times
+    /// the baseline median.
     #[arg(long, default_value_t = 1.10)]
     pub max_shift_ratio: f64,
     /// Fewest samples per step on each side for a verdict: fewer makes the
