@@ -705,8 +705,9 @@ impl Runner {
                     result.message = Some(redactor.redact(&f.message));
                     result.duration = Some(attempt_start.elapsed());
                     // Polling waits out a target that is not answering yet, but not a
-                    // step that already ran out of time.
-                    f.reason != Reason::Timeout && !f.final_
+                    // step that already ran out of time, nor a body over the cap
+                    // (downloading it again would only cost the cap again).
+                    !matches!(f.reason, Reason::Timeout | Reason::BodyTooLarge) && !f.final_
                 }
                 Ok(a) => {
                     result.status = Some(a.response.status);

@@ -369,6 +369,30 @@ async fn huge_declared_length() {
 }
 
 #[tokio::test]
+async fn poll_does_not_download_a_too_large_body_again() {
+    let connections = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = connections.clone();
+    let addr = fault_server(move |mut s| {
+        let seen = seen.clone();
+        async move {
+            seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let _ = read_head(&mut s).await;
+            let _ = s
+                .write_all(
+                    b"HTTP/1.1 200 OK\r\nContent-Length: 2000000\r\nConnection: close\r\n\r\n",
+                )
+                .await;
+            let _ = s.write_all(&vec![b'x'; 2_000_000]).await;
+        }
+    })
+    .await;
+    let r = plain(addr, "        poll: { every: 50ms, within: 1s }\n").await;
+    assert_fails("over the cap, polled", &r, Reason::BodyTooLarge);
+    assert_eq!(r.step.attempts, 1, "{:?}", r.step.message);
+    assert_eq!(connections.load(std::sync::atomic::Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
 async fn gzip_bomb() {
     let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
     let zeros = vec![0u8; MB];
