@@ -128,6 +128,8 @@ struct FlowSeries {
     duration: f64,
     runs: u64,
     skipped: u64,
+    /// Finished runs that failed.
+    failed_runs: u64,
     lag: Hist,
     steps: Vec<StepSeries>,
 }
@@ -264,6 +266,7 @@ impl Metrics {
                 duration: 0.0,
                 runs: 0,
                 skipped: 0,
+                failed_runs: 0,
                 lag: Hist::new(LAG_BUCKETS.to_vec()),
                 steps: Vec::new(),
             });
@@ -324,6 +327,9 @@ impl Metrics {
             return;
         };
         f.success = Some(r.outcome == Outcome::Passed);
+        if r.outcome == Outcome::Failed {
+            f.failed_runs += 1;
+        }
         f.consecutive_failures = if r.outcome == Outcome::Passed {
             0
         } else {
@@ -599,6 +605,17 @@ impl Collector for Exposition {
             }
             Ok(())
         })?;
+        family(
+            &mut enc,
+            names::FLOW_FAILED_RUNS,
+            MetricType::Counter,
+            |m| {
+                for (i, (_, f)) in flows.iter().enumerate() {
+                    counter(m, &labels_of(i), f.failed_runs)?;
+                }
+                Ok(())
+            },
+        )?;
         family(&mut enc, names::FLOW_SKIPPED, MetricType::Counter, |m| {
             for (i, (_, f)) in flows.iter().enumerate() {
                 counter(m, &labels_of(i), f.skipped)?;

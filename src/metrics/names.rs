@@ -81,6 +81,10 @@ pub const FLOW_CONSECUTIVE_FAILURES: Name = (
 
 // Per flow: the schedule.
 pub const FLOW_RUNS: Name = ("smokeprobe_flow_runs", "Flow runs started.");
+pub const FLOW_FAILED_RUNS: Name = (
+    "smokeprobe_flow_failed_runs",
+    "Flow runs that finished failed (a step failed; accepted findings do not count).",
+);
 pub const FLOW_SKIPPED: Name = (
     "smokeprobe_flow_skipped_runs",
     "Scheduled runs not started because the previous run of the flow was still going.",

@@ -104,6 +104,13 @@ async fn a_wrong_password_is_sent_once_across_flows_reloads_and_restarts() {
         })
         .await;
     assert_eq!(refused(&m), Some(1.0), "{m}");
+    // Every login run failed (nothing was sent), and the counter says so.
+    let failed = sample(
+        &m,
+        "smokeprobe_flow_failed_runs_total",
+        &[("flow", "login")],
+    );
+    assert!(failed.is_some_and(|f| f >= 2.0 && f <= runs(&m)), "{m}");
     assert_eq!(
         server.wrong_password_attempts(&d.username),
         2,
