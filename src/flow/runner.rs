@@ -246,10 +246,7 @@ impl Runner {
                     // Cleanup steps get their own timeout even past the flow deadline:
                     // otherwise a slow flow would leave its synthetic data behind.
                     let until = if step.always {
-                        Instant::now()
-                            + step
-                                .timeout
-                                .max(step.poll.map(|p| p.within).unwrap_or_default())
+                        cleanup_until(step)
                     } else {
                         deadline
                     };
@@ -399,10 +396,7 @@ impl Runner {
                 return first;
             }
         }
-        let until = Instant::now()
-            + step
-                .timeout
-                .max(step.poll.map(|p| p.within).unwrap_or_default());
+        let until = cleanup_until(step);
         let mut r = self
             .run_step(session, flow, step, scope, redactor, until)
             .await;
@@ -486,10 +480,7 @@ impl Runner {
                 self.leftovers.add_back(item);
                 continue;
             }
-            let until = Instant::now()
-                + step
-                    .timeout
-                    .max(step.poll.map(|p| p.within).unwrap_or_default());
+            let until = cleanup_until(step);
             let r = self
                 .run_step(session, flow, step, &mut s, redactor, until)
                 .await;
@@ -1258,6 +1249,15 @@ pub(crate) fn refused_note(r: &Refusal) -> String {
         r.var,
         r.describe()
     )
+}
+
+/// When a cleanup step must give up: its own time (its timeout, or its
+/// polling window if longer) from now, even past the flow deadline.
+fn cleanup_until(step: &Step) -> Instant {
+    Instant::now()
+        + step
+            .timeout
+            .max(step.poll.map(|p| p.within).unwrap_or_default())
 }
 
 /// A cleanup step that deletes something (rather than one that checks a

@@ -507,6 +507,12 @@ impl Collector for Exposition {
         family(&mut enc, names::FLOWS_CONFIGURED, MetricType::Gauge, |m| {
             gauge(m, &vec![], flows.len() as f64)
         })?;
+        let labels_of = |i: usize| -> Labels {
+            flow_labels[i]
+                .iter()
+                .map(|(k, v)| (*k, v.as_str()))
+                .collect()
+        };
         // Every secret variable of the configuration, 0 until refused, so an
         // alert on `== 1` never waits on a series that does not exist yet.
         let secrets = crate::flow::credentials::Guard::shared().secrets();
@@ -529,7 +535,7 @@ impl Collector for Exposition {
                     .iter()
                     .filter(|l| l.target == k.0 && l.flow == k.1)
                     .count();
-                gauge(m, &labels_of_flow(&flow_labels, i), n as f64)?;
+                gauge(m, &labels_of(i), n as f64)?;
             }
             Ok(())
         })?;
@@ -558,12 +564,6 @@ impl Collector for Exposition {
             })?;
         }
 
-        let labels_of = |i: usize| -> Labels {
-            flow_labels[i]
-                .iter()
-                .map(|(k, v)| (*k, v.as_str()))
-                .collect()
-        };
         family(&mut enc, names::PROBE_SUCCESS, MetricType::Gauge, |m| {
             for (i, (_, f)) in flows.iter().enumerate() {
                 if let Some(ok) = f.success {
@@ -826,13 +826,6 @@ impl Collector for Exposition {
         )?;
         Ok(())
     }
-}
-
-fn labels_of_flow<'a>(flow_labels: &'a [Vec<(&'static str, String)>], i: usize) -> Labels<'a> {
-    flow_labels[i]
-        .iter()
-        .map(|(k, v)| (*k, v.as_str()))
-        .collect()
 }
 
 /// The `process_*` families (each only when it could be read) and the

@@ -459,26 +459,11 @@ async fn a_failed_delete_is_named_left_behind_and_run_deletes_it_later() {
 
     // `run` (every second): left behind while deletes fail, deleted on a
     // later run once they work again.
-    let fast = std::fs::read_to_string(repo_file("probes/contravento.yaml"))
-        .unwrap()
-        .replace("  interval: 60s", "  interval: 1s");
-    let p = start_run(
-        &fast,
-        &[
-            "--var",
-            &format!("base={}", server.base_url()),
-            "--var",
-            &format!("http_base={}", server.http_url()),
-            "--var",
-            &format!("username={}", d.username),
-            "--secret",
-            &format!("password={}", d.password),
-            "--flow",
-            "trip-lifecycle",
-        ],
-        &[],
-    )
-    .await;
+    let fast = shipped_probe_every("1s");
+    let mut args = contravento_vars(&server, &d.password);
+    args.extend(["--flow".into(), "trip-lifecycle".into()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let p = start_run(&fast, &args, &[]).await;
     let left = |m: &str| {
         sample(
             m,

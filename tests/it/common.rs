@@ -102,6 +102,18 @@ pub fn contravento_args(server: &DemoServer, dir: &Path) -> Vec<String> {
     let mut args: Vec<String> = vec![
         "once".into(),
         repo_file("probes/contravento.yaml").display().to_string(),
+    ];
+    args.extend(contravento_vars(server, &d.password));
+    args.push("--quiet".into());
+    args.extend(ca);
+    args
+}
+
+/// The `--var`/`--secret` arguments that point the shipped probe file at
+/// `server`, logging in with `password`.
+pub fn contravento_vars(server: &DemoServer, password: &str) -> Vec<String> {
+    let d = DemoOptions::default();
+    vec![
         "--var".into(),
         format!("base={}", server.base_url()),
         "--var".into(),
@@ -109,13 +121,18 @@ pub fn contravento_args(server: &DemoServer, dir: &Path) -> Vec<String> {
         "--var".into(),
         format!("username={}", d.username),
         "--secret".into(),
-        format!("password={}", d.password),
+        format!("password={password}"),
         "--var".into(),
         format!("allowed_origin={}", d.cors_origins[0]),
-        "--quiet".into(),
-    ];
-    args.extend(ca);
-    args
+    ]
+}
+
+/// The shipped probe file with its default interval (60 s) set to `every`,
+/// for `run` tests that need several rounds.
+pub fn shipped_probe_every(every: &str) -> String {
+    std::fs::read_to_string(repo_file("probes/contravento.yaml"))
+        .expect("the shipped probe file")
+        .replace("  interval: 60s", &format!("  interval: {every}"))
 }
 
 pub struct Reports {

@@ -57,28 +57,11 @@ async fn a_wrong_password_is_sent_once_across_flows_reloads_and_restarts() {
 
     // `run`, with another wrong value, every flow every 5 s, jitter 1 s, two
     // reloads: that value is sent once in all.
-    let yaml = std::fs::read_to_string(repo_file("probes/contravento.yaml"))
-        .unwrap()
-        .replace("  interval: 60s", "  interval: 5s");
-    let p = start_run(
-        &yaml,
-        &[
-            "--var",
-            &format!("base={}", server.base_url()),
-            "--var",
-            &format!("http_base={}", server.http_url()),
-            "--var",
-            &format!("username={}", d.username),
-            "--var",
-            &format!("allowed_origin={}", d.cors_origins[0]),
-            "--secret",
-            "password=Wrong-Passw0rd-2!",
-            "--max-jitter",
-            "1s",
-        ],
-        &[],
-    )
-    .await;
+    let yaml = shipped_probe_every("5s");
+    let mut args = contravento_vars(&server, "Wrong-Passw0rd-2!");
+    args.extend(["--max-jitter".into(), "1s".into()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let p = start_run(&yaml, &args, &[]).await;
     let refused = |m: &str| sample(m, "smokeprobe_secret_refused", &[("var", "password")]);
     p.wait_for(Duration::from_secs(30), "the refusal", |m| {
         refused(m) == Some(1.0)
