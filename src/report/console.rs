@@ -4,7 +4,7 @@
 
 use std::fmt::Write;
 
-use super::{FlowSummary, OnceReport, StepSummary, Verdict};
+use super::{FlowSummary, OnceReport, StepSummary, SummaryReason, Verdict};
 use crate::flow::checks::summarize_lines;
 use crate::flow::fmt_duration;
 use crate::flow::{Acceptance, CheckResult, Outcome};
@@ -165,11 +165,15 @@ pub fn render_console(r: &OnceReport, style: ConsoleStyle) -> String {
             r.flows.len(),
             failed
                 .iter()
-                .map(|f| f.flow.as_str())
+                .map(|f| if f.only_over_budget() {
+                    format!("{} over budget", f.flow)
+                } else {
+                    f.flow.clone()
+                })
                 .collect::<Vec<_>>()
                 .join(", "),
             if budgets > 0 {
-                format!(", {budgets} latency budget(s) exceeded")
+                format!(", {budgets} step(s) over their latency budget")
             } else {
                 String::new()
             }
@@ -284,11 +288,22 @@ fn flow_block(out: &mut String, f: &FlowSummary, samples: u32, width: usize, sty
         .last()
         .map(|r| fmt_duration(r.duration))
         .unwrap_or_default();
+    // Every run passed yet the flow failed: say it is the latency, on the
+    // flow's own line, so "12/12 runs passed" never stands alone next to ❌.
+    let over = if f.only_over_budget() {
+        format!(
+            "{} ",
+            style.red(&format!("over budget: {} ·", f.over_budget().join("; ")))
+        )
+    } else {
+        String::new()
+    };
     let _ = writeln!(
         out,
-        "{} {}  {}",
+        "{} {}  {}{}",
         flow_mark,
         style.bold(&format!("{:<width$}", f.flow)),
+        over,
         style.dim(&format!(
             "{runs}{}{total}",
             if runs.is_empty() { "" } else { " · " }
@@ -356,6 +371,11 @@ fn step_line(out: &mut String, s: &StepSummary, samples: u32, width: usize, styl
         w = width
     );
     let detail = match o {
+        Outcome::Failed if s.reason == Some(SummaryReason::Budget) => Some(style.red(&format!(
+            "[budget] over budget: {} over {} sample(s); every sample passed its checks",
+            s.over_budget().join(", "),
+            s.latency_samples()
+        ))),
         Outcome::Failed => s.last_failure.as_ref().map(|f| {
             let reason = f.reason.map(|r| r.as_str()).unwrap_or("failed");
             let failed_runs = if samples > 1 {

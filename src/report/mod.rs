@@ -19,7 +19,7 @@ use serde::Serialize;
 use crate::config::{Budget, Flow};
 use crate::flow::credentials::Refusal;
 use crate::flow::leftovers::LeftBehind;
-use crate::flow::{FlowResult, Outcome, StepResult, secs};
+use crate::flow::{FlowResult, Outcome, StepResult, fmt_duration, secs};
 
 /// Exit codes, documented in the README.
 pub mod exit {
@@ -78,16 +78,45 @@ pub struct BudgetCheck {
     pub passed: bool,
 }
 
+/// Why a flow or step summary failed when every one of its runs passed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SummaryReason {
+    /// At least one run failed; the steps' `reason` says how.
+    Runs,
+    /// Every run passed, but a latency percentile is over its budget.
+    Budget,
+    /// A signal cut a run short (its cleanup steps ran).
+    Interrupted,
+}
+
+impl SummaryReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SummaryReason::Runs => "runs",
+            SummaryReason::Budget => "budget",
+            SummaryReason::Interrupted => "interrupted",
+        }
+    }
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct StepSummary {
     pub name: String,
     pub always: bool,
+    /// `failed` when a sample failed or a percentile is over budget
+    /// (`reason: budget` when every sample passed).
+    pub outcome: Outcome,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<SummaryReason>,
     pub samples: u32,
     pub passed: u32,
     pub failed: u32,
     pub skipped: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub latency: Option<Percentiles>,
+    /// Samples behind `latency` (those the target answered).
+    pub timed_samples: u32,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub budget: Vec<BudgetCheck>,
     /// The last failed sample, to show expected vs actual.
@@ -103,12 +132,38 @@ impl StepSummary {
     }
 
     pub fn outcome(&self) -> Outcome {
-        if self.failed > 0 || !self.budget_ok() {
-            Outcome::Failed
-        } else if self.passed == 0 {
-            Outcome::Skipped
+        self.outcome
+    }
+
+    pub fn latency_samples(&self) -> u32 {
+        self.timed_samples
+    }
+
+    /// Budget lines over their limit, e.g. "p95 620 ms > 500 ms".
+    pub fn over_budget(&self) -> Vec<String> {
+        self.budget
+            .iter()
+            .filter(|b| !b.passed)
+            .map(|b| {
+                format!(
+                    "{} {} > {}",
+                    b.quantile,
+                    fmt_duration(b.actual),
+                    fmt_duration(b.limit)
+                )
+            })
+            .collect()
+    }
+
+    fn judge(failed: u32, passed: u32, budget_ok: bool) -> (Outcome, Option<SummaryReason>) {
+        if failed > 0 {
+            (Outcome::Failed, Some(SummaryReason::Runs))
+        } else if !budget_ok {
+            (Outcome::Failed, Some(SummaryReason::Budget))
+        } else if passed == 0 {
+            (Outcome::Skipped, None)
         } else {
-            Outcome::Passed
+            (Outcome::Passed, None)
         }
     }
 }
@@ -119,6 +174,12 @@ pub struct FlowSummary {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub group: Option<String>,
     pub target: String,
+    /// `passed` or `failed` over every run and budget; `reason` says why a
+    /// flow failed: `runs` (a run failed), `budget` (every run passed, a
+    /// percentile is over budget) or `interrupted`.
+    pub outcome: Outcome,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<SummaryReason>,
     pub runs: u32,
     pub passed_runs: u32,
     pub failed_runs: u32,
@@ -132,9 +193,24 @@ pub struct FlowSummary {
 
 impl FlowSummary {
     pub fn passed(&self) -> bool {
-        self.failed_runs == 0
-            && self.interrupted_runs == 0
-            && self.steps.iter().all(|s| s.budget_ok())
+        self.outcome == Outcome::Passed
+    }
+
+    /// Only budgets failed: every run passed.
+    pub fn only_over_budget(&self) -> bool {
+        self.reason == Some(SummaryReason::Budget)
+    }
+
+    /// "login p95 620 ms > 500 ms; …" for the steps over budget.
+    pub fn over_budget(&self) -> Vec<String> {
+        self.steps
+            .iter()
+            .flat_map(|s| {
+                s.over_budget()
+                    .into_iter()
+                    .map(|b| format!("{} {b}", s.name))
+            })
+            .collect()
     }
 
     pub fn budget_failures(&self) -> usize {
@@ -304,14 +380,19 @@ pub fn summarize(flow: &Flow, results: Vec<FlowResult>) -> FlowSummary {
             _ => Vec::new(),
         };
         let Some(last) = samples.last() else { continue };
+        let (passed, failed) = (count(Outcome::Passed), count(Outcome::Failed));
+        let (outcome, reason) = StepSummary::judge(failed, passed, budget.iter().all(|b| b.passed));
         steps.push(StepSummary {
             name: step.name.clone(),
             always: step.always,
+            outcome,
+            reason,
             samples: samples.len() as u32,
-            passed: count(Outcome::Passed),
-            failed: count(Outcome::Failed),
+            passed,
+            failed,
             skipped: count(Outcome::Skipped),
             latency,
+            timed_samples: durations.len() as u32,
             budget,
             last_failure: samples
                 .iter()
@@ -323,14 +404,30 @@ pub fn summarize(flow: &Flow, results: Vec<FlowResult>) -> FlowSummary {
     }
     let runs_with = |o: Outcome| results.iter().filter(|r| r.outcome == o).count() as u32;
     let failed_runs = runs_with(Outcome::Failed);
+    let interrupted_runs = results.iter().filter(|r| r.interrupted).count() as u32;
+    let reason = if failed_runs > 0 {
+        Some(SummaryReason::Runs)
+    } else if interrupted_runs > 0 {
+        Some(SummaryReason::Interrupted)
+    } else if steps.iter().any(|s| !s.budget_ok()) {
+        Some(SummaryReason::Budget)
+    } else {
+        None
+    };
     FlowSummary {
         flow: flow.name.clone(),
         group: flow.group.clone(),
         target: flow.target.clone(),
+        outcome: if reason.is_some() {
+            Outcome::Failed
+        } else {
+            Outcome::Passed
+        },
+        reason,
         runs: results.len() as u32,
         passed_runs: runs_with(Outcome::Passed),
         failed_runs,
-        interrupted_runs: results.iter().filter(|r| r.interrupted).count() as u32,
+        interrupted_runs,
         unreachable: !results.is_empty() && results.iter().all(|r| r.unreachable()),
         steps,
         results,

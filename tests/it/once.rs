@@ -119,6 +119,41 @@ async fn slow_login_goes_over_the_auth_budget() {
     assert!(b["actual"].as_f64().unwrap() >= 0.65, "{b}");
     let (stdout, _) = text(&out);
     assert!(stdout.contains("OVER BUDGET p95"), "{stdout}");
+    // Every run passed: the flow says why it is red, on its own line and in
+    // the JSON, instead of "1/1 runs passed" next to ❌.
+    let flow = report["flows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["flow"] == "login")
+        .unwrap();
+    assert_eq!(flow["failed_runs"], 0, "{flow}");
+    assert_eq!(flow["outcome"], "failed", "{flow}");
+    assert_eq!(flow["reason"], "budget", "{flow}");
+    let s = step(&report, "login", "login");
+    assert_eq!(
+        (&s["outcome"], &s["reason"]),
+        (&"failed".into(), &"budget".into())
+    );
+    let health = report["flows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["flow"] == "health")
+        .unwrap();
+    assert_eq!(health["outcome"], "passed", "{health}");
+    assert!(health.get("reason").is_none(), "{health}");
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("❌ login "))
+        .unwrap_or_else(|| panic!("flow line of login: {stdout}"));
+    assert!(line.contains("over budget: login p95 "), "{line}");
+    assert!(
+        stdout.contains("[budget] over budget: p95 "),
+        "the step says why: {stdout}"
+    );
+    let verdict = stdout.lines().find(|l| l.contains("FAILED:")).unwrap();
+    assert!(verdict.contains("login over budget"), "{verdict}");
     server.stop().await;
 }
 
