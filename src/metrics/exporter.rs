@@ -730,6 +730,18 @@ impl Collector for Exposition {
                 }
             })
         })?;
+        family(&mut enc, names::STEP_OVER_BUDGET, MetricType::Gauge, |m| {
+            for (fi, si, ws) in &windows {
+                let s = &flows[*fi].1.steps[*si];
+                let owned = step_labels(*fi, &s.name);
+                for (q, over) in budget_verdicts(s, ws) {
+                    let mut l: Labels = owned.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                    l.push(("percentile", q));
+                    gauge(m, &l, f64::from(u8::from(over)))?;
+                }
+            }
+            Ok(())
+        })?;
         family(
             &mut enc,
             names::STEP_WINDOW_QUANTILE,
@@ -859,6 +871,38 @@ fn encode_process(
 }
 
 /// `1m`, `5m`, `15m`, `30s`, `1h`.
+/// The window that decides whether a step is slow (and that the status page
+/// shows next to the budgets).
+const BUDGET_WINDOW: Duration = Duration::from_secs(300);
+
+/// Each budgeted percentile of `s` and whether the [`BUDGET_WINDOW`] (or the
+/// first window, when it is not configured) is over it. Nothing while the
+/// window holds no sample.
+fn budget_verdicts(
+    s: &StepSeries,
+    windows: &[super::window::WindowQuantiles],
+) -> Vec<(&'static str, bool)> {
+    let Some(q) = windows
+        .iter()
+        .find(|w| w.window == BUDGET_WINDOW)
+        .or_else(|| windows.first())
+        .and_then(|w| w.quantiles)
+    else {
+        return Vec::new();
+    };
+    s.budget
+        .iter()
+        .map(|(p, limit)| {
+            let v = match *p {
+                "p50" => q.p50,
+                "p95" => q.p95,
+                _ => q.p99,
+            };
+            (*p, v.as_secs_f64() > *limit)
+        })
+        .collect()
+}
+
 fn window_label(d: Duration) -> String {
     let s = d.as_secs();
     if s >= 3600 && s % 3600 == 0 {

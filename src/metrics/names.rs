@@ -57,6 +57,10 @@ pub const STEP_BUDGET: Name = (
     "smokeprobe_step_budget_seconds",
     "The step's latency budget per percentile (p50, p95, p99), from the probe file (for dashboards and alert rules).",
 );
+pub const STEP_OVER_BUDGET: Name = (
+    "smokeprobe_step_over_budget",
+    "1 while the step's percentile over the 5m window is above its budget (the step is slow; smokeprobe_step_success and probe_success still say whether it worked), 0 when within; absent while the window holds no sample.",
+);
 pub const CHECK_RULE_FAILURES: Name = (
     "smokeprobe_check_rule_failures",
     "Subjects (URLs, origins, requests) a built-in check rule failed on in the last run; severity is required or warning. Failures a findings file accepts are counted in smokeprobe_check_rule_accepted_failures instead.",

@@ -96,6 +96,8 @@ fn title(s: &Snapshot) -> String {
     let sum = &s.summary;
     if sum.failing > 0 {
         format!("✗ {} failing · smokeprobe", sum.failing)
+    } else if sum.slow > 0 {
+        format!("⚠ {} slow · smokeprobe", sum.slow)
     } else if sum.pending > 0 && sum.passing == 0 {
         "… starting · smokeprobe".to_string()
     } else {
@@ -109,6 +111,14 @@ fn main(o: &mut String, s: &Snapshot) {
         (
             "failed",
             format!("{} of {} flows failing", sum.failing, sum.flows),
+        )
+    } else if sum.slow > 0 {
+        (
+            "slow",
+            format!(
+                "{} of {} flows slow: they work, but a step is over its latency budget",
+                sum.slow, sum.flows
+            ),
         )
     } else if sum.pending > 0 {
         (
@@ -438,6 +448,9 @@ const ACCEPTED_BADGE: &str = "<span class=\"badge accepted\">OK ⚠</span>";
 fn badge(s: State) -> &'static str {
     match s {
         State::Passed => "<span class=\"badge passed\">OK</span>",
+        State::Slow => {
+            "<span class=\"badge slow\" title=\"works, but over its latency budget\">SLOW</span>"
+        }
         State::Failed => "<span class=\"badge failed\">FAIL</span>",
         State::Skipped => "<span class=\"badge skipped\">SKIP</span>",
         State::Pending => "<span class=\"badge pending\">…</span>",

@@ -59,7 +59,10 @@ pub struct ProbeHealth {
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Summary {
     pub flows: usize,
+    /// Flows whose last run passed (slow ones included).
     pub passing: usize,
+    /// Passing flows with a step whose window percentile is over its budget.
+    pub slow: usize,
     pub failing: usize,
     /// No finished run yet.
     pub pending: usize,
@@ -72,12 +75,14 @@ pub struct Summary {
     pub expired: usize,
 }
 
-/// `passed`, `failed`, `skipped` (a step an earlier failure skipped) or
-/// `pending` (no finished run yet).
+/// `passed`, `slow` (passed, but a percentile over the 5m window is above
+/// its budget; for a flow: one of its steps is slow), `failed`, `skipped` (a
+/// step an earlier failure skipped) or `pending` (no finished run yet).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum State {
     Passed,
+    Slow,
     Failed,
     Skipped,
     Pending,
@@ -87,6 +92,7 @@ impl State {
     pub fn as_str(self) -> &'static str {
         match self {
             State::Passed => "passed",
+            State::Slow => "slow",
             State::Failed => "failed",
             State::Skipped => "skipped",
             State::Pending => "pending",

@@ -743,3 +743,89 @@ async fn the_endpoint_serves_tls_with_basic_auth() {
     assert!(!log.contains("pa55-w0rd"));
     s.stop().await;
 }
+
+/// A step that works but is slower than its budget is **slow**: a third
+/// state on the status page and in /api/status, and
+/// `smokeprobe_step_over_budget` = 1, while `probe_success` and
+/// `smokeprobe_step_success` keep saying it worked (blackbox meaning). A step
+/// within its budget stays `passed` with the gauge at 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_step_over_its_budget_is_slow_not_failed() {
+    let server = demo(&["latency:/api/cycling-types=120ms"]).await;
+    let flows = r#"
+  - name: reference
+    interval: 300ms
+    steps:
+      - name: cycling-types
+        url: ${base}/api/cycling-types
+        budget: 50ms
+        expect: { status: 200 }
+  - name: health
+    interval: 300ms
+    steps:
+      - name: api-health
+        url: ${base}/api/health
+        budget: 5s
+        expect: { status: 200 }
+"#;
+    let run = start_run(&probe(&server.base_url(), flows), &[], &[]).await;
+    let m = run
+        .wait_for(Duration::from_secs(30), "both flows ran", |m| {
+            sample(m, "smokeprobe_step_over_budget", &[("flow", "reference")]).is_some()
+                && sample(m, "smokeprobe_step_over_budget", &[("flow", "health")]).is_some()
+        })
+        .await;
+    let over = |flow: &str| {
+        sample(
+            &m,
+            "smokeprobe_step_over_budget",
+            &[("flow", flow), ("percentile", "p95")],
+        )
+    };
+    assert_eq!(over("reference"), Some(1.0), "{m}");
+    assert_eq!(over("health"), Some(0.0), "{m}");
+    assert_eq!(
+        sample(&m, "probe_success", &[("flow", "reference")]),
+        Some(1.0),
+        "{m}"
+    );
+    assert_eq!(
+        sample(&m, "smokeprobe_step_success", &[("flow", "reference")]),
+        Some(1.0),
+        "{m}"
+    );
+    promtool_check(&m);
+
+    let (code, body) = run.get("/api/status", None).await;
+    assert_eq!(code, 200, "{body}");
+    let st: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let flow = |name: &str| {
+        st["flows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["flow"] == name)
+            .unwrap_or_else(|| panic!("{name} in {st}"))
+            .clone()
+    };
+    let reference = flow("reference");
+    assert_eq!(reference["state"], "slow", "{reference}");
+    assert_eq!(reference["steps"][0]["state"], "slow", "{reference}");
+    assert_eq!(
+        reference["steps"][0]["over_budget"][0], "p95",
+        "{reference}"
+    );
+    assert_eq!(flow("health")["state"], "passed", "{st}");
+    assert_eq!(st["summary"]["slow"], 1, "{st}");
+    assert_eq!(st["summary"]["failing"], 0, "{st}");
+
+    let (code, page) = run.get("/", None).await;
+    assert_eq!(code, 200);
+    assert!(page.contains("class=\"badge slow\""), "{page}");
+    assert!(page.contains("1 of 2 flows slow"), "{page}");
+    assert!(
+        page.contains("<title>⚠ 1 slow · smokeprobe</title>"),
+        "{page}"
+    );
+    server.stop().await;
+}

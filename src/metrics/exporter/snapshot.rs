@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::{FlowSeries, Metrics, StepSeries, window_label};
+use super::{BUDGET_WINDOW, FlowSeries, Metrics, StepSeries, budget_verdicts, window_label};
 use crate::builtins::{rfc3339_utc, unix_now};
 use crate::flow::{Outcome, StepResult};
 use crate::metrics::process::ProcessSample;
@@ -15,9 +15,6 @@ use crate::status::{
     Certificate, Check, FindingStatus, FlowStatus, HistoryPoint, LastRun, Percentiles, ProbeHealth,
     Snapshot, State, StepStatus, Summary, Window,
 };
-
-/// The window the page shows next to the budgets.
-const SHOWN_WINDOW: &str = "5m";
 
 impl Metrics {
     /// What the status page and `/api/status` show; `ready` is the scheduler's
@@ -80,6 +77,10 @@ impl Metrics {
         for f in &flows {
             match f.state {
                 State::Passed => summary.passing += 1,
+                State::Slow => {
+                    summary.passing += 1;
+                    summary.slow += 1;
+                }
                 State::Failed => summary.failing += 1,
                 _ => summary.pending += 1,
             }
@@ -124,6 +125,7 @@ impl Metrics {
 fn flow_status(target: &str, name: &str, f: &FlowSeries, steps: Vec<StepStatus>) -> FlowStatus {
     let state = match f.last.as_ref().map(|r| r.outcome) {
         None => State::Pending,
+        Some(Outcome::Passed) if steps.iter().any(|s| s.state == State::Slow) => State::Slow,
         Some(Outcome::Passed) => State::Passed,
         Some(_) => State::Failed,
     };
@@ -183,6 +185,11 @@ fn step_status(
             _ => budget.p99 = Some(*v),
         }
     }
+    let over_budget: Vec<&'static str> = budget_verdicts(s, windows)
+        .into_iter()
+        .filter(|(_, over)| *over)
+        .map(|(q, _)| q)
+        .collect();
     let windows: Vec<Window> = windows
         .iter()
         .map(|w| Window {
@@ -195,21 +202,20 @@ fn step_status(
             saturated: w.saturated,
         })
         .collect();
+    let shown_label = window_label(BUDGET_WINDOW);
     let shown = windows
         .iter()
-        .find(|w| w.window == SHOWN_WINDOW)
+        .find(|w| w.window == shown_label)
         .or_else(|| windows.first());
     let quantiles = shown.map_or_else(Percentiles::default, |w| Percentiles {
         p50: w.p50,
         p95: w.p95,
         p99: w.p99,
     });
-    let over_budget = ["p50", "p95", "p99"]
-        .into_iter()
-        .filter(|q| matches!((quantiles.get(q), budget.get(q)), (Some(v), Some(b)) if v > b))
-        .collect();
     let state = match res.map(|r| r.outcome) {
         None => State::Pending,
+        // It worked, but over the window it is slower than its budget.
+        Some(Outcome::Passed) if !over_budget.is_empty() => State::Slow,
         Some(Outcome::Passed) => State::Passed,
         Some(Outcome::Failed) => State::Failed,
         Some(Outcome::Skipped) => State::Skipped,
