@@ -419,5 +419,21 @@ fn step_line(out: &mut String, s: &StepSummary, samples: u32, width: usize, styl
         for line in summarize_lines(&shown.checks, CheckResult::is_warning, 12) {
             let _ = writeln!(out, "      {}", style.yellow(&format!("⚠ {line}")));
         }
+        for n in &shown.not_fetched {
+            let line = n.line(&short_url(&n.url, 72));
+            let _ = writeln!(out, "      {}", style.dim(&format!("· {line}")));
+        }
+    }
+}
+
+/// A long URL for one checklist line: up to its query (`…` after the `?`),
+/// or its first `max` characters; the JSON has it whole.
+fn short_url(url: &str, max: usize) -> String {
+    if url.chars().count() <= max {
+        return url.to_string();
+    }
+    match url.find('?') {
+        Some(q) if url[..q].chars().count() < max => format!("{}…", &url[..=q]),
+        _ => format!("{}…", url.chars().take(max - 1).collect::<String>()),
     }
 }
