@@ -39,7 +39,17 @@ pub fn repo_file(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
 }
 
-pub async fn demo_with(opts: DemoOptions) -> DemoServer {
+/// What the demo's `index.html` links as its third-party stylesheet in tests
+/// that leave [`DemoOptions::fonts_url`] at its default (Google Fonts): a
+/// closed port on loopback under another host name than the demo's, so a
+/// probe that wrongly fetched it fails with a connect error and never
+/// contacts a real internet host.
+pub const NO_FONTS_URL: &str = "http://localhost:9/css2?family=Inter";
+
+pub async fn demo_with(mut opts: DemoOptions) -> DemoServer {
+    if opts.fonts_url == DemoOptions::default().fonts_url {
+        opts.fonts_url = NO_FONTS_URL.to_string();
+    }
     DemoServer::start(opts)
         .await
         .expect("demo target starts on 127.0.0.1:0")
