@@ -257,7 +257,9 @@ mod tests {
             .find(r#"<link rel="preconnect" href="https://fonts.googleapis.com" />"#)
             .expect("preconnect");
         let fonts = html
-            .find(&format!(r#"<link href="{GOOGLE_FONTS_URL}" rel="stylesheet" />"#))
+            .find(&format!(
+                r#"<link href="{GOOGLE_FONTS_URL}" rel="stylesheet" />"#
+            ))
             .expect("fonts stylesheet");
         let own = html.find(APP_CSS_PATH).expect("own stylesheet");
         assert!(preconnect < fonts && fonts < own, "{html}");
@@ -267,7 +269,9 @@ mod tests {
     fn index_follows_the_configured_fonts_url() {
         let html = index_html("http://localhost:4711/css2?family=Inter");
         assert!(html.contains(r#"<link rel="preconnect" href="http://localhost:4711" />"#));
-        assert!(html.contains(r#"<link href="http://localhost:4711/css2?family=Inter" rel="stylesheet" />"#));
+        assert!(html.contains(
+            r#"<link href="http://localhost:4711/css2?family=Inter" rel="stylesheet" />"#
+        ));
         assert!(!html.contains("googleapis"), "{html}");
         // A quote cannot end the attribute early.
         assert!(index_html("http://x/\"><script>").contains("http://x/&quot;><script>"));

@@ -7,9 +7,7 @@ use std::sync::Arc;
 
 use smokeprobe::config::{Inputs, Settings, VarOverride, load_sources};
 use smokeprobe::demo::{DemoOptions, DemoServer, Faults, TlsMode};
-use smokeprobe::flow::{
-    CheckResult, FlowResult, NotFetched, Outcome, Reason, Runner, StepResult,
-};
+use smokeprobe::flow::{CheckResult, FlowResult, NotFetched, Outcome, Reason, Runner, StepResult};
 use smokeprobe::net::{HttpFactory, NetOptions};
 
 use crate::common::{CountingHost, demo_with};
@@ -619,7 +617,11 @@ async fn frontend_lists_a_third_party_stylesheet_and_never_fetches_it() {
     )
     .await;
     let st = step(&r, "bundle");
-    assert_eq!(fonts.requests(), Vec::<String>::new(), "the third party was contacted");
+    assert_eq!(
+        fonts.requests(),
+        Vec::<String>::new(),
+        "the third party was contacted"
+    );
     assert_passed(st);
     assert_eq!(
         st.not_fetched,
@@ -679,8 +681,16 @@ async fn security_headers_assets_judge_the_sites_own_stylesheet() {
     let st = step(&r, "headers");
     let css = verdicts(st, "hsts", Some(OWN_CSS));
     assert_eq!(css.len(), 1, "{:?}", st.checks);
-    assert!(css[0].is_failure() && css[0].actual == "missing", "{:?}", css[0]);
-    assert_eq!(fonts.requests(), Vec::<String>::new(), "the third party was contacted");
+    assert!(
+        css[0].is_failure() && css[0].actual == "missing",
+        "{:?}",
+        css[0]
+    );
+    assert_eq!(
+        fonts.requests(),
+        Vec::<String>::new(),
+        "the third party was contacted"
+    );
 }
 
 #[tokio::test]
@@ -711,9 +721,15 @@ async fn an_opted_in_third_party_host_is_fetched_and_judged_like_the_sites_own()
     );
     assert!(st.not_fetched.is_empty(), "{:?}", st.not_fetched);
     // Opted-in assets are named by their whole URL.
-    assert_eq!(ons(st, "asset-status"), [fonts_url.as_str(), OWN_JS, OWN_CSS]);
+    assert_eq!(
+        ons(st, "asset-status"),
+        [fonts_url.as_str(), OWN_JS, OWN_CSS]
+    );
     assert_eq!(ons(st, "asset-type"), [fonts_url.as_str(), OWN_JS, OWN_CSS]);
-    assert_eq!(ons(st, "no-source-map"), [fonts_url.as_str(), OWN_JS, OWN_CSS]);
+    assert_eq!(
+        ons(st, "no-source-map"),
+        [fonts_url.as_str(), OWN_JS, OWN_CSS]
+    );
     let b = verdicts(st, "bundle-size", None);
     assert_eq!(b[0].on.as_deref(), Some("3 asset(s)"));
 

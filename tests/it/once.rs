@@ -400,7 +400,11 @@ async fn shipped_probe_lists_the_third_party_stylesheet_and_never_fetches_it() {
         Some(0),
         "stdout:\n{stdout}\nstderr:\n{stderr}"
     );
-    assert_eq!(fonts.requests(), Vec::<String>::new(), "the third party was contacted");
+    assert_eq!(
+        fonts.requests(),
+        Vec::<String>::new(),
+        "the third party was contacted"
+    );
     let line = format!(
         "· third-party, not fetched: {} (stylesheet)",
         fonts.fonts_url()

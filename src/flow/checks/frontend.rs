@@ -536,9 +536,16 @@ mod tests {
         assert_eq!(at(page, "//contravento.example/a.css", &[]), Place::Own);
         assert_eq!(at(page, "//cdn.example/a.css", &[]), Place::ThirdParty);
         // Host names compare without case (and a trailing dot).
-        assert_eq!(at(page, "HTTPS://ContraVento.EXAMPLE/a.js", &[]), Place::Own);
         assert_eq!(
-            at("https://CONTRAVENTO.example/", "https://contravento.example./a.js", &[]),
+            at(page, "HTTPS://ContraVento.EXAMPLE/a.js", &[]),
+            Place::Own
+        );
+        assert_eq!(
+            at(
+                "https://CONTRAVENTO.example/",
+                "https://contravento.example./a.js",
+                &[]
+            ),
             Place::Own
         );
         // Another port or scheme of the same host is still the site's own.
@@ -579,13 +586,19 @@ mod tests {
         );
         // Nothing to fetch.
         assert_eq!(at(page, "data:text/css,body{}", &[]), Place::NotHttp);
-        assert_eq!(at(page, "ftp://contravento.example/a.js", &[]), Place::NotHttp);
+        assert_eq!(
+            at(page, "ftp://contravento.example/a.js", &[]),
+            Place::NotHttp
+        );
     }
 
     #[test]
     fn opted_in_assets_are_named_by_their_whole_url() {
         let u = url::Url::parse("https://cdn.example/x/a.js?v=1").unwrap();
-        assert_eq!(subject(&u, Place::OptedIn), "https://cdn.example/x/a.js?v=1");
+        assert_eq!(
+            subject(&u, Place::OptedIn),
+            "https://cdn.example/x/a.js?v=1"
+        );
         assert_eq!(subject(&u, Place::Own), "/x/a.js?v=1");
     }
 
