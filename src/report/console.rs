@@ -437,3 +437,23 @@ fn short_url(url: &str, max: usize) -> String {
         _ => format!("{}…", url.chars().take(max - 1).collect::<String>()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::short_url;
+
+    #[test]
+    fn long_urls_are_cut_at_their_query() {
+        let fonts =
+            "https://fonts.googleapis.com/css2?family=Inter:wght@400;500;600;700&display=swap";
+        assert_eq!(short_url(fonts, 72), "https://fonts.googleapis.com/css2?…");
+        assert_eq!(
+            short_url("http://localhost:9/css2?family=Inter", 72),
+            "http://localhost:9/css2?family=Inter"
+        );
+        let long = format!("https://cdn.example/{}", "a".repeat(100));
+        let cut = short_url(&long, 72);
+        assert_eq!(cut.chars().count(), 72);
+        assert!(cut.ends_with('…'));
+    }
+}

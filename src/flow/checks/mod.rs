@@ -310,7 +310,7 @@ async fn security_headers(c: &crate::config::HeadersCheck, ctx: &Ctx<'_>) -> Che
             // Static assets often sit in their own nginx `location`, where an
             // `add_header` of its own silently drops the server-level ones. The
             // site's own first script and stylesheet (or an opted-in host's) are
-            // judged; third-party ones before them are listed, not fetched.
+            // judged; every third-party one is listed, never fetched.
             let mut picks: Vec<(url::Url, frontend::Place)> = Vec::new();
             let (mut script, mut style) = (false, false);
             for (kind, r) in frontend::assets(&resp.text()) {
