@@ -230,7 +230,14 @@ fn check_detail(c: &Check) -> String {
                 "profile {} over {} URL(s){}; required: {}",
                 h.profile,
                 h.urls.len(),
-                if h.assets { " and their assets" } else { "" },
+                match (h.assets, h.third_party.is_empty()) {
+                    (false, _) => String::new(),
+                    (true, true) => " and their own assets".to_string(),
+                    (true, false) => format!(
+                        " and their own assets (also from {})",
+                        h.third_party.join(", ")
+                    ),
+                },
                 req.join(", ")
             )
         }
@@ -246,7 +253,12 @@ fn check_detail(c: &Check) -> String {
             l.patterns.len()
         ),
         Check::Frontend(f) => format!(
-            "assets{}{}{}",
+            "{}{}{}{}",
+            if f.third_party.is_empty() {
+                "own assets".to_string()
+            } else {
+                format!("own assets and those on {}", f.third_party.join(", "))
+            },
             f.max_total
                 .map(|m| format!(", ≤ {m} bytes uncompressed"))
                 .unwrap_or_default(),

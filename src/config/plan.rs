@@ -157,8 +157,10 @@ pub struct HeadersCheck {
     /// Every rule with the level it runs at.
     pub rules: Vec<(HeaderRule, Level)>,
     pub headers: Vec<(String, Template)>,
-    /// Also judge the first script and stylesheet of each HTML page.
+    /// Also judge the first own script and stylesheet of each HTML page.
     pub assets: bool,
+    /// Host names (lowercase) whose assets count as own.
+    pub third_party: Vec<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -203,6 +205,8 @@ pub struct FrontendCheck {
     pub max_total_compressed: Option<u64>,
     pub require_compression: bool,
     pub allow_source_maps: bool,
+    /// Host names (lowercase) whose assets are fetched and judged like own.
+    pub third_party: Vec<String>,
 }
 
 pub use crate::flow::checks::headers::{HeaderRule, Level};

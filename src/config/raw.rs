@@ -208,9 +208,13 @@ pub struct RawSecurityHeaders {
     #[serde(default)]
     pub headers: BTreeMap<String, S<String>>,
     /// Also judge the first script and stylesheet each HTML page references
-    /// (nginx drops server-level headers in a `location` that adds its own).
+    /// on the page's own host (nginx drops server-level headers in a
+    /// `location` that adds its own).
     #[serde(default)]
     pub assets: bool,
+    /// Other hosts whose assets count as the site's own for `assets`.
+    #[serde(default)]
+    pub third_party: Vec<S<String>>,
 }
 
 /// `http://…` must answer a permanent redirect to the same URL over HTTPS.
@@ -282,6 +286,10 @@ pub struct RawFrontend {
     /// Source maps may be served (default false).
     #[serde(default)]
     pub allow_source_maps: bool,
+    /// Other hosts whose assets are fetched and judged like the site's own
+    /// (default none: third-party assets are listed, never fetched).
+    #[serde(default)]
+    pub third_party: Vec<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]

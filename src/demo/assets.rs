@@ -3,6 +3,12 @@
 //! (`try_files $uri /index.html`) — so a missing `/assets/*.js.map` is a 200
 //! `text/html` answer, which a source-map check must treat as "not served".
 //!
+//! Like the real one, `index.html` links a third-party stylesheet (Google
+//! Fonts, with a `preconnect`) before the site's own script and stylesheet; its
+//! URL is [`DemoOptions::fonts_url`](super::DemoOptions::fonts_url), so a test
+//! can point it at a loopback listener of its own and see that the probe never
+//! fetches it. The demo never serves that URL itself.
+//!
 //! Delivery as nginx with `gzip on; gzip_vary on; gzip_types text/css
 //! application/javascript;` does it: JS (`application/javascript`), CSS
 //! (`text/css`) and HTML are gzip-compressed (`Content-Encoding: gzip`) when the
@@ -41,12 +47,29 @@ const BIG_BUNDLE_BYTES: usize = 2 * 1024 * 1024;
 const INSECURE_COOKIE: &str = "cv_lang=es; Path=/";
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 
-const INDEX_HTML: &str = r#"<!doctype html>
+/// The third-party stylesheet the real `index.html` links (the default of
+/// [`DemoOptions::fonts_url`](super::DemoOptions::fonts_url)).
+pub(super) const GOOGLE_FONTS_URL: &str =
+    "https://fonts.googleapis.com/css2?family=Inter:wght@400;500;600;700&display=swap";
+
+/// `index.html` linking `fonts_url` (and preconnecting to its origin) before
+/// the site's own script and stylesheet, as Vite's build of the real one does.
+/// The URL is written as Google's snippet has it (a raw `&`); only a `"` is
+/// escaped, so no URL can break the tag.
+fn index_html(fonts_url: &str) -> String {
+    let origin = url::Url::parse(fonts_url)
+        .map(|u| u.origin().ascii_serialization())
+        .unwrap_or_default();
+    let attr = |s: &str| s.replace('"', "&quot;");
+    format!(
+        r#"<!doctype html>
 <html lang="es">
   <head>
     <meta charset="UTF-8" />
     <link rel="icon" type="image/svg+xml" href="/favicon.svg" />
     <meta name="viewport" content="width=device-width, initial-scale=1.0" />
+    <link rel="preconnect" href="{origin}" />
+    <link href="{fonts}" rel="stylesheet" />
     <title>ContraVento</title>
     <script type="module" crossorigin src="/assets/index-3f9a1c.js"></script>
     <link rel="stylesheet" crossorigin href="/assets/index-8b2e4d.css">
@@ -55,7 +78,11 @@ const INDEX_HTML: &str = r#"<!doctype html>
     <div id="root"></div>
   </body>
 </html>
-"#;
+"#,
+        origin = attr(&origin),
+        fonts = attr(fonts_url),
+    )
+}
 
 const APP_JS: &str = r#"(function(){const r=document.getElementById("root");if(r){r.textContent="ContraVento";}fetch("/api/trips/public?limit=1").catch(function(){});})();
 "#;
@@ -68,15 +95,25 @@ const SOURCE_MAP: &str = r#"{"version":3,"file":"index-3f9a1c.js","sources":["..
 "#;
 
 /// One file as nginx serves it: its bytes and their gzip encoding.
-struct Asset {
+pub(super) struct Asset {
     content_type: &'static str,
     identity: Bytes,
     gzip: Bytes,
 }
 
+/// The demo's `index.html` for its `fonts_url`, built and compressed once per
+/// demo state (the other files are the same for every demo and cached).
+pub(super) fn index(fonts_url: &str) -> Arc<Asset> {
+    let body = index_html(fonts_url).into_bytes();
+    Arc::new(Asset {
+        content_type: "text/html",
+        gzip: Bytes::from(gzip(&body)),
+        identity: Bytes::from(body),
+    })
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum AssetId {
-    Index,
     Css,
     Js { big: bool, source_map: bool },
 }
@@ -96,7 +133,6 @@ fn asset(id: AssetId) -> Arc<Asset> {
 
 fn build(id: AssetId) -> Asset {
     let (content_type, body) = match id {
-        AssetId::Index => ("text/html", INDEX_HTML.as_bytes().to_vec()),
         AssetId::Css => ("text/css", APP_CSS.as_bytes().to_vec()),
         AssetId::Js { big, source_map } => {
             let mut js = APP_JS.to_owned();
@@ -162,28 +198,30 @@ fn accepts_gzip(headers: &HeaderMap) -> bool {
         })
 }
 
-/// A GET or HEAD for a path that is neither `/api` nor `/storage`.
+/// A GET or HEAD for a path that is neither `/api` nor `/storage`; `index` is
+/// the demo's `index.html` (see [`index`]).
 pub(super) fn static_file(
     path: &str,
     req_headers: &HeaderMap,
     faults: &Faults,
     policy: &HeaderPolicy,
+    index: &Arc<Asset>,
 ) -> Response {
     let id = match path {
-        APP_JS_PATH => AssetId::Js {
+        APP_JS_PATH => Some(AssetId::Js {
             big: faults.big_bundle,
             source_map: faults.source_maps,
-        },
-        APP_CSS_PATH => AssetId::Css,
+        }),
+        APP_CSS_PATH => Some(AssetId::Css),
         SOURCE_MAP_PATH if faults.source_maps => {
             let mut resp = ([(CONTENT_TYPE, "application/json")], SOURCE_MAP).into_response();
             resp.headers_mut()
                 .insert(CACHE_CONTROL, HeaderValue::from_static(IMMUTABLE));
             return resp;
         }
-        _ => AssetId::Index,
+        _ => None,
     };
-    let asset = asset(id);
+    let asset = id.map_or_else(|| index.clone(), asset);
     let compress = !faults.no_gzip && accepts_gzip(req_headers);
     let body = if compress {
         asset.gzip.clone()
@@ -198,7 +236,7 @@ pub(super) fn static_file(
     if compress {
         headers.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
     }
-    if id == AssetId::Index {
+    if id.is_none() {
         if policy.cookie {
             headers.insert(SET_COOKIE, HeaderValue::from_static(INSECURE_COOKIE));
         }
@@ -206,4 +244,36 @@ pub(super) fn static_file(
         headers.insert(CACHE_CONTROL, HeaderValue::from_static(IMMUTABLE));
     }
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn index_links_google_fonts_before_the_sites_own_stylesheet() {
+        let html = index_html(GOOGLE_FONTS_URL);
+        let preconnect = html
+            .find(r#"<link rel="preconnect" href="https://fonts.googleapis.com" />"#)
+            .expect("preconnect");
+        let fonts = html
+            .find(&format!(
+                r#"<link href="{GOOGLE_FONTS_URL}" rel="stylesheet" />"#
+            ))
+            .expect("fonts stylesheet");
+        let own = html.find(APP_CSS_PATH).expect("own stylesheet");
+        assert!(preconnect < fonts && fonts < own, "{html}");
+    }
+
+    #[test]
+    fn index_follows_the_configured_fonts_url() {
+        let html = index_html("http://localhost:4711/css2?family=Inter");
+        assert!(html.contains(r#"<link rel="preconnect" href="http://localhost:4711" />"#));
+        assert!(html.contains(
+            r#"<link href="http://localhost:4711/css2?family=Inter" rel="stylesheet" />"#
+        ));
+        assert!(!html.contains("googleapis"), "{html}");
+        // A quote cannot end the attribute early.
+        assert!(index_html("http://x/\"><script>").contains("http://x/&quot;><script>"));
+    }
 }

@@ -96,6 +96,11 @@ pub struct DemoOptions {
     /// How long the fifth consecutive wrong password locks an account: 15
     /// minutes, as on the real backend (tests shorten it to see a lock expire).
     pub lockout_duration: Duration,
+    /// The third-party stylesheet `index.html` links before the site's own
+    /// (with a `preconnect` to its origin): Google Fonts, as in the real
+    /// `index.html`. The demo never serves it and the probe never fetches it;
+    /// tests point it at a loopback listener of their own to see that.
+    pub fonts_url: String,
 }
 
 impl Default for DemoOptions {
@@ -111,6 +116,7 @@ impl Default for DemoOptions {
             faults: Faults::default(),
             tls: None,
             lockout_duration: store::LOCKOUT_DURATION,
+            fonts_url: assets::GOOGLE_FONTS_URL.to_owned(),
         }
     }
 }
@@ -172,6 +178,8 @@ struct Shared {
     store: Mutex<Store>,
     cors_origins: Vec<String>,
     requests: AtomicU64,
+    /// `index.html`, linking [`DemoOptions::fonts_url`].
+    index: Arc<assets::Asset>,
     /// Unix time the state was created: the `feed_hides_new` replica's horizon.
     started_at: f64,
 }
@@ -183,11 +191,17 @@ impl DemoState {
             inner: Arc::new(Shared {
                 store: Mutex::new(Store::seeded(&opts, started_at)),
                 faults: RwLock::new(Arc::new(opts.faults)),
+                index: assets::index(&opts.fonts_url),
                 cors_origins: opts.cors_origins,
                 requests: AtomicU64::new(0),
                 started_at,
             }),
         }
+    }
+
+    /// The SPA's `index.html` (see [`DemoOptions::fonts_url`]).
+    fn index(&self) -> &Arc<assets::Asset> {
+        &self.inner.index
     }
 
     /// The faults in force.

@@ -314,7 +314,7 @@ async fn dispatch(
     if req.method() != Method::GET && req.method() != Method::HEAD {
         return error_page(StatusCode::METHOD_NOT_ALLOWED, policy.server());
     }
-    assets::static_file(&path, req.headers(), &faults, policy)
+    assets::static_file(&path, req.headers(), &faults, policy, state.index())
 }
 
 /// `location /api/`: buffer the body (nginx's `proxy_request_buffering on`), let the

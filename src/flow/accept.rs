@@ -183,6 +183,7 @@ mod tests {
             redirects: vec![],
             response_bytes: 0,
             checks,
+            not_fetched: vec![],
             tls: None,
             phases: None,
         };

@@ -97,6 +97,29 @@ pub struct CheckResult {
     pub accepted: Option<Acceptance>,
 }
 
+/// An asset a check listed instead of fetching (see [`StepResult::not_fetched`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct NotFetched {
+    pub url: String,
+    /// `script`, `module preload`, `stylesheet` or `source map`.
+    pub kind: &'static str,
+    /// `third-party` (another host, not opted in with `third_party:`) or
+    /// `not-http` (a `data:` or other non-HTTP URL: nothing to fetch).
+    pub reason: &'static str,
+}
+
+impl NotFetched {
+    /// The checklist's line, e.g. `third-party, not fetched:
+    /// https://fonts.googleapis.com/css2?… (stylesheet)`.
+    pub fn line(&self, url: &str) -> String {
+        let why = match self.reason {
+            "not-http" => "not http(s)",
+            other => other,
+        };
+        format!("{why}, not fetched: {url} ({})", self.kind)
+    }
+}
+
 /// Why a failed verdict does not fail its step (or, expired, no longer).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Acceptance {
@@ -189,6 +212,12 @@ pub struct StepResult {
     pub response_bytes: u64,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub checks: Vec<CheckResult>,
+    /// Assets a `frontend` or `security_headers` check found in the HTML and
+    /// left alone: on a host other than the page's that the check's
+    /// `third_party:` does not list (or not http(s) at all). Never fetched,
+    /// never in a total, never judged.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub not_fetched: Vec<NotFetched>,
     /// What a `tls` check saw of the certificate chain.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls: Option<checks::TlsSummary>,

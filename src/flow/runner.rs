@@ -686,6 +686,7 @@ impl Runner {
                 redirects: Vec::new(),
                 response_bytes: 0,
                 checks: Vec::new(),
+                not_fetched: Vec::new(),
                 tls: None,
                 phases: None,
             };
@@ -783,6 +784,14 @@ impl Runner {
         result.redirects = run.redirects.iter().map(|u| redactor.redact(u)).collect();
         result.response_bytes = run.bytes;
         result.tls = run.tls;
+        result.not_fetched = run
+            .not_fetched
+            .into_iter()
+            .map(|mut n| {
+                n.url = redactor.redact(&n.url);
+                n
+            })
+            .collect();
         result.checks = run
             .checks
             .into_iter()
@@ -1302,6 +1311,7 @@ fn skipped(step: &Step, outcome: Outcome, reason: Option<Reason>, message: Strin
         redirects: Vec::new(),
         response_bytes: 0,
         checks: Vec::new(),
+        not_fetched: Vec::new(),
         tls: None,
         phases: None,
     }

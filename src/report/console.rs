@@ -439,5 +439,41 @@ fn step_line(out: &mut String, s: &StepSummary, samples: u32, width: usize, styl
         for line in summarize_lines(&shown.checks, CheckResult::is_warning, 12) {
             let _ = writeln!(out, "      {}", style.yellow(&format!("⚠ {line}")));
         }
+        for n in &shown.not_fetched {
+            let line = n.line(&short_url(&n.url, 72));
+            let _ = writeln!(out, "      {}", style.dim(&format!("· {line}")));
+        }
+    }
+}
+
+/// A long URL for one checklist line: up to its query (`…` after the `?`),
+/// or its first `max` characters; the JSON has it whole.
+fn short_url(url: &str, max: usize) -> String {
+    if url.chars().count() <= max {
+        return url.to_string();
+    }
+    match url.find('?') {
+        Some(q) if url[..q].chars().count() < max => format!("{}…", &url[..=q]),
+        _ => format!("{}…", url.chars().take(max - 1).collect::<String>()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::short_url;
+
+    #[test]
+    fn long_urls_are_cut_at_their_query() {
+        let fonts =
+            "https://fonts.googleapis.com/css2?family=Inter:wght@400;500;600;700&display=swap";
+        assert_eq!(short_url(fonts, 72), "https://fonts.googleapis.com/css2?…");
+        assert_eq!(
+            short_url("http://localhost:9/css2?family=Inter", 72),
+            "http://localhost:9/css2?family=Inter"
+        );
+        let long = format!("https://cdn.example/{}", "a".repeat(100));
+        let cut = short_url(&long, 72);
+        assert_eq!(cut.chars().count(), 72);
+        assert!(cut.ends_with('…'));
     }
 }

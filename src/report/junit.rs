@@ -59,7 +59,14 @@ pub fn render_junit(r: &OnceReport) -> String {
             // Built-in checks carry every rule's verdict, warnings included.
             let shown = s.last_failure.as_ref().unwrap_or(&s.last);
             if shown.kind != "request" && !shown.checks.is_empty() {
-                let lines: Vec<String> = shown.checks.iter().map(verdict_line).collect();
+                let mut lines: Vec<String> = shown.checks.iter().map(verdict_line).collect();
+                // Third-party assets the check listed instead of fetching.
+                lines.extend(
+                    shown
+                        .not_fetched
+                        .iter()
+                        .map(|n| format!("INFO {}", n.line(&n.url))),
+                );
                 case.set_system_out(lines.join("\n"));
             }
             case.set_classname(format!("{}.{}", f.target, f.flow));

@@ -7,10 +7,10 @@ use std::sync::Arc;
 
 use smokeprobe::config::{Inputs, Settings, VarOverride, load_sources};
 use smokeprobe::demo::{DemoOptions, DemoServer, Faults, TlsMode};
-use smokeprobe::flow::{CheckResult, FlowResult, Outcome, Reason, Runner, StepResult};
+use smokeprobe::flow::{CheckResult, FlowResult, NotFetched, Outcome, Reason, Runner, StepResult};
 use smokeprobe::net::{HttpFactory, NetOptions};
 
-use crate::common::demo_with;
+use crate::common::{CountingHost, demo_with};
 
 async fn tls_demo(mode: TlsMode, faults: &[&str]) -> DemoServer {
     let mut f = Faults::default();
@@ -569,6 +569,196 @@ async fn frontend_faults_fail_their_rule() {
     assert!(
         c[0].is_failure() && c[0].actual.starts_with("uncompressed"),
         "{c:?}"
+    );
+}
+
+/// The TLS demo whose `index.html` links `fonts` (a loopback stand-in for
+/// Google Fonts under another host name) before its own stylesheet.
+async fn demo_linking(fonts: &CountingHost, faults: &[&str]) -> DemoServer {
+    let mut f = Faults::default();
+    for spec in faults {
+        f.apply_spec(spec).expect("valid fault spec");
+    }
+    demo_with(DemoOptions {
+        tls: Some(TlsMode::Valid),
+        faults: f,
+        fonts_url: fonts.fonts_url(),
+        ..DemoOptions::default()
+    })
+    .await
+}
+
+fn ons<'a>(s: &'a StepResult, rule: &str) -> Vec<&'a str> {
+    verdicts(s, rule, None)
+        .iter()
+        .map(|c| c.on.as_deref().unwrap_or(""))
+        .collect()
+}
+
+const OWN_JS: &str = "/assets/index-3f9a1c.js";
+const OWN_CSS: &str = "/assets/index-8b2e4d.css";
+
+#[tokio::test]
+async fn frontend_lists_a_third_party_stylesheet_and_never_fetches_it() {
+    // 50 KB of third-party CSS would break both 2 KB budgets if it counted.
+    let fonts = CountingHost::start(50_000).await;
+    let s = demo_linking(&fonts, &[]).await;
+    let r = run(
+        &s,
+        r#"
+  - name: frontend
+    steps:
+      - name: bundle
+        frontend:
+          url: ${base}/
+          max_total: 2KB
+          max_total_compressed: 2KB
+"#,
+    )
+    .await;
+    let st = step(&r, "bundle");
+    assert_eq!(
+        fonts.requests(),
+        Vec::<String>::new(),
+        "the third party was contacted"
+    );
+    assert_passed(st);
+    assert_eq!(
+        st.not_fetched,
+        vec![NotFetched {
+            url: fonts.fonts_url(),
+            kind: "stylesheet",
+            reason: "third-party",
+        }]
+    );
+    assert_eq!(ons(st, "asset-status"), [OWN_JS, OWN_CSS]);
+    assert_eq!(ons(st, "no-source-map"), [OWN_JS, OWN_CSS]);
+    for rule in ["bundle-size", "bundle-size-compressed"] {
+        let b = verdicts(st, rule, None);
+        assert_eq!(b.len(), 1, "{rule}");
+        assert!(b[0].passed, "{rule}: {:?}", b[0]);
+        assert_eq!(b[0].on.as_deref(), Some("2 asset(s)"), "{rule}");
+    }
+    // The JSON report carries the list.
+    let json = serde_json::to_value(st).unwrap();
+    assert_eq!(
+        json["not_fetched"],
+        serde_json::json!([{ "url": fonts.fonts_url(), "kind": "stylesheet", "reason": "third-party" }])
+    );
+}
+
+#[tokio::test]
+async fn security_headers_assets_judge_the_sites_own_stylesheet() {
+    let fonts = CountingHost::start(100).await;
+    let flow = r#"
+  - name: headers
+    steps:
+      - name: headers
+        security_headers:
+          profile: checklist
+          assets: true
+          urls: ["${base}/"]
+"#;
+    let s = demo_linking(&fonts, &[]).await;
+    let r = run(&s, flow).await;
+    let st = step(&r, "headers");
+    assert_passed(st);
+    assert_eq!(ons(st, "hsts"), ["/", OWN_JS, OWN_CSS]);
+    let json = serde_json::to_value(st).unwrap();
+    assert!(
+        json["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["check"] == "content-type-options" && c["on"] == OWN_CSS),
+        "{json:#}"
+    );
+    assert_eq!(st.not_fetched.len(), 1, "{:?}", st.not_fetched);
+    assert_eq!(st.not_fetched[0].url, fonts.fonts_url());
+    // As committed, nginx's asset `location` drops HSTS: the own stylesheet says so.
+    let s = demo_linking(&fonts, &["headers=as-committed"]).await;
+    let r = run(&s, flow).await;
+    let st = step(&r, "headers");
+    let css = verdicts(st, "hsts", Some(OWN_CSS));
+    assert_eq!(css.len(), 1, "{:?}", st.checks);
+    assert!(
+        css[0].is_failure() && css[0].actual == "missing",
+        "{:?}",
+        css[0]
+    );
+    assert_eq!(
+        fonts.requests(),
+        Vec::<String>::new(),
+        "the third party was contacted"
+    );
+}
+
+#[tokio::test]
+async fn an_opted_in_third_party_host_is_fetched_and_judged_like_the_sites_own() {
+    // Under 1 KiB: no compression is required of it.
+    let fonts = CountingHost::start(800).await;
+    let s = demo_linking(&fonts, &[]).await;
+    let fonts_url = fonts.fonts_url();
+    let r = run(
+        &s,
+        r#"
+  - name: frontend
+    steps:
+      - name: bundle
+        frontend:
+          url: ${base}/
+          max_total: 2KB
+          third_party: [LOCALHOST]
+"#,
+    )
+    .await;
+    let st = step(&r, "bundle");
+    assert_passed(st);
+    // The stylesheet, then its source map (404: not served).
+    assert_eq!(
+        fonts.requests(),
+        ["GET /css2?family=Inter", "GET /css2.map"]
+    );
+    assert!(st.not_fetched.is_empty(), "{:?}", st.not_fetched);
+    // Opted-in assets are named by their whole URL.
+    assert_eq!(
+        ons(st, "asset-status"),
+        [fonts_url.as_str(), OWN_JS, OWN_CSS]
+    );
+    assert_eq!(ons(st, "asset-type"), [fonts_url.as_str(), OWN_JS, OWN_CSS]);
+    assert_eq!(
+        ons(st, "no-source-map"),
+        [fonts_url.as_str(), OWN_JS, OWN_CSS]
+    );
+    let b = verdicts(st, "bundle-size", None);
+    assert_eq!(b[0].on.as_deref(), Some("3 asset(s)"));
+
+    // security_headers: the first stylesheet from an own or opted-in host is
+    // the opted-in one; the own script is still the first script.
+    let r = run(
+        &s,
+        r#"
+  - name: headers
+    steps:
+      - name: headers
+        security_headers:
+          assets: true
+          third_party: [localhost]
+          urls: ["${base}/"]
+"#,
+    )
+    .await;
+    let st = step(&r, "headers");
+    assert_eq!(ons(st, "hsts"), ["/", fonts_url.as_str(), OWN_JS]);
+    assert!(verdicts(st, "hsts", Some(&fonts_url))[0].is_failure());
+    assert!(st.not_fetched.is_empty(), "{:?}", st.not_fetched);
+    assert_eq!(
+        fonts.requests(),
+        [
+            "GET /css2?family=Inter",
+            "GET /css2.map",
+            "GET /css2?family=Inter"
+        ]
     );
 }
 

@@ -81,7 +81,7 @@ async fn check_prints_the_plan_with_secrets_redacted() {
     );
     assert!(
         stdout.contains(
-            "profile checklist over 3 URL(s) and their assets; required: hsts, frame-options, content-type-options"
+            "profile checklist over 3 URL(s) and their own assets; required: hsts, frame-options, content-type-options"
         ),
         "{stdout}"
     );

@@ -39,7 +39,17 @@ pub fn repo_file(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
 }
 
-pub async fn demo_with(opts: DemoOptions) -> DemoServer {
+/// What the demo's `index.html` links as its third-party stylesheet in tests
+/// that leave [`DemoOptions::fonts_url`] at its default (Google Fonts): a
+/// closed port on loopback under another host name than the demo's, so a
+/// probe that wrongly fetched it fails with a connect error and never
+/// contacts a real internet host.
+pub const NO_FONTS_URL: &str = "http://localhost:9/css2?family=Inter";
+
+pub async fn demo_with(mut opts: DemoOptions) -> DemoServer {
+    if opts.fonts_url == DemoOptions::default().fonts_url {
+        opts.fonts_url = NO_FONTS_URL.to_string();
+    }
     DemoServer::start(opts)
         .await
         .expect("demo target starts on 127.0.0.1:0")
@@ -407,4 +417,94 @@ pub async fn get_text(url: String) -> String {
         .text()
         .await
         .expect("GET body")
+}
+
+/// A stand-in for a third-party host (Google Fonts, a CDN) on loopback that
+/// records every request it gets: `GET /css2?…` answers 200 `text/css` with
+/// `body_len` bytes, a path ending in `.map` 404 (no source map). Its URLs use
+/// the name `localhost`, a host name other than the demo's `127.0.0.1`, so a
+/// check sees it as a third party without any real internet host involved.
+pub struct CountingHost {
+    pub port: u16,
+    requests: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl CountingHost {
+    pub async fn start(body_len: usize) -> CountingHost {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("counting host binds 127.0.0.1:0");
+        let port = l.local_addr().expect("local address").port();
+        let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = requests.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((mut sock, _)) = l.accept().await else {
+                    return;
+                };
+                let seen = seen.clone();
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 8192];
+                    let mut got = Vec::new();
+                    loop {
+                        let end = loop {
+                            if let Some(p) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+                                break p + 4;
+                            }
+                            match sock.read(&mut buf).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => got.extend_from_slice(&buf[..n]),
+                            }
+                        };
+                        let head: Vec<u8> = got.drain(..end).collect();
+                        let line = String::from_utf8_lossy(&head)
+                            .lines()
+                            .next()
+                            .unwrap_or_default()
+                            .trim_end_matches(" HTTP/1.1")
+                            .to_string();
+                        let map = line.split('?').next().unwrap_or("").ends_with(".map");
+                        seen.lock().unwrap().push(line);
+                        let resp = if map {
+                            b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n".to_vec()
+                        } else {
+                            let mut r = format!(
+                                "HTTP/1.1 200 OK\r\ncontent-type: text/css; charset=utf-8\r\ncontent-length: {body_len}\r\n\r\n"
+                            )
+                            .into_bytes();
+                            r.extend(std::iter::repeat_n(b' ', body_len));
+                            r
+                        };
+                        if sock.write_all(&resp).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        CountingHost {
+            port,
+            requests,
+            task,
+        }
+    }
+
+    /// The stylesheet URL the demo's `index.html` links when
+    /// [`DemoOptions::fonts_url`] is set to it.
+    pub fn fonts_url(&self) -> String {
+        format!("http://localhost:{}/css2?family=Inter", self.port)
+    }
+
+    /// Every request line received so far (`GET /css2?family=Inter`).
+    pub fn requests(&self) -> Vec<String> {
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+impl Drop for CountingHost {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }

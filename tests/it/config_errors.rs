@@ -352,6 +352,19 @@ const CASES: &[Case] = &[
         20,
         "`all` only applies to `json`",
     ),
+    // At the entry that is a URL, not a host name.
+    case(
+        "70-third-party-not-a-host.yaml",
+        9,
+        38,
+        "third_party `https://fonts.googleapis.com/css2`: expected a bare host name like cdn.example.com (no scheme, port or path)",
+    ),
+    case(
+        "71-third-party-without-assets.yaml",
+        10,
+        15,
+        "`third_party` only matters with `assets: true`",
+    ),
 ];
 
 #[tokio::test]

@@ -408,3 +408,80 @@ async fn upload_that_trusts_the_client_fails_upload_validation() {
     assert_no_probe_trips(&server);
     server.stop().await;
 }
+
+/// The real `index.html` links Google Fonts before the site's own stylesheet:
+/// the shipped file lists it, fetches nothing from it, and judges the site's
+/// own stylesheet's headers. The stand-in is a loopback listener under another
+/// host name (`localhost`, the demo being `127.0.0.1`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shipped_probe_lists_the_third_party_stylesheet_and_never_fetches_it() {
+    let fonts = CountingHost::start(50_000).await;
+    let server = demo_with(smokeprobe::demo::DemoOptions {
+        tls: Some(TlsMode::Valid),
+        fonts_url: fonts.fonts_url(),
+        ..smokeprobe::demo::DemoOptions::default()
+    })
+    .await;
+    let reports = Reports::new();
+    let mut args = contravento_args(&server, reports.dir.path());
+    args.extend(reports.args());
+    for f in ["frontend-delivery", "security-headers"] {
+        args.extend(["--flow".to_string(), f.to_string()]);
+    }
+    let out = run(args, vec![]).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    assert_eq!(
+        fonts.requests(),
+        Vec::<String>::new(),
+        "the third party was contacted"
+    );
+    let line = format!(
+        "· third-party, not fetched: {} (stylesheet)",
+        fonts.fonts_url()
+    );
+    assert_eq!(stdout.matches(&line).count(), 2, "{stdout}");
+    let junit = reports.junit();
+    let info = format!(
+        "INFO third-party, not fetched: {} (stylesheet)",
+        fonts.fonts_url()
+    );
+    assert_eq!(junit.matches(&info).count(), 2, "{junit}");
+    let report = reports.json();
+    let listed = serde_json::json!([{
+        "url": fonts.fonts_url(), "kind": "stylesheet", "reason": "third-party"
+    }]);
+    let spa = step(&report, "frontend-delivery", "spa-bundle");
+    assert_eq!(spa["last"]["not_fetched"], listed, "{spa:#}");
+    let sizes: Vec<&str> = spa["last"]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["check"] == "bundle-size")
+        .filter_map(|c| c["on"].as_str())
+        .collect();
+    assert_eq!(sizes, ["2 asset(s)"]);
+    let headers = step(&report, "security-headers", "site-headers");
+    assert_eq!(headers["last"]["not_fetched"], listed, "{headers:#}");
+    let judged: Vec<&str> = headers["last"]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["check"] == "hsts")
+        .filter_map(|c| c["on"].as_str())
+        .collect();
+    assert_eq!(
+        judged,
+        [
+            "/",
+            "/assets/index-3f9a1c.js",
+            "/assets/index-8b2e4d.css",
+            "/api/health",
+            "/api/cycling-types"
+        ]
+    );
+}

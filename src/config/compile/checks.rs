@@ -295,6 +295,15 @@ impl Compiler<'_> {
                 hdrs.push((k.to_ascii_lowercase(), t));
             }
         }
+        let third_party = self.hosts(&r.third_party);
+        if !r.assets
+            && let Some(h) = r.third_party.first()
+        {
+            self.err(
+                pos_of(h),
+                "`third_party` only matters with `assets: true` (it names hosts whose assets count as the site's own)",
+            );
+        }
         let first = urls.first().cloned()?;
         Some((
             Check::SecurityHeaders(HeadersCheck {
@@ -304,6 +313,7 @@ impl Compiler<'_> {
                 rules,
                 headers: hdrs,
                 assets: r.assets,
+                third_party,
             }),
             first,
         ))
@@ -451,6 +461,7 @@ impl Compiler<'_> {
             Some(s) => Some(self.size(pos_of(s), &s.value)?),
             None => None,
         };
+        let third_party = self.hosts(&r.third_party);
         let url = url?;
         Some((
             Check::Frontend(FrontendCheck {
@@ -459,8 +470,36 @@ impl Compiler<'_> {
                 max_total_compressed,
                 require_compression: r.require_compression.unwrap_or(true),
                 allow_source_maps: r.allow_source_maps,
+                third_party,
             }),
             url,
         ))
+    }
+
+    /// `third_party:` entries: bare host names (no scheme, port, path or
+    /// wildcard), as the URL parser normalises them (lowercase, punycode).
+    fn hosts(&mut self, list: &[S<String>]) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for h in list {
+            let text = h.value.trim();
+            let parsed = if text.contains('*') {
+                Err("wildcards are not supported: list each host".to_string())
+            } else {
+                url::Host::parse(text).map_err(|_| {
+                    "expected a bare host name like cdn.example.com (no scheme, port or path)"
+                        .to_string()
+                })
+            };
+            match parsed {
+                Ok(host) => {
+                    let host = host.to_string();
+                    if !out.contains(&host) {
+                        out.push(host);
+                    }
+                }
+                Err(why) => self.err(pos_of(h), format!("third_party `{}`: {why}", h.value)),
+            }
+        }
+        out
     }
 }

@@ -4,6 +4,11 @@
 //! (uncompressed and as transferred); no source map is served. Requests here go
 //! through a client that does not decompress, so sizes and encodings are what
 //! crossed the wire.
+//!
+//! Only the site's own assets are fetched (see [`place`]): a third-party
+//! stylesheet (Google Fonts) or script (a CAPTCHA widget) is listed in the
+//! result as not fetched, never requested, never in a total, never judged —
+//! unless the check's `third_party:` names its host.
 
 use std::io::Read;
 use std::sync::LazyLock;
@@ -14,7 +19,7 @@ use regex::Regex;
 use super::{CheckRun, Ctx, Fetched, path_of};
 use crate::config::FrontendCheck;
 use crate::flow::runner::Failure;
-use crate::flow::{CheckResult, Reason};
+use crate::flow::{CheckResult, NotFetched, Reason};
 
 /// Assets smaller than this need not be compressed.
 const COMPRESS_FROM: u64 = 1024;
@@ -28,10 +33,117 @@ static ATTR: LazyLock<Regex> = LazyLock::new(|| {
 static MAP_COMMENT: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"[#@] sourceMappingURL=([^\s*'\x22]+)").expect("static regex"));
 
+/// What the HTML references: `<script src>`, `<link rel=modulepreload>` (a
+/// script too) or `<link rel=stylesheet>`.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(super) enum Kind {
     Script,
+    Preload,
     Style,
+}
+
+impl Kind {
+    pub fn is_script(self) -> bool {
+        matches!(self, Kind::Script | Kind::Preload)
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Kind::Script => "script",
+            Kind::Preload => "module preload",
+            Kind::Style => "stylesheet",
+        }
+    }
+}
+
+/// Whose an asset is, seen from the page that references it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(super) enum Place {
+    /// On the page's own host.
+    Own,
+    /// On another host that the check's `third_party:` lists: judged like own.
+    OptedIn,
+    /// On another host: listed, never fetched.
+    ThirdParty,
+    /// Not an http(s) URL (`data:`, `blob:`): nothing to fetch.
+    NotHttp,
+}
+
+impl Place {
+    pub fn fetched(self) -> bool {
+        matches!(self, Place::Own | Place::OptedIn)
+    }
+}
+
+/// Where `asset` (already resolved against `page`, so relative and
+/// protocol-relative references have their host) lives. "Own" means the same
+/// host name as the page — compared without regard to case or a trailing
+/// dot, whatever the scheme (http or https) and port: a site's assets on
+/// another port or scheme of its own host are still its own (the probe
+/// contacts no one new). Another name, even a subdomain, is a third party
+/// unless `opted_in` lists it.
+pub(super) fn place(page: &url::Url, asset: &url::Url, opted_in: &[String]) -> Place {
+    if !matches!(asset.scheme(), "http" | "https") {
+        return Place::NotHttp;
+    }
+    let Some(host) = asset.host_str() else {
+        return Place::NotHttp;
+    };
+    let same = |a: &str, b: &str| {
+        let trim = |h: &str| h.strip_suffix('.').unwrap_or(h).to_string();
+        trim(a).eq_ignore_ascii_case(&trim(b))
+    };
+    if page.host_str().is_some_and(|p| same(p, host)) {
+        Place::Own
+    } else if opted_in.iter().any(|h| same(h, host)) {
+        Place::OptedIn
+    } else {
+        Place::ThirdParty
+    }
+}
+
+/// What a verdict on an asset is `on`: its path on the page's own host, the
+/// whole URL on an opted-in third-party host (a path alone would not say whose).
+pub(super) fn subject(asset: &url::Url, place: Place) -> String {
+    match place {
+        Place::OptedIn => asset.to_string(),
+        _ => path_of(asset),
+    }
+}
+
+/// Records an asset that is not fetched, once per URL.
+pub(super) fn list_not_fetched(
+    out: &mut Vec<NotFetched>,
+    asset: &url::Url,
+    kind: &'static str,
+    place: Place,
+) {
+    let url = asset.to_string();
+    if out.iter().any(|n| n.url == url) {
+        return;
+    }
+    out.push(NotFetched {
+        url,
+        kind,
+        reason: match place {
+            Place::NotHttp => "not-http",
+            _ => "third-party",
+        },
+    });
+}
+
+/// An attribute value with the HTML character references a URL may carry
+/// (`&amp;` in a query string above all) decoded.
+fn unescape(v: &str) -> String {
+    if !v.contains('&') {
+        return v.to_string();
+    }
+    v.replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&apos;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
 }
 
 /// (kind, reference) for every script and stylesheet in the HTML, in order.
@@ -45,7 +157,7 @@ pub(super) fn assets(html: &str) -> Vec<(Kind, String)> {
                 .get(2)
                 .or(a.get(3))
                 .or(a.get(4))
-                .map(|m| m.as_str().trim().to_string())
+                .map(|m| unescape(m.as_str().trim()))
                 .unwrap_or_default();
             match a[1].to_ascii_lowercase().as_str() {
                 "src" => src = Some(v),
@@ -60,7 +172,7 @@ pub(super) fn assets(html: &str) -> Vec<(Kind, String)> {
                 if rels.contains(&"stylesheet") {
                     href.map(|h| (Kind::Style, h))
                 } else if rels.contains(&"modulepreload") {
-                    href.map(|h| (Kind::Script, h))
+                    href.map(|h| (Kind::Preload, h))
                 } else {
                     None
                 }
@@ -183,16 +295,23 @@ pub(super) async fn run(c: &FrontendCheck, ctx: &Ctx<'_>) -> CheckRun {
         return run;
     }
     let refs = assets(&html);
-    let (mut total, mut total_wire, mut unknown) = (0u64, 0u64, 0usize);
+    let (mut total, mut total_wire, mut unknown, mut judged) = (0u64, 0u64, 0usize, 0usize);
     for (kind, r) in &refs {
         let Ok(asset) = url.join(r) else {
+            judged += 1;
             run.checks.push(
                 CheckResult::new("asset-status", false, "a loadable URL", format!("`{r}`"))
                     .on(r.as_str()),
             );
             continue;
         };
-        let on = path_of(&asset);
+        let at = place(&url, &asset, &c.third_party);
+        if !at.fetched() {
+            list_not_fetched(&mut run.not_fetched, &asset, kind.label(), at);
+            continue;
+        }
+        judged += 1;
+        let on = subject(&asset, at);
         let resp = match ctx.fetch(false, Method::GET, &asset, &gzip, None).await {
             Ok(x) => x,
             Err(f) => {
@@ -218,7 +337,7 @@ pub(super) async fn run(c: &FrontendCheck, ctx: &Ctx<'_>) -> CheckRun {
             .unwrap_or_default()
             .to_ascii_lowercase();
         let (want, ok) = match kind {
-            Kind::Script => (
+            Kind::Script | Kind::Preload => (
                 "a JavaScript content type",
                 ct.contains("javascript") || ct.contains("ecmascript"),
             ),
@@ -301,6 +420,12 @@ pub(super) async fn run(c: &FrontendCheck, ctx: &Ctx<'_>) -> CheckRun {
             let Ok(map_url) = asset.join(&map_ref) else {
                 continue;
             };
+            let map_at = place(&url, &map_url, &c.third_party);
+            if !map_at.fetched() {
+                // A map on someone else's host is not the site serving it.
+                list_not_fetched(&mut run.not_fetched, &map_url, "source map", map_at);
+                continue;
+            }
             let m = match ctx.fetch(false, Method::GET, &map_url, &gzip, None).await {
                 Ok(x) => x,
                 Err(f) => {
@@ -327,14 +452,16 @@ pub(super) async fn run(c: &FrontendCheck, ctx: &Ctx<'_>) -> CheckRun {
                         } else {
                             &mct
                         },
-                        path_of(&map_url)
+                        subject(&map_url, map_at)
                     ),
                 )
                 .on(&on),
             );
         }
     }
-    let label = format!("{} asset(s)", refs.len());
+    // The totals are the site's own bundle (and opted-in hosts'): third-party
+    // files are someone else's weight.
+    let label = format!("{judged} asset(s)");
     let approx = if unknown > 0 {
         format!(" ({unknown} counted as transferred: encoding not decodable here)")
     } else {
@@ -382,9 +509,127 @@ mod tests {
             assets(html),
             vec![
                 (Kind::Script, "/assets/index-3f9a1c.js".to_string()),
-                (Kind::Script, "/assets/vendor.js".to_string()),
+                (Kind::Preload, "/assets/vendor.js".to_string()),
                 (Kind::Style, "/assets/index.css".to_string()),
             ]
+        );
+    }
+
+    fn at(page: &str, reference: &str, opted_in: &[&str]) -> Place {
+        let page = url::Url::parse(page).unwrap();
+        let asset = page.join(reference).unwrap();
+        let opted: Vec<String> = opted_in.iter().map(|h| h.to_string()).collect();
+        place(&page, &asset, &opted)
+    }
+
+    #[test]
+    fn own_means_the_pages_host_name() {
+        let page = "https://contravento.example/";
+        // Relative, root-relative and absolute on the same host.
+        assert_eq!(at(page, "assets/app.js", &[]), Place::Own);
+        assert_eq!(at(page, "/assets/app.js", &[]), Place::Own);
+        assert_eq!(
+            at(page, "https://contravento.example/assets/app.css", &[]),
+            Place::Own
+        );
+        // Protocol-relative takes the page's scheme; its host decides.
+        assert_eq!(at(page, "//contravento.example/a.css", &[]), Place::Own);
+        assert_eq!(at(page, "//cdn.example/a.css", &[]), Place::ThirdParty);
+        // Host names compare without case (and a trailing dot).
+        assert_eq!(
+            at(page, "HTTPS://ContraVento.EXAMPLE/a.js", &[]),
+            Place::Own
+        );
+        assert_eq!(
+            at(
+                "https://CONTRAVENTO.example/",
+                "https://contravento.example./a.js",
+                &[]
+            ),
+            Place::Own
+        );
+        // Another port or scheme of the same host is still the site's own.
+        assert_eq!(
+            at(page, "https://contravento.example:8443/a.js", &[]),
+            Place::Own
+        );
+        assert_eq!(at(page, "http://contravento.example/a.js", &[]), Place::Own);
+        assert_eq!(
+            at("http://127.0.0.1:8080/", "http://127.0.0.1:9090/a.css", &[]),
+            Place::Own
+        );
+        // Another host, even a subdomain or the same address under another name.
+        assert_eq!(
+            at(page, "https://fonts.googleapis.com/css2?family=Inter", &[]),
+            Place::ThirdParty
+        );
+        assert_eq!(
+            at(page, "https://www.contravento.example/a.js", &[]),
+            Place::ThirdParty
+        );
+        assert_eq!(
+            at("http://127.0.0.1:8080/", "http://localhost:8080/a.css", &[]),
+            Place::ThirdParty
+        );
+        // Opted in by host name, whatever its case in the probe file.
+        assert_eq!(
+            at(page, "https://CDN.example/a.js", &["cdn.example"]),
+            Place::OptedIn
+        );
+        assert_eq!(
+            at(page, "https://cdn.example:444/a.js", &["cdn.example"]),
+            Place::OptedIn
+        );
+        assert_eq!(
+            at(page, "https://other.example/a.js", &["cdn.example"]),
+            Place::ThirdParty
+        );
+        // Nothing to fetch.
+        assert_eq!(at(page, "data:text/css,body{}", &[]), Place::NotHttp);
+        assert_eq!(
+            at(page, "ftp://contravento.example/a.js", &[]),
+            Place::NotHttp
+        );
+    }
+
+    #[test]
+    fn opted_in_assets_are_named_by_their_whole_url() {
+        let u = url::Url::parse("https://cdn.example/x/a.js?v=1").unwrap();
+        assert_eq!(
+            subject(&u, Place::OptedIn),
+            "https://cdn.example/x/a.js?v=1"
+        );
+        assert_eq!(subject(&u, Place::Own), "/x/a.js?v=1");
+    }
+
+    #[test]
+    fn not_fetched_assets_are_listed_once() {
+        let mut out = Vec::new();
+        let g = url::Url::parse("https://fonts.googleapis.com/css2?family=Inter").unwrap();
+        list_not_fetched(&mut out, &g, Kind::Style.label(), Place::ThirdParty);
+        list_not_fetched(&mut out, &g, Kind::Style.label(), Place::ThirdParty);
+        let d = url::Url::parse("data:text/javascript,1").unwrap();
+        list_not_fetched(&mut out, &d, Kind::Script.label(), Place::NotHttp);
+        assert_eq!(out.len(), 2);
+        assert_eq!(
+            out[0].line(&out[0].url),
+            "third-party, not fetched: https://fonts.googleapis.com/css2?family=Inter (stylesheet)"
+        );
+        assert_eq!(
+            out[1].line(&out[1].url),
+            "not http(s), not fetched: data:text/javascript,1 (script)"
+        );
+    }
+
+    #[test]
+    fn character_references_in_urls_are_decoded() {
+        let html = r#"<link href="https://fonts.googleapis.com/css2?family=Inter&amp;display=swap" rel="stylesheet">"#;
+        assert_eq!(
+            assets(html),
+            vec![(
+                Kind::Style,
+                "https://fonts.googleapis.com/css2?family=Inter&display=swap".to_string()
+            )]
         );
     }
 

@@ -22,7 +22,7 @@ use http::header::{HeaderMap, HeaderName, HeaderValue};
 use serde::Serialize;
 
 use super::runner::{Failure, failure_of};
-use super::{CheckResult, RUN_HEADER, Reason};
+use super::{CheckResult, NotFetched, RUN_HEADER, Reason};
 use crate::config::Check;
 use crate::config::template::{Scope, Template};
 use crate::net::HttpFactory;
@@ -71,6 +71,8 @@ pub(super) struct CheckRun {
     pub redirects: Vec<String>,
     pub bytes: u64,
     pub tls: Option<TlsSummary>,
+    /// Assets listed instead of fetched (third-party, not opted in).
+    pub not_fetched: Vec<NotFetched>,
 }
 
 impl CheckRun {
@@ -84,6 +86,7 @@ impl CheckRun {
             redirects: Vec::new(),
             bytes: 0,
             tls: None,
+            not_fetched: Vec::new(),
         }
     }
 
@@ -305,16 +308,29 @@ async fn security_headers(c: &crate::config::HeadersCheck, ctx: &Ctx<'_>) -> Che
             .is_some_and(|t| t.to_ascii_lowercase().starts_with("text/html"));
         if c.assets && is_html {
             // Static assets often sit in their own nginx `location`, where an
-            // `add_header` of its own silently drops the server-level ones.
-            let refs = frontend::assets(&resp.text());
-            let picks = [frontend::Kind::Script, frontend::Kind::Style]
-                .into_iter()
-                .filter_map(|k| refs.iter().find(|(kind, _)| *kind == k));
-            for (_, r) in picks {
-                let Ok(asset) = url.join(r) else { continue };
-                if asset.host_str() != url.host_str() {
+            // `add_header` of its own silently drops the server-level ones. The
+            // site's own first script and stylesheet (or an opted-in host's) are
+            // judged; every third-party one is listed, never fetched.
+            let mut picks: Vec<(url::Url, frontend::Place)> = Vec::new();
+            let (mut script, mut style) = (false, false);
+            for (kind, r) in frontend::assets(&resp.text()) {
+                let Ok(asset) = url.join(&r) else { continue };
+                let at = frontend::place(&url, &asset, &c.third_party);
+                if !at.fetched() {
+                    frontend::list_not_fetched(&mut run.not_fetched, &asset, kind.label(), at);
                     continue;
                 }
+                let first = if kind.is_script() {
+                    &mut script
+                } else {
+                    &mut style
+                };
+                if !*first {
+                    *first = true;
+                    picks.push((asset, at));
+                }
+            }
+            for (asset, at) in picks {
                 let a = match ctx.fetch(true, Method::GET, &asset, &hdrs, None).await {
                     Ok(a) => a,
                     Err(f) => {
@@ -323,7 +339,7 @@ async fn security_headers(c: &crate::config::HeadersCheck, ctx: &Ctx<'_>) -> Che
                     }
                 };
                 run.bytes += a.body.len() as u64;
-                let on = path_of(&asset);
+                let on = frontend::subject(&asset, at);
                 if a.status >= 400 {
                     run.checks.push(
                         CheckResult::new("status", false, "< 400", a.status.to_string()).on(&on),
