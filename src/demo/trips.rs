@@ -221,7 +221,10 @@ fn trip_json(store: &Store, trip: &Trip) -> Value {
 /// One tag as the backend shows it: `name`, `normalized`, `usage_count`.
 fn tag_json(store: &Store, name: &str) -> Value {
     let normalized = normalize_tag(name);
-    let shown = store.tags.get(&normalized).map_or(name, |t| t.name.as_str());
+    let shown = store
+        .tags
+        .get(&normalized)
+        .map_or(name, |t| t.name.as_str());
     json!({"name": shown, "normalized": normalized, "usage_count": store.tag_usage(name)})
 }
 

@@ -196,7 +196,10 @@ mod tests {
         l.add(item("a", "t1"));
         let taken = l.take("t", "a", 5);
         assert_eq!(taken.len(), 1);
-        assert_eq!(taken[0].what, "trip t1", "only the deletable one is retried");
+        assert_eq!(
+            taken[0].what, "trip t1",
+            "only the deletable one is retried"
+        );
         assert_eq!(l.list().len(), 1, "the user stays listed");
         // A full list drops the oldest undeletable object, not a trip that
         // a later run could still delete.

@@ -477,8 +477,7 @@ impl Runner {
         redactor: &Redactor,
     ) -> LeftBehind {
         let secret = |n: &str| {
-            secret_captures(flow).any(|c| c == n)
-                || scope.credentials.iter().any(|c| c.name == n)
+            secret_captures(flow).any(|c| c == n) || scope.credentials.iter().any(|c| c.name == n)
         };
         // The values it names tell one object from another (two runs that
         // register the same fixed name are one user).
