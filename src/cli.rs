@@ -246,7 +246,7 @@ pub struct DemoArgs {
     #[arg(long, default_value_t = 0)]
     pub port: u16,
     /// Inject a fault from the start (repeatable): latency:/api/auth/login=800ms,
-    /// error:/api/trips=0.5:500, db-down, reject-photos, publish-fails,
+    /// error:/api/trips=0.5:500, db-down, backend-down, reject-photos, publish-fails,
     /// feed-hides-new, no-security-headers, headers=as-committed, hsts=missing,
     /// hsts=short, xfo=sameorigin, csp=unsafe, server-version, insecure-cookie,
     /// cors=wildcard, cors=echo-any, cors=allow-http, redirect=302, redirect=root,

@@ -666,6 +666,7 @@ impl<'a> Compiler<'a> {
             // to the captured values.
             self.template(c, names, &mut Vec::new())
         });
+        let leaves = rs.leaves.as_ref().and_then(|l| self.leaves(rs, l, names));
         let kinds = checks::kinds(rs);
         if kinds.len() > 1 {
             self.err(
@@ -720,6 +721,7 @@ impl<'a> Compiler<'a> {
                 redirects: 0,
                 always: rs.always,
                 cleans,
+                leaves,
                 poll: None,
                 budget,
                 asserts: Vec::new(),
@@ -851,6 +853,7 @@ impl<'a> Compiler<'a> {
             redirects,
             always: rs.always,
             cleans,
+            leaves,
             poll,
             budget,
             asserts,
@@ -860,6 +863,43 @@ impl<'a> Compiler<'a> {
             check: None,
             for_each,
         })
+    }
+
+    /// `leaves:`: what a 2xx answer to a request step creates and no step
+    /// can delete. It may name the step's own captures (it is expanded after
+    /// the step), and is no need: a value the answer lacked leaves the text
+    /// unexpanded rather than the step skipped.
+    fn leaves(
+        &mut self,
+        rs: &RawStep,
+        l: &S<String>,
+        names: &HashMap<String, NameKind>,
+    ) -> Option<Template> {
+        let conflict = if rs.cleans.is_some() {
+            Some("`cleans` (it deletes what it names)")
+        } else if !checks::kinds(rs).is_empty() {
+            Some("a built-in check (checks create nothing)")
+        } else if rs.for_each.is_some() {
+            Some("`for_each` (name what one request creates in its own step)")
+        } else if rs.poll.is_some() {
+            Some("`poll` (every 2xx attempt would create another one)")
+        } else {
+            None
+        };
+        if let Some(what) = conflict {
+            self.err(
+                pos_of(l),
+                format!(
+                    "`leaves` says what this step creates and no step can delete; it can't go with {what}"
+                ),
+            );
+            return None;
+        }
+        let mut own = names.clone();
+        for cname in rs.capture.keys() {
+            own.insert(cname.clone(), NameKind::Capture);
+        }
+        self.template(l, &own, &mut Vec::new())
     }
 
     fn for_each(

@@ -47,6 +47,9 @@ pub fn describe(plan: &Plan) -> String {
             if s.always {
                 extras.push("always".into());
             }
+            if let Some(l) = &s.leaves {
+                extras.push(format!("leaves \"{}\"", l.display()));
+            }
             if let Some(p) = s.poll {
                 extras.push(format!(
                     "poll every {} within {}",

@@ -87,6 +87,9 @@ pub struct Step {
     /// What this cleanup step deletes (`cleans:`), shown as "left behind"
     /// when it fails; without it, the captured values it uses.
     pub cleans: Option<Template>,
+    /// What a 2xx answer to this step creates and no step can delete
+    /// (`leaves:`): reported as left behind, never retried.
+    pub leaves: Option<Template>,
     pub poll: Option<Poll>,
     pub budget: Option<Budget>,
     pub asserts: Vec<Assertion>,

@@ -122,6 +122,10 @@ pub struct RawStep {
     /// behind" when the step fails.
     #[serde(default)]
     pub cleans: Option<S<String>>,
+    /// What a 2xx answer to this step creates that no step can delete, in
+    /// words (a template): reported as left behind, never retried.
+    #[serde(default)]
+    pub leaves: Option<S<String>>,
     #[serde(default)]
     pub poll: Option<S<RawPoll>>,
     #[serde(default)]

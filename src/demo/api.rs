@@ -45,6 +45,7 @@ pub(super) fn openapi() -> Response {
             "/trips/{trip_id}/photos": {"post": op("Upload trip photo")},
             "/users/{username}/trips": {"get": op("Get user trips with filters")},
             "/feed": {"get": op("Feed")},
+            "/tags": {"get": op("List tags")},
         },
     }))
     .into_response()
@@ -110,24 +111,61 @@ fn validate_username(username: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Top-level names the app's e-mail validation (pydantic's `EmailStr`, i.e.
+/// the `email-validator` package) refuses as special-use or reserved: an
+/// address on one of them, or on a name under one, can never receive mail.
+/// `example` is not among them (RFC 6761 says to treat it normally), so
+/// `@probe.example` and `@example.com` pass.
+const SPECIAL_USE_DOMAINS: [&str; 6] = ["arpa", "invalid", "local", "localhost", "onion", "test"];
+
+/// The app's e-mail validation: pydantic's wording after its "value is not a
+/// valid email address: " prefix.
 fn validate_email(email: &str) -> Result<(), ApiError> {
-    let valid = email.len() <= 254
-        && email.split_once('@').is_some_and(|(local, domain)| {
-            !local.is_empty()
-                && !domain.starts_with('.')
-                && !domain.ends_with('.')
-                && domain.contains('.')
-                && !domain.contains('@')
-                && !email.chars().any(char::is_whitespace)
-        });
-    if valid {
-        Ok(())
-    } else {
+    let invalid = |why: &str| {
         Err(ApiError::invalid_field(
             "email",
-            "value is not a valid email address",
+            &format!("value is not a valid email address: {why}"),
         ))
+    };
+    let Some((local, domain)) = email.rsplit_once('@') else {
+        return invalid("An email address must have an @-sign.");
+    };
+    if local.is_empty() {
+        return invalid("There must be something before the @-sign.");
     }
+    if email.len() > 254 || email.chars().any(char::is_whitespace) || local.contains('@') {
+        return invalid("The email address contains invalid characters.");
+    }
+    if domain.is_empty() {
+        return invalid("There must be something after the @-sign.");
+    }
+    let domain = domain.to_ascii_lowercase();
+    let labels_ok = domain.split('.').all(|label| {
+        !label.is_empty()
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+            && label.chars().all(|c| c.is_alphanumeric() || c == '-')
+    });
+    if !labels_ok {
+        return invalid("The part after the @-sign is not valid.");
+    }
+    // In email-validator's order: the period (so `@localhost` fails here),
+    // the top-level domain, then the special-use names.
+    if !domain.contains('.') {
+        return invalid("The part after the @-sign is not valid. It should have a period.");
+    }
+    if !domain.ends_with(|c: char| c.is_ascii_alphabetic()) {
+        return invalid("The part after the @-sign is not within a valid top-level domain.");
+    }
+    if SPECIAL_USE_DOMAINS
+        .iter()
+        .any(|s| domain == *s || domain.ends_with(&format!(".{s}")))
+    {
+        return invalid(
+            "The part after the @-sign is a special-use or reserved name that cannot be used with email.",
+        );
+    }
+    Ok(())
 }
 
 fn validate_password(password: &str) -> Result<(), ApiError> {

@@ -93,6 +93,7 @@ enum Endpoint<'a> {
     Publish(&'a str),
     UploadPhoto(&'a str),
     UserTrips(&'a str),
+    Tags,
 }
 
 /// The routes whose path pattern matches `path`, in declaration order (Starlette
@@ -110,6 +111,7 @@ fn routes(path: &str) -> Vec<(Method, Endpoint<'_>)> {
         ["auth", "register"] => vec![(Method::POST, Register)],
         ["auth", "login"] => vec![(Method::POST, Login)],
         ["cycling-types"] => vec![(Method::GET, CyclingTypes)],
+        ["tags"] => vec![(Method::GET, Tags)],
         ["feed"] => vec![(Method::GET, PublicFeed)],
         ["trips"] => vec![(Method::POST, CreateTrip)],
         ["trips", id] if !id.is_empty() => {
@@ -179,6 +181,7 @@ pub(super) async fn handle(
         Endpoint::Publish(id) => trips::publish_trip(&ctx, id),
         Endpoint::UploadPhoto(id) => trips::upload_photo(&ctx, req, id).await,
         Endpoint::UserTrips(username) => trips::user_trips(&ctx, username, req.uri().query()),
+        Endpoint::Tags => trips::list_tags(&ctx),
     };
     result.unwrap_or_else(IntoResponse::into_response)
 }

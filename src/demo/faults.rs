@@ -36,6 +36,11 @@ pub struct Faults {
     /// The database is unreachable: `/health` still says healthy, every DB-backed
     /// endpoint answers 500 (`/trips/public` with `PUBLIC_FEED_ERROR`).
     pub db_down: bool,
+    /// The backend is down (stopped, crashed, not yet started): nginx answers
+    /// every `/api/*` and `/storage/*` request with its own HTML
+    /// `502 Bad Gateway` page, while the SPA (`/`, its client-side routes, its
+    /// assets) is still served.
+    pub backend_down: bool,
     /// Every photo upload is refused as "not a valid image".
     pub reject_photos: bool,
     /// Publishing a trip answers 500.
@@ -205,6 +210,7 @@ pub enum FaultSpec {
     Latency(LatencyFault),
     Error(ErrorFault),
     DbDown,
+    BackendDown,
     RejectPhotos,
     PublishFails,
     FeedHidesNew,
@@ -227,7 +233,7 @@ pub enum FaultSpec {
 
 const VALID_FORMS: &str = "valid faults are latency:[METHOD:]PATH=DURATION[..DURATION] \
 (e.g. latency:/api/auth/login=800ms, latency:POST:/api/trips=300ms or latency:/api/health=50ms..150ms), \
-error:[METHOD:]PATH=RATE[:STATUS] (e.g. error:/api/trips=0.5:500), db-down, reject-photos, \
+error:[METHOD:]PATH=RATE[:STATUS] (e.g. error:/api/trips=0.5:500), db-down, backend-down, reject-photos, \
 publish-fails, feed-hides-new, leak-errors, upload-trusts-type, \
 cors=wildcard, cors=echo-any, cors=allow-http, cors=starlette, \
 headers=as-committed, headers=hardened, no-security-headers, hsts=missing, hsts=short, \
@@ -239,7 +245,7 @@ impl FromStr for FaultSpec {
     type Err = String;
 
     /// Parses `latency:[METHOD:]PATH=800ms|2s`, `error:[METHOD:]PATH=RATE[:STATUS]`
-    /// (status defaults to 500), `db-down`, `reject-photos`, `publish-fails`,
+    /// (status defaults to 500), `db-down`, `backend-down`, `reject-photos`, `publish-fails`,
     /// `feed-hides-new`, `leak-errors`, `upload-trusts-type`,
     /// `cors=starlette|wildcard|echo-any|allow-http`, `headers=hardened|as-committed`,
     /// `no-security-headers`, `hsts=full|missing|short`, `xfo=sameorigin`,
@@ -250,6 +256,7 @@ impl FromStr for FaultSpec {
         let spec = spec.trim();
         let simple = match spec {
             "db-down" => Some(FaultSpec::DbDown),
+            "backend-down" => Some(FaultSpec::BackendDown),
             "reject-photos" => Some(FaultSpec::RejectPhotos),
             "publish-fails" => Some(FaultSpec::PublishFails),
             "feed-hides-new" => Some(FaultSpec::FeedHidesNew),
@@ -407,6 +414,7 @@ impl Faults {
             FaultSpec::Latency(l) => self.latency.push(l),
             FaultSpec::Error(e) => self.errors.push(e),
             FaultSpec::DbDown => self.db_down = true,
+            FaultSpec::BackendDown => self.backend_down = true,
             FaultSpec::RejectPhotos => self.reject_photos = true,
             FaultSpec::PublishFails => self.publish_fails = true,
             FaultSpec::FeedHidesNew => self.feed_hides_new = true,

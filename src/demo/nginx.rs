@@ -3,7 +3,10 @@
 //! every other GET, which is why `GET /health` on the frontend host is 200
 //! text/html; JS, CSS and HTML are gzipped for clients that accept it), proxies
 //! `/api/*` to the backend with `/api` stripped and `/storage/*` as is, caps
-//! request bodies at 10 MB with an HTML 413, and adds its headers. Injected
+//! request bodies at 10 MB with an HTML 413, and adds its headers. With the
+//! `backend-down` fault every `/api/*` and `/storage/*` request gets nginx's own
+//! HTML `502 Bad Gateway` page (after the body cap, as nginx reads a request
+//! body before it connects upstream) while the SPA is still served. Injected
 //! latency and error faults are applied here, on the path as the client sent it.
 //! (So is the demo's count of each account's login attempts, which must include
 //! the requests an injected error answers before the backend sees them.)
@@ -309,6 +312,9 @@ async fn dispatch(
         return injected_error(status, &faults);
     }
     if path.starts_with("/storage/") {
+        if faults.backend_down {
+            return error_page(StatusCode::BAD_GATEWAY, policy.server());
+        }
         return trips::storage(state, req.method(), &path);
     }
     if req.method() != Method::GET && req.method() != Method::HEAD {
@@ -336,6 +342,14 @@ async fn proxy_api(
     if req.method() == Method::POST && path == "/auth/login" {
         // The demo's own tally of what each account was sent, whatever answers it.
         api::note_login_attempt(state, req.body());
+    }
+    if faults.backend_down {
+        // `connect() failed (111: Connection refused) while connecting to
+        // upstream`: nginx's own page, no CORS (that is the backend's), the
+        // location's headers as on any answer.
+        let mut resp = error_page(StatusCode::BAD_GATEWAY, policy.server());
+        policy.add_api(&mut resp);
+        return resp;
     }
     let cors = Cors::new(faults.cors, state.cors_origins(), req.headers());
     let mut resp = match cors.preflight(req.method(), req.headers()) {

@@ -26,6 +26,8 @@ pub(super) const LOCKOUT_DURATION: Duration = Duration::from_secs(15 * 60);
 pub(super) const MAX_PHOTOS_PER_TRIP: usize = 6;
 pub(super) const MAX_USERS: usize = 10_000;
 pub(super) const MAX_TRIPS: usize = 2_000;
+/// Distinct tags kept (a tag outlives its trips, so this is what bounds them).
+pub(super) const MAX_TAG_NAMES: usize = 10_000;
 const MAX_SESSIONS: usize = 10_000;
 
 /// The second seeded, verified account: lets tests check "not the owner" answers.
@@ -115,6 +117,21 @@ impl Trip {
     }
 }
 
+/// A row of the backend's tag table: created by the first trip that uses the
+/// tag, counted up by every trip created with it, and — the real backend's
+/// bug — never counted down, not even when its trips are deleted.
+pub(super) struct Tag {
+    /// As the first trip spelt it.
+    pub name: String,
+    pub usage_count: u64,
+    pub created_at: String,
+}
+
+/// A tag as the backend compares it: trimmed and lower-cased.
+pub(super) fn normalize_tag(name: &str) -> String {
+    name.trim().to_lowercase()
+}
+
 /// Result of a password check against an existing account.
 pub(super) enum LoginOutcome {
     Ok,
@@ -133,6 +150,8 @@ pub(super) struct Store {
     pub trips: HashMap<String, Trip>,
     /// photo id → trip id, so `/storage` lookups need not scan every trip.
     photo_index: HashMap<String, String>,
+    /// Every tag ever used, by normalized name (see [`Tag`]).
+    pub tags: BTreeMap<String, Tag>,
     next_seq: u64,
     /// How long the fifth consecutive wrong password locks an account.
     lockout_duration: Duration,
@@ -162,6 +181,7 @@ impl Store {
             next_session: 0,
             trips: HashMap::new(),
             photo_index: HashMap::new(),
+            tags: BTreeMap::new(),
             next_seq: 0,
             lockout_duration: opts.lockout_duration,
         };
@@ -433,7 +453,24 @@ impl Store {
             .map(|s| s.user)
     }
 
+    /// How many of `tags` the tag table does not hold yet.
+    pub fn new_tags(&self, tags: &[String]) -> usize {
+        tags.iter()
+            .filter(|t| !self.tags.contains_key(&normalize_tag(t)))
+            .count()
+    }
+
+    /// Stores a trip and counts its tags up (a new tag gets a row). The
+    /// caller has checked [`MAX_TAG_NAMES`] with [`new_tags`](Self::new_tags).
     pub fn insert_trip(&mut self, mut trip: Trip) {
+        for name in &trip.tags {
+            let tag = self.tags.entry(normalize_tag(name)).or_insert_with(|| Tag {
+                name: name.clone(),
+                usage_count: 0,
+                created_at: trip.created_at.clone(),
+            });
+            tag.usage_count += 1;
+        }
         self.next_seq += 1;
         trip.seq = self.next_seq;
         for photo in &trip.photos {
@@ -443,6 +480,8 @@ impl Store {
         self.trips.insert(trip.trip_id.clone(), trip);
     }
 
+    /// Removes a trip and its photos. Its tags keep their `usage_count`, as
+    /// on the real backend (the count is never decremented).
     pub fn remove_trip(&mut self, trip_id: &str) -> Option<Trip> {
         let trip = self.trips.remove(trip_id)?;
         for photo in &trip.photos {
@@ -479,12 +518,12 @@ impl Store {
                 .any(|p| p.photo_url == path)
     }
 
-    /// How many trips carry a tag, as the backend's `usage_count` reports it.
-    pub fn tag_usage(&self, normalized: &str) -> usize {
-        self.trips
-            .values()
-            .filter(|t| t.tags.iter().any(|tag| tag.to_lowercase() == normalized))
-            .count()
+    /// A tag's `usage_count`: every trip ever created with it, deleted ones
+    /// included (0 for a tag the table does not hold).
+    pub fn tag_usage(&self, name: &str) -> u64 {
+        self.tags
+            .get(&normalize_tag(name))
+            .map_or(0, |t| t.usage_count)
     }
 }
 

@@ -15,7 +15,8 @@ use super::DemoState;
 use super::backend::Ctx;
 use super::envelope::{ApiError, Fields, detail, success};
 use super::store::{
-    Location, MAX_PHOTOS_PER_TRIP, MAX_TRIPS, Photo, Store, Trip, UserIdx, naive_timestamp,
+    Location, MAX_PHOTOS_PER_TRIP, MAX_TAG_NAMES, MAX_TRIPS, Photo, Store, Trip, UserIdx,
+    naive_timestamp, normalize_tag,
 };
 use crate::builtins::{parse_date, today_utc, unix_now, uuid_v4};
 use crate::imagegen::{self, ImageFormat};
@@ -158,7 +159,7 @@ fn tags_from_request(fields: &Fields) -> Result<Vec<String>, ApiError> {
             .ok_or_else(|| {
                 ApiError::validation("tags", "Las etiquetas deben tener entre 1 y 50 caracteres")
             })?;
-        if !tags.iter().any(|t| t.to_lowercase() == tag.to_lowercase()) {
+        if !tags.iter().any(|t| normalize_tag(t) == normalize_tag(tag)) {
             tags.push(tag.to_owned());
         }
     }
@@ -194,15 +195,7 @@ fn trip_json(store: &Store, trip: &Trip) -> Value {
             json!({"location_id": l.location_id, "name": l.name, "country": l.country, "sequence": sequence})
         })
         .collect();
-    let tags: Vec<Value> = trip
-        .tags
-        .iter()
-        .map(|name| {
-            let normalized = name.to_lowercase();
-            let usage_count = store.tag_usage(&normalized);
-            json!({"name": name, "normalized": normalized, "usage_count": usage_count})
-        })
-        .collect();
+    let tags: Vec<Value> = trip.tags.iter().map(|name| tag_json(store, name)).collect();
     json!({
         "trip_id": trip.trip_id,
         "user_id": store.users.get(trip.owner).map(|u| &u.user_id),
@@ -223,6 +216,39 @@ fn trip_json(store: &Store, trip: &Trip) -> Value {
         "like_count": 0,
         "gpx_file": null,
     })
+}
+
+/// One tag as the backend shows it: `name`, `normalized`, `usage_count`.
+fn tag_json(store: &Store, name: &str) -> Value {
+    let normalized = normalize_tag(name);
+    let shown = store
+        .tags
+        .get(&normalized)
+        .map_or(name, |t| t.name.as_str());
+    json!({"name": shown, "normalized": normalized, "usage_count": store.tag_usage(name)})
+}
+
+/// `GET /tags` (public): every tag in the tag table, most used first, in the
+/// envelope: `data: {"tags": [{name, normalized, usage_count, created_at}],
+/// "count"}`. A count includes the trips since deleted (see [`Tag`](super::store::Tag)).
+pub(super) fn list_tags(ctx: &Ctx) -> Result<Response, ApiError> {
+    ctx.db()?;
+    let store = ctx.state.store();
+    let mut tags: Vec<(&String, &super::store::Tag)> = store.tags.iter().collect();
+    tags.sort_by(|(a_key, a), (b_key, b)| b.usage_count.cmp(&a.usage_count).then(a_key.cmp(b_key)));
+    let items: Vec<Value> = tags
+        .iter()
+        .map(|(normalized, t)| {
+            json!({
+                "name": t.name,
+                "normalized": normalized,
+                "usage_count": t.usage_count,
+                "created_at": t.created_at,
+            })
+        })
+        .collect();
+    let data = json!({"count": items.len(), "tags": items});
+    Ok(success(StatusCode::OK, data))
 }
 
 /// The trip `id`, provided `user` owns it: 404 when missing, 403 (`forbidden`) otherwise.
@@ -249,7 +275,9 @@ pub(super) fn create_trip(ctx: &Ctx, req: &Request<Bytes>) -> Result<Response, A
     let trip = trip_from_request(&ctx.json(req)?, owner, unix_now())?;
     let id = trip.trip_id.clone();
     let mut store = ctx.state.store();
-    if store.trips.len() >= MAX_TRIPS {
+    if store.trips.len() >= MAX_TRIPS
+        || store.tags.len() + store.new_tags(&trip.tags) > MAX_TAG_NAMES
+    {
         return Err(ctx.internal());
     }
     store.insert_trip(trip);

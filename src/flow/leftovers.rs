@@ -7,6 +7,13 @@
 //! target confirms it is gone. The list is bounded; dropping an entry is
 //! logged as an error, because then only a sweep (`--flow +sweep-orphans`)
 //! or a person can find the object.
+//!
+//! A step with `leaves:` creates something no step can delete (ContraVento
+//! has no account-delete endpoint, so a registration leaves its user): when
+//! it gets a 2xx answer, what it names is recorded here too, as not
+//! *deletable* — shown everywhere like the others, never retried, and the
+//! first to go when the list is full (nothing is lost but its line: it was
+//! never going to be deleted by the probe).
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
@@ -32,8 +39,12 @@ pub struct LeftBehind {
     pub why: String,
     /// When it was left behind (RFC 3339, UTC).
     pub since: String,
-    /// Deletes tried so far (the first one included).
+    /// Deletes tried so far (the first one included); 0 for an object no
+    /// step can delete.
     pub attempts: u32,
+    /// Whether a step can delete it: `false` for what a `leaves:` step
+    /// created (never retried; delete it by hand).
+    pub deletable: bool,
     /// The captured values the cleanup step needs (never secret ones: a
     /// retry takes those, such as a token, from the run that retries).
     #[serde(skip)]
@@ -68,26 +79,42 @@ impl Leftovers {
         self.items.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Records an object (or updates it if already known).
+    /// Records an object (or updates it if already known). When the list is
+    /// full the oldest object no step can delete makes room, or else the
+    /// oldest of all.
     pub fn add(&self, item: LeftBehind) {
         let mut items = self.lock();
         if let Some(known) = items.iter_mut().find(|i| i.same_object(&item)) {
-            known.why = item.why;
-            known.attempts += 1;
+            if known.deletable {
+                known.why = item.why;
+                known.attempts += 1;
+            }
             return;
         }
-        if items.len() >= MAX_ENTRIES
-            && let Some(old) = items.pop_front()
-        {
-            *self.dropped.lock().unwrap_or_else(|e| e.into_inner()) += 1;
-            tracing::error!(
-                target: "smokeprobe::cleanup",
-                flow = %old.flow,
-                step = %old.step,
-                "more than {MAX_ENTRIES} objects left behind: no longer retrying {} (left since {}); find it with --flow +sweep-orphans or by hand",
-                old.what,
-                old.since
-            );
+        if items.len() >= MAX_ENTRIES {
+            let oldest = items.iter().position(|i| !i.deletable).unwrap_or(0);
+            if let Some(old) = items.remove(oldest) {
+                *self.dropped.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+                if old.deletable {
+                    tracing::error!(
+                        target: "smokeprobe::cleanup",
+                        flow = %old.flow,
+                        step = %old.step,
+                        "more than {MAX_ENTRIES} objects left behind: no longer retrying {} (left since {}); find it with --flow +sweep-orphans or by hand",
+                        old.what,
+                        old.since
+                    );
+                } else {
+                    tracing::error!(
+                        target: "smokeprobe::cleanup",
+                        flow = %old.flow,
+                        step = %old.step,
+                        "more than {MAX_ENTRIES} objects left behind: no longer listing {} (left since {}), which no step can delete; delete it by hand",
+                        old.what,
+                        old.since
+                    );
+                }
+            }
         }
         items.push_back(item);
     }
@@ -100,13 +127,14 @@ impl Leftovers {
         }
     }
 
-    /// Takes up to `n` of a flow's objects out of the list to retry them.
+    /// Takes up to `n` of a flow's deletable objects out of the list to
+    /// retry them (the others stay: nothing can delete them).
     pub fn take(&self, target: &str, flow: &str, n: usize) -> Vec<LeftBehind> {
         let mut items = self.lock();
         let mut out = Vec::new();
         let mut i = 0;
         while i < items.len() && out.len() < n {
-            if items[i].target == target && items[i].flow == flow {
+            if items[i].target == target && items[i].flow == flow && items[i].deletable {
                 if let Some(it) = items.remove(i) {
                     out.push(it);
                 }
@@ -122,7 +150,7 @@ impl Leftovers {
         self.lock().iter().cloned().collect()
     }
 
-    /// Objects dropped from the full list (no longer retried).
+    /// Objects dropped from the full list (no longer retried or listed).
     pub fn dropped(&self) -> u64 {
         *self.dropped.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -141,8 +169,49 @@ mod tests {
             why: "502".into(),
             since: "now".into(),
             attempts: 1,
+            deletable: true,
             values: vec![("trip_id".into(), id.into())],
         }
+    }
+
+    fn user(id: &str) -> LeftBehind {
+        LeftBehind {
+            step: "register".into(),
+            what: format!("user {id}"),
+            why: "no step can delete it".into(),
+            attempts: 0,
+            deletable: false,
+            values: vec![("new_user".into(), id.into())],
+            ..item("a", id)
+        }
+    }
+
+    #[test]
+    fn undeletable_objects_are_listed_once_never_taken_and_make_room_first() {
+        let l = Leftovers::default();
+        l.add(user("u1"));
+        l.add(user("u1"));
+        assert_eq!(l.list().len(), 1, "the same object is listed once");
+        assert_eq!(l.list()[0].attempts, 0, "nothing tried to delete it");
+        l.add(item("a", "t1"));
+        let taken = l.take("t", "a", 5);
+        assert_eq!(taken.len(), 1);
+        assert_eq!(
+            taken[0].what, "trip t1",
+            "only the deletable one is retried"
+        );
+        assert_eq!(l.list().len(), 1, "the user stays listed");
+        // A full list drops the oldest undeletable object, not a trip that
+        // a later run could still delete.
+        for i in 0..MAX_ENTRIES - 1 {
+            l.add(item("a", &i.to_string()));
+        }
+        l.add(user("u2"));
+        let left = l.list();
+        assert_eq!(left.len(), MAX_ENTRIES);
+        assert!(!left.iter().any(|i| i.what == "user u1"), "u1 made room");
+        assert_eq!(left.iter().filter(|i| i.deletable).count(), MAX_ENTRIES - 1);
+        assert_eq!(l.dropped(), 1);
     }
 
     #[test]

@@ -24,6 +24,9 @@ use crate::net::http::{self as http_session, ErrorKind, HttpError, Session, Sess
 use crate::redact::Redactor;
 use tokio_util::sync::CancellationToken;
 
+/// Why an object a `leaves:` step created is left behind.
+pub const LEAVES_WHY: &str = "created on purpose; no step can delete it (`leaves:`)";
+
 /// Header that identifies synthetic traffic in the target's logs.
 pub const RUN_HEADER: &str = "x-smokeprobe-run";
 
@@ -289,6 +292,11 @@ impl Runner {
                 if step.always && result.outcome == Outcome::Failed && cleans(step) {
                     left.push(self.left_behind(flow, step, &scope, &redactor, &result));
                 }
+                if let Some(leaves) = &step.leaves
+                    && result.status.is_some_and(|s| (200..300).contains(&s))
+                {
+                    left.push(self.created(flow, step, leaves, &scope, &redactor));
+                }
                 if result.outcome == Outcome::Failed {
                     failed = true;
                 }
@@ -309,15 +317,26 @@ impl Runner {
                 .await
         };
         for l in &left {
-            tracing::error!(
-                target: "smokeprobe::cleanup",
-                flow = %flow.name,
-                step = %l.step,
-                "LEFT BEHIND on the target: {} ({}); retried on later runs",
-                l.what,
-                l.why
-            );
-            if step_retryable(flow, &l.step) {
+            if l.deletable {
+                tracing::error!(
+                    target: "smokeprobe::cleanup",
+                    flow = %flow.name,
+                    step = %l.step,
+                    "LEFT BEHIND on the target: {} ({}); retried on later runs",
+                    l.what,
+                    l.why
+                );
+            } else {
+                tracing::error!(
+                    target: "smokeprobe::cleanup",
+                    flow = %flow.name,
+                    step = %l.step,
+                    "LEFT BEHIND on the target: {} — {}: delete it by hand (never retried)",
+                    l.what,
+                    l.why
+                );
+            }
+            if !l.deletable || step_retryable(flow, &l.step) {
                 self.leftovers.add(l.clone());
             }
         }
@@ -443,6 +462,40 @@ impl Runner {
             why: result.message.clone().unwrap_or_else(|| "failed".into()),
             since: builtins::rfc3339_utc(builtins::unix_now()),
             attempts: 1,
+            deletable: true,
+            values,
+        }
+    }
+
+    /// What a `leaves:` step's 2xx answer created: left behind for good.
+    fn created(
+        &self,
+        flow: &Flow,
+        step: &Step,
+        leaves: &crate::config::template::Template,
+        scope: &RunScope,
+        redactor: &Redactor,
+    ) -> LeftBehind {
+        let secret = |n: &str| {
+            secret_captures(flow).any(|c| c == n) || scope.credentials.iter().any(|c| c.name == n)
+        };
+        // The values it names tell one object from another (two runs that
+        // register the same fixed name are one user).
+        let values: Vec<(String, String)> = leaves
+            .var_names()
+            .filter(|n| !secret(n))
+            .filter_map(|n| scope.values.get(n).map(|v| (n.to_string(), v.clone())))
+            .collect();
+        let what = leaves.expand(scope).unwrap_or_else(|_| leaves.display());
+        LeftBehind {
+            target: flow.target.clone(),
+            flow: flow.name.clone(),
+            step: step.name.clone(),
+            what: redactor.redact(&what),
+            why: LEAVES_WHY.into(),
+            since: builtins::rfc3339_utc(builtins::unix_now()),
+            attempts: 0,
+            deletable: false,
             values,
         }
     }

@@ -129,11 +129,11 @@ pub const SECRET_REFUSED: Name = (
 );
 pub const LEFT_BEHIND: Name = (
     "smokeprobe_left_behind_objects",
-    "Objects the flow created and could not delete, still on the target (retried on later runs until gone).",
+    "Objects the flow created and could not delete, still on the target (retried on later runs until gone; what a `leaves:` step created is never retried).",
 );
 pub const LEFT_BEHIND_DROPPED: Name = (
     "smokeprobe_left_behind_dropped",
-    "Left-behind objects no longer retried because the bounded list was full (find them with sweep-orphans).",
+    "Left-behind objects no longer retried or listed because the bounded list was full (find them with sweep-orphans).",
 );
 
 // The process itself (the Prometheus process collector's names; Linux only,

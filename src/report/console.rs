@@ -191,23 +191,42 @@ pub fn render_console(r: &OnceReport, style: ConsoleStyle) -> String {
         );
     }
     if !r.left_behind.is_empty() {
+        // What no step can delete (`leaves:`) is expected: yellow, and only
+        // "by hand" helps; a failed delete is red and may be swept.
+        let failed_deletes = r.left_behind.iter().any(|l| l.deletable);
+        let paint = |s: &str| {
+            if failed_deletes {
+                style.red(s)
+            } else {
+                style.yellow(s)
+            }
+        };
+        let advice = if failed_deletes {
+            "created and could not delete (delete them, or run --flow +sweep-orphans)"
+        } else {
+            "created and no step can delete (delete them by hand)"
+        };
         let _ = writeln!(
             out,
             "{}",
-            style.red(&format!(
-                "⚠ LEFT BEHIND on the target: {} object(s) the probe created and could not delete (delete them, or run --flow +sweep-orphans):",
+            paint(&format!(
+                "⚠ LEFT BEHIND on the target: {} object(s) the probe {advice}:",
                 r.left_behind.len()
             ))
         );
         for l in &r.left_behind {
-            let _ = writeln!(
-                out,
-                "{}",
+            let line = if l.deletable {
                 style.red(&format!(
                     "   • {} — {}/{}, {} attempt(s): {}",
                     l.what, l.flow, l.step, l.attempts, l.why
                 ))
-            );
+            } else {
+                style.yellow(&format!(
+                    "   • {} — {}/{}: {}",
+                    l.what, l.flow, l.step, l.why
+                ))
+            };
+            let _ = writeln!(out, "{line}");
         }
     }
     let _ = writeln!(out, "{}", style.bold(&line));

@@ -334,9 +334,14 @@ fn health(o: &mut String, p: &ProbeHealth) {
             "bad"
         },
         "left behind",
-        &match p.left_behind.len() {
-            0 => "nothing".to_string(),
-            n => format!("{n} object(s), retried"),
+        &match (
+            p.left_behind.iter().filter(|l| l.deletable).count(),
+            p.left_behind.iter().filter(|l| !l.deletable).count(),
+        ) {
+            (0, 0) => "nothing".to_string(),
+            (n, 0) => format!("{n} object(s), retried"),
+            (0, k) => format!("{k} object(s) no step can delete"),
+            (n, k) => format!("{n} object(s), retried; {k} no step can delete"),
         },
     );
     o.push_str("</dl></section>\n");
@@ -353,15 +358,20 @@ fn left_behind(o: &mut String, p: &ProbeHealth) {
         p.left_behind.len()
     );
     for l in &p.left_behind {
+        let attempts = if l.deletable {
+            format!(", {} attempt(s)", l.attempts)
+        } else {
+            String::new()
+        };
         let _ = writeln!(
             o,
-            "<li><strong>{}</strong> — {}/{}, since <time datetime=\"{}\">{}</time>, {} attempt(s): {}</li>",
+            "<li><strong>{}</strong> — {}/{}, since <time datetime=\"{}\">{}</time>{}: {}</li>",
             Esc(&l.what),
             Esc(&l.flow),
             Esc(&l.step),
             Esc(&l.since),
             Esc(&human_time(&l.since)),
-            l.attempts,
+            attempts,
             Esc(&l.why)
         );
     }
@@ -864,6 +874,7 @@ mod tests {
                     why: h(),
                     since: h(),
                     attempts: 1,
+                    deletable: true,
                     values: vec![],
                 }],
             },

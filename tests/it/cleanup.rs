@@ -579,3 +579,284 @@ async fn sweep_orphans_finds_a_draft_a_killed_probe_left() {
     );
     server.stop().await;
 }
+
+/// A client that trusts the TLS demo's CA.
+fn trusting_client(server: &DemoServer) -> reqwest::Client {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let pem = server.ca_pem().expect("a TLS demo has a CA");
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(pem.as_bytes()) {
+        roots.add(cert.expect("CA PEM")).expect("CA cert");
+    }
+    let tls = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("ring supports the default TLS versions")
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
+        .no_proxy()
+        .build()
+        .expect("reqwest client")
+}
+
+/// The users the demo holds besides its two seeded accounts.
+fn registered_users(server: &DemoServer) -> Vec<String> {
+    let d = DemoOptions::default();
+    server
+        .state()
+        .snapshot()
+        .accounts
+        .into_keys()
+        .filter(|u| *u != d.username && u != OTHER_USERNAME)
+        .collect()
+}
+
+/// The shipped opt-in registration flow against the demo (whose e-mail
+/// validation refuses special-use domains as the real app's does): it
+/// passes, the repeat is refused with `USERNAME_TAKEN`, and each user it
+/// creates — there is no delete endpoint — is reported as left behind
+/// exactly once, in the checklist and the JSON, and never retried.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registration_passes_and_reports_each_user_it_leaves_exactly_once() {
+    let server = demo(&[]).await;
+    let (report, stdout) = lifecycle_once(
+        &server,
+        &["--flow", "registration", "--samples", "2", "--no-color"],
+    )
+    .await;
+    assert_eq!(report["exit_code"], 0, "{stdout}");
+    let register = step(&report, "registration", "register");
+    assert_eq!(register["passed"], 2, "{register}");
+    let taken = step(&report, "registration", "username-taken");
+    assert_eq!(taken["passed"], 2, "{taken}");
+    assert_eq!(taken["last"]["status"], 400, "{taken}");
+
+    let users = registered_users(&server);
+    assert_eq!(users.len(), 2, "one user per run: {users:?}");
+    let left = report["left_behind"].as_array().unwrap();
+    assert_eq!(left.len(), 2, "{left:?}");
+    for user in &users {
+        let what = format!("user {user} (no delete endpoint)");
+        let entries: Vec<_> = left.iter().filter(|l| l["what"] == what).collect();
+        assert_eq!(entries.len(), 1, "{user}: {left:?}");
+        let l = entries[0];
+        assert_eq!(l["step"], "register");
+        assert_eq!(l["deletable"], false, "{l}");
+        assert_eq!(l["attempts"], 0, "never retried: {l}");
+        assert_eq!(
+            stdout
+                .matches(&format!("• {what} — registration/register"))
+                .count(),
+            1,
+            "{stdout}"
+        );
+    }
+    assert!(
+        stdout.contains(
+            "⚠ LEFT BEHIND on the target: 2 object(s) the probe created and no step can delete (delete them by hand):"
+        ),
+        "{stdout}"
+    );
+    // Each run's own result names its own user.
+    let runs = report["flows"][0]["results"].as_array().unwrap();
+    let per_run: Vec<&str> = runs
+        .iter()
+        .map(|r| {
+            let l = r["left_behind"].as_array().unwrap();
+            assert_eq!(l.len(), 1, "{r}");
+            l[0]["what"].as_str().unwrap()
+        })
+        .collect();
+    assert_ne!(per_run[0], per_run[1], "{per_run:?}");
+    server.stop().await;
+}
+
+/// In `run`, a registered user is on the left-behind gauge, the status page
+/// and `/api/status` once per user, however many runs later; nothing ever
+/// retries it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_counts_each_registered_user_once_and_never_retries_it() {
+    let d = DemoOptions::default();
+    let server = demo(&[]).await;
+    let yaml = std::fs::read_to_string(repo_file("probes/contravento.yaml"))
+        .unwrap()
+        .replace("    interval: 24h\n", "    interval: 300ms\n");
+    let mut args = contravento_vars(&server, &d.password);
+    args.extend(["--flow".into(), "registration".into()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let p = start_run(&yaml, &args, &[]).await;
+    let runs = |m: &str| {
+        sample(m, "smokeprobe_flow_runs_total", &[("flow", "registration")]).unwrap_or(0.0)
+    };
+    p.wait_for(Duration::from_secs(60), "two registration runs", |m| {
+        runs(m) >= 2.0
+    })
+    .await;
+    // No more users from here on; two more finished runs make sure the one
+    // in flight, if any, has reported its user.
+    let mut f = smokeprobe::demo::Faults::default();
+    f.apply_spec("error:POST:/api/auth/register=1:503").unwrap();
+    server.set_faults(f);
+    let seen = runs(&p.metrics().await);
+    p.wait_for(Duration::from_secs(60), "two more runs", |m| {
+        runs(m) >= seen + 2.0
+    })
+    .await;
+    let users = registered_users(&server);
+    assert!(users.len() >= 2, "{users:?}");
+    let m = p.metrics().await;
+    assert_eq!(
+        sample(
+            &m,
+            "smokeprobe_left_behind_objects",
+            &[("flow", "registration")]
+        ),
+        Some(users.len() as f64),
+        "{m}"
+    );
+    let (_, status) = p.get("/api/status", None).await;
+    let status: serde_json::Value = serde_json::from_str(&status).unwrap();
+    let left = status["probe"]["left_behind"].as_array().unwrap();
+    assert_eq!(left.len(), users.len(), "{left:?}");
+    for user in &users {
+        let what = format!("user {user} (no delete endpoint)");
+        let entry: Vec<_> = left.iter().filter(|l| l["what"] == what).collect();
+        assert_eq!(entry.len(), 1, "{user}: {left:?}");
+        assert_eq!(entry[0]["attempts"], 0, "never retried: {left:?}");
+    }
+    let (_, page) = p.get("/", None).await;
+    assert!(
+        page.contains(&format!("Left behind on the target: {}", users.len())),
+        "{page}"
+    );
+    let log = p.log();
+    for user in &users {
+        assert_eq!(
+            log.matches(&format!("LEFT BEHIND on the target: user {user} "))
+                .count(),
+            1,
+            "{log}"
+        );
+    }
+    server.stop().await;
+}
+
+/// Every flow of the shipped file, the opt-in ones too, leaves nothing a
+/// visitor sees: no trip (so no photo) and no tag count raised — ContraVento
+/// never lowers a tag's public `usage_count`. (The registered user is the
+/// one thing left, and it is reported: see above.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_of_every_shipped_flow_leaves_no_trip_and_no_tag_count() {
+    let server = demo_tls(Some(smokeprobe::demo::TlsMode::Valid), &[]).await;
+    let client = trusting_client(&server);
+    let tags = || async {
+        let resp = client
+            .get(format!("{}/tags", server.api_url()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        let body: serde_json::Value = resp.json().await.unwrap();
+        body["data"]["tags"].clone()
+    };
+    let state = || async {
+        let resp = client
+            .get(format!("{}/__demo/state", server.base_url()))
+            .send()
+            .await
+            .unwrap();
+        let body: serde_json::Value = resp.json().await.unwrap();
+        body["trips"].clone()
+    };
+    let (tags_before, trips_before) = (tags().await, state().await);
+    assert_eq!(
+        trips_before.as_array().unwrap().len(),
+        2,
+        "the seeded trips"
+    );
+    let (report, stdout) = lifecycle_once(
+        &server,
+        &["--flow", "+registration", "--flow", "+sweep-orphans"],
+    )
+    .await;
+    assert_eq!(report["exit_code"], 0, "{stdout}");
+    let ran: Vec<&str> = report["flows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["flow"].as_str().unwrap())
+        .collect();
+    for flow in [
+        "trip-lifecycle",
+        "upload-validation",
+        "registration",
+        "sweep-orphans",
+    ] {
+        assert!(ran.contains(&flow), "{flow} did not run: {ran:?}");
+    }
+    // Trips were created (and photos uploaded) on the way…
+    assert!(step(&report, "trip-lifecycle", "upload-photo")["passed"] == 1);
+    // …and nothing of them is left: the same two seeded trips, photos and all.
+    assert_eq!(state().await, trips_before);
+    let tags_after = tags().await;
+    assert_eq!(tags_after, tags_before, "a tag count went up");
+    for t in tags_after.as_array().unwrap() {
+        assert!(
+            !t["normalized"].as_str().unwrap().contains("probe"),
+            "{tags_after}"
+        );
+    }
+    server.stop().await;
+}
+
+/// `leaves:` names what one request creates: the combinations where that
+/// cannot be true are refused before anything is sent, at the key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leaves_is_refused_where_it_cannot_mean_one_object() {
+    let dir = tempfile::tempdir().unwrap();
+    for (extra, says) in [
+        (
+            "        poll: { every: 1s, within: 5s }\n",
+            "it can't go with `poll` (every 2xx attempt would create another one)",
+        ),
+        (
+            "        always: true\n        cleans: user ${name}\n",
+            "it can't go with `cleans` (it deletes what it names)",
+        ),
+    ] {
+        let yaml = format!(
+            "version: 1\nvars:\n  name: probe_x\nflows:\n  - name: signup\n    steps:\n      - name: register\n        method: POST\n        url: https://shop.example/api/users\n        leaves: user ${{name}}\n{extra}"
+        );
+        let file = dir.path().join("p.yaml");
+        std::fs::write(&file, yaml).unwrap();
+        let out = command().arg("check").arg(&file).output().unwrap();
+        let (stdout, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
+        assert!(stderr.contains("p.yaml:10:17: "), "{stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "`leaves` says what this step creates and no step can delete; {says}"
+            )),
+            "{stderr}"
+        );
+        assert!(
+            !stderr.contains("RawStep") && !stderr.contains("Some("),
+            "{stderr}"
+        );
+    }
+    // The step's own captures may be named: it is expanded after the step.
+    let yaml = "version: 1\nflows:\n  - name: signup\n    steps:\n      - name: register\n        method: POST\n        url: https://shop.example/api/users\n        leaves: user ${user_id}\n        capture:\n          user_id: { json: $.id }\n";
+    let file = dir.path().join("ok.yaml");
+    std::fs::write(&file, yaml).unwrap();
+    let out = command().arg("check").arg(&file).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    assert!(
+        text(&out).0.contains("leaves \"user ${user_id}\""),
+        "{:?}",
+        text(&out)
+    );
+}

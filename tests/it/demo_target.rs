@@ -467,6 +467,229 @@ async fn registration_creates_unverified_users_and_rejects_repeats() {
     s.stop().await;
 }
 
+/// The real app's e-mail validation (pydantic's `EmailStr`) refuses
+/// special-use and reserved domains — the reason `@probe.invalid` made the
+/// shipped registration flow fail against it — and accepts `.example`.
+#[tokio::test]
+async fn registration_refuses_special_use_email_domains_like_the_real_app() {
+    let s = demo(&[]).await;
+    let c = client();
+    let url = format!("{}/auth/register", s.api_url());
+    let register = |n: usize, email: &str| json!({"username": format!("probe_mail_{n}"), "email": email, "password": "Pr0be-Passw0rd!"});
+    let refused = [
+        "probe@x.invalid",
+        "probe@probe.invalid",
+        "probe@host.test",
+        "probe@printer.local",
+        "probe@app.localhost",
+        "probe@localhost",
+        "probe@X.INVALID",
+        "probe@hidden.onion",
+    ];
+    for (n, email) in refused.iter().enumerate() {
+        let (status, body) =
+            json_of(post_json(&c, url.clone(), None, register(n, email)).await).await;
+        assert_eq!(
+            (status, error_code(&body), error_field(&body)),
+            (StatusCode::BAD_REQUEST, "VALIDATION_ERROR", "email"),
+            "{email}: {body}"
+        );
+        assert_eq!(body["success"], false, "{body}");
+    }
+    for (n, email) in [
+        "probe@probe.example",
+        "probe@example.com",
+        "rider@contravento.es",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let (status, body) =
+            json_of(post_json(&c, url.clone(), None, register(100 + n, email)).await).await;
+        assert_eq!(status, StatusCode::CREATED, "{email}: {body}");
+        assert_eq!(body["data"]["email"], *email);
+        assert_eq!(body["data"]["is_verified"], false);
+    }
+    // Nothing refused was stored: only the three accepted users are new.
+    assert_eq!(s.state().snapshot().users, 2 + 3);
+    s.stop().await;
+}
+
+/// ContraVento's tag table: `GET /tags` is public and its `usage_count` goes
+/// up with every trip created with the tag and never down, not even when the
+/// trip is deleted — why synthetic trips carry no tags.
+#[tokio::test]
+async fn a_tags_usage_count_never_decrements_when_its_trip_is_deleted() {
+    let s = demo(&[]).await;
+    let c = client();
+    let tags = || async {
+        let (status, body) =
+            json_of(c.get(format!("{}/tags", s.api_url())).send().await.unwrap()).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["success"], true, "{body}");
+        body["data"]["tags"].as_array().cloned().unwrap()
+    };
+    let count_of = |list: &[Value], normalized: &str| {
+        list.iter()
+            .find(|t| t["normalized"] == normalized)
+            .map(|t| t["usage_count"].as_u64().unwrap())
+    };
+    // The seeded trips' tag is there from the start; no "probe" tag yet.
+    let before = tags().await;
+    assert_eq!(count_of(&before, "gravel"), Some(2), "{before:?}");
+    assert_eq!(count_of(&before, "probe"), None, "{before:?}");
+
+    let token = token_for(&c, &s, &DemoOptions::default().username).await;
+    let mut body = trip_body("[probe] tagged");
+    body["tags"] = json!(["Probe"]);
+    let (status, created) = create_trip(&c, &s, &token, body.clone()).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(
+        created["data"]["tags"],
+        json!([{"name": "Probe", "normalized": "probe", "usage_count": 1}])
+    );
+    let id = created["data"]["trip_id"].as_str().unwrap();
+    let listed = tags().await;
+    let probe = listed.iter().find(|t| t["normalized"] == "probe").unwrap();
+    assert_eq!(
+        (&probe["name"], &probe["usage_count"]),
+        (&json!("Probe"), &json!(1)),
+        "{listed:?}"
+    );
+
+    let resp = c
+        .delete(format!("{}/trips/{id}", s.api_url()))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let resp = c
+        .get(format!("{}/trips/{id}", s.api_url()))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND, "the trip is gone");
+    // …and its tag still counts it, publicly.
+    assert_eq!(count_of(&tags().await, "probe"), Some(1));
+
+    // The next trip with it counts on from there.
+    body["tags"] = json!(["probe"]);
+    let (_, again) = create_trip(&c, &s, &token, body).await;
+    assert_eq!(again["data"]["tags"][0]["usage_count"], 2, "{again}");
+    assert_eq!(
+        again["data"]["tags"][0]["name"], "Probe",
+        "first spelling kept"
+    );
+    assert_eq!(count_of(&tags().await, "probe"), Some(2));
+    assert_eq!(
+        count_of(&tags().await, "gravel"),
+        Some(2),
+        "other tags untouched"
+    );
+    s.stop().await;
+}
+
+/// `backend-down`: the FastAPI backend is gone, nginx is not. Every `/api/*`
+/// and `/storage/*` request gets nginx's own HTML 502; the SPA, its
+/// client-side routes and its assets are still served.
+#[tokio::test]
+async fn backend_down_is_nginx_502_on_api_and_storage_while_the_spa_is_served() {
+    let s = demo(&[]).await;
+    let c = client();
+    // A photo URL that works while the backend is up.
+    let token = token_for(&c, &s, &DemoOptions::default().username).await;
+    let trip = new_trip(&c, &s, &token).await;
+    let resp = upload(&c, &s, &token, &trip, "photo", "image/png", png(4096, 1)).await;
+    let (status, photo) = json_of(resp).await;
+    assert_eq!(status, StatusCode::CREATED, "{photo}");
+    let photo_url = format!(
+        "{}{}",
+        s.base_url(),
+        photo["data"]["photo_url"].as_str().unwrap()
+    );
+
+    let mut f = Faults::default();
+    f.apply_spec("backend-down").unwrap();
+    s.set_faults(f);
+    // The control endpoint shows it under its JSON name.
+    let (_, faults) = json_of(
+        c.get(format!("{}/__demo/faults", s.base_url()))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(faults["backend_down"], true, "{faults}");
+
+    for (method, url) in [
+        (Method::GET, format!("{}/health", s.api_url())),
+        (Method::GET, format!("{}/trips/public?limit=1", s.api_url())),
+        (Method::POST, format!("{}/auth/login", s.api_url())),
+        (Method::OPTIONS, format!("{}/auth/login", s.api_url())),
+        (Method::GET, photo_url.clone()),
+    ] {
+        let resp = c
+            .request(method.clone(), &url)
+            .header(header::ORIGIN, "https://contravento.example")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::BAD_GATEWAY, "{method} {url}");
+        let headers = resp.headers().clone();
+        assert_eq!(
+            header(&headers, "content-type"),
+            Some("text/html"),
+            "{method} {url}"
+        );
+        assert!(
+            header(&headers, "access-control-allow-origin").is_none(),
+            "CORS is the backend's: {method} {url}"
+        );
+        let body = resp.text().await.unwrap();
+        assert!(
+            body.contains("<title>502 Bad Gateway</title>") && body.contains("<center>nginx"),
+            "{method} {url}: {body}"
+        );
+    }
+    for path in ["/", "/trips/public", "/login", "/health", JS, CSS] {
+        let resp = c
+            .get(format!("{}{path}", s.base_url()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK, "{path}");
+    }
+    let spa = c
+        .get(s.base_url())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(spa.contains("<div id=\"root\""), "{spa}");
+
+    // Back up: the same requests are answered by the backend again.
+    s.set_faults(Faults::default());
+    let (status, _) = json_of(
+        c.get(format!("{}/health", s.api_url()))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        c.get(&photo_url).send().await.unwrap().status(),
+        StatusCode::OK
+    );
+    s.stop().await;
+}
+
 #[tokio::test]
 async fn missing_or_invalid_tokens_are_401_with_www_authenticate() {
     let s = demo(&[]).await;
@@ -1315,6 +1538,7 @@ async fn fault_specs_parse_and_unknown_ones_list_the_valid_forms() {
         "error:/api/trips=0.5:500",
         "error:get:/api/feed=1",
         "db-down",
+        "backend-down",
         "reject-photos",
         "publish-fails",
         "feed-hides-new",
@@ -1367,6 +1591,7 @@ async fn fault_specs_parse_and_unknown_ones_list_the_valid_forms() {
             },
         ],
         db_down: true,
+        backend_down: true,
         reject_photos: true,
         publish_fails: true,
         feed_hides_new: true,
@@ -1435,6 +1660,7 @@ async fn fault_specs_parse_and_unknown_ones_list_the_valid_forms() {
     assert_eq!(json["hsts"], "short");
     assert_eq!(json["redirect"], "302");
     assert_eq!(json["token_ttl"], "1s");
+    assert_eq!(json["backend_down"], true);
     let defaults = serde_json::to_value(Faults::default()).unwrap();
     assert_eq!(
         (
@@ -1461,6 +1687,7 @@ async fn fault_specs_parse_and_unknown_ones_list_the_valid_forms() {
         "latency:",
         "error:",
         "db-down",
+        "backend-down",
         "reject-photos",
         "cors=wildcard",
         "leak-errors",

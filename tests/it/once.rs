@@ -55,6 +55,7 @@ async fn shipped_probe_passes_against_healthy_demo() {
         names,
         [
             "health",
+            "spa",
             "db-liveness",
             "reference-data",
             "login",
@@ -188,6 +189,62 @@ async fn db_down_keeps_health_green_and_turns_db_checks_red() {
         .unwrap()
         .to_string();
     assert!(msg.contains("expected 200, got 500"), "{msg}");
+    server.stop().await;
+}
+
+/// The backend is down and nginx answers 502 for it: the API health flow is
+/// red with the status, and the SPA — its own flow now, not a step after
+/// the API's — is judged on its own and stays green. Every flow got an HTTP
+/// answer, so the exit code is 1 (a check failed), not 3 (unreachable).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backend_down_fails_api_health_with_502_while_the_spa_flow_passes() {
+    let (out, reports, server) = once_against(&["backend-down"], &[]).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    let report = reports.json();
+    assert_eq!(report["verdict"], "failed", "{report}");
+    let flow = |name: &str| {
+        report["flows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["flow"] == name)
+            .unwrap_or_else(|| panic!("no flow {name}"))
+            .clone()
+    };
+    let spa = flow("spa");
+    assert_eq!(
+        (spa["passed_runs"].as_u64(), spa["failed_runs"].as_u64()),
+        (Some(1), Some(0)),
+        "{spa}"
+    );
+    let root = step(&report, "spa", "spa-root");
+    assert_eq!(root["passed"], 1, "{root}");
+    assert_eq!(root["last"]["status"], 200, "{root}");
+    assert_eq!(
+        flow("frontend-delivery")["failed_runs"],
+        0,
+        "the SPA's assets are served"
+    );
+
+    let health = flow("health");
+    assert_eq!(health["failed_runs"], 1, "{health}");
+    let api = step(&report, "health", "api-health");
+    let failure = &api["last_failure"];
+    assert_eq!(failure["reason"], "status", "{api}");
+    assert_eq!(failure["status"], 502, "{api}");
+    assert!(
+        failure["message"]
+            .as_str()
+            .unwrap()
+            .contains("expected 200, got 502"),
+        "{api}"
+    );
+    let red = red_steps(&report);
+    assert!(!red.iter().any(|(f, ..)| f == "spa"), "{red:?}");
+    assert!(stdout.contains("✅ spa"), "{stdout}");
+    assert!(stdout.contains("❌ health"), "{stdout}");
+    assert_no_probe_trips(&server);
     server.stop().await;
 }
 

@@ -143,8 +143,8 @@ async fn chromium_renders_the_status_page_and_sees_a_fault_turn_its_step_red() {
             )
         })
         .collect();
-    assert_eq!(flows.len(), 14, "{status}");
-    assert_eq!(status["probe"]["flows_configured"], 14);
+    assert_eq!(flows.len(), 15, "{status}");
+    assert_eq!(status["probe"]["flows_configured"], 15);
     assert_eq!(status["probe"]["last_reload_successful"], true);
     assert_eq!(step_of(&status, "health", "api-health")["state"], "passed");
     let echo = step_of(&status, "target-echo", "read-back");
@@ -232,14 +232,14 @@ async fn chromium_renders_the_status_page_and_sees_a_fault_turn_its_step_red() {
         assert_eq!(c.eval(&step_state("health", "api-health")), "passed");
         assert_eq!(
             c.eval("document.querySelector('.overall h1').textContent"),
-            "1 of 14 flows failing"
+            "1 of 15 flows failing"
         );
         // The probe's own health is on the page.
         let tiles = c.eval("document.querySelector('.health').textContent");
         for shown in [
             "version",
             "uptime",
-            "flows14",
+            "flows15",
             "ready",
             "last reload",
             "schedule lag",
@@ -307,8 +307,8 @@ async fn chromium_renders_the_status_page_and_sees_a_fault_turn_its_step_red() {
                 .contains("expected 200, got 503"),
             "{red}"
         );
-        // The step after it did not run; other flows are untouched.
-        assert_eq!(c.eval(&step_state("health", "frontend")), "skipped");
+        // The SPA is its own flow: still green; other flows are untouched.
+        assert_eq!(c.eval(&step_state("spa", "spa-root")), "passed");
         assert_eq!(c.eval(&step_state("login", "login")), "passed");
         assert_eq!(
             c.eval(&step_state("db-liveness", "public-feed-page")),
@@ -337,7 +337,7 @@ async fn chromium_renders_the_status_page_and_sees_a_fault_turn_its_step_red() {
         // (`eval` still works: only the page's own scripts are disabled.)
         assert_eq!(
             c.eval("document.querySelectorAll('article.flow').length"),
-            14
+            15
         );
         assert_eq!(c.eval(&step_state("health", "api-health")), "failed");
         assert_eq!(
