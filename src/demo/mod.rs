@@ -96,7 +96,17 @@ pub struct DemoOptions {
     /// How long the fifth consecutive wrong password locks an account: 15
     /// minutes, as on the real backend (tests shorten it to see a lock expire).
     pub lockout_duration: Duration,
+    /// What checking an existing account's password costs, like bcrypt on
+    /// the real backend (0.25–0.85 s there): an unknown user answers at once,
+    /// so the timing tells which usernames exist, as it does on the real app.
+    /// [`DEFAULT_LOGIN_COST`] keeps the many logins of the tests fast; the
+    /// `login-cost=…` fault changes it at run time, `login-constant-time`
+    /// makes unknown users pay it too.
+    pub login_cost: Duration,
 }
+
+/// The demo's default [`DemoOptions::login_cost`].
+pub const DEFAULT_LOGIN_COST: Duration = Duration::from_millis(50);
 
 impl Default for DemoOptions {
     fn default() -> Self {
@@ -111,6 +121,7 @@ impl Default for DemoOptions {
             faults: Faults::default(),
             tls: None,
             lockout_duration: store::LOCKOUT_DURATION,
+            login_cost: DEFAULT_LOGIN_COST,
         }
     }
 }
@@ -174,6 +185,8 @@ struct Shared {
     requests: AtomicU64,
     /// Unix time the state was created: the `feed_hides_new` replica's horizon.
     started_at: f64,
+    /// [`DemoOptions::login_cost`].
+    login_cost: Duration,
 }
 
 impl DemoState {
@@ -186,6 +199,7 @@ impl DemoState {
                 cors_origins: opts.cors_origins,
                 requests: AtomicU64::new(0),
                 started_at,
+                login_cost: opts.login_cost,
             }),
         }
     }
@@ -319,6 +333,11 @@ impl DemoState {
 
     fn started_at(&self) -> f64 {
         self.inner.started_at
+    }
+
+    /// What checking an existing account's password costs under `faults`.
+    fn login_cost(&self, faults: &Faults) -> Duration {
+        faults.login_cost.unwrap_or(self.inner.login_cost)
     }
 }
 
