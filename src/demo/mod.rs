@@ -6,7 +6,10 @@
 //! By default the target is a *correct* deployment, so every built-in check
 //! passes: hardened security headers on every response, Starlette CORS with the
 //! configured origins only, gzip for the SPA, no source maps, uploads decoded
-//! and stored under server-made names, FastAPI's terse 404/405/400 answers. Each
+//! and stored under server-made names, FastAPI's terse 404/405/400 answers.
+//! Two things stay as on the real deployment, and the probe warns about them:
+//! `/openapi.json` is public, and a login costs [`DemoOptions::login_cost`]
+//! for an existing account and nothing for an unknown user. Each
 //! misconfiguration a check must catch is a fault (see [`FaultSpec`] for the
 //! `--fault` strings), read per request, so faults switch at run time.
 //!

@@ -7,7 +7,6 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use smokeprobe::config::{Inputs, Settings, VarOverride, load_sources};
 use smokeprobe::demo::{DemoOptions, DemoServer, Faults, TlsMode};
@@ -16,20 +15,17 @@ use smokeprobe::net::{HttpFactory, NetOptions};
 
 use crate::common::*;
 
-/// The TLS demo target with `faults` and `login_cost`.
-async fn target(faults: &[&str], login_cost: Option<Duration>) -> DemoServer {
+/// The TLS demo target with `faults` (a login cost is one: `login-cost=300ms`).
+async fn target(faults: &[&str]) -> DemoServer {
+    demo_tls(Some(TlsMode::Valid), faults).await
+}
+
+fn faults(specs: &[&str]) -> Faults {
     let mut f = Faults::default();
-    for spec in faults {
+    for spec in specs {
         f.apply_spec(spec).expect("valid fault spec");
     }
-    let d = DemoOptions::default();
-    demo_with(DemoOptions {
-        tls: Some(TlsMode::Valid),
-        faults: f,
-        login_cost: login_cost.unwrap_or(d.login_cost),
-        ..d
-    })
-    .await
+    f
 }
 
 fn plan_yaml(s: &DemoServer, flow_yaml: &str) -> String {
@@ -94,7 +90,7 @@ const API_DOCS: &str = r#"
 
 #[tokio::test]
 async fn api_docs_warns_on_a_public_openapi_document_and_not_on_the_spa_fallback() {
-    let s = target(&[], None).await;
+    let s = target(&[]).await;
 
     // The contract: /openapi.json is public in production, /docs and /redoc are not.
     let r = run_flow(&s, API_DOCS, &DemoOptions::default().password).await;
@@ -131,10 +127,7 @@ async fn api_docs_warns_on_a_public_openapi_document_and_not_on_the_spa_fallback
     }
 
     // FastAPI's docs pages left on: Swagger UI and ReDoc are recognised.
-    s.set_faults(Faults {
-        docs_public: true,
-        ..Faults::default()
-    });
+    s.set_faults(faults(&["docs-public"]));
     let r = run_flow(&s, API_DOCS, &DemoOptions::default().password).await;
     let st = only_step(&r);
     assert!(verdict(st, "api-docs-public", "/api/docs").actual.contains("Swagger UI"));
@@ -178,7 +171,7 @@ const LOGIN_TIMING: &str = r#"
 #[tokio::test]
 async fn login_timing_warns_when_only_existing_accounts_pay_the_hash() {
     let d = DemoOptions::default();
-    let s = target(&[], Some(Duration::from_millis(300))).await;
+    let s = target(&["login-cost=300ms"]).await;
     let r = run_flow(&s, LOGIN_TIMING, &d.password).await;
     let st = only_step(&r);
     assert_eq!(st.kind, "login_timing");
@@ -203,7 +196,7 @@ async fn login_timing_warns_when_only_existing_accounts_pay_the_hash() {
 #[tokio::test]
 async fn login_timing_passes_when_unknown_users_pay_the_same_cost() {
     let d = DemoOptions::default();
-    let s = target(&["login-constant-time"], Some(Duration::from_millis(300))).await;
+    let s = target(&["login-cost=300ms", "login-constant-time"]).await;
     let r = run_flow(&s, LOGIN_TIMING, &d.password).await;
     let st = only_step(&r);
     assert_eq!(st.outcome, Outcome::Passed, "{st:#?}");
@@ -220,7 +213,7 @@ async fn login_timing_passes_when_unknown_users_pay_the_same_cost() {
 #[tokio::test]
 async fn login_timing_sends_a_refused_password_once() {
     let d = DemoOptions::default();
-    let s = target(&[], Some(Duration::ZERO)).await;
+    let s = target(&["login-cost=0ms"]).await;
     let wrong = format!("Wrong-{}!1", smokeprobe::builtins::random_alnum(8));
     let r = run_flow(&s, LOGIN_TIMING, &wrong).await;
     let st = only_step(&r);
