@@ -1255,9 +1255,7 @@ pub(super) fn settle_ticket(
             .filter(|c| c.len() <= 64 && c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
     };
     let newly = ticket.settle(by, |var| {
-        let rate_limited = credentials
-            .iter()
-            .any(|c| c.name == var && c.rate_limited);
+        let rate_limited = credentials.iter().any(|c| c.name == var && c.rate_limited);
         match status {
             401 | 423 if failed => Verdict::Refused {
                 status,

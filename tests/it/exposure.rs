@@ -96,7 +96,11 @@ async fn api_docs_warns_on_a_public_openapi_document_and_not_on_the_spa_fallback
     let r = run_flow(&s, API_DOCS, &DemoOptions::default().password).await;
     let st = only_step(&r);
     assert_eq!(st.kind, "api_docs");
-    assert_eq!(st.outcome, Outcome::Passed, "a warning fails nothing: {st:#?}");
+    assert_eq!(
+        st.outcome,
+        Outcome::Passed,
+        "a warning fails nothing: {st:#?}"
+    );
     let openapi = verdict(st, "api-docs-public", "/api/openapi.json");
     assert!(openapi.is_warning(), "{openapi:#?}");
     assert!(
@@ -130,8 +134,16 @@ async fn api_docs_warns_on_a_public_openapi_document_and_not_on_the_spa_fallback
     s.set_faults(faults(&["docs-public"]));
     let r = run_flow(&s, API_DOCS, &DemoOptions::default().password).await;
     let st = only_step(&r);
-    assert!(verdict(st, "api-docs-public", "/api/docs").actual.contains("Swagger UI"));
-    assert!(verdict(st, "api-docs-public", "/api/redoc").actual.contains("ReDoc"));
+    assert!(
+        verdict(st, "api-docs-public", "/api/docs")
+            .actual
+            .contains("Swagger UI")
+    );
+    assert!(
+        verdict(st, "api-docs-public", "/api/redoc")
+            .actual
+            .contains("ReDoc")
+    );
     assert_eq!(st.warnings().count(), 3, "{st:#?}");
 
     // `level: required` makes the finding fail the step.
@@ -185,7 +197,11 @@ async fn login_timing_warns_when_only_existing_accounts_pay_the_hash() {
     ] {
         assert!(v.actual.contains(words), "{words:?} in {}", v.actual);
     }
-    assert!(v.expected.contains("not over ×3 and 20 ms apart"), "{}", v.expected);
+    assert!(
+        v.expected.contains("not over ×3 and 20 ms apart"),
+        "{}",
+        v.expected
+    );
     assert_eq!(s.login_attempts(&d.username), 3);
     assert_eq!(s.wrong_password_attempts(&d.username), 0);
     assert_eq!(s.failed_logins(&d.username), 0);
@@ -251,8 +267,7 @@ fn login_timing_refuses_a_password_that_is_not_a_secret_variable() {
         .expect_err("refused")
         .to_string();
     assert!(
-        err.contains("t.yaml:10:21")
-            && err.contains("`password` must come from a secret variable"),
+        err.contains("t.yaml:10:21") && err.contains("`password` must come from a secret variable"),
         "{err}"
     );
     assert!(
