@@ -146,6 +146,30 @@ async fn api_docs_warns_on_a_public_openapi_document_and_not_on_the_spa_fallback
     );
     assert_eq!(st.warnings().count(), 3, "{st:#?}");
 
+    // A debug-mode error page on /docs is not the docs; a backend that
+    // answers nothing but 5xx gets no verdict at all.
+    s.set_faults(faults(&["leak-errors"]));
+    let r = run_flow(&s, API_DOCS, &DemoOptions::default().password).await;
+    let st = only_step(&r);
+    assert_eq!(st.outcome, Outcome::Passed, "{st:#?}");
+    assert_eq!(
+        verdict(st, "api-docs-public", "/api/docs").actual,
+        "not served (500)"
+    );
+    s.set_faults(faults(&["error:/api=1:502"]));
+    let r = run_flow(&s, API_DOCS, &DemoOptions::default().password).await;
+    let st = only_step(&r);
+    assert_eq!(st.outcome, Outcome::Failed, "{st:#?}");
+    assert_eq!(st.reason, Some(Reason::Status));
+    assert!(st.checks.is_empty(), "{st:#?}");
+    let msg = st.message.as_deref().unwrap_or("");
+    assert!(
+        msg.starts_with("no verdict on the API description: ")
+            && msg.ends_with("/api/openapi.json, /docs and /redoc all answered 502"),
+        "{msg}"
+    );
+    s.set_faults(Faults::default());
+
     // `level: required` makes the finding fail the step.
     let required = API_DOCS.replace("base: ${api}", "base: ${api}\n          level: required");
     let r = run_flow(&s, &required, &DemoOptions::default().password).await;

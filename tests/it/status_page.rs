@@ -143,8 +143,8 @@ async fn chromium_renders_the_status_page_and_sees_a_fault_turn_its_step_red() {
             )
         })
         .collect();
-    assert_eq!(flows.len(), 14, "{status}");
-    assert_eq!(status["probe"]["flows_configured"], 14);
+    assert_eq!(flows.len(), 16, "{status}");
+    assert_eq!(status["probe"]["flows_configured"], 16);
     assert_eq!(status["probe"]["last_reload_successful"], true);
     assert_eq!(step_of(&status, "health", "api-health")["state"], "passed");
     let echo = step_of(&status, "target-echo", "read-back");
@@ -232,14 +232,14 @@ async fn chromium_renders_the_status_page_and_sees_a_fault_turn_its_step_red() {
         assert_eq!(c.eval(&step_state("health", "api-health")), "passed");
         assert_eq!(
             c.eval("document.querySelector('.overall h1').textContent"),
-            "1 of 14 flows failing"
+            "1 of 16 flows failing"
         );
         // The probe's own health is on the page.
         let tiles = c.eval("document.querySelector('.health').textContent");
         for shown in [
             "version",
             "uptime",
-            "flows14",
+            "flows16",
             "ready",
             "last reload",
             "schedule lag",
@@ -337,7 +337,7 @@ async fn chromium_renders_the_status_page_and_sees_a_fault_turn_its_step_red() {
         // (`eval` still works: only the page's own scripts are disabled.)
         assert_eq!(
             c.eval("document.querySelectorAll('article.flow').length"),
-            14
+            16
         );
         assert_eq!(c.eval(&step_state("health", "api-health")), "failed");
         assert_eq!(

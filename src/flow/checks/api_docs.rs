@@ -38,6 +38,7 @@ pub(super) async fn run(c: &ApiDocsCheck, ctx: &Ctx<'_>) -> CheckRun {
     };
     let mut run = CheckRun::new(Reason::Assertion, base.clone());
     let base = base.trim_end_matches('/');
+    let mut server_errors = Vec::new();
     for (i, (path, doc)) in DOCS.iter().enumerate() {
         let text = format!("{base}{path}");
         let url = match url::Url::parse(&text) {
@@ -71,14 +72,7 @@ pub(super) async fn run(c: &ApiDocsCheck, ctx: &Ctx<'_>) -> CheckRun {
         }
         run.bytes += resp.body.len() as u64;
         if resp.status >= 500 {
-            // A broken backend says nothing about what a working one serves.
-            return run.fail(Failure::new(
-                Reason::Status,
-                format!(
-                    "GET {url} answered {}: no verdict on the API description",
-                    resp.status
-                ),
-            ));
+            server_errors.push(resp.status);
         }
         let served = served(*doc, &resp);
         run.checks.push(
@@ -91,6 +85,21 @@ pub(super) async fn run(c: &ApiDocsCheck, ctx: &Ctx<'_>) -> CheckRun {
             .on(path_of(&url))
             .warning(c.level == Level::Warning),
         );
+    }
+    if server_errors.len() == DOCS.len() {
+        // A backend that is down says nothing about what it serves when up
+        // (a single 5xx, e.g. a debug-mode error page for `/docs`, is just
+        // "not served").
+        run.checks.clear();
+        let mut codes: Vec<String> = server_errors.iter().map(u16::to_string).collect();
+        codes.dedup();
+        return run.fail(Failure::new(
+            Reason::Status,
+            format!(
+                "no verdict on the API description: {base}/openapi.json, /docs and /redoc all answered {}",
+                codes.join(" or ")
+            ),
+        ));
     }
     run
 }
