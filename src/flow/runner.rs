@@ -1244,16 +1244,7 @@ pub(super) fn settle_ticket(
     body: &[u8],
     failed: bool,
 ) {
-    let code = || {
-        serde_json::from_slice::<serde_json::Value>(body)
-            .ok()
-            .and_then(|v| {
-                v.pointer("/error/code")
-                    .and_then(|c| c.as_str())
-                    .map(str::to_string)
-            })
-            .filter(|c| c.len() <= 64 && c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
-    };
+    let code = || error_code(body);
     let newly = ticket.settle(by, |var| {
         let rate_limited = credentials.iter().any(|c| c.name == var && c.rate_limited);
         match status {
@@ -1278,6 +1269,19 @@ pub(super) fn settle_ticket(
             "the target refused a secret: requests carrying it are no longer sent (account lockout protection) until its value changes"
         );
     }
+}
+
+/// The envelope's `error.code` (`INVALID_CREDENTIALS`), when it is a short
+/// identifier: safe to show and to store.
+pub(super) fn error_code(body: &[u8]) -> Option<String> {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| {
+            v.pointer("/error/code")
+                .and_then(|c| c.as_str())
+                .map(str::to_string)
+        })
+        .filter(|c| c.len() <= 64 && c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
 }
 
 /// Why a request carrying a refused secret was not sent.

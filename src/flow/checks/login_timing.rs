@@ -23,7 +23,7 @@ use http::Method;
 use super::{CheckRun, Ctx, path_of};
 use crate::builtins::random_alnum;
 use crate::config::{Level, LoginTimingCheck};
-use crate::flow::runner::Failure;
+use crate::flow::runner::{Failure, error_code};
 use crate::flow::{CheckResult, Reason, fmt_duration};
 
 pub(super) const RULE: &str = "login-timing";
@@ -114,12 +114,7 @@ pub(super) async fn run(c: &LoginTimingCheck, ctx: &Ctx<'_>) -> CheckRun {
         run.bytes += r.body.len() as u64;
         run.status = Some(r.status);
         if !(200..300).contains(&r.status) {
-            let code = serde_json::from_slice::<serde_json::Value>(&r.body)
-                .ok()
-                .and_then(|v| v.pointer("/error/code")?.as_str().map(str::to_string))
-                .filter(|c| {
-                    c.len() <= 64 && c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-                })
+            let code = error_code(&r.body)
                 .map(|c| format!(" {c}"))
                 .unwrap_or_default();
             let refused = if matches!(r.status, 401 | 423 | 429) {
