@@ -251,7 +251,11 @@ pub struct DemoArgs {
     /// hsts=short, xfo=sameorigin, csp=unsafe, server-version, insecure-cookie,
     /// cors=wildcard, cors=echo-any, cors=allow-http, redirect=302, redirect=root,
     /// redirect=none, leak-errors, upload-trusts-type, source-maps, big-bundle, no-gzip,
-    /// token-ttl=1s (access tokens expire after that instead of 15 minutes).
+    /// token-ttl=1s (access tokens expire after that instead of 15 minutes),
+    /// login-cost=300ms (what checking an existing account's password costs;
+    /// default 50ms), login-constant-time (unknown users pay it too),
+    /// storage-readonly (uploads answer 403 with the file path), docs-public
+    /// (/docs and /redoc served).
     #[arg(long = "fault", value_name = "SPEC")]
     pub faults: Vec<String>,
     /// The demo's certificate: valid, expiring-soon, expired, self-signed,

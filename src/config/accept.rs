@@ -21,7 +21,8 @@ use crate::builtins;
 pub type RulesOf<'a> = &'a dyn Fn(&str) -> &'static [&'static str];
 
 /// The check kinds whose rules can be accepted, for messages.
-const KINDS: &str = "cors, security_headers, https_redirect, tls, error_leaks, frontend";
+const KINDS: &str =
+    "cors, security_headers, https_redirect, tls, error_leaks, frontend, api_docs, login_timing";
 
 /// Reads and validates findings files against `plan`.
 pub fn load_accepted(

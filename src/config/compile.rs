@@ -91,6 +91,7 @@ pub fn load_sources(sources: &[(PathBuf, String)], inputs: &Inputs) -> Result<Pl
             errors: Vec::new(),
             secrets: Vec::new(),
             inputs,
+            secret_vars: HashSet::new(),
         };
         if let Some(file_flows) = c.compile_source(&mut used_overrides) {
             for f in file_flows {
@@ -152,6 +153,9 @@ struct Compiler<'a> {
     errors: Vec<ConfigError>,
     secrets: Vec<String>,
     inputs: &'a Inputs<'a>,
+    /// The secret variables of the flow being compiled (a `login_timing`
+    /// password must be one, so the credential guard sees it).
+    secret_vars: HashSet<String>,
 }
 
 /// What a name may refer to while compiling a step.
@@ -551,6 +555,13 @@ impl<'a> Compiler<'a> {
             }
         }
         let flow_vars = self.order_vars(flow_vars);
+        self.secret_vars = secret_globals.clone();
+        self.secret_vars.extend(
+            flow_vars
+                .iter()
+                .filter(|v| v.secret)
+                .map(|v| v.name.clone()),
+        );
 
         // Captures of later steps are known, so "used before defined" can say where.
         for (i, st) in rf.steps.iter().enumerate() {

@@ -274,5 +274,24 @@ fn check_detail(c: &Check) -> String {
                 ", no source maps"
             }
         ),
+        Check::ApiDocs(d) => format!(
+            "/openapi.json, /docs and /redoc not public ({})",
+            level_word(d.level)
+        ),
+        Check::LoginTiming(t) => format!(
+            "{} unknown-user and {} real logins: medians not over ×{} and {} apart ({})",
+            t.samples,
+            t.samples,
+            t.factor,
+            fmt_duration(t.floor),
+            level_word(t.level)
+        ),
+    }
+}
+
+fn level_word(l: Level) -> &'static str {
+    match l {
+        Level::Required => "required",
+        _ => "a warning",
     }
 }

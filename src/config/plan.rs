@@ -122,6 +122,8 @@ pub enum Check {
     Tls(TlsCheck),
     ErrorLeaks(LeakCheck),
     Frontend(FrontendCheck),
+    ApiDocs(ApiDocsCheck),
+    LoginTiming(LoginTimingCheck),
 }
 
 impl Check {
@@ -134,6 +136,8 @@ impl Check {
             Check::Tls(_) => "tls",
             Check::ErrorLeaks(_) => "error_leaks",
             Check::Frontend(_) => "frontend",
+            Check::ApiDocs(_) => "api_docs",
+            Check::LoginTiming(_) => "login_timing",
         }
     }
 }
@@ -210,6 +214,35 @@ pub struct FrontendCheck {
     pub allow_source_maps: bool,
     /// Host names (lowercase) whose assets are fetched and judged like own.
     pub third_party: Vec<String>,
+}
+
+/// `/openapi.json`, `/docs` and `/redoc` under `base` must not be served.
+#[derive(Clone, Debug)]
+pub struct ApiDocsCheck {
+    pub base: Template,
+    /// `Required` or `Warning`.
+    pub level: Level,
+}
+
+/// The median login time of a random unknown user against the probe's real,
+/// correct login (never a wrong password for the real account).
+#[derive(Clone, Debug)]
+pub struct LoginTimingCheck {
+    pub url: Template,
+    pub username: Template,
+    /// References a secret variable (checked at compile time), so every
+    /// request carrying it passes the credential guard.
+    pub password: Template,
+    pub username_field: String,
+    pub password_field: String,
+    /// Logins of each kind per run.
+    pub samples: u32,
+    /// A finding needs the slower median over `factor` × the faster one …
+    pub factor: f64,
+    /// … and more than `floor` apart.
+    pub floor: Duration,
+    /// `Required` or `Warning`.
+    pub level: Level,
 }
 
 pub use crate::flow::checks::headers::{HeaderRule, Level};

@@ -148,6 +148,10 @@ pub struct RawStep {
     #[serde(default)]
     pub frontend: Option<S<RawFrontend>>,
     #[serde(default)]
+    pub api_docs: Option<S<RawApiDocs>>,
+    #[serde(default)]
+    pub login_timing: Option<S<RawLoginTiming>>,
+    #[serde(default)]
     pub for_each: Option<S<RawForEach>>,
 }
 
@@ -294,6 +298,48 @@ pub struct RawFrontend {
     /// (default none: third-party assets are listed, never fetched).
     #[serde(default)]
     pub third_party: Vec<S<String>>,
+}
+
+/// The API description (`/openapi.json`, `/docs`, `/redoc`) under an API base
+/// must not be public.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawApiDocs {
+    pub base: S<String>,
+    /// `warning` (default) or `required`.
+    #[serde(default)]
+    pub level: Option<S<String>>,
+}
+
+/// Logins of a random unknown user and of the probe's real account must take
+/// about the same time (user enumeration by timing).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLoginTiming {
+    /// The login endpoint (JSON POST).
+    pub url: S<String>,
+    /// The real account's user name (sent as is).
+    pub username: S<String>,
+    /// The real account's password: must come from a secret variable.
+    pub password: S<String>,
+    /// JSON member names of the body (default `username` and `password`).
+    #[serde(default)]
+    pub username_field: Option<S<String>>,
+    #[serde(default)]
+    pub password_field: Option<S<String>>,
+    /// Logins of each kind per run (default 5, 3 to 20).
+    #[serde(default)]
+    pub samples: Option<S<i64>>,
+    /// A finding when the slower median is more than this many times the
+    /// faster one (default 3) …
+    #[serde(default)]
+    pub factor: Option<S<f64>>,
+    /// … and at least this much slower (default 20ms).
+    #[serde(default)]
+    pub floor: Option<S<String>>,
+    /// `warning` (default) or `required`.
+    #[serde(default)]
+    pub level: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]

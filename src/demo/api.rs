@@ -27,6 +27,57 @@ pub(super) fn health() -> Response {
     success(StatusCode::OK, data)
 }
 
+/// FastAPI's `/docs` page (`get_swagger_ui_html`), for the `docs-public` fault.
+pub(super) fn swagger_ui() -> Response {
+    axum::response::Html(
+        r##"<!DOCTYPE html>
+<html>
+<head>
+<link type="text/css" rel="stylesheet" href="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui.css">
+<link rel="shortcut icon" href="https://fastapi.tiangolo.com/img/favicon.png">
+<title>ContraVento API - Swagger UI</title>
+</head>
+<body>
+<div id="swagger-ui">
+</div>
+<script src="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui-bundle.js"></script>
+<script>
+const ui = SwaggerUIBundle({
+    url: '/openapi.json',
+    "dom_id": "#swagger-ui",
+    "layout": "BaseLayout",
+    "deepLinking": true,
+    presets: [SwaggerUIBundle.presets.apis, SwaggerUIBundle.SwaggerUIStandalonePreset],
+})
+</script>
+</body>
+</html>
+"##,
+    )
+    .into_response()
+}
+
+/// FastAPI's `/redoc` page (`get_redoc_html`), for the `docs-public` fault.
+pub(super) fn redoc() -> Response {
+    axum::response::Html(
+        r#"<!DOCTYPE html>
+<html>
+<head>
+<title>ContraVento API - ReDoc</title>
+<meta charset="utf-8"/>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+</head>
+<body>
+<noscript>ReDoc requires Javascript to function. Please enable it to browse the documentation.</noscript>
+<redoc spec-url="/openapi.json"></redoc>
+<script src="https://cdn.jsdelivr.net/npm/redoc@2/bundles/redoc.standalone.js"></script>
+</body>
+</html>
+"#,
+    )
+    .into_response()
+}
+
 /// `GET /openapi.json`: public in production, as on the real deployment.
 pub(super) fn openapi() -> Response {
     let op = |summary: &str| json!({"summary": summary});
@@ -234,11 +285,21 @@ pub(super) fn register(ctx: &Ctx, req: &Request<Bytes>) -> Result<Response, ApiE
 }
 
 /// `POST /auth/login` with `{"login": <username or email>, "password"}`.
-pub(super) fn login(ctx: &Ctx, req: &Request<Bytes>) -> Result<Response, ApiError> {
+///
+/// An existing account's password check costs [`DemoState::login_cost`]
+/// (bcrypt on the real backend) and an unknown user's nothing, so the
+/// answer time tells which usernames exist — unless `login_constant_time`
+/// makes every login pay it. Waited for without holding the store.
+pub(super) async fn login(ctx: &Ctx, req: &Request<Bytes>) -> Result<Response, ApiError> {
     let fields = ctx.json(req)?;
     let login = fields.required_str("login")?;
     let password = fields.required_str("password")?;
     ctx.db()?;
+    let exists = ctx.state.store().find_login(login).is_some();
+    let cost = ctx.state.login_cost(&ctx.faults);
+    if (exists || ctx.faults.login_constant_time) && !cost.is_zero() {
+        tokio::time::sleep(cost).await;
+    }
     let invalid = || {
         ApiError::new(
             StatusCode::UNAUTHORIZED,

@@ -83,6 +83,8 @@ fn bearer_token(headers: &HeaderMap) -> Option<String> {
 enum Endpoint<'a> {
     Health,
     OpenApi,
+    SwaggerUi,
+    Redoc,
     Register,
     Login,
     CyclingTypes,
@@ -108,6 +110,8 @@ fn routes(path: &str) -> Vec<(Method, Endpoint<'_>)> {
     match segments.as_slice() {
         ["health"] => vec![(Method::GET, Health)],
         ["openapi.json"] => vec![(Method::GET, OpenApi)],
+        ["docs"] => vec![(Method::GET, SwaggerUi)],
+        ["redoc"] => vec![(Method::GET, Redoc)],
         ["auth", "register"] => vec![(Method::POST, Register)],
         ["auth", "login"] => vec![(Method::POST, Login)],
         ["cycling-types"] => vec![(Method::GET, CyclingTypes)],
@@ -139,7 +143,11 @@ pub(super) async fn handle(
     req: Request<Bytes>,
     path: &str,
 ) -> Response {
-    let candidates = routes(path);
+    let mut candidates = routes(path);
+    if !faults.docs_public {
+        // Production turns FastAPI's docs pages off (only `/openapi.json` stays).
+        candidates.retain(|(_, e)| !matches!(e, Endpoint::SwaggerUi | Endpoint::Redoc));
+    }
     let Some(endpoint) = candidates
         .iter()
         .find(|(method, _)| method == req.method())
@@ -172,7 +180,9 @@ pub(super) async fn handle(
         Endpoint::Health => Ok(api::health()),
         Endpoint::OpenApi => Ok(api::openapi()),
         Endpoint::Register => api::register(&ctx, &req),
-        Endpoint::Login => api::login(&ctx, &req),
+        Endpoint::SwaggerUi => Ok(api::swagger_ui()),
+        Endpoint::Redoc => Ok(api::redoc()),
+        Endpoint::Login => api::login(&ctx, &req).await,
         Endpoint::CyclingTypes => api::cycling_types(&ctx),
         Endpoint::PublicFeed => trips::public_feed(&ctx, req.uri().query()),
         Endpoint::CreateTrip => trips::create_trip(&ctx, &req),

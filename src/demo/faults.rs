@@ -84,6 +84,41 @@ pub struct Faults {
     /// string like `"1s"` or `"300ms"` (millisecond precision), or null.
     #[serde(with = "opt_duration")]
     pub token_ttl: Option<Duration>,
+    /// What checking an existing account's password costs (the real app:
+    /// two bcrypt rounds, 0.25–0.85 s), instead of
+    /// [`DemoOptions::login_cost`](super::DemoOptions::login_cost). JSON:
+    /// `"300ms"`, `"0ms"` or null.
+    #[serde(with = "opt_cost")]
+    pub login_cost: Option<Duration>,
+    /// A login for an unknown user pays the same cost as one for an existing
+    /// account (a fixed app: its timing tells nothing).
+    pub login_constant_time: bool,
+    /// The storage directory is read-only: a photo upload answers the real
+    /// app's 403 `FORBIDDEN` with the server's file path in its message.
+    pub storage_readonly: bool,
+    /// FastAPI's `/docs` (Swagger UI) and `/redoc` are served too, besides
+    /// the `/openapi.json` the real deployment already serves.
+    pub docs_public: bool,
+}
+
+/// `Option<Duration>` as `"300ms"` in JSON, zero allowed.
+mod opt_cost {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(value: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match value {
+            None => s.serialize_none(),
+            Some(d) => s.serialize_str(&format!("{}ms", d.as_millis())),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        Option::<String>::deserialize(d)?
+            .map(|text| super::parse_cost(&text).map_err(serde::de::Error::custom))
+            .transpose()
+    }
 }
 
 /// `Option<Duration>` as `"1s"` / `"300ms"` (the `--fault` spelling) in JSON.
@@ -229,6 +264,10 @@ pub enum FaultSpec {
     BigBundle,
     NoGzip,
     TokenTtl(Duration),
+    LoginCost(Duration),
+    LoginConstantTime,
+    StorageReadonly,
+    DocsPublic,
 }
 
 const VALID_FORMS: &str = "valid faults are latency:[METHOD:]PATH=DURATION[..DURATION] \
@@ -239,7 +278,8 @@ cors=wildcard, cors=echo-any, cors=allow-http, cors=starlette, \
 headers=as-committed, headers=hardened, no-security-headers, hsts=missing, hsts=short, \
 hsts=full, xfo=sameorigin, csp=unsafe, server-version, insecure-cookie, \
 redirect=302, redirect=root, redirect=none, redirect=301, \
-source-maps, big-bundle, no-gzip and token-ttl=DURATION (e.g. token-ttl=1s)";
+source-maps, big-bundle, no-gzip, token-ttl=DURATION (e.g. token-ttl=1s), \
+login-cost=DURATION (e.g. login-cost=300ms), login-constant-time, storage-readonly and docs-public";
 
 impl FromStr for FaultSpec {
     type Err = String;
@@ -250,8 +290,10 @@ impl FromStr for FaultSpec {
     /// `cors=starlette|wildcard|echo-any|allow-http`, `headers=hardened|as-committed`,
     /// `no-security-headers`, `hsts=full|missing|short`, `xfo=sameorigin`,
     /// `csp=unsafe`, `server-version`, `insecure-cookie`,
-    /// `redirect=301|302|root|none`, `source-maps`, `big-bundle`, `no-gzip` and
-    /// `token-ttl=DURATION` (`1s`, `300ms`; whole milliseconds, 1 ms to an hour).
+    /// `redirect=301|302|root|none`, `source-maps`, `big-bundle`, `no-gzip`,
+    /// `token-ttl=DURATION` (`1s`, `300ms`; whole milliseconds, 1 ms to an hour),
+    /// `login-cost=DURATION` (`300ms`, `0ms`; up to a minute),
+    /// `login-constant-time`, `storage-readonly` and `docs-public`.
     fn from_str(spec: &str) -> Result<Self, Self::Err> {
         let spec = spec.trim();
         let simple = match spec {
@@ -285,6 +327,9 @@ impl FromStr for FaultSpec {
             "source-maps" => Some(FaultSpec::SourceMaps),
             "big-bundle" => Some(FaultSpec::BigBundle),
             "no-gzip" => Some(FaultSpec::NoGzip),
+            "login-constant-time" => Some(FaultSpec::LoginConstantTime),
+            "storage-readonly" => Some(FaultSpec::StorageReadonly),
+            "docs-public" => Some(FaultSpec::DocsPublic),
             _ => None,
         };
         if let Some(fault) = simple {
@@ -293,6 +338,11 @@ impl FromStr for FaultSpec {
         if let Some(value) = spec.strip_prefix("token-ttl=") {
             return parse_ttl(value)
                 .map(FaultSpec::TokenTtl)
+                .map_err(|e| format!("fault {spec:?}: {e}"));
+        }
+        if let Some(value) = spec.strip_prefix("login-cost=") {
+            return parse_cost(value)
+                .map(FaultSpec::LoginCost)
                 .map_err(|e| format!("fault {spec:?}: {e}"));
         }
         if let Some(rest) = spec.strip_prefix("latency:") {
@@ -381,6 +431,16 @@ fn parse_ttl(value: &str) -> Result<Duration, String> {
         })
 }
 
+/// A `login-cost` value: `300ms`, `0.5s`, `0ms`, whole milliseconds, at most a minute.
+fn parse_cost(value: &str) -> Result<Duration, String> {
+    parse_delay(value)
+        .map(|d| Duration::from_millis((d.as_secs_f64() * 1000.0).round() as u64))
+        .filter(|d| *d <= Duration::from_secs(60))
+        .ok_or_else(|| {
+            format!("the login cost {value:?} must look like 300ms or 0.5s, from 0ms to 60s")
+        })
+}
+
 fn parse_delay(value: &str) -> Option<Duration> {
     let (number, scale) = if let Some(ms) = value.strip_suffix("ms") {
         (ms, 0.001)
@@ -433,6 +493,10 @@ impl Faults {
             FaultSpec::BigBundle => self.big_bundle = true,
             FaultSpec::NoGzip => self.no_gzip = true,
             FaultSpec::TokenTtl(ttl) => self.token_ttl = Some(ttl),
+            FaultSpec::LoginCost(cost) => self.login_cost = Some(cost),
+            FaultSpec::LoginConstantTime => self.login_constant_time = true,
+            FaultSpec::StorageReadonly => self.storage_readonly = true,
+            FaultSpec::DocsPublic => self.docs_public = true,
         }
     }
 

@@ -6,7 +6,10 @@
 //! By default the target is a *correct* deployment, so every built-in check
 //! passes: hardened security headers on every response, Starlette CORS with the
 //! configured origins only, gzip for the SPA, no source maps, uploads decoded
-//! and stored under server-made names, FastAPI's terse 404/405/400 answers. Each
+//! and stored under server-made names, FastAPI's terse 404/405/400 answers.
+//! Two things stay as on the real deployment, and the probe warns about them:
+//! `/openapi.json` is public, and a login costs [`DemoOptions::login_cost`]
+//! for an existing account and nothing for an unknown user. Each
 //! misconfiguration a check must catch is a fault (see [`FaultSpec`] for the
 //! `--fault` strings), read per request, so faults switch at run time.
 //!
@@ -101,7 +104,17 @@ pub struct DemoOptions {
     /// `index.html`. The demo never serves it and the probe never fetches it;
     /// tests point it at a loopback listener of their own to see that.
     pub fonts_url: String,
+    /// What checking an existing account's password costs, like bcrypt on
+    /// the real backend (0.25–0.85 s there): an unknown user answers at once,
+    /// so the timing tells which usernames exist, as it does on the real app.
+    /// [`DEFAULT_LOGIN_COST`] keeps the many logins of the tests fast; the
+    /// `login-cost=…` fault changes it at run time, `login-constant-time`
+    /// makes unknown users pay it too.
+    pub login_cost: Duration,
 }
+
+/// The demo's default [`DemoOptions::login_cost`].
+pub const DEFAULT_LOGIN_COST: Duration = Duration::from_millis(50);
 
 impl Default for DemoOptions {
     fn default() -> Self {
@@ -117,6 +130,7 @@ impl Default for DemoOptions {
             tls: None,
             lockout_duration: store::LOCKOUT_DURATION,
             fonts_url: assets::GOOGLE_FONTS_URL.to_owned(),
+            login_cost: DEFAULT_LOGIN_COST,
         }
     }
 }
@@ -182,6 +196,8 @@ struct Shared {
     index: Arc<assets::Asset>,
     /// Unix time the state was created: the `feed_hides_new` replica's horizon.
     started_at: f64,
+    /// [`DemoOptions::login_cost`].
+    login_cost: Duration,
 }
 
 impl DemoState {
@@ -195,6 +211,7 @@ impl DemoState {
                 cors_origins: opts.cors_origins,
                 requests: AtomicU64::new(0),
                 started_at,
+                login_cost: opts.login_cost,
             }),
         }
     }
@@ -333,6 +350,11 @@ impl DemoState {
 
     fn started_at(&self) -> f64 {
         self.inner.started_at
+    }
+
+    /// What checking an existing account's password costs under `faults`.
+    fn login_cost(&self, faults: &Faults) -> Duration {
+        faults.login_cost.unwrap_or(self.inner.login_cost)
     }
 }
 

@@ -405,6 +405,18 @@ pub(super) async fn upload_photo(
         ));
     }
     let mut photo = Photo::new(trip_id, bytes.len(), width, height, unix_now());
+    if ctx.faults.storage_readonly {
+        // The real backend writes the optimized JPEG first and lets the
+        // OSError through as a 403 whose message names the file.
+        let file = photo
+            .photo_url
+            .strip_prefix('/')
+            .unwrap_or(&photo.photo_url)
+            .to_owned();
+        return Err(ApiError::forbidden(&format!(
+            "[Errno 13] Permission denied: '{file}'"
+        )));
+    }
     if ctx.faults.upload_trusts_type {
         if let Some(name) = file_name.filter(|n| !n.is_empty()) {
             // The client's file name, unsanitised, `../` and all.

@@ -30,6 +30,10 @@ pub const LEAVES_WHY: &str = "created on purpose; no step can delete it (`leaves
 /// Header that identifies synthetic traffic in the target's logs.
 pub const RUN_HEADER: &str = "x-smokeprobe-run";
 
+/// How much of an error response the `error-leak` rule scans: a traceback
+/// or debug page shows its tell-tale lines near the top.
+const LEAK_SCAN_MAX: usize = 256 * 1024;
+
 /// The message of a step a shutdown kept from running (or abandoned).
 pub const INTERRUPTED: &str = "interrupted: the probe is shutting down (cleanup steps still run)";
 
@@ -69,15 +73,15 @@ struct RunScope {
 /// A secret variable and the forms a request can carry it in, computed once
 /// per run rather than for every request.
 #[derive(Clone)]
-struct Credential {
-    name: String,
+pub(super) struct Credential {
+    pub(super) name: String,
     raw: String,
     json_escaped: String,
     form_encoded: String,
     /// The value's fingerprint in the credential guard.
-    fingerprint: String,
+    pub(super) fingerprint: String,
     /// A 429 to a request carrying it is rate limiting, not a refusal.
-    rate_limited: bool,
+    pub(super) rate_limited: bool,
 }
 
 impl Credential {
@@ -571,7 +575,8 @@ impl Runner {
         // one would make every step's future that big — copied several times
         // per run (measured: ~13k instructions of memcpy per request step).
         if let Some(check) = &step.check {
-            return Box::pin(self.run_check(session, check, step, scope, redactor, until)).await;
+            return Box::pin(self.run_check(session, flow, check, step, scope, redactor, until))
+                .await;
         }
         if let Some(fe) = &step.for_each {
             return Box::pin(self.run_each(session, flow, step, fe, scope, redactor, until)).await;
@@ -804,9 +809,11 @@ impl Runner {
 
     /// A built-in check step: its rules' verdicts, redacted; the step fails on a
     /// request that got no answer or on a failed rule that is not a warning.
+    #[allow(clippy::too_many_arguments)]
     async fn run_check(
         &self,
         session: &mut Session,
+        flow: &Flow,
         check: &Check,
         step: &Step,
         scope: &RunScope,
@@ -825,6 +832,9 @@ impl Runner {
             timeout: step.timeout,
             until,
             max_body: step.max_body,
+            guard: &self.guard,
+            credentials: &scope.credentials,
+            by: format!("{}/{}", flow.name, step.name),
         };
         let run = checks::run(check, &ctx).await;
         *session = ctx.session.into_inner();
@@ -909,11 +919,24 @@ impl Runner {
                 )),
             }
         }
+        if resp.status >= 400 {
+            // Every error response, expected or not, is held to the leak
+            // catalogue: a failed upload that names a server path is a
+            // finding even though the step already failed for its status.
+            checks.push(
+                checks::leaks::verdict(
+                    "error-leak",
+                    &resp.body[..resp.body.len().min(LEAK_SCAN_MAX)],
+                    checks::leaks::catalogue(),
+                )
+                .warning(true),
+            );
+        }
         for c in checks.iter_mut() {
             c.expected = redactor.redact(&c.expected);
             c.actual = redactor.redact(&c.actual);
         }
-        if let Some(bad) = checks.iter().find(|c| !c.passed) {
+        if let Some(bad) = checks.iter().find(|c| !c.passed && !c.warning) {
             let status_failed = bad.check == "status";
             result.outcome = Outcome::Failed;
             result.reason = Some(if status_failed {
@@ -984,7 +1007,7 @@ impl Runner {
         {
             headers.insert(CONTENT_TYPE, ct);
         }
-        let used: Vec<(String, String)> = credentials_in(scope, &url, &headers, &body)
+        let used: Vec<(String, String)> = credentials_in(&scope.credentials, &url, &headers, &body)
             .into_iter()
             .map(|c| (c.name.clone(), c.fingerprint.clone()))
             .collect();
@@ -1108,47 +1131,15 @@ impl Runner {
         resp: &Response,
         failed: bool,
     ) {
-        let status = resp.status;
-        let code = || {
-            serde_json::from_slice::<serde_json::Value>(&resp.body)
-                .ok()
-                .and_then(|v| {
-                    v.pointer("/error/code")
-                        .and_then(|c| c.as_str())
-                        .map(str::to_string)
-                })
-                .filter(|c| {
-                    c.len() <= 64 && c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-                })
-        };
         let by = format!("{}/{}", flow.name, step.name);
-        let newly = ticket.settle(&by, |var| {
-            let rate_limited = scope
-                .credentials
-                .iter()
-                .any(|c| c.name == var && c.rate_limited);
-            match status {
-                401 | 423 if failed => Verdict::Refused {
-                    status,
-                    code: code(),
-                },
-                429 if failed && !rate_limited => Verdict::Refused {
-                    status,
-                    code: code(),
-                },
-                401 | 423 | 429 => Verdict::Unknown,
-                _ => Verdict::Accepted,
-            }
-        });
-        if !newly.is_empty() {
-            tracing::warn!(
-                target: "smokeprobe::credentials",
-                variables = %newly.join(", "),
-                status,
-                step = %by,
-                "the target refused a secret: requests carrying it are no longer sent (account lockout protection) until its value changes"
-            );
-        }
+        settle_ticket(
+            ticket,
+            &by,
+            &scope.credentials,
+            resp.status,
+            &resp.body,
+            failed,
+        );
     }
 
     /// The step's URL with its query, expanded once per attempt (so what is
@@ -1280,8 +1271,8 @@ pub(super) fn failure_of(e: HttpError) -> Failure {
 
 /// Names of the secret variables whose value a request carries (in the URL,
 /// a header or the body, as is or JSON-escaped).
-fn credentials_in<'s>(
-    scope: &'s RunScope,
+pub(super) fn credentials_in<'s>(
+    credentials: &'s [Credential],
     url: &url::Url,
     headers: &HeaderMap,
     body: &Bytes,
@@ -1289,8 +1280,7 @@ fn credentials_in<'s>(
     fn has(hay: &[u8], needle: &[u8]) -> bool {
         !needle.is_empty() && memchr::memmem::find(hay, needle).is_some()
     }
-    scope
-        .credentials
+    credentials
         .iter()
         .filter(|c| {
             let raw = c.raw.as_bytes();
@@ -1302,6 +1292,58 @@ fn credentials_in<'s>(
                 || headers.values().any(|h| has(h.as_bytes(), raw))
         })
         .collect()
+}
+
+/// Tells the guard what an answer (`status`, `body`) said of the secrets a
+/// request carried: a 401, 423 or 429 (unless the secret is `rate_limited`)
+/// that `failed` the step refuses them; any other answer accepts them.
+/// `by` is `flow/step`. Shared by request steps and built-in checks.
+pub(super) fn settle_ticket(
+    ticket: Ticket,
+    by: &str,
+    credentials: &[Credential],
+    status: u16,
+    body: &[u8],
+    failed: bool,
+) {
+    let code = || error_code(body);
+    let newly = ticket.settle(by, |var| {
+        let rate_limited = credentials.iter().any(|c| c.name == var && c.rate_limited);
+        match status {
+            401 | 423 if failed => Verdict::Refused {
+                status,
+                code: code(),
+            },
+            429 if failed && !rate_limited => Verdict::Refused {
+                status,
+                code: code(),
+            },
+            401 | 423 | 429 => Verdict::Unknown,
+            _ => Verdict::Accepted,
+        }
+    });
+    if !newly.is_empty() {
+        tracing::warn!(
+            target: "smokeprobe::credentials",
+            variables = %newly.join(", "),
+            status,
+            step = %by,
+            "the target refused a secret: requests carrying it are no longer sent (account lockout protection) until its value changes"
+        );
+    }
+}
+
+/// The envelope's `error.code` (`INVALID_CREDENTIALS`), when it is a short
+/// identifier: safe to show and to store.
+pub(super) fn error_code(body: &[u8]) -> Option<String> {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| {
+            v.pointer("/error/code")
+                .and_then(|c| c.as_str())
+                .map(str::to_string)
+        })
+        .filter(|c| c.len() <= 64 && c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
 }
 
 /// Why a request carrying a refused secret was not sent.

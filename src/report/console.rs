@@ -455,13 +455,15 @@ fn step_line(out: &mut String, s: &StepSummary, samples: u32, width: usize, styl
         for line in accepted_lines(&shown.checks, CheckResult::is_accepted) {
             let _ = writeln!(out, "      {}", style.yellow(&format!("⚠ {line}")));
         }
-        for line in summarize_lines(&shown.checks, CheckResult::is_warning, 12) {
-            let _ = writeln!(out, "      {}", style.yellow(&format!("⚠ {line}")));
-        }
-        for n in &shown.not_fetched {
-            let line = n.line(&short_url(&n.url, 72));
-            let _ = writeln!(out, "      {}", style.dim(&format!("· {line}")));
-        }
+    }
+    // Warnings of every step: a request step's are its `error-leak` findings.
+    let shown = s.last_failure.as_ref().unwrap_or(&s.last);
+    for line in summarize_lines(&shown.checks, CheckResult::is_warning, 12) {
+        let _ = writeln!(out, "      {}", style.yellow(&format!("⚠ {line}")));
+    }
+    for n in &shown.not_fetched {
+        let line = n.line(&short_url(&n.url, 72));
+        let _ = writeln!(out, "      {}", style.dim(&format!("· {line}")));
     }
 }
 

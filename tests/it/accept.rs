@@ -211,7 +211,7 @@ async fn accept_shipped_findings_pass_as_committed_and_anything_else_still_fails
             .collect();
         assert_eq!(red, vec![flow.to_string()], "{fault}:\n{stdout}");
         assert!(
-            stdout.contains(&format!("❌ FAILED: 1 of 14 flow(s) failed ({flow})")),
+            stdout.contains(&format!("❌ FAILED: 1 of 16 flow(s) failed ({flow})")),
             "{fault}:\n{stdout}"
         );
     }

@@ -74,7 +74,7 @@ async fn check_prints_the_plan_with_secrets_redacted() {
         "{stdout}"
     );
     assert!(!stdout.contains("Sup3r-Secret-Value"), "{stdout}");
-    assert!(stdout.contains("ok: 16 flow(s) valid"), "{stdout}");
+    assert!(stdout.contains("ok: 18 flow(s) valid"), "{stdout}");
     assert!(
         stdout.contains("certificate: tls check ${base}"),
         "{stdout}"

@@ -1558,6 +1558,10 @@ async fn fault_specs_parse_and_unknown_ones_list_the_valid_forms() {
         "big-bundle",
         "no-gzip",
         "token-ttl=1s",
+        "login-cost=300ms",
+        "login-constant-time",
+        "storage-readonly",
+        "docs-public",
     ] {
         f.apply_spec(spec).unwrap_or_else(|e| panic!("{spec}: {e}"));
     }
@@ -1610,6 +1614,10 @@ async fn fault_specs_parse_and_unknown_ones_list_the_valid_forms() {
         big_bundle: true,
         no_gzip: true,
         token_ttl: Some(Duration::from_secs(1)),
+        login_cost: Some(Duration::from_millis(300)),
+        login_constant_time: true,
+        storage_readonly: true,
+        docs_public: true,
     };
     assert_eq!(f, expected);
     for (spec, parsed) in [
@@ -1646,6 +1654,11 @@ async fn fault_specs_parse_and_unknown_ones_list_the_valid_forms() {
             "token-ttl=1.5s",
             FaultSpec::TokenTtl(Duration::from_millis(1500)),
         ),
+        ("login-cost=0ms", FaultSpec::LoginCost(Duration::ZERO)),
+        (
+            "login-cost=0.5s",
+            FaultSpec::LoginCost(Duration::from_millis(500)),
+        ),
     ] {
         assert_eq!(spec.parse::<FaultSpec>(), Ok(parsed), "{spec}");
     }
@@ -1661,6 +1674,7 @@ async fn fault_specs_parse_and_unknown_ones_list_the_valid_forms() {
     assert_eq!(json["redirect"], "302");
     assert_eq!(json["token_ttl"], "1s");
     assert_eq!(json["backend_down"], true);
+    assert_eq!(json["login_cost"], "300ms");
     let defaults = serde_json::to_value(Faults::default()).unwrap();
     assert_eq!(
         (
@@ -1671,6 +1685,7 @@ async fn fault_specs_parse_and_unknown_ones_list_the_valid_forms() {
         (&json!("hardened"), &json!("full"), &json!("301"))
     );
     assert_eq!(defaults["token_ttl"], Value::Null);
+    assert_eq!(defaults["login_cost"], Value::Null);
     // Sub-second lifetimes survive the JSON round trip too (as milliseconds).
     for ttl in [Duration::from_millis(1500), Duration::from_millis(300)] {
         let f = Faults {
@@ -1708,6 +1723,10 @@ async fn fault_specs_parse_and_unknown_ones_list_the_valid_forms() {
         "big-bundle",
         "no-gzip",
         "token-ttl=",
+        "login-cost=",
+        "login-constant-time",
+        "storage-readonly",
+        "docs-public",
     ] {
         assert!(err.contains(form), "{err}");
     }
@@ -1727,6 +1746,9 @@ async fn fault_specs_parse_and_unknown_ones_list_the_valid_forms() {
         "token-ttl=fast",
         "token-ttl=",
         "token-ttl=2h",
+        "login-cost=fast",
+        "login-cost=2m",
+        "login-cost=61s",
         "",
     ] {
         assert!(

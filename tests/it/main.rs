@@ -12,6 +12,7 @@ mod config_errors;
 mod credentials;
 mod dashboards;
 mod demo_target;
+mod exposure;
 mod faults;
 mod gate;
 mod http_session;

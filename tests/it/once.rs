@@ -66,6 +66,8 @@ async fn shipped_probe_passes_against_healthy_demo() {
             "https-redirect",
             "tls-certificate",
             "error-leaks",
+            "api-docs",
+            "login-timing",
             "upload-validation",
             "frontend-delivery"
         ],

@@ -143,8 +143,8 @@ async fn chromium_renders_the_status_page_and_sees_a_fault_turn_its_step_red() {
             )
         })
         .collect();
-    assert_eq!(flows.len(), 15, "{status}");
-    assert_eq!(status["probe"]["flows_configured"], 15);
+    assert_eq!(flows.len(), 17, "{status}");
+    assert_eq!(status["probe"]["flows_configured"], 17);
     assert_eq!(status["probe"]["last_reload_successful"], true);
     assert_eq!(step_of(&status, "health", "api-health")["state"], "passed");
     let echo = step_of(&status, "target-echo", "read-back");
@@ -232,14 +232,14 @@ async fn chromium_renders_the_status_page_and_sees_a_fault_turn_its_step_red() {
         assert_eq!(c.eval(&step_state("health", "api-health")), "passed");
         assert_eq!(
             c.eval("document.querySelector('.overall h1').textContent"),
-            "1 of 15 flows failing"
+            "1 of 17 flows failing"
         );
         // The probe's own health is on the page.
         let tiles = c.eval("document.querySelector('.health').textContent");
         for shown in [
             "version",
             "uptime",
-            "flows15",
+            "flows17",
             "ready",
             "last reload",
             "schedule lag",
@@ -337,7 +337,7 @@ async fn chromium_renders_the_status_page_and_sees_a_fault_turn_its_step_red() {
         // (`eval` still works: only the page's own scripts are disabled.)
         assert_eq!(
             c.eval("document.querySelectorAll('article.flow').length"),
-            15
+            17
         );
         assert_eq!(c.eval(&step_state("health", "api-health")), "failed");
         assert_eq!(

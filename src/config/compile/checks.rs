@@ -1,6 +1,7 @@
 //! Validation of the built-in check kinds (`cors:`, `security_headers:`,
-//! `https_redirect:`, `tls:`, `error_leaks:`, `frontend:`) into [`Check`]s. A
-//! check step takes no request fields: the check sends its own requests.
+//! `https_redirect:`, `tls:`, `error_leaks:`, `frontend:`, `api_docs:`,
+//! `login_timing:`) into [`Check`]s. A check step takes no request fields:
+//! the check sends its own requests.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -48,6 +49,8 @@ pub(super) fn kinds(rs: &RawStep) -> Vec<&'static str> {
         ("tls", rs.tls.is_some()),
         ("error_leaks", rs.error_leaks.is_some()),
         ("frontend", rs.frontend.is_some()),
+        ("api_docs", rs.api_docs.is_some()),
+        ("login_timing", rs.login_timing.is_some()),
     ]
     .into_iter()
     .filter(|(_, set)| *set)
@@ -75,6 +78,10 @@ impl Compiler<'_> {
             self.error_leaks(c, names, needs)
         } else if let Some(c) = &rs.frontend {
             self.frontend(c, names, needs)
+        } else if let Some(c) = &rs.api_docs {
+            self.api_docs(c, names, needs)
+        } else if let Some(c) = &rs.login_timing {
+            self.login_timing(c, names, needs)
         } else {
             None
         }
@@ -501,5 +508,115 @@ impl Compiler<'_> {
             }
         }
         out
+    }
+
+    /// `level: warning | required` of a single-rule check (warning by default:
+    /// the checklist does not demand these rules).
+    fn level(&mut self, l: Option<&S<String>>) -> Level {
+        match l.map(|l| (l, l.value.as_str())) {
+            None | Some((_, "warning")) => Level::Warning,
+            Some((_, "required")) => Level::Required,
+            Some((l, other)) => {
+                self.err(
+                    pos_of(l),
+                    format!("unknown level `{other}`: use `warning` (the default) or `required`"),
+                );
+                Level::Warning
+            }
+        }
+    }
+
+    fn api_docs(
+        &mut self,
+        c: &S<RawApiDocs>,
+        names: &Names,
+        needs: &mut Vec<String>,
+    ) -> Option<(Check, Template)> {
+        let r = &c.value;
+        let base = self.check_url(&r.base, names, needs, &["http", "https"]);
+        let level = self.level(r.level.as_ref());
+        let base = base?;
+        Some((
+            Check::ApiDocs(ApiDocsCheck {
+                base: base.clone(),
+                level,
+            }),
+            base,
+        ))
+    }
+
+    fn login_timing(
+        &mut self,
+        c: &S<RawLoginTiming>,
+        names: &Names,
+        needs: &mut Vec<String>,
+    ) -> Option<(Check, Template)> {
+        let r = &c.value;
+        let url = self.check_url(&r.url, names, needs, &["http", "https"]);
+        let username = self.template(&r.username, names, needs);
+        let password = self.template(&r.password, names, needs);
+        if let Some(p) = &password
+            && !p.var_names().any(|n| self.secret_vars.contains(n))
+        {
+            self.err(
+                pos_of(&r.password),
+                "`password` must come from a secret variable (e.g. `${password}` with `password: { secret: true }` under `vars:`): the credential guard then never sends a refused password again",
+            );
+        }
+        let mut field = |f: Option<&S<String>>, default: &str| match f {
+            None => default.to_string(),
+            Some(f) if !f.value.trim().is_empty() => f.value.clone(),
+            Some(f) => {
+                self.err(pos_of(f), "a JSON member name cannot be empty");
+                default.to_string()
+            }
+        };
+        let username_field = field(r.username_field.as_ref(), "username");
+        let password_field = field(r.password_field.as_ref(), "password");
+        if username_field == password_field {
+            self.err(
+                pos_of(c),
+                format!("`username_field` and `password_field` are both `{username_field}`"),
+            );
+        }
+        let samples = match &r.samples {
+            None => 5,
+            Some(n) if (3..=20).contains(&n.value) => n.value as u32,
+            Some(n) => {
+                self.err(
+                    pos_of(n),
+                    "`samples` must be from 3 to 20 (logins of each kind per run)",
+                );
+                5
+            }
+        };
+        let factor = match &r.factor {
+            None => 3.0,
+            Some(f) if f.value.is_finite() && f.value > 1.0 && f.value <= 1000.0 => f.value,
+            Some(f) => {
+                self.err(
+                    pos_of(f),
+                    "`factor` must be a number above 1 and at most 1000 (e.g. 3: the slower median is over 3 times the faster)",
+                );
+                3.0
+            }
+        };
+        let floor = self.duration_opt(r.floor.as_ref(), std::time::Duration::from_millis(20));
+        let level = self.level(r.level.as_ref());
+        let url = url?;
+        Some((
+            Check::LoginTiming(LoginTimingCheck {
+                url: url.clone(),
+                username: username?,
+                password: password?,
+                username_field,
+                password_field,
+                samples,
+                factor,
+                floor,
+                level,
+            }),
+            url,
+        ))
     }
 }

@@ -6,6 +6,10 @@
 use regex::Regex;
 
 use crate::config::LeakPattern;
+use crate::flow::CheckResult;
+
+/// What a clean error response is, in verdicts.
+pub const EXPECTED: &str = "no stack trace, SQL, file path or debug page";
 
 /// (group, name, regex). Patterns are case-sensitive unless they say `(?i)`:
 /// SQL keywords in upper case are what drivers echo, lower-case prose is not SQL.
@@ -62,6 +66,14 @@ pub const BUILTIN: &[(&str, &str, &str)] = &[
         "unix-source-path",
         r"(?:/(?:home|usr|var|opt|srv|app|root|src|workspace))(?:/[\w.\-]+)+\.(?:py|rb|php|java|js|ts|go|rs|cs|pl|conf|ini|env|yaml|yml)\b",
     ),
+    // A Python `OSError` names the file it failed on: ContraVento's upload
+    // answers `[Errno 13] Permission denied: 'storage/trip_photos/…'` when
+    // its storage is read-only (a relative path, which no pattern above sees).
+    (
+        "file-path",
+        "os-error-path",
+        r"\[Errno \d+\] [^'\n]{1,80}: '[^'\n]+'",
+    ),
     (
         "file-path",
         "windows-path",
@@ -115,6 +127,28 @@ pub fn builtin(ignore: &[String]) -> Vec<LeakPattern> {
             })
         })
         .collect()
+}
+
+/// The whole built-in list, compiled once per process: what every request
+/// step's error response is scanned with (`error-leak`).
+pub fn catalogue() -> &'static [LeakPattern] {
+    static ALL: std::sync::OnceLock<Vec<LeakPattern>> = std::sync::OnceLock::new();
+    ALL.get_or_init(|| builtin(&[]))
+}
+
+/// The verdict of `rule` on one error response body: every pattern that
+/// matched, with the text it matched, or `none`.
+pub fn verdict(rule: &str, body: &[u8], patterns: &[LeakPattern]) -> CheckResult {
+    let hits = scan(&String::from_utf8_lossy(body), patterns);
+    let actual = if hits.is_empty() {
+        "none".to_string()
+    } else {
+        hits.iter()
+            .map(|(n, t)| format!("{n} `{t}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    CheckResult::new(rule, hits.is_empty(), EXPECTED, actual)
 }
 
 /// Every pattern that matches, with the text it matched (at most 80 chars).
@@ -179,6 +213,8 @@ mod tests {
         );
         assert!(hits("<title>Werkzeug Debugger</title>").contains(&"werkzeug-debugger".into()));
         assert!(hits(r"C:\inetpub\wwwroot\app\web.config").contains(&"windows-path".into()));
+        let upload = r#"{"success":false,"data":null,"error":{"code":"FORBIDDEN","message":"[Errno 13] Permission denied: 'storage/trip_photos/2026/12/c2fc34e3/91aea2c5_optimized.jpg'"}}"#;
+        assert_eq!(hits(upload), ["os-error-path"]);
     }
 
     #[test]

@@ -7,10 +7,12 @@
 //! Architecture invariant: nothing a target sends can panic a check; every
 //! request is bounded by the step timeout and the flow deadline.
 
+mod api_docs;
 mod cors;
 mod frontend;
 pub mod headers;
 pub mod leaks;
+mod login_timing;
 mod redirect;
 mod tls;
 
@@ -21,8 +23,9 @@ use http::Method;
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 use serde::Serialize;
 
-use super::runner::{Failure, failure_of};
-use super::{CheckResult, NotFetched, RUN_HEADER, Reason};
+use super::credentials::Guard;
+use super::runner::{Credential, Failure, credentials_in, failure_of, refused_note, settle_ticket};
+use super::{CheckResult, NotFetched, RUN_HEADER, Reason, fmt_duration};
 use crate::config::Check;
 use crate::config::template::{Scope, Template};
 use crate::net::HttpFactory;
@@ -57,6 +60,13 @@ pub(super) struct Ctx<'a> {
     /// For the whole check (flow deadline, or the cleanup allowance).
     pub until: Instant,
     pub max_body: u64,
+    /// The process's credential guard: a request carrying a secret
+    /// variable's value waits for it, and is not sent once it is refused.
+    pub guard: &'a std::sync::Arc<Guard>,
+    /// The run's secret variables.
+    pub credentials: &'a [Credential],
+    /// `flow/step`, for refusals.
+    pub by: String,
 }
 
 /// The outcome of one check step, before redaction.
@@ -101,6 +111,9 @@ pub(super) struct Fetched {
     pub status: u16,
     pub headers: HeaderMap,
     pub body: Bytes,
+    /// Request sent → body read, without connection setup (resolve,
+    /// connect, TLS): what the server's work and the round trip cost.
+    pub time: Duration,
 }
 
 impl Fetched {
@@ -160,13 +173,43 @@ impl Ctx<'_> {
         if let Ok(v) = HeaderValue::from_str(self.run_id) {
             map.insert(HeaderName::from_static(RUN_HEADER), v);
         }
+        let body = body.map(Bytes::from).unwrap_or_default();
+        // A secret goes through the credential guard, as in a request step.
+        let used: Vec<(String, String)> = credentials_in(self.credentials, url, &map, &body)
+            .into_iter()
+            .map(|c| (c.name.clone(), c.fingerprint.clone()))
+            .collect();
+        let started = Instant::now();
+        let ticket = if used.is_empty() {
+            None
+        } else {
+            match tokio::time::timeout(budget, self.guard.admit(&used)).await {
+                Ok(Ok(t)) => Some(t),
+                Ok(Err(refusal)) => {
+                    let mut f = Failure::new(Reason::Request, refused_note(&refusal));
+                    f.final_ = true;
+                    return Err(f);
+                }
+                Err(_) => {
+                    let names: Vec<&str> = used.iter().map(|(n, _)| n.as_str()).collect();
+                    return Err(Failure::new(
+                        Reason::Timeout,
+                        format!(
+                            "not sent: waited {} for the first request carrying `{}` to be answered (a value is tried alone so a wrong one is sent once)",
+                            fmt_duration(budget),
+                            names.join("`, `")
+                        ),
+                    ));
+                }
+            }
+        };
         let mut req = http_session::Request::new(method, url.clone());
         req.headers = map;
-        req.body = body.map(Bytes::from).unwrap_or_default();
+        req.body = body;
         let opts = SessionOptions {
             decompress,
             max_body: self.max_body,
-            timeout: budget,
+            timeout: budget.saturating_sub(started.elapsed()),
         };
         let resp = self
             .session
@@ -175,10 +218,23 @@ impl Ctx<'_> {
             .send(req, &opts)
             .await
             .map_err(failure_of)?;
+        if let Some(ticket) = ticket {
+            // A check's request carrying a secret fails on a refusal.
+            let refused = matches!(resp.status, 401 | 423 | 429);
+            settle_ticket(
+                ticket,
+                &self.by,
+                self.credentials,
+                resp.status,
+                &resp.body,
+                refused,
+            );
+        }
         Ok(Fetched {
             status: resp.status,
             headers: resp.headers,
             body: resp.body,
+            time: resp.phases.processing + resp.phases.transfer,
         })
     }
 }
@@ -192,6 +248,8 @@ pub(super) async fn run(check: &Check, ctx: &Ctx<'_>) -> CheckRun {
         Check::Tls(c) => tls::run(c, ctx).await,
         Check::ErrorLeaks(c) => error_leaks(c, ctx).await,
         Check::Frontend(c) => frontend::run(c, ctx).await,
+        Check::ApiDocs(c) => api_docs::run(c, ctx).await,
+        Check::LoginTiming(c) => login_timing::run(c, ctx).await,
     }
 }
 
@@ -248,6 +306,8 @@ pub fn rule_names(kind: &str) -> &'static [&'static str] {
             "bundle-size",
             "bundle-size-compressed",
         ],
+        "api_docs" => &[api_docs::RULE],
+        "login_timing" => &[login_timing::RULE],
         _ => &[],
     }
 }
