@@ -5,7 +5,7 @@
 use std::fmt::Write;
 
 use super::{FlowSummary, OnceReport, StepSummary, Verdict};
-use crate::flow::checks::summarize_lines;
+use crate::flow::checks::{count_lines, failed_by_rules, summarize_lines, summarize_with};
 use crate::flow::fmt_duration;
 use crate::flow::{Acceptance, CheckResult, Outcome};
 
@@ -59,32 +59,15 @@ fn acceptance_note(a: &Acceptance) -> String {
     }
 }
 
-/// The checks `pick` selects, one summary line per (rule, expected, actual)
+/// The accepted failures, one summary line per (rule, expected, actual)
 /// and entry, each ending with what the entry says.
-fn accepted_lines(checks: &[CheckResult], pick: fn(&CheckResult) -> bool) -> Vec<String> {
-    let mut entries: Vec<&Acceptance> = Vec::new();
-    for a in checks
-        .iter()
-        .filter(|c| pick(c))
-        .filter_map(|c| c.accepted.as_ref())
-    {
-        if !entries.iter().any(|e| e.entry == a.entry) {
-            entries.push(a);
-        }
-    }
-    let mut out = Vec::new();
-    for a in entries {
-        let mine: Vec<CheckResult> = checks
-            .iter()
-            .filter(|c| pick(c) && c.accepted.as_ref().is_some_and(|x| x.entry == a.entry))
-            .cloned()
-            .collect();
-        let note = acceptance_note(a);
-        for line in summarize_lines(&mine, |_| true, 12) {
-            out.push(format!("{line}{note}"));
-        }
-    }
-    out
+fn accepted_lines(checks: &[CheckResult]) -> Vec<String> {
+    summarize_with(checks, CheckResult::is_accepted, 12, note)
+}
+
+/// What a failed verdict's acceptance says, if it has one.
+fn note(c: &CheckResult) -> String {
+    c.accepted.as_ref().map(acceptance_note).unwrap_or_default()
 }
 
 pub fn render_console(r: &OnceReport, style: ConsoleStyle) -> String {
@@ -363,10 +346,12 @@ fn step_line(out: &mut String, s: &StepSummary, samples: u32, width: usize, styl
             } else {
                 String::new()
             };
-            let failed_rules = f.checks.iter().filter(|c| c.is_failure()).count();
-            let message = if f.kind != "request" && failed_rules > 0 {
-                // The rules are listed one per line below.
-                format!("{failed_rules} rule verdict(s) failed")
+            let message = if failed_by_rules(f) {
+                // Listed one per line below: as many as announced.
+                format!(
+                    "{} rule failure(s):",
+                    count_lines(&f.checks, CheckResult::is_failure)
+                )
             } else {
                 f.message.clone().unwrap_or_default()
             };
@@ -398,22 +383,25 @@ fn step_line(out: &mut String, s: &StepSummary, samples: u32, width: usize, styl
     if let Some(d) = detail {
         let _ = writeln!(out, "      {d}");
     }
-    // Built-in checks: every failed rule on its own line, then the warnings.
+    // Built-in checks: what a request without a usable answer left
+    // unjudged, every failed rule on its own line, then the warnings.
     if s.last.kind != "request" {
         let shown = s.last_failure.as_ref().unwrap_or(&s.last);
         if o == Outcome::Failed {
-            let plain = |c: &CheckResult| c.is_failure() && !c.is_expired_acceptance();
-            for line in summarize_lines(&shown.checks, plain, 12)
-                .into_iter()
-                .chain(accepted_lines(
-                    &shown.checks,
-                    CheckResult::is_expired_acceptance,
-                ))
-            {
+            if !shown.not_judged.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "      {}",
+                    style.dim(&format!("not judged: {}", shown.not_judged.join(", ")))
+                );
+            }
+            // The same groups as counted above (an expired acceptance is a
+            // failure again, and says so).
+            for line in summarize_with(&shown.checks, CheckResult::is_failure, 12, note) {
                 let _ = writeln!(out, "      {}", style.red(&format!("✗ {line}")));
             }
         }
-        for line in accepted_lines(&shown.checks, CheckResult::is_accepted) {
+        for line in accepted_lines(&shown.checks) {
             let _ = writeln!(out, "      {}", style.yellow(&format!("⚠ {line}")));
         }
         for line in summarize_lines(&shown.checks, CheckResult::is_warning, 12) {

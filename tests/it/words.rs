@@ -553,7 +553,7 @@ async fn a_502_outage_is_one_failure_per_check_not_every_rule() {
             format!(
                 "no answer from the application: 502 Bad Gateway from GET {base}/api/smokeprobe-no-such-path"
             ),
-            "no-leaks",
+            "POST /api/auth/login",
         ),
         (
             "frontend",
@@ -707,7 +707,7 @@ async fn an_explicitly_allowed_origin_is_never_called_an_echo_of_any_origin() {
     // write it): it is sent as a browser would and judged as allowed, never
     // as a refused origin echoed back.
     let s = run_step(&flow(
-        "\"https://contravento.example\", \"HTTP://ContraVento.example/\"",
+        "\"https://contravento.example\", \"HTTP://ContraVento.example:80\"",
     ))
     .await;
     assert!(
