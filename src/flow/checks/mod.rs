@@ -431,13 +431,18 @@ async fn security_headers(c: &crate::config::HeadersCheck, ctx: &Ctx<'_>) -> Che
             run.url = url.to_string();
         }
         let get = Method::GET;
+        // This URL as sent (`${random}` and all), and the ones after it.
+        let left = || {
+            let mut v = vec![path_of(&url)];
+            v.extend(paths_of(ctx, &c.urls[i + 1..]));
+            v
+        };
         let resp = match ctx.fetch(true, get.clone(), &url, &hdrs, None).await {
             Ok(r) => r,
-            Err(f) => return run.unanswered(WHAT, &get, &url, f, paths_of(ctx, &c.urls[i..])),
+            Err(f) => return run.unanswered(WHAT, &get, &url, f, left()),
         };
         if resp.status >= 500 {
-            let left = paths_of(ctx, &c.urls[i..]);
-            return run.not_an_answer(WHAT, &get, &url, resp.status, left);
+            return run.not_an_answer(WHAT, &get, &url, resp.status, left());
         }
         run.answered(&get, &url, resp.status);
         run.bytes += resp.body.len() as u64;
@@ -468,17 +473,17 @@ async fn security_headers(c: &crate::config::HeadersCheck, ctx: &Ctx<'_>) -> Che
                 if asset.host_str() != url.host_str() {
                     continue;
                 }
-                let left = || {
+                let asset_left = || {
                     let mut v = vec![path_of(&asset)];
-                    v.extend(paths_of(ctx, &c.urls[i + 1..]));
+                    v.extend(left().into_iter().skip(1));
                     v
                 };
                 let a = match ctx.fetch(true, get.clone(), &asset, &hdrs, None).await {
                     Ok(a) => a,
-                    Err(f) => return run.unanswered(WHAT, &get, &asset, f, left()),
+                    Err(f) => return run.unanswered(WHAT, &get, &asset, f, asset_left()),
                 };
                 if a.status >= 500 {
-                    return run.not_an_answer(WHAT, &get, &asset, a.status, left());
+                    return run.not_an_answer(WHAT, &get, &asset, a.status, asset_left());
                 }
                 run.answered(&get, &asset, a.status);
                 run.bytes += a.body.len() as u64;
@@ -507,17 +512,17 @@ async fn error_leaks(c: &crate::config::LeakCheck, ctx: &Ctx<'_>) -> CheckRun {
     // application's own answer, and judged (a traceback in it is a leak).
     const WHAT: &str = "no answer from the application";
     let mut run = CheckRun::new(Reason::Assertion, first);
-    let left = |from: usize| -> Vec<String> {
-        c.requests[from..]
-            .iter()
-            .map(|r| {
-                let p = ctx
-                    .url(&r.url)
-                    .map(|u| path_of(&u))
-                    .unwrap_or_else(|_| r.url.display());
-                format!("{} {p}", r.method)
-            })
-            .collect()
+    // This request as sent (`${random}` and all), and the ones after it.
+    let left = |i: usize, url: &url::Url| -> Vec<String> {
+        let this = format!("{} {}", c.requests[i].method, path_of(url));
+        let rest = c.requests[i + 1..].iter().map(|r| {
+            let p = ctx
+                .url(&r.url)
+                .map(|u| path_of(&u))
+                .unwrap_or_else(|_| r.url.display());
+            format!("{} {p}", r.method)
+        });
+        std::iter::once(this).chain(rest).collect()
     };
     for (i, r) in c.requests.iter().enumerate() {
         let url = match ctx.url(&r.url) {
@@ -540,10 +545,10 @@ async fn error_leaks(c: &crate::config::LeakCheck, ctx: &Ctx<'_>) -> CheckRun {
         }
         let resp = match ctx.fetch(true, r.method.clone(), &url, &hdrs, body).await {
             Ok(x) => x,
-            Err(f) => return run.unanswered(WHAT, &r.method, &url, f, left(i)),
+            Err(f) => return run.unanswered(WHAT, &r.method, &url, f, left(i, &url)),
         };
         if matches!(resp.status, 502..=504) {
-            return run.not_an_answer(WHAT, &r.method, &url, resp.status, left(i));
+            return run.not_an_answer(WHAT, &r.method, &url, resp.status, left(i, &url));
         }
         run.answered(&r.method, &url, resp.status);
         run.bytes += resp.body.len() as u64;
