@@ -827,10 +827,7 @@ mod tests {
         // Every escape before the cut mark is whole.
         let head = s.split('…').next().unwrap();
         let tail = head.rsplit("\\").next().unwrap();
-        assert!(
-            tail.starts_with('"') || tail.starts_with("u00e9"),
-            "{s}"
-        );
+        assert!(tail.starts_with('"') || tail.starts_with("u00e9"), "{s}");
     }
 
     proptest::proptest! {

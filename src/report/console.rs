@@ -346,16 +346,16 @@ fn step_line(out: &mut String, s: &StepSummary, samples: u32, width: usize, styl
             } else {
                 String::new()
             };
-            let message = if failed_by_rules(f) {
+            let line = if failed_by_rules(f) {
                 // Listed one per line below: as many as announced.
                 format!(
-                    "{} rule failure(s):",
+                    "{} rule failure(s){failed_runs}:",
                     count_lines(&f.checks, CheckResult::is_failure)
                 )
             } else {
-                f.message.clone().unwrap_or_default()
+                format!("{}{failed_runs}", f.message.as_deref().unwrap_or_default())
             };
-            style.red(&format!("[{reason}] {message}{failed_runs}"))
+            style.red(&format!("[{reason}] {line}"))
         }),
         Outcome::Skipped => s
             .last
@@ -406,6 +406,139 @@ fn step_line(out: &mut String, s: &StepSummary, samples: u32, width: usize, styl
         }
         for line in summarize_lines(&shown.checks, CheckResult::is_warning, 12) {
             let _ = writeln!(out, "      {}", style.yellow(&format!("⚠ {line}")));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::flow::checks::summarize_failures;
+    use crate::flow::{Reason, StepResult};
+
+    fn verdict((rule, actual, on, kind): (usize, usize, usize, usize)) -> CheckResult {
+        let rules = ["hsts", "frame-options", "csp", "allow-origin"];
+        let mut c = CheckResult::new(
+            rules[rule],
+            kind == 0,
+            "something",
+            ["missing", "short", "`SAMEORIGIN`"][actual],
+        )
+        .on(["/", "/api/health", "/assets/app.js"][on]);
+        match kind {
+            2 => c = c.warning(true),
+            3 | 4 => {
+                c.accepted = Some(Acceptance {
+                    reason: "known".into(),
+                    until: "2999-01-01".into(),
+                    expired: kind == 4,
+                    entry: format!("accepted.yaml:{}", 3 + rule),
+                })
+            }
+            _ => {}
+        }
+        c
+    }
+
+    fn step(checks: Vec<CheckResult>) -> StepSummary {
+        let failed = checks.iter().any(|c| c.is_failure());
+        let last = StepResult {
+            name: "site-headers".into(),
+            kind: "security_headers",
+            always: false,
+            outcome: if failed {
+                Outcome::Failed
+            } else {
+                Outcome::Passed
+            },
+            reason: failed.then_some(Reason::Assertion),
+            message: failed.then(|| summarize_failures(&checks)),
+            method: "GET".into(),
+            url: "https://x/".into(),
+            status: Some(200),
+            duration: None,
+            ttfb: None,
+            attempts: 1,
+            poll_elapsed: None,
+            redirects: vec![],
+            response_bytes: 0,
+            checks,
+            not_judged: vec![],
+            tls: None,
+            phases: None,
+        };
+        StepSummary {
+            name: last.name.clone(),
+            always: false,
+            samples: 1,
+            passed: u32::from(!failed),
+            failed: u32::from(failed),
+            skipped: 0,
+            latency: None,
+            budget: vec![],
+            last_failure: failed.then(|| last.clone()),
+            last,
+        }
+    }
+
+    /// The count in `[assertion] N rule failure(s):` and the failures listed
+    /// (`✗` lines, "and K more" counting K).
+    fn announced_and_listed(text: &str) -> (Option<usize>, usize) {
+        let announced = text
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("[assertion] "))
+            .and_then(|r| r.split(' ').next()?.parse().ok());
+        let mut listed = 0;
+        for l in text.lines().map(str::trim) {
+            if let Some(r) = l.strip_prefix("✗ and ") {
+                listed += r
+                    .split(' ')
+                    .next()
+                    .and_then(|n| n.parse::<usize>().ok())
+                    .unwrap_or(0);
+            } else if l.starts_with('✗') {
+                listed += 1;
+            }
+        }
+        (announced, listed)
+    }
+
+    proptest! {
+        /// Over any mix of passed, failed, warning, accepted and expired
+        /// verdicts: the announced count is the number of ✗ lines, the JSON
+        /// message lists as many, and no failure is listed twice.
+        #[test]
+        fn counted_and_listed_failures_agree(
+            raw in proptest::collection::vec((0usize..4, 0usize..3, 0usize..3, 0usize..5), 0..60)
+        ) {
+            let checks: Vec<CheckResult> = raw.into_iter().map(verdict).collect();
+            let s = step(checks.clone());
+            let mut out = String::new();
+            step_line(&mut out, &s, 1, 20, ConsoleStyle::default());
+            let (announced, listed) = announced_and_listed(&out);
+            let failing = checks.iter().filter(|c| c.is_failure()).count();
+            if failing == 0 {
+                prop_assert_eq!(announced, None, "{}", out);
+                prop_assert_eq!(listed, 0, "{}", out);
+            } else {
+                prop_assert_eq!(announced, Some(listed), "{}", out);
+                let msg = s.last.message.clone().unwrap_or_default();
+                let in_json = msg.split("; ").filter(|p| !p.starts_with("and ")).count()
+                    + msg
+                        .split("; ")
+                        .filter_map(|p| p.strip_prefix("and "))
+                        .filter_map(|p| p.split(' ').next()?.parse::<usize>().ok())
+                        .sum::<usize>();
+                prop_assert_eq!(in_json, listed, "{}\n{}", msg, out);
+                // Every ✗ line is distinct.
+                let lines: Vec<&str> = out.lines().map(str::trim).filter(|l| l.starts_with('✗')).collect();
+                let mut uniq = lines.clone();
+                uniq.sort();
+                uniq.dedup();
+                prop_assert_eq!(uniq.len(), lines.len(), "{}", out);
+            }
         }
     }
 }

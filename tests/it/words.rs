@@ -162,7 +162,10 @@ const NGINX_502: &str = "<html>\r\n<head><title>502 Bad Gateway</title></head>\r
 
 /// Security headers a hardened nginx adds to everything it serves itself.
 const HARDENED: [(&str, &str); 6] = [
-    ("Strict-Transport-Security", "max-age=31536000; includeSubDomains"),
+    (
+        "Strict-Transport-Security",
+        "max-age=31536000; includeSubDomains",
+    ),
     ("X-Frame-Options", "DENY"),
     ("X-Content-Type-Options", "nosniff"),
     ("Content-Security-Policy", "default-src 'self'"),
@@ -287,7 +290,11 @@ fn console_block<'a>(console: &'a str, step: &str) -> Vec<&'a str> {
         })
         .unwrap_or_else(|| panic!("no step line for {step}:\n{console}"));
     let mut out = vec![lines[at]];
-    out.extend(lines[at + 1..].iter().take_while(|l| l.starts_with("      ")));
+    out.extend(
+        lines[at + 1..]
+            .iter()
+            .take_while(|l| l.starts_with("      ")),
+    );
     out
 }
 
@@ -349,7 +356,10 @@ async fn a_security_headers_check_names_the_url_that_got_no_answer() {
     task.abort();
     assert_eq!(code, 1, "{console}");
     let block = console_block(&console, "headers");
-    assert!(block[0].contains("---"), "no status for no answer: {block:?}");
+    assert!(
+        block[0].contains("---"),
+        "no status for no answer: {block:?}"
+    );
     assert!(
         block[1].contains("[connect]") && block[1].contains(&format!("GET {dead}")),
         "{block:?}"
@@ -368,8 +378,14 @@ fn starlette_cors(allowed: &'static str) -> impl Fn(&Req) -> Option<Reply> {
             let mut h = vec![
                 ("Vary", "Origin"),
                 ("Access-Control-Allow-Credentials", "true"),
-                ("Access-Control-Allow-Methods", "DELETE, GET, HEAD, OPTIONS, PATCH, POST, PUT"),
-                ("Access-Control-Allow-Headers", "content-type, authorization"),
+                (
+                    "Access-Control-Allow-Methods",
+                    "DELETE, GET, HEAD, OPTIONS, PATCH, POST, PUT",
+                ),
+                (
+                    "Access-Control-Allow-Headers",
+                    "content-type, authorization",
+                ),
                 ("Content-Type", "text/plain"),
             ];
             if ok {
@@ -430,7 +446,8 @@ async fn cors_never_judges_a_body() {
             return p;
         }
         let origin = r.header("origin").unwrap_or("").to_string();
-        let mut h: Vec<(&str, &str)> = vec![("Vary", "Origin"), ("Content-Type", "application/json")];
+        let mut h: Vec<(&str, &str)> =
+            vec![("Vary", "Origin"), ("Content-Type", "application/json")];
         let origin: &'static str = Box::leak(origin.into_boxed_str());
         if origin == ORIGIN {
             h.push(("Access-Control-Allow-Origin", origin));
@@ -476,7 +493,11 @@ async fn cors_never_judges_a_body() {
             .count();
         assert!(judged >= 2, "{feed}: {:#?}", s.checks);
         // Headers only: the flood was not downloaded.
-        assert!(s.response_bytes < 1024 * 1024, "{feed}: {}", s.response_bytes);
+        assert!(
+            s.response_bytes < 1024 * 1024,
+            "{feed}: {}",
+            s.response_bytes
+        );
     }
     task.abort();
 }
@@ -564,11 +585,15 @@ async fn a_502_outage_is_one_failure_per_check_not_every_rule() {
     for (flow, message, not_judged) in &expect {
         let s = step_of(&r, flow);
         assert_eq!(s.outcome, Outcome::Failed, "{flow}");
-        assert_eq!(s.reason.map(|r| r.as_str()), Some("status"), "{flow}: {s:#?}");
+        assert_eq!(
+            s.reason.map(|r| r.as_str()),
+            Some("status"),
+            "{flow}: {s:#?}"
+        );
         assert_eq!(s.message.as_deref(), Some(message.as_str()), "{flow}");
         assert_eq!(s.status, Some(502), "{flow}");
         // No rule failed: nothing was there to judge.
-        assert!(failures(&s).is_empty(), "{flow}: {:#?}", failures(&s));
+        assert!(failures(s).is_empty(), "{flow}: {:#?}", failures(s));
         let j = json_of(s);
         let nj: Vec<&str> = j["not_judged"]
             .as_array()
@@ -581,7 +606,9 @@ async fn a_502_outage_is_one_failure_per_check_not_every_rule() {
     // The SPA itself was judged, and passed.
     let h = step_of(&r, "headers");
     assert!(
-        h.checks.iter().any(|c| c.on.as_deref() == Some("/") && c.passed),
+        h.checks
+            .iter()
+            .any(|c| c.on.as_deref() == Some("/") && c.passed),
         "{:#?}",
         h.checks
     );
@@ -599,10 +626,7 @@ async fn a_502_outage_is_one_failure_per_check_not_every_rule() {
             "{flow}: {block:?}"
         );
         assert!(block[2].contains("not judged: "), "{flow}: {block:?}");
-        assert!(
-            !block.iter().any(|l| l.contains('✗')),
-            "{flow}: {block:?}"
-        );
+        assert!(!block.iter().any(|l| l.contains('✗')), "{flow}: {block:?}");
     }
 }
 
@@ -691,7 +715,11 @@ async fn an_explicitly_allowed_origin_is_never_called_an_echo_of_any_origin() {
         let v: Vec<&CheckResult> = s.checks.iter().filter(|c| c.check == rule).collect();
         assert_eq!(v.len(), 1, "{rule}: {:#?}", s.checks);
         assert!(!v[0].passed, "{rule}");
-        assert!(!v[0].actual.contains("any origin"), "{rule}: {}", v[0].actual);
+        assert!(
+            !v[0].actual.contains("any origin"),
+            "{rule}: {}",
+            v[0].actual
+        );
         assert!(v[0].actual.contains("allowed"), "{rule}: {}", v[0].actual);
     }
     assert!(
@@ -939,13 +967,20 @@ async fn a_shortened_json_body_keeps_the_error_member() {
     let r = run_flows(&yaml, secret).await;
     let s = &r[0].steps[0];
     let msg = s.message.clone().unwrap_or_default();
-    let shown = msg.split(" — body: ").nth(1).unwrap_or_else(|| panic!("{msg}"));
+    let shown = msg
+        .split(" — body: ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{msg}"));
     assert!(shown.contains(r#""code":"VALIDATION_ERROR""#), "{shown}");
     assert!(shown.contains(r#""field":"email""#), "{shown}");
     assert!(shown.contains("no es válido"), "{shown}");
     assert!(shown.contains(r#""success":false"#), "{shown}");
     assert!(!shown.contains(secret), "{shown}");
-    assert!(shown.chars().count() <= 170, "{} chars: {shown}", shown.chars().count());
+    assert!(
+        shown.chars().count() <= 170,
+        "{} chars: {shown}",
+        shown.chars().count()
+    );
 
     // The same in the JSON report and the checklist.
     let (_, console, report) = once(

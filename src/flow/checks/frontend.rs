@@ -213,7 +213,11 @@ pub(super) async fn run(c: &FrontendCheck, ctx: &Ctx<'_>) -> CheckRun {
     let left = |from: usize| -> Vec<String> {
         refs[from..]
             .iter()
-            .map(|(_, r)| url.join(r).map(|a| path_of(&a)).unwrap_or_else(|_| r.clone()))
+            .map(|(_, r)| {
+                url.join(r)
+                    .map(|a| path_of(&a))
+                    .unwrap_or_else(|_| r.clone())
+            })
             .collect()
     };
     for (i, (kind, r)) in refs.iter().enumerate() {

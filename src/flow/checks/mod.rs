@@ -405,7 +405,11 @@ pub(super) fn path_of(u: &url::Url) -> String {
 /// check that stopped at one of them leaves unjudged.
 fn paths_of(ctx: &Ctx<'_>, urls: &[Template]) -> Vec<String> {
     urls.iter()
-        .map(|t| ctx.url(t).map(|u| path_of(&u)).unwrap_or_else(|_| t.display()))
+        .map(|t| {
+            ctx.url(t)
+                .map(|u| path_of(&u))
+                .unwrap_or_else(|_| t.display())
+        })
         .collect()
 }
 
