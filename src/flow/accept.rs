@@ -10,7 +10,7 @@
 //! what each entry did ([`FindingUse`]) for the reports' "resolved" lines
 //! and the metrics.
 
-use super::checks::summarize_failures;
+use super::checks::{failed_by_rules, summarize_failures};
 use super::{Acceptance, FindingUse, FlowResult, Outcome, StepResult};
 use crate::config::Accepted;
 
@@ -64,7 +64,7 @@ fn apply_step(mine: &[&Accepted], uses: &mut [FindingUse], step: &mut StepResult
     // then the summary of the failed rules) or because a request got no
     // usable answer; only the first is the rules' verdict.
     let by_rules = match step.outcome {
-        Outcome::Failed => step.message.as_deref() == Some(&summarize_failures(&step.checks)),
+        Outcome::Failed => failed_by_rules(step),
         _ => true,
     };
     for (i, e) in mine.iter().enumerate() {
@@ -184,6 +184,7 @@ mod tests {
             response_bytes: 0,
             checks,
             not_fetched: vec![],
+            not_judged: vec![],
             tls: None,
             phases: None,
         };

@@ -30,10 +30,13 @@ pub enum Reason {
     Capture,
     BodyTooLarge,
     Request,
+    /// Not sent: the request carries a secret the target refused earlier
+    /// (sending it again could lock the account; see `credentials`).
+    Credential,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 11] = [
+    pub const ALL: [Reason; 12] = [
         Reason::Dns,
         Reason::Connect,
         Reason::Tls,
@@ -45,6 +48,7 @@ impl Reason {
         Reason::Capture,
         Reason::BodyTooLarge,
         Reason::Request,
+        Reason::Credential,
     ];
 
     pub fn as_str(&self) -> &'static str {
@@ -60,6 +64,7 @@ impl Reason {
             Reason::Capture => "capture",
             Reason::BodyTooLarge => "body_too_large",
             Reason::Request => "request",
+            Reason::Credential => "credential",
         }
     }
 
@@ -218,6 +223,12 @@ pub struct StepResult {
     /// never in a total, never judged.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub not_fetched: Vec<NotFetched>,
+    /// What a built-in check could not judge because a request got no usable
+    /// answer (no answer, or a 5xx from something other than what it judges):
+    /// rule ids, or for a check with many subjects (URLs, requests, assets)
+    /// the subjects left.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub not_judged: Vec<String>,
     /// What a `tls` check saw of the certificate chain.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls: Option<checks::TlsSummary>,

@@ -745,6 +745,7 @@ impl Runner {
                 response_bytes: 0,
                 checks: Vec::new(),
                 not_fetched: Vec::new(),
+                not_judged: Vec::new(),
                 tls: None,
                 phases: None,
             };
@@ -842,8 +843,14 @@ impl Runner {
         result.message = None;
         result.attempts = 1;
         result.duration = Some(start.elapsed());
-        result.status = run.status;
-        result.url = redactor.redact(&run.url);
+        // The step is shown as the request that failed it (or the first one).
+        let (method, url, status) = run.shown();
+        if let Some(m) = method {
+            result.method = m.to_string();
+        }
+        result.status = status;
+        result.url = redactor.redact(url);
+        result.not_judged = run.not_judged.iter().map(|s| redactor.redact(s)).collect();
         result.redirects = run.redirects.iter().map(|u| redactor.redact(u)).collect();
         result.response_bytes = run.bytes;
         result.tls = run.tls;
@@ -1025,7 +1032,7 @@ impl Runner {
             match admitted {
                 Ok(Ok(t)) => Some(t),
                 Ok(Err(refusal)) => {
-                    let mut f = Failure::new(Reason::Request, refused_note(&refusal));
+                    let mut f = Failure::new(Reason::Credential, refused_note(&refusal));
                     f.final_ = true;
                     return Err(f);
                 }
@@ -1407,6 +1414,7 @@ fn skipped(step: &Step, outcome: Outcome, reason: Option<Reason>, message: Strin
         response_bytes: 0,
         checks: Vec::new(),
         not_fetched: Vec::new(),
+        not_judged: Vec::new(),
         tls: None,
         phases: None,
     }

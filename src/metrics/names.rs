@@ -43,7 +43,7 @@ pub const STEP_SUCCESS: Name = (
 pub const STEP_RUNS: Name = ("smokeprobe_step_runs", "Step runs that were not skipped.");
 pub const STEP_FAILURES: Name = (
     "smokeprobe_step_failures",
-    "Failed step runs, by reason (dns, connect, tls, timeout, protocol, redirect, status, assertion, capture, body_too_large, request).",
+    "Failed step runs, by reason (dns, connect, tls, timeout, protocol, redirect, status, assertion, capture, body_too_large, request, credential).",
 );
 pub const STEP_WINDOW_QUANTILE: Name = (
     "smokeprobe_step_latency_window_seconds",

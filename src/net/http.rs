@@ -11,6 +11,9 @@
 //! resolve/connect/tls and `reused = true` — the timings are what happened, not
 //! an estimate.
 //!
+//! [`Session::send_head`] is for checks that judge headers only (CORS): the
+//! body is never kept or judged, so nothing in it can fail the request.
+//!
 //! What it deliberately does not do: follow redirects (the runner follows them
 //! per step so it can report the chain and strip credentials), use proxies, or
 //! retry — except resending once on a new connection when a kept-alive one turns
@@ -377,6 +380,27 @@ impl Progress {
     }
 }
 
+/// How much of a body [`Session::send_head`] reads (and throws away) so the
+/// connection can serve the next request; a longer body closes it instead.
+const DISCARD_MAX: u64 = 64 * 1024;
+/// How long [`Session::send_head`] waits for the rest of a body it throws
+/// away (at most half of what is left of the request's timeout): a body that
+/// is slow, truncated or endless closes the connection rather than delay the
+/// answer.
+const DISCARD_WAIT: Duration = Duration::from_millis(250);
+
+/// What to do with a response body.
+#[derive(Clone, Copy)]
+enum BodyMode {
+    /// Read it whole, within the cap (decoding gzip if asked).
+    Read,
+    /// Never judge it: read at most [`DISCARD_MAX`] of it, for at most
+    /// [`DISCARD_WAIT`] and half of what is left until `deadline`, to keep
+    /// the connection, and throw it away; nothing about it can fail the
+    /// request.
+    Discard { deadline: tokio::time::Instant },
+}
+
 impl Session {
     /// Sends one request and reads its whole body, within `opts.timeout`.
     /// Never follows redirects.
@@ -385,17 +409,52 @@ impl Session {
         req: Request,
         opts: &SessionOptions,
     ) -> Result<Response, HttpError> {
+        self.send_with(req, opts, None).await
+    }
+
+    /// Sends one request for its status and headers only: the body is never
+    /// kept, decoded or judged (the response's `body` is empty), so a broken,
+    /// truncated or endless body cannot fail it. What is already on its way
+    /// is read and thrown away (up to 64 KiB, briefly) so the connection can
+    /// be kept; otherwise the connection is closed. `opts.decompress` and
+    /// `opts.max_body` do not apply.
+    pub async fn send_head(
+        &mut self,
+        req: Request,
+        opts: &SessionOptions,
+    ) -> Result<Response, HttpError> {
+        let deadline = tokio::time::Instant::now() + opts.timeout;
+        let opts = SessionOptions {
+            decompress: false,
+            ..*opts
+        };
+        self.send_with(req, &opts, Some(deadline)).await
+    }
+
+    async fn send_with(
+        &mut self,
+        req: Request,
+        opts: &SessionOptions,
+        discard: Option<tokio::time::Instant>,
+    ) -> Result<Response, HttpError> {
         let prepared = self.prepare(req, opts).map_err(|message| HttpError {
             kind: ErrorKind::Request,
             message,
             phases: Phases::default(),
         })?;
+        let mode = match discard {
+            Some(deadline) => BodyMode::Discard { deadline },
+            None => BodyMode::Read,
+        };
         let mut progress = Progress::new(prepared.origin.host.clone());
         // On timeout the future is dropped, and with it the connection it had
         // taken out of the pool: a connection with a request half-done on it
         // is never reused.
-        let result =
-            tokio::time::timeout(opts.timeout, self.exchange(&prepared, opts, &mut progress)).await;
+        let result = tokio::time::timeout(
+            opts.timeout,
+            self.exchange(&prepared, opts, mode, &mut progress),
+        )
+        .await;
         match result {
             Ok(r) => r,
             Err(_) => Err(progress.timed_out(opts.timeout)),
@@ -482,6 +541,7 @@ impl Session {
         &mut self,
         p: &Prepared,
         opts: &SessionOptions,
+        mode: BodyMode,
         progress: &mut Progress,
     ) -> Result<Response, HttpError> {
         // A connection the server closed while it sat idle is of no use.
@@ -510,7 +570,14 @@ impl Session {
                 ));
             }
             match conn.sender.send(p.build(conn.sender.is_h2())).await {
-                Ok(resp) => return self.read(p, conn, resp, opts, progress).await,
+                Ok(resp) => {
+                    return match mode {
+                        BodyMode::Read => self.read(p, conn, resp, opts, progress).await,
+                        BodyMode::Discard { deadline } => {
+                            Ok(self.discard(p, conn, resp, deadline, progress).await)
+                        }
+                    };
+                }
                 Err(e) => {
                     // hyper hands the request back only when none of it was
                     // written: safe to send again whatever the method. Otherwise
@@ -673,6 +740,59 @@ impl Session {
             phases: progress.phases,
             peer,
         })
+    }
+}
+
+impl Session {
+    /// The status and headers of `resp`; its body is read and thrown away
+    /// when it ends soon enough (then the connection is kept), else the
+    /// connection is closed. Never fails.
+    async fn discard(
+        &mut self,
+        p: &Prepared,
+        conn: Conn,
+        resp: http::Response<Incoming>,
+        deadline: tokio::time::Instant,
+        progress: &mut Progress,
+    ) -> Response {
+        progress.start(Phase::Transfer);
+        let (parts, mut body) = resp.into_parts();
+        let status = parts.status.as_u16();
+        let now = tokio::time::Instant::now();
+        let by = now + DISCARD_WAIT.min(deadline.saturating_duration_since(now) / 2);
+        let ended = p.bodyless(status)
+            || tokio::time::timeout_at(by, async {
+                while let Some(frame) = body.frame().await {
+                    let Ok(frame) = frame else {
+                        return false;
+                    };
+                    if let Ok(data) = frame.into_data() {
+                        progress.wire += data.len() as u64;
+                        if progress.wire > DISCARD_MAX {
+                            return false;
+                        }
+                    }
+                }
+                true
+            })
+            .await
+            .unwrap_or(false);
+        progress.end();
+        let peer = Some(conn.peer);
+        if ended {
+            self.idle.insert(p.origin.clone(), conn);
+        }
+        // Otherwise `conn` is dropped here: a connection with a body still
+        // on it can serve nothing else.
+        Response {
+            status,
+            version: parts.version,
+            headers: parts.headers,
+            body: Bytes::new(),
+            wire_bytes: progress.wire,
+            phases: progress.phases,
+            peer,
+        }
     }
 }
 

@@ -5,7 +5,7 @@
 use std::fmt::Write;
 
 use super::{FlowSummary, OnceReport, StepSummary, SummaryReason, Verdict};
-use crate::flow::checks::summarize_lines;
+use crate::flow::checks::{count_lines, failed_by_rules, summarize_lines, summarize_with};
 use crate::flow::fmt_duration;
 use crate::flow::{Acceptance, CheckResult, Outcome};
 
@@ -59,32 +59,15 @@ fn acceptance_note(a: &Acceptance) -> String {
     }
 }
 
-/// The checks `pick` selects, one summary line per (rule, expected, actual)
+/// The accepted failures, one summary line per (rule, expected, actual)
 /// and entry, each ending with what the entry says.
-fn accepted_lines(checks: &[CheckResult], pick: fn(&CheckResult) -> bool) -> Vec<String> {
-    let mut entries: Vec<&Acceptance> = Vec::new();
-    for a in checks
-        .iter()
-        .filter(|c| pick(c))
-        .filter_map(|c| c.accepted.as_ref())
-    {
-        if !entries.iter().any(|e| e.entry == a.entry) {
-            entries.push(a);
-        }
-    }
-    let mut out = Vec::new();
-    for a in entries {
-        let mine: Vec<CheckResult> = checks
-            .iter()
-            .filter(|c| pick(c) && c.accepted.as_ref().is_some_and(|x| x.entry == a.entry))
-            .cloned()
-            .collect();
-        let note = acceptance_note(a);
-        for line in summarize_lines(&mine, |_| true, 12) {
-            out.push(format!("{line}{note}"));
-        }
-    }
-    out
+fn accepted_lines(checks: &[CheckResult]) -> Vec<String> {
+    summarize_with(checks, CheckResult::is_accepted, 12, note)
+}
+
+/// What a failed verdict's acceptance says, if it has one.
+fn note(c: &CheckResult) -> String {
+    c.accepted.as_ref().map(acceptance_note).unwrap_or_default()
 }
 
 pub fn render_console(r: &OnceReport, style: ConsoleStyle) -> String {
@@ -402,14 +385,16 @@ fn step_line(out: &mut String, s: &StepSummary, samples: u32, width: usize, styl
             } else {
                 String::new()
             };
-            let failed_rules = f.checks.iter().filter(|c| c.is_failure()).count();
-            let message = if f.kind != "request" && failed_rules > 0 {
-                // The rules are listed one per line below.
-                format!("{failed_rules} rule verdict(s) failed")
+            let line = if failed_by_rules(f) {
+                // Listed one per line below: as many as announced.
+                format!(
+                    "{} rule failure(s){failed_runs}:",
+                    count_lines(&f.checks, CheckResult::is_failure)
+                )
             } else {
-                f.message.clone().unwrap_or_default()
+                format!("{}{failed_runs}", f.message.as_deref().unwrap_or_default())
             };
-            style.red(&format!("[{reason}] {message}{failed_runs}"))
+            style.red(&format!("[{reason}] {line}"))
         }),
         Outcome::Skipped => s
             .last
@@ -437,22 +422,25 @@ fn step_line(out: &mut String, s: &StepSummary, samples: u32, width: usize, styl
     if let Some(d) = detail {
         let _ = writeln!(out, "      {d}");
     }
-    // Built-in checks: every failed rule on its own line, then the warnings.
+    // Built-in checks: what a request without a usable answer left
+    // unjudged, every failed rule on its own line, then the warnings.
     if s.last.kind != "request" {
         let shown = s.last_failure.as_ref().unwrap_or(&s.last);
         if o == Outcome::Failed {
-            let plain = |c: &CheckResult| c.is_failure() && !c.is_expired_acceptance();
-            for line in summarize_lines(&shown.checks, plain, 12)
-                .into_iter()
-                .chain(accepted_lines(
-                    &shown.checks,
-                    CheckResult::is_expired_acceptance,
-                ))
-            {
+            if !shown.not_judged.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "      {}",
+                    style.dim(&format!("not judged: {}", shown.not_judged.join(", ")))
+                );
+            }
+            // The same groups as counted above (an expired acceptance is a
+            // failure again, and says so).
+            for line in summarize_with(&shown.checks, CheckResult::is_failure, 12, note) {
                 let _ = writeln!(out, "      {}", style.red(&format!("✗ {line}")));
             }
         }
-        for line in accepted_lines(&shown.checks, CheckResult::is_accepted) {
+        for line in accepted_lines(&shown.checks) {
             let _ = writeln!(out, "      {}", style.yellow(&format!("⚠ {line}")));
         }
     }
@@ -496,5 +484,146 @@ mod tests {
         let cut = short_url(&long, 72);
         assert_eq!(cut.chars().count(), 72);
         assert!(cut.ends_with('…'));
+    }
+}
+
+#[cfg(test)]
+mod counts {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::flow::checks::summarize_failures;
+    use crate::flow::{Reason, StepResult};
+
+    fn verdict((rule, actual, on, kind): (usize, usize, usize, usize)) -> CheckResult {
+        let rules = ["hsts", "frame-options", "csp", "allow-origin"];
+        let mut c = CheckResult::new(
+            rules[rule],
+            kind == 0,
+            "something",
+            ["missing", "short", "`SAMEORIGIN`"][actual],
+        )
+        .on(["/", "/api/health", "/assets/app.js"][on]);
+        match kind {
+            2 => c = c.warning(true),
+            3 | 4 => {
+                c.accepted = Some(Acceptance {
+                    reason: "known".into(),
+                    until: "2999-01-01".into(),
+                    expired: kind == 4,
+                    entry: format!("accepted.yaml:{}", 3 + rule),
+                })
+            }
+            _ => {}
+        }
+        c
+    }
+
+    fn step(checks: Vec<CheckResult>) -> StepSummary {
+        let failed = checks.iter().any(|c| c.is_failure());
+        let last = StepResult {
+            name: "site-headers".into(),
+            kind: "security_headers",
+            always: false,
+            outcome: if failed {
+                Outcome::Failed
+            } else {
+                Outcome::Passed
+            },
+            reason: failed.then_some(Reason::Assertion),
+            message: failed.then(|| summarize_failures(&checks)),
+            method: "GET".into(),
+            url: "https://x/".into(),
+            status: Some(200),
+            duration: None,
+            ttfb: None,
+            attempts: 1,
+            poll_elapsed: None,
+            redirects: vec![],
+            response_bytes: 0,
+            checks,
+            not_judged: vec![],
+            not_fetched: vec![],
+            tls: None,
+            phases: None,
+        };
+        StepSummary {
+            name: last.name.clone(),
+            always: false,
+            outcome: if failed {
+                Outcome::Failed
+            } else {
+                Outcome::Passed
+            },
+            reason: failed.then_some(super::SummaryReason::Runs),
+            timed_samples: 0,
+            samples: 1,
+            passed: u32::from(!failed),
+            failed: u32::from(failed),
+            skipped: 0,
+            latency: None,
+            budget: vec![],
+            last_failure: failed.then(|| last.clone()),
+            last,
+        }
+    }
+
+    /// The count in `[assertion] N rule failure(s):` and the failures listed
+    /// (`✗` lines, "and K more" counting K).
+    fn announced_and_listed(text: &str) -> (Option<usize>, usize) {
+        let announced = text
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("[assertion] "))
+            .and_then(|r| r.split(' ').next()?.parse().ok());
+        let mut listed = 0;
+        for l in text.lines().map(str::trim) {
+            if let Some(r) = l.strip_prefix("✗ and ") {
+                listed += r
+                    .split(' ')
+                    .next()
+                    .and_then(|n| n.parse::<usize>().ok())
+                    .unwrap_or(0);
+            } else if l.starts_with('✗') {
+                listed += 1;
+            }
+        }
+        (announced, listed)
+    }
+
+    proptest! {
+        /// Over any mix of passed, failed, warning, accepted and expired
+        /// verdicts: the announced count is the number of ✗ lines, the JSON
+        /// message lists as many, and no failure is listed twice.
+        #[test]
+        fn counted_and_listed_failures_agree(
+            raw in proptest::collection::vec((0usize..4, 0usize..3, 0usize..3, 0usize..5), 0..60)
+        ) {
+            let checks: Vec<CheckResult> = raw.into_iter().map(verdict).collect();
+            let s = step(checks.clone());
+            let mut out = String::new();
+            step_line(&mut out, &s, 1, 20, ConsoleStyle::default());
+            let (announced, listed) = announced_and_listed(&out);
+            let failing = checks.iter().filter(|c| c.is_failure()).count();
+            if failing == 0 {
+                prop_assert_eq!(announced, None, "{}", out);
+                prop_assert_eq!(listed, 0, "{}", out);
+            } else {
+                prop_assert_eq!(announced, Some(listed), "{}", out);
+                let msg = s.last.message.clone().unwrap_or_default();
+                let in_json = msg.split("; ").filter(|p| !p.starts_with("and ")).count()
+                    + msg
+                        .split("; ")
+                        .filter_map(|p| p.strip_prefix("and "))
+                        .filter_map(|p| p.split(' ').next()?.parse::<usize>().ok())
+                        .sum::<usize>();
+                prop_assert_eq!(in_json, listed, "{}\n{}", msg, out);
+                // Every ✗ line is distinct.
+                let lines: Vec<&str> = out.lines().map(str::trim).filter(|l| l.starts_with('✗')).collect();
+                let mut uniq = lines.clone();
+                uniq.sort();
+                uniq.dedup();
+                prop_assert_eq!(uniq.len(), lines.len(), "{}", out);
+            }
+        }
     }
 }

@@ -36,7 +36,11 @@ pub fn render_junit(r: &OnceReport) -> String {
                     if let Some(fail) = &s.last_failure {
                         st.set_type(fail.reason.map(|r| r.as_str()).unwrap_or("failed"));
                         st.set_message(fail.message.clone().unwrap_or_default());
-                        let detail: Vec<String> = fail.checks.iter().map(verdict_line).collect();
+                        let mut detail: Vec<String> =
+                            fail.checks.iter().map(verdict_line).collect();
+                        if !fail.not_judged.is_empty() {
+                            detail.push(format!("not judged: {}", fail.not_judged.join(", ")));
+                        }
                         st.set_description(format!(
                             "{} {}\n{}",
                             fail.method,

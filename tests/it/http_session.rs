@@ -900,3 +900,73 @@ async fn multipart_bodies_parse_back_with_axum() {
         )
     );
 }
+
+// ---- headers only ----------------------------------------------------------
+
+/// `send_head`: a short complete body is read and thrown away (the
+/// connection is kept); a truncated, endless, over-the-cap or broken gzip
+/// body never fails the request and closes the connection instead.
+#[tokio::test]
+async fn send_head_never_fails_on_a_body() {
+    let addr = serve(|mut s, _| async move {
+        while let Some((head, _)) = read_request(&mut s).await {
+            let path = head.split(' ').nth(1).unwrap_or("").to_string();
+            let resp: Vec<u8> = match path.as_str() {
+                "/truncated" => b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789".to_vec(),
+                "/over-cap" => b"HTTP/1.1 200 OK\r\nContent-Length: 50000000\r\n\r\n".to_vec(),
+                "/bad-gzip" => {
+                    b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 8\r\n\r\nnot gzip"
+                        .to_vec()
+                }
+                _ => ok("{\"not\": json"),
+            };
+            if s.write_all(&resp).await.is_err() {
+                return;
+            }
+            match path.as_str() {
+                // Never completes: hold the connection open.
+                "/truncated" => std::future::pending::<()>().await,
+                "/over-cap" => {
+                    let chunk = vec![b'x'; 1 << 16];
+                    while s.write_all(&chunk).await.is_ok() {}
+                    return;
+                }
+                _ => {}
+            }
+        }
+    })
+    .await;
+    let o = SessionOptions {
+        max_body: 1 << 20,
+        ..opts()
+    };
+    let f = factory(vec![]);
+    let mut session = f.session();
+    let url = |p: &str| format!("http://{addr}{p}");
+    let first = session.send_head(get(&url("/small")), &o).await.unwrap();
+    assert_eq!(first.status, 200);
+    assert!(first.body.is_empty());
+    let again = session.send_head(get(&url("/small")), &o).await.unwrap();
+    assert!(again.phases.reused, "a short body keeps the connection");
+    for p in ["/truncated", "/over-cap", "/bad-gzip"] {
+        let r = session
+            .send_head(get(&url(p)), &o)
+            .await
+            .unwrap_or_else(|e| panic!("{p}: {:?} {}", e.kind, e.message));
+        assert_eq!(r.status, 200, "{p}");
+        assert!(r.body.is_empty(), "{p}");
+        assert!(r.wire_bytes <= 128 * 1024, "{p}: {}", r.wire_bytes);
+    }
+    // The same through `send` fails each of them, as it must.
+    for (p, kind) in [
+        ("/truncated", ErrorKind::Timeout),
+        ("/over-cap", ErrorKind::BodyTooLarge),
+        ("/bad-gzip", ErrorKind::Protocol),
+    ] {
+        let o = SessionOptions {
+            timeout: Duration::from_millis(500),
+            ..o
+        };
+        expect_err(fetch(get(&url(p)), &o).await, kind);
+    }
+}

@@ -31,3 +31,4 @@ mod status_page;
 #[cfg(target_os = "linux")]
 mod soak;
 mod tls_inspect;
+mod words;

@@ -67,9 +67,7 @@ pub(super) async fn run(c: &ApiDocsCheck, ctx: &Ctx<'_>) -> CheckRun {
                 return run.fail(Failure::new(f.reason, msg));
             }
         };
-        if i == 0 {
-            run.status = Some(resp.status);
-        }
+        run.answered(&Method::GET, &url, resp.status);
         run.bytes += resp.body.len() as u64;
         if resp.status >= 500 {
             server_errors.push(resp.status);

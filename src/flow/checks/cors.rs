@@ -4,6 +4,9 @@
 //! `Access-Control-Allow-Origin` at all (a stray `Allow-Credentials` there is
 //! harmless and not judged); `*` with credentials and echoing any origin fail;
 //! in production, `http://` and `localhost` origins must be refused too.
+//! Only headers are read, never a body; a request that gets no CORS answer
+//! at all (no answer, or a 5xx without any `Access-Control-*` header: a proxy
+//! whose backend is down) fails the check once, leaving the rest unjudged.
 
 use http::Method;
 
@@ -42,28 +45,92 @@ fn shown(v: &Option<String>) -> String {
     }
 }
 
+/// An origin as a browser sends it (`Origin` is the serialized origin:
+/// lower-case scheme and host, no default port, no path), so that an origin
+/// a probe file spells `HTTP://Example.com:80/` is the one it means.
+fn serialized(origin: &str) -> String {
+    let t = origin.trim().trim_end_matches('/');
+    match url::Url::parse(t) {
+        Ok(u) if u.origin().is_tuple() => u.origin().ascii_serialization(),
+        _ => t.to_string(),
+    }
+}
+
+/// A preflight is answered by the CORS layer itself (2xx or 4xx); a 5xx
+/// without a single `Access-Control-*` header came from something in front
+/// of it or instead of it (a proxy whose backend is down): nothing to judge.
+fn no_cors_answer(r: &Fetched) -> bool {
+    r.status >= 500
+        && !r
+            .headers
+            .keys()
+            .any(|k| k.as_str().starts_with("access-control-"))
+}
+
 pub(super) async fn run(c: &CorsCheck, ctx: &Ctx<'_>) -> CheckRun {
+    const WHAT: &str = "no CORS answer";
     let mut run = CheckRun::new(Reason::Assertion, c.url.display());
     let url = match ctx.url(&c.url) {
         Ok(u) => u,
         Err(f) => return run.fail(f),
     };
     run.url = url.to_string();
-    let mut allowed = Vec::new();
+    let mut allowed: Vec<String> = Vec::new();
     for t in &c.allowed_origins {
         match ctx.expand(t) {
-            Ok(o) => allowed.push(o.trim_end_matches('/').to_string()),
+            Ok(o) => {
+                let o = serialized(&o);
+                if !allowed.contains(&o) {
+                    allowed.push(o);
+                }
+            }
             Err(f) => return run.fail(f),
         }
     }
-    let foreign = match &c.disallowed_origin {
+    // Only an origin the probe made up proves that any origin is echoed.
+    let (foreign, invented) = match &c.disallowed_origin {
         Some(t) => match ctx.expand(t) {
-            Ok(o) => o,
+            Ok(o) => (serialized(&o), false),
             Err(f) => return run.fail(f),
         },
-        None => format!("https://smokeprobe-{}.invalid", builtins::random_hex(8)),
+        None => (
+            format!("https://smokeprobe-{}.invalid", builtins::random_hex(8)),
+            true,
+        ),
     };
-    // A preflight as a browser sends it for the configured request.
+    let mut refused = vec![("foreign-origin-refused", foreign, invented)];
+    if c.production {
+        let host = allowed
+            .first()
+            .and_then(|o| url::Url::parse(o).ok())
+            .and_then(|u| u.host_str().map(str::to_string))
+            .unwrap_or_else(|| "example.com".into());
+        refused.push(("http-origin-refused", format!("http://{host}"), false));
+        refused.push((
+            "localhost-origin-refused",
+            "http://localhost:3000".into(),
+            false,
+        ));
+    }
+    // The probe file allows it: judged as allowed, never as refused.
+    refused.retain(|(_, o, _)| !allowed.contains(o));
+    let mut rules = vec!["preflight-status", "allow-origin", "allow-methods"];
+    if !c.request_headers.is_empty() {
+        rules.push("allow-headers");
+    }
+    if c.credentials.is_some() {
+        rules.push("allow-credentials");
+    }
+    rules.push("vary-origin");
+    rules.extend(refused.iter().map(|(r, _, _)| *r));
+    if c.simple_request.is_some() && !rules.contains(&"foreign-origin-refused") {
+        rules.push("foreign-origin-refused");
+    }
+
+    // A preflight as a browser sends it for the configured request. Only
+    // headers are read: a body (a preflight's, or a broken feed's) is never
+    // judged, and never fails the check.
+    let options = Method::OPTIONS;
     let preflight = async |origin: &str| {
         let mut h = vec![
             ("origin", origin.to_string()),
@@ -75,10 +142,10 @@ pub(super) async fn run(c: &CorsCheck, ctx: &Ctx<'_>) -> CheckRun {
                 c.request_headers.join(","),
             ));
         }
-        ctx.fetch(true, Method::OPTIONS, &url, &h, None).await
+        ctx.fetch_head(options.clone(), &url, &h).await
     };
 
-    for (i, origin) in allowed.iter().enumerate() {
+    for origin in &allowed {
         let on = format!("preflight from {origin}");
         if c.production {
             let bad = dev_origin(origin);
@@ -96,39 +163,36 @@ pub(super) async fn run(c: &CorsCheck, ctx: &Ctx<'_>) -> CheckRun {
         }
         let resp = match preflight(origin).await {
             Ok(r) => r,
-            Err(f) => return run.fail(f),
+            Err(f) => {
+                let left = run.unjudged(&rules);
+                return run.unanswered(WHAT, &options, &url, f, left);
+            }
         };
-        if i == 0 {
-            run.status = Some(resp.status);
+        run.bytes += resp.wire_bytes;
+        if no_cors_answer(&resp) {
+            let left = run.unjudged(&rules);
+            return run.not_an_answer(WHAT, &options, &url, resp.status, left);
         }
+        run.answered(&options, &url, resp.status);
         judge_allowed(&mut run, c, &resp, origin, &on, true);
     }
 
-    let mut refused = vec![("foreign-origin-refused", foreign)];
-    if c.production {
-        let host = allowed
-            .first()
-            .and_then(|o| url::Url::parse(o).ok())
-            .and_then(|u| u.host_str().map(str::to_string))
-            .unwrap_or_else(|| "example.com".into());
-        refused.push(("http-origin-refused", format!("http://{host}")));
-        refused.push(("localhost-origin-refused", "http://localhost:3000".into()));
-    }
-    for (rule, origin) in refused {
-        if allowed.contains(&origin) {
-            continue;
-        }
+    for (rule, origin, invented) in refused {
         let resp = match preflight(&origin).await {
             Ok(r) => r,
-            Err(f) => return run.fail(f),
+            Err(f) => {
+                let left = run.unjudged(&rules);
+                return run.unanswered(WHAT, &options, &url, f, left);
+            }
         };
-        judge_refused(
-            &mut run,
-            &resp,
-            rule,
-            &origin,
-            &format!("preflight from {origin}"),
-        );
+        run.bytes += resp.wire_bytes;
+        if no_cors_answer(&resp) {
+            let left = run.unjudged(&rules);
+            return run.not_an_answer(WHAT, &options, &url, resp.status, left);
+        }
+        run.answered(&options, &url, resp.status);
+        let on = format!("preflight from {origin}");
+        judge_refused(&mut run, &resp, rule, &origin, invented, &on);
     }
 
     if let Some(t) = &c.simple_request {
@@ -136,42 +200,40 @@ pub(super) async fn run(c: &CorsCheck, ctx: &Ctx<'_>) -> CheckRun {
             Ok(u) => u,
             Err(f) => return run.fail(f),
         };
+        let get = Method::GET;
         if let Some(origin) = allowed.first() {
             let on = format!("GET from {origin}");
-            match ctx
-                .fetch(
-                    true,
-                    Method::GET,
-                    &simple,
-                    &[("origin", origin.clone())],
-                    None,
-                )
-                .await
-            {
-                Ok(r) => judge_allowed(&mut run, c, &r, origin, &on, false),
-                Err(f) => return run.fail(f),
+            let h = [("origin", origin.clone())];
+            let r = match ctx.fetch_head(get.clone(), &simple, &h).await {
+                Ok(r) => r,
+                Err(f) => {
+                    let left = run.unjudged(&rules);
+                    return run.unanswered(WHAT, &get, &simple, f, left);
+                }
+            };
+            run.bytes += r.wire_bytes;
+            if no_cors_answer(&r) {
+                let left = run.unjudged(&rules);
+                return run.not_an_answer(WHAT, &get, &simple, r.status, left);
             }
+            run.answered(&get, &simple, r.status);
+            judge_allowed(&mut run, c, &r, origin, &on, false);
         }
+        // From a refused origin no Allow-Origin is the right answer whatever
+        // the status (the application ran, and the browser blocks it).
         let origin = format!("https://smokeprobe-{}.invalid", builtins::random_hex(8));
-        match ctx
-            .fetch(
-                true,
-                Method::GET,
-                &simple,
-                &[("origin", origin.clone())],
-                None,
-            )
-            .await
-        {
-            Ok(r) => judge_refused(
-                &mut run,
-                &r,
-                "foreign-origin-refused",
-                &origin,
-                &format!("GET from {origin}"),
-            ),
-            Err(f) => return run.fail(f),
-        }
+        let h = [("origin", origin.clone())];
+        let r = match ctx.fetch_head(get.clone(), &simple, &h).await {
+            Ok(r) => r,
+            Err(f) => {
+                let left = run.unjudged(&rules);
+                return run.unanswered(WHAT, &get, &simple, f, left);
+            }
+        };
+        run.bytes += r.wire_bytes;
+        run.answered(&get, &simple, r.status);
+        let on = format!("GET from {origin}");
+        judge_refused(&mut run, &r, "foreign-origin-refused", &origin, true, &on);
     }
     run
 }
@@ -327,7 +389,17 @@ fn wildcard_with_credentials(on: &str) -> CheckResult {
 }
 
 /// Rules for an origin that must be refused: no Allow-Origin for it.
-fn judge_refused(run: &mut CheckRun, r: &Fetched, rule: &str, origin: &str, on: &str) {
+/// `invented`: the probe made the origin up, so an echo of it means any
+/// origin is echoed; a fixed one (`http://HOST`, `http://localhost:3000`, a
+/// configured `disallowed_origin`) echoed is only that origin allowed.
+fn judge_refused(
+    run: &mut CheckRun,
+    r: &Fetched,
+    rule: &str,
+    origin: &str,
+    invented: bool,
+    on: &str,
+) {
     let acao = r.header("access-control-allow-origin");
     let creds = r
         .header("access-control-allow-credentials")
@@ -335,7 +407,16 @@ fn judge_refused(run: &mut CheckRun, r: &Fetched, rule: &str, origin: &str, on: 
     let (passed, actual) = match acao.as_deref() {
         None => (true, "no Access-Control-Allow-Origin".to_string()),
         Some("*") => (false, "`*`: every origin is allowed".to_string()),
-        Some(v) if v == origin => (false, format!("`{v}` echoed: any origin is allowed")),
+        Some(v) if v == origin && invented => {
+            (false, format!("`{v}` echoed: any origin is allowed"))
+        }
+        Some(v) if v == origin => (
+            false,
+            match dev_origin(v) {
+                Some(why) => format!("`{v}` allowed ({why})"),
+                None => format!("`{v}` allowed"),
+            },
+        ),
         Some("null") => (false, "`null` allowed".to_string()),
         // Another, fixed origin: the browser blocks this one.
         Some(v) => (true, format!("only `{v}`")),

@@ -232,11 +232,27 @@ pub(super) async fn run(c: &FrontendCheck, ctx: &Ctx<'_>) -> CheckRun {
         Err(f) => return run.fail(f),
     };
     run.url = url.to_string();
+    const PAGE: &str = "no page to judge";
+    const ASSET: &str = "no answer for an asset";
+    let mut rules = vec!["html", "asset-status", "asset-type"];
+    if c.require_compression {
+        rules.push("compression");
+    }
+    if !c.allow_source_maps {
+        rules.push("no-source-map");
+    }
+    if c.max_total.is_some() {
+        rules.push("bundle-size");
+    }
+    if c.max_total_compressed.is_some() {
+        rules.push("bundle-size-compressed");
+    }
+    let get = Method::GET;
     let gzip = [("accept-encoding", "gzip".to_string())];
     let root = match ctx
         .fetch(
             false,
-            Method::GET,
+            get.clone(),
             &url,
             &[
                 ("accept", "text/html".into()),
@@ -247,9 +263,16 @@ pub(super) async fn run(c: &FrontendCheck, ctx: &Ctx<'_>) -> CheckRun {
         .await
     {
         Ok(r) => r,
-        Err(f) => return run.fail(f),
+        Err(f) => {
+            let left = run.unjudged(&rules);
+            return run.unanswered(PAGE, &get, &url, f, left);
+        }
     };
-    run.status = Some(root.status);
+    if root.status >= 500 {
+        let left = run.unjudged(&rules);
+        return run.not_an_answer(PAGE, &get, &url, root.status, left);
+    }
+    run.answered(&get, &url, root.status);
     run.bytes += root.body.len() as u64;
     let on = path_of(&url);
     let ct = root.header("content-type").unwrap_or_default();
@@ -277,17 +300,19 @@ pub(super) async fn run(c: &FrontendCheck, ctx: &Ctx<'_>) -> CheckRun {
             let mut d = flate2::read::GzDecoder::new(&root.body[..]).take(ctx.max_body);
             let mut s = Vec::new();
             if let Err(e) = d.read_to_end(&mut s) {
-                return run.fail(Failure::new(
+                return run.broken(Failure::new(
                     Reason::Protocol,
-                    format!("the HTML's gzip body is invalid: {e}"),
+                    format!("GET {url}: the HTML's gzip body is invalid: {e}"),
                 ));
             }
             String::from_utf8_lossy(&s).into_owned()
         }
         Some(e) => {
-            return run.fail(Failure::new(
+            return run.broken(Failure::new(
                 Reason::Protocol,
-                format!("the HTML came back `{e}`-encoded although only gzip was accepted"),
+                format!(
+                    "GET {url}: the HTML came back `{e}`-encoded although only gzip was accepted"
+                ),
             ));
         }
     };
@@ -296,7 +321,21 @@ pub(super) async fn run(c: &FrontendCheck, ctx: &Ctx<'_>) -> CheckRun {
     }
     let refs = assets(&html);
     let (mut total, mut total_wire, mut unknown, mut judged) = (0u64, 0u64, 0usize, 0usize);
-    for (kind, r) in &refs {
+    // What an asset without an answer leaves unjudged: it and the ones after
+    // it that the check would have fetched.
+    let left = |from: usize| -> Vec<String> {
+        refs[from..]
+            .iter()
+            .filter_map(|(_, r)| match url.join(r) {
+                Ok(a) => {
+                    let at = place(&url, &a, &c.third_party);
+                    at.fetched().then(|| subject(&a, at))
+                }
+                Err(_) => Some(r.clone()),
+            })
+            .collect()
+    };
+    for (i, (kind, r)) in refs.iter().enumerate() {
         let Ok(asset) = url.join(r) else {
             judged += 1;
             run.checks.push(
@@ -312,13 +351,14 @@ pub(super) async fn run(c: &FrontendCheck, ctx: &Ctx<'_>) -> CheckRun {
         }
         judged += 1;
         let on = subject(&asset, at);
-        let resp = match ctx.fetch(false, Method::GET, &asset, &gzip, None).await {
+        let resp = match ctx.fetch(false, get.clone(), &asset, &gzip, None).await {
             Ok(x) => x,
-            Err(f) => {
-                let msg = format!("{asset}: {}", f.message);
-                return run.fail(Failure::new(f.reason, msg));
-            }
+            Err(f) => return run.unanswered(ASSET, &get, &asset, f, left(i)),
         };
+        if resp.status >= 500 {
+            return run.not_an_answer(ASSET, &get, &asset, resp.status, left(i));
+        }
+        run.answered(&get, &asset, resp.status);
         run.bytes += resp.body.len() as u64;
         run.checks.push(
             CheckResult::new(
@@ -360,7 +400,7 @@ pub(super) async fn run(c: &FrontendCheck, ctx: &Ctx<'_>) -> CheckRun {
         let size = match decoded_len(&resp, ctx.max_body) {
             Ok(s) => s,
             Err(e) => {
-                return run.fail(Failure::new(Reason::Protocol, format!("{asset}: {e}")));
+                return run.broken(Failure::new(Reason::Protocol, format!("GET {asset}: {e}")));
             }
         };
         total_wire += wire;
@@ -426,13 +466,14 @@ pub(super) async fn run(c: &FrontendCheck, ctx: &Ctx<'_>) -> CheckRun {
                 list_not_fetched(&mut run.not_fetched, &map_url, "source map", map_at);
                 continue;
             }
-            let m = match ctx.fetch(false, Method::GET, &map_url, &gzip, None).await {
+            let m = match ctx.fetch(false, get.clone(), &map_url, &gzip, None).await {
                 Ok(x) => x,
                 Err(f) => {
-                    let msg = format!("{map_url}: {}", f.message);
-                    return run.fail(Failure::new(f.reason, msg));
+                    let what = "no answer for a source map";
+                    return run.unanswered(what, &get, &map_url, f, left(i));
                 }
             };
+            run.answered(&get, &map_url, m.status);
             let mct = m
                 .header("content-type")
                 .unwrap_or_default()

@@ -112,7 +112,7 @@ pub(super) async fn run(c: &LoginTimingCheck, ctx: &Ctx<'_>) -> CheckRun {
             }
         };
         run.bytes += r.body.len() as u64;
-        run.status = Some(r.status);
+        run.answered(&Method::POST, &url, r.status);
         if !(200..300).contains(&r.status) {
             let code = error_code(&r.body)
                 .map(|c| format!(" {c}"))

@@ -76,13 +76,40 @@ pub(super) struct CheckRun {
     pub failure: Option<Failure>,
     /// Reason given when a rule (not a request) fails.
     pub rule_reason: Reason,
-    pub status: Option<u16>,
+    /// The check's own URL: what the step shows before any request was sent.
     pub url: String,
     pub redirects: Vec<String>,
     pub bytes: u64,
     pub tls: Option<TlsSummary>,
     /// Assets listed instead of fetched (third-party, not opted in).
     pub not_fetched: Vec<NotFetched>,
+    /// What was left unjudged when a request got no usable answer: rule ids,
+    /// or the subjects (URL paths, requests, assets) of a check with many.
+    pub not_judged: Vec<String>,
+    /// Every request sent, in order.
+    requests: Vec<Sent>,
+    /// The request that got no usable answer (an index into `requests`).
+    unanswered: Option<usize>,
+}
+
+/// One request a check sent, and the verdicts on its answer.
+struct Sent {
+    method: Method,
+    url: String,
+    status: Option<u16>,
+    /// Verdicts given before its answer: those from here on judge it.
+    from: usize,
+}
+
+/// A status with its reason phrase: `502 Bad Gateway`.
+pub(super) fn status_text(status: u16) -> String {
+    match http::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+    {
+        Some(r) => format!("{status} {r}"),
+        None => status.to_string(),
+    }
 }
 
 impl CheckRun {
@@ -91,18 +118,107 @@ impl CheckRun {
             checks: Vec::new(),
             failure: None,
             rule_reason,
-            status: None,
             url,
             redirects: Vec::new(),
             bytes: 0,
             tls: None,
             not_fetched: Vec::new(),
+            not_judged: Vec::new(),
+            requests: Vec::new(),
+            unanswered: None,
         }
     }
 
+    /// Fails before any request (a variable that is not set, a bad URL).
     fn fail(mut self, f: Failure) -> Self {
         self.failure = Some(f);
         self
+    }
+
+    /// `method url` got an answer with `status`: the verdicts given from
+    /// now on judge it.
+    fn answered(&mut self, method: &Method, url: &url::Url, status: u16) {
+        self.requests.push(Sent {
+            method: method.clone(),
+            url: url.to_string(),
+            status: Some(status),
+            from: self.checks.len(),
+        });
+    }
+
+    /// `method url` got no answer at all (`f`): the step fails with its
+    /// reason, saying `what` could not be judged, and `not_judged` stays so.
+    fn unanswered(
+        mut self,
+        what: &str,
+        method: &Method,
+        url: &url::Url,
+        f: Failure,
+        not_judged: Vec<String>,
+    ) -> Self {
+        self.unanswered = Some(self.requests.len());
+        self.requests.push(Sent {
+            method: method.clone(),
+            url: url.to_string(),
+            status: None,
+            from: self.checks.len(),
+        });
+        self.not_judged = not_judged;
+        let message = format!("{what}: {method} {url}: {}", f.message);
+        self.fail(Failure::new(f.reason, message))
+    }
+
+    /// `method url` was answered `status` by something that is not what the
+    /// check judges (a 502 from a proxy whose backend is down): the step
+    /// fails once with reason `status` instead of failing every rule.
+    fn not_an_answer(
+        mut self,
+        what: &str,
+        method: &Method,
+        url: &url::Url,
+        status: u16,
+        not_judged: Vec<String>,
+    ) -> Self {
+        self.unanswered = Some(self.requests.len());
+        self.answered(method, url, status);
+        self.not_judged = not_judged;
+        let message = format!("{what}: {} from {method} {url}", status_text(status));
+        self.fail(Failure::new(Reason::Status, message))
+    }
+
+    /// The last answered request's body cannot be read (an invalid gzip
+    /// stream): fails the step with `f`, shown as that request.
+    fn broken(mut self, f: Failure) -> Self {
+        self.unanswered = self.requests.len().checked_sub(1);
+        self.fail(f)
+    }
+
+    /// The rules of `all` that have no verdict yet (what is left unjudged).
+    fn unjudged(&self, all: &[&str]) -> Vec<String> {
+        all.iter()
+            .filter(|r| !self.checks.iter().any(|c| c.check == **r))
+            .map(|r| r.to_string())
+            .collect()
+    }
+
+    /// The request the step is shown as (method, URL, status): the one that
+    /// got no usable answer, else the one whose answer failed the first
+    /// failing rule, else the first one sent; the check's own URL when it
+    /// sent nothing.
+    pub fn shown(&self) -> (Option<&Method>, &str, Option<u16>) {
+        let pick = match self.unanswered {
+            Some(i) => self.requests.get(i),
+            None => self
+                .checks
+                .iter()
+                .position(|c| c.is_failure())
+                .and_then(|at| self.requests.iter().rev().find(|r| r.from <= at))
+                .or(self.requests.first()),
+        };
+        match pick {
+            Some(r) => (Some(&r.method), r.url.as_str(), r.status),
+            None => (None, self.url.as_str(), None),
+        }
     }
 }
 
@@ -114,6 +230,8 @@ pub(super) struct Fetched {
     /// Request sent → body read, without connection setup (resolve,
     /// connect, TLS): what the server's work and the round trip cost.
     pub time: Duration,
+    /// Body bytes as they crossed the wire (read, even when not kept).
+    pub wire_bytes: u64,
 }
 
 impl Fetched {
@@ -145,6 +263,31 @@ impl Ctx<'_> {
     pub async fn fetch(
         &self,
         decompress: bool,
+        method: Method,
+        url: &url::Url,
+        headers: &[(&str, String)],
+        body: Option<String>,
+    ) -> Result<Fetched, Failure> {
+        self.send(Some(decompress), method, url, headers, body)
+            .await
+    }
+
+    /// One request for its status and headers only: the body is never read
+    /// into memory nor judged (`Fetched::body` is empty), so nothing in it
+    /// can fail the check.
+    pub async fn fetch_head(
+        &self,
+        method: Method,
+        url: &url::Url,
+        headers: &[(&str, String)],
+    ) -> Result<Fetched, Failure> {
+        self.send(None, method, url, headers, None).await
+    }
+
+    /// `decompress` None: headers only.
+    async fn send(
+        &self,
+        decompress: Option<bool>,
         method: Method,
         url: &url::Url,
         headers: &[(&str, String)],
@@ -186,7 +329,7 @@ impl Ctx<'_> {
             match tokio::time::timeout(budget, self.guard.admit(&used)).await {
                 Ok(Ok(t)) => Some(t),
                 Ok(Err(refusal)) => {
-                    let mut f = Failure::new(Reason::Request, refused_note(&refusal));
+                    let mut f = Failure::new(Reason::Credential, refused_note(&refusal));
                     f.final_ = true;
                     return Err(f);
                 }
@@ -207,17 +350,17 @@ impl Ctx<'_> {
         req.headers = map;
         req.body = body;
         let opts = SessionOptions {
-            decompress,
+            decompress: decompress.unwrap_or(false),
             max_body: self.max_body,
             timeout: budget.saturating_sub(started.elapsed()),
         };
-        let resp = self
-            .session
-            .lock()
-            .await
-            .send(req, &opts)
-            .await
-            .map_err(failure_of)?;
+        let mut session = self.session.lock().await;
+        let resp = match decompress {
+            Some(_) => session.send(req, &opts).await,
+            None => session.send_head(req, &opts).await,
+        }
+        .map_err(failure_of)?;
+        drop(session);
         if let Some(ticket) = ticket {
             // A check's request carrying a secret fails on a refusal.
             let refused = matches!(resp.status, 401 | 423 | 429);
@@ -235,6 +378,7 @@ impl Ctx<'_> {
             headers: resp.headers,
             body: resp.body,
             time: resp.phases.processing + resp.phases.transfer,
+            wire_bytes: resp.wire_bytes,
         })
     }
 }
@@ -321,7 +465,21 @@ pub(super) fn path_of(u: &url::Url) -> String {
     }
 }
 
+/// The paths of `urls` (unexpanded when they cannot be expanded): what a
+/// check that stopped at one of them leaves unjudged.
+fn paths_of(ctx: &Ctx<'_>, urls: &[Template]) -> Vec<String> {
+    urls.iter()
+        .map(|t| {
+            ctx.url(t)
+                .map(|u| path_of(&u))
+                .unwrap_or_else(|_| t.display())
+        })
+        .collect()
+}
+
 async fn security_headers(c: &crate::config::HeadersCheck, ctx: &Ctx<'_>) -> CheckRun {
+    // Headers on a proxy's 502 page, or on nothing, say nothing of the site.
+    const WHAT: &str = "no page to judge the headers of";
     let first = c.urls.first().map(|u| u.display()).unwrap_or_default();
     let mut run = CheckRun::new(Reason::Assertion, first);
     let mut req_headers = Vec::new();
@@ -340,16 +498,21 @@ async fn security_headers(c: &crate::config::HeadersCheck, ctx: &Ctx<'_>) -> Che
         if i == 0 {
             run.url = url.to_string();
         }
-        let resp = match ctx.fetch(true, Method::GET, &url, &hdrs, None).await {
-            Ok(r) => r,
-            Err(f) => {
-                let msg = format!("{url}: {}", f.message);
-                return run.fail(Failure::new(f.reason, msg));
-            }
+        let get = Method::GET;
+        // This URL as sent (`${random}` and all), and the ones after it.
+        let left = || {
+            let mut v = vec![path_of(&url)];
+            v.extend(paths_of(ctx, &c.urls[i + 1..]));
+            v
         };
-        if i == 0 {
-            run.status = Some(resp.status);
+        let resp = match ctx.fetch(true, get.clone(), &url, &hdrs, None).await {
+            Ok(r) => r,
+            Err(f) => return run.unanswered(WHAT, &get, &url, f, left()),
+        };
+        if resp.status >= 500 {
+            return run.not_an_answer(WHAT, &get, &url, resp.status, left());
         }
+        run.answered(&get, &url, resp.status);
         run.bytes += resp.body.len() as u64;
         let on = path_of(&url);
         if resp.status >= 400 {
@@ -390,14 +553,25 @@ async fn security_headers(c: &crate::config::HeadersCheck, ctx: &Ctx<'_>) -> Che
                     picks.push((asset, at));
                 }
             }
-            for (asset, at) in picks {
-                let a = match ctx.fetch(true, Method::GET, &asset, &hdrs, None).await {
-                    Ok(a) => a,
-                    Err(f) => {
-                        let msg = format!("{asset}: {}", f.message);
-                        return run.fail(Failure::new(f.reason, msg));
-                    }
+            // The picks as sent, for what an unanswered one leaves unjudged.
+            let pick_paths: Vec<String> = picks
+                .iter()
+                .map(|(a, at)| frontend::subject(a, *at))
+                .collect();
+            for (n, (asset, at)) in picks.into_iter().enumerate() {
+                let asset_left = || {
+                    let mut v = pick_paths[n..].to_vec();
+                    v.extend(left().into_iter().skip(1));
+                    v
                 };
+                let a = match ctx.fetch(true, get.clone(), &asset, &hdrs, None).await {
+                    Ok(a) => a,
+                    Err(f) => return run.unanswered(WHAT, &get, &asset, f, asset_left()),
+                };
+                if a.status >= 500 {
+                    return run.not_an_answer(WHAT, &get, &asset, a.status, asset_left());
+                }
+                run.answered(&get, &asset, a.status);
                 run.bytes += a.body.len() as u64;
                 let on = frontend::subject(&asset, at);
                 if a.status >= 400 {
@@ -419,7 +593,23 @@ async fn error_leaks(c: &crate::config::LeakCheck, ctx: &Ctx<'_>) -> CheckRun {
         .first()
         .map(|r| r.url.display())
         .unwrap_or_default();
+    // A proxy's 502/503/504 means the application did not answer: its page
+    // says nothing of how the application reports errors. A 500 is the
+    // application's own answer, and judged (a traceback in it is a leak).
+    const WHAT: &str = "no answer from the application";
     let mut run = CheckRun::new(Reason::Assertion, first);
+    // This request as sent (`${random}` and all), and the ones after it.
+    let left = |i: usize, url: &url::Url| -> Vec<String> {
+        let this = format!("{} {}", c.requests[i].method, path_of(url));
+        let rest = c.requests[i + 1..].iter().map(|r| {
+            let p = ctx
+                .url(&r.url)
+                .map(|u| path_of(&u))
+                .unwrap_or_else(|_| r.url.display());
+            format!("{} {p}", r.method)
+        });
+        std::iter::once(this).chain(rest).collect()
+    };
     for (i, r) in c.requests.iter().enumerate() {
         let url = match ctx.url(&r.url) {
             Ok(u) => u,
@@ -436,17 +626,17 @@ async fn error_leaks(c: &crate::config::LeakCheck, ctx: &Ctx<'_>) -> CheckRun {
         if let Some(ct) = &r.content_type {
             hdrs.push(("content-type", ct.clone()));
         }
-        let resp = match ctx.fetch(true, r.method.clone(), &url, &hdrs, body).await {
-            Ok(x) => x,
-            Err(f) => {
-                let msg = format!("{} {url}: {}", r.method, f.message);
-                return run.fail(Failure::new(f.reason, msg));
-            }
-        };
         if i == 0 {
             run.url = url.to_string();
-            run.status = Some(resp.status);
         }
+        let resp = match ctx.fetch(true, r.method.clone(), &url, &hdrs, body).await {
+            Ok(x) => x,
+            Err(f) => return run.unanswered(WHAT, &r.method, &url, f, left(i, &url)),
+        };
+        if matches!(resp.status, 502..=504) {
+            return run.not_an_answer(WHAT, &r.method, &url, resp.status, left(i, &url));
+        }
+        run.answered(&r.method, &url, resp.status);
         run.bytes += resp.body.len() as u64;
         let on = format!("{} {}", r.method, path_of(&url));
         run.checks.push(
@@ -482,28 +672,66 @@ async fn error_leaks(c: &crate::config::LeakCheck, ctx: &Ctx<'_>) -> CheckRun {
 
 /// One line for a failed check step: each failed rule once, with every
 /// subject it failed on, e.g. `hsts on /, /assets/app.js: expected …, got missing`.
+/// The same groups, and as many, as the console lists (up to 4 here, then
+/// "and N more").
 pub fn summarize_failures(checks: &[CheckResult]) -> String {
     summarize_lines(checks, CheckResult::is_failure, 4).join("; ")
 }
 
-/// The checks `pick` selects, one line per (rule, expected, actual) with every
-/// subject it applies to; at most `max` lines, then "and N more".
+/// Whether a failed check step failed by its rules (then its message is the
+/// summary of the failed rules), not because a request got no usable answer.
+pub fn failed_by_rules(step: &super::StepResult) -> bool {
+    step.kind != "request"
+        && step.checks.iter().any(|c| c.is_failure())
+        && step.message.as_deref() == Some(&summarize_failures(&step.checks))
+}
+
+/// The checks `pick` selects, one line per (rule, expected, actual, accepting
+/// entry) with every subject it applies to; at most `max` lines, then "and N
+/// more".
 pub fn summarize_lines(
     checks: &[CheckResult],
     pick: fn(&CheckResult) -> bool,
     max: usize,
 ) -> Vec<String> {
-    let mut groups: Vec<(&CheckResult, Vec<&str>)> = Vec::new();
+    summarize_with(checks, pick, max, |_| String::new())
+}
+
+/// How many lines [`summarize_lines`] has for `pick` without a limit: the
+/// number a summary may announce ("N rule failure(s)").
+pub fn count_lines(checks: &[CheckResult], pick: fn(&CheckResult) -> bool) -> usize {
+    groups(checks, pick).len()
+}
+
+type Group<'a> = (&'a CheckResult, Vec<&'a str>);
+
+fn groups(checks: &[CheckResult], pick: fn(&CheckResult) -> bool) -> Vec<Group<'_>> {
+    let entry = |c: &CheckResult| c.accepted.as_ref().map(|a| a.entry.clone());
+    let mut groups: Vec<Group<'_>> = Vec::new();
     for c in checks.iter().filter(|c| pick(c)) {
         let on = c.on.as_deref().unwrap_or("");
-        match groups
-            .iter_mut()
-            .find(|(g, _)| g.check == c.check && g.expected == c.expected && g.actual == c.actual)
-        {
+        match groups.iter_mut().find(|(g, _)| {
+            g.check == c.check
+                && g.expected == c.expected
+                && g.actual == c.actual
+                && entry(g) == entry(c)
+        }) {
             Some((_, ons)) => ons.push(on),
             None => groups.push((c, vec![on])),
         }
     }
+    groups
+}
+
+/// [`summarize_lines`], each line followed by `note` of its group (the
+/// acceptance of its verdicts, say).
+pub fn summarize_with(
+    checks: &[CheckResult],
+    pick: fn(&CheckResult) -> bool,
+    max: usize,
+    note: impl Fn(&CheckResult) -> String,
+) -> Vec<String> {
+    let groups = groups(checks, pick);
     let total = groups.len();
     let mut lines: Vec<String> = groups
         .iter()
@@ -519,7 +747,13 @@ pub fn summarize_lines(
             } else {
                 format!(" on {}", ons.join(", "))
             };
-            format!("{}{on}: expected {}, got {}", c.check, c.expected, c.actual)
+            format!(
+                "{}{on}: expected {}, got {}{}",
+                c.check,
+                c.expected,
+                c.actual,
+                note(c)
+            )
         })
         .collect();
     if total > max {

@@ -27,11 +27,24 @@ pub(super) async fn run(c: &RedirectCheck, ctx: &Ctx<'_>) -> CheckRun {
             format!("`{start}` is not an http:// URL: the check starts from plain HTTP"),
         ));
     }
-    let first = match ctx.fetch(true, Method::GET, &start, &[], None).await {
+    const WHAT: &str = "no answer to judge the redirect";
+    const TARGET: &str = "the redirect's target did not answer";
+    let all = crate::flow::checks::rule_names("https_redirect");
+    let get = Method::GET;
+    let first = match ctx.fetch(true, get.clone(), &start, &[], None).await {
         Ok(r) => r,
-        Err(f) => return run.fail(f),
+        Err(f) => {
+            let left = run.unjudged(all);
+            return run.unanswered(WHAT, &get, &start, f, left);
+        }
     };
-    run.status = Some(first.status);
+    if first.status >= 500 {
+        // A 502 on port 80 says nothing of a redirect (nor that the site
+        // "answers over plain HTTP").
+        let left = run.unjudged(all);
+        return run.not_an_answer(WHAT, &get, &start, first.status, left);
+    }
+    run.answered(&get, &start, first.status);
     let on = path_of(&start);
     let permanent = first.status == 301 || (c.allow_308 && first.status == 308);
     let want = if c.allow_308 { "301 or 308" } else { "301" };
@@ -106,13 +119,15 @@ pub(super) async fn run(c: &RedirectCheck, ctx: &Ctx<'_>) -> CheckRun {
     let mut url = next;
     run.redirects.push(url.to_string());
     loop {
-        let resp = match ctx.fetch(true, Method::GET, &url, &[], None).await {
+        let resp = match ctx.fetch(true, get.clone(), &url, &[], None).await {
             Ok(r) => r,
-            Err(f) => {
-                let msg = format!("following the redirect to {url}: {}", f.message);
-                return run.fail(Failure::new(f.reason, msg));
-            }
+            Err(f) => return run.unanswered(TARGET, &get, &url, f, vec!["final-answer".into()]),
         };
+        if resp.status >= 500 {
+            let left = vec!["final-answer".into()];
+            return run.not_an_answer(TARGET, &get, &url, resp.status, left);
+        }
+        run.answered(&get, &url, resp.status);
         if is_redirect(resp.status) {
             if run.redirects.len() >= c.max_hops as usize {
                 run.checks.push(

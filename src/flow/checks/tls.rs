@@ -66,6 +66,10 @@ pub(super) async fn run(c: &TlsCheck, ctx: &Ctx<'_>) -> CheckRun {
                 InspectError::Handshake(_) => Reason::Tls,
                 InspectError::Timeout { .. } => Reason::Timeout,
             };
+            // One connection answers every rule: none of them is judged.
+            run.not_judged = ["certificate-valid", "days-left", "protocol"]
+                .map(String::from)
+                .to_vec();
             return run.fail(Failure::new(reason, e.to_string()));
         }
     };
@@ -133,7 +137,6 @@ pub(super) async fn run(c: &TlsCheck, ctx: &Ctx<'_>) -> CheckRun {
         )
         .on(&on),
     );
-    run.status = None;
     if let Some(l) = leaf {
         run.tls = Some(TlsSummary {
             protocol: inspection.protocol.clone(),
