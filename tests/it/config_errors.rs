@@ -296,12 +296,12 @@ const CASES: &[Case] = &[
         15,
         "unknown JSON type `list`",
     ),
-    // At the list (the parser does not say which item), in words, not Rust types.
+    // At the item that is not a code, in words, not Rust types.
     case(
         "49-status-list-with-text.yaml",
         7,
-        19,
-        "`status` must be a code (200), a list of codes ([200, 204])",
+        25,
+        "status: expected a code (200), a list of codes ([200, 204]) or a class or range as text (\"2xx\", \"200-299\"), found `abc`",
     ),
     case(
         "50-check-step-with-expect.yaml",
