@@ -122,6 +122,24 @@ async fn check_without_password_lists_it_and_once_and_run_refuse() {
     let (stdout, _) = text(&out);
     assert!(!stdout.contains("needs at run time"), "{stdout}");
 
+    // The findings file is checked against the flows all the same.
+    let out = run(
+        vec![
+            "check".into(),
+            probe.clone(),
+            "--accept".into(),
+            repo_file("probes/contravento.accepted.yaml")
+                .display()
+                .to_string(),
+        ],
+        vec![],
+    )
+    .await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stdout.contains("accepted finding(s) valid"), "{stdout}");
+    assert!(stdout.contains("needs at run time:"), "{stdout}");
+
     for cmd in [
         vec!["once".to_string(), probe.clone(), "--quiet".into()],
         vec![
