@@ -344,11 +344,7 @@ impl<'a> Compiler<'a> {
         vars: &BTreeMap<String, S<RawVar>>,
         used_overrides: &mut HashSet<String>,
     ) -> Vec<VarDef> {
-        // (name, position, value, secret, set by --var/--secret (which), rate
-        // limited, where the value came from, the value is known)
-        #[allow(clippy::type_complexity)]
-        let mut defs: Vec<(String, Pos, String, bool, Option<bool>, bool, VarOrigin, bool)> =
-            Vec::new();
+        let mut defs: Vec<GlobalDef> = Vec::new();
         for (name, v) in vars {
             let pos = pos_of(v);
             if !valid_var_name(name) {
@@ -424,23 +420,33 @@ impl<'a> Compiler<'a> {
                 known = false;
                 (String::new(), VarOrigin::File(pos))
             };
-            defs.push((
-                name.clone(),
+            defs.push(GlobalDef {
+                name: name.clone(),
                 pos,
                 value,
                 secret,
-                cli.map(|o| o.secret),
+                from_cli: cli.map(|o| o.secret),
                 rate_limited,
                 origin,
                 known,
-            ));
+            });
         }
         let names: HashMap<String, NameKind> = defs
             .iter()
-            .map(|(n, ..)| (n.clone(), NameKind::Var))
+            .map(|d| (d.name.clone(), NameKind::Var))
             .collect();
         let mut compiled = Vec::new();
-        for (name, pos, value, secret, from_cli, rate_limited, origin, known) in defs {
+        for GlobalDef {
+            name,
+            pos,
+            value,
+            secret,
+            from_cli,
+            rate_limited,
+            origin,
+            known,
+        } in defs
+        {
             let mut consts = Vec::new();
             let before = self.errors.len();
             let t = self.template_with_consts(pos, &value, &names, &mut Vec::new(), &mut consts);
@@ -1575,7 +1581,12 @@ impl<'a> Compiler<'a> {
                                 }
                                 Err(e) if self.inputs.values_optional => {
                                     let what = format!("file, unreadable now: {e}");
-                                    self.need(NeedKind::File, &path.display().to_string(), &what, p);
+                                    self.need(
+                                        NeedKind::File,
+                                        &path.display().to_string(),
+                                        &what,
+                                        p,
+                                    );
                                     parts.push(Part::Var(format!("file:{f}")));
                                 }
                                 Err(e) => {
@@ -1630,6 +1641,21 @@ impl<'a> Compiler<'a> {
             other => JsonTemplate::Literal(other.clone()),
         }
     }
+}
+
+/// A global variable before its value is compiled.
+struct GlobalDef {
+    name: String,
+    pos: Pos,
+    /// The value's template text.
+    value: String,
+    secret: bool,
+    /// Set by `--secret` (true) or `--var` (false).
+    from_cli: Option<bool>,
+    rate_limited: bool,
+    origin: VarOrigin,
+    /// False when only a run will have the value (lint mode, or an error).
+    known: bool,
 }
 
 struct FlowDefaults<'a> {

@@ -20,7 +20,8 @@ impl PathProblem {
     }
 }
 
-const EXAMPLES: &str = "JSON paths look like `$.data.items[0].id` or `$.data[?@.id == 1]` (RFC 9535)";
+const EXAMPLES: &str =
+    "JSON paths look like `$.data.items[0].id` or `$.data[?@.id == 1]` (RFC 9535)";
 
 /// Parses `src`; on failure, says what is wrong and where.
 pub(crate) fn parse(src: &str) -> Result<JsonPath, PathProblem> {
@@ -83,7 +84,12 @@ fn diagnose(src: &str) -> Option<(usize, String)> {
                             format!("`{o}` is closed by `{c}`: close it with `{}`", closer(o)),
                         ));
                     }
-                    None => return Some((i, format!("`{c}` closes nothing: there is no `{want}` before it"))),
+                    None => {
+                        return Some((
+                            i,
+                            format!("`{c}` closes nothing: there is no `{want}` before it"),
+                        ));
+                    }
                 }
             }
             _ => {}
@@ -101,7 +107,10 @@ fn diagnose(src: &str) -> Option<(usize, String)> {
         } else {
             ""
         };
-        return Some((at, format!("`{o}` is never closed: add `{}`{hint}", closer(o))));
+        return Some((
+            at,
+            format!("`{o}` is never closed: add `{}`{hint}", closer(o)),
+        ));
     }
     None
 }
@@ -129,7 +138,9 @@ fn from_parser(src: &str, at: usize, message: &str) -> String {
     if message.starts_with("must start with lowercase alpha") {
         return match next {
             None => "`.` at the end needs a member name after it (e.g. `$.data`) or `*`".into(),
-            Some('.') => "`...` is not a path: `..` (descendants) needs a name, `*` or `[…]` after it".into(),
+            Some('.') => {
+                "`...` is not a path: `..` (descendants) needs a name, `*` or `[…]` after it".into()
+            }
             Some(c) if c.is_ascii_digit() => format!(
                 "a name after `.` can't start with a digit: write `[{c}…]` for an index or `['{c}…']` for a member"
             ),
@@ -172,10 +183,18 @@ mod tests {
         let cases: &[(&str, usize, &str)] = &[
             ("$.data[", 6, "`[` is never closed: add `]`"),
             ("$.data[?", 6, "`[` is never closed"),
-            ("data.x", 0, "starts with `$` (the whole response): write `$.data.x`"),
+            (
+                "data.x",
+                0,
+                "starts with `$` (the whole response): write `$.data.x`",
+            ),
             (".data", 0, "write `$.data`"),
             ("", 0, "the path is empty"),
-            ("$.a['b", 4, "the quoted name that starts here is never closed"),
+            (
+                "$.a['b",
+                4,
+                "the quoted name that starts here is never closed",
+            ),
             ("$.a]", 3, "`]` closes nothing"),
             ("$.a[?(@.b == 1]", 5, "`(` is closed by `]`"),
             ("$.", 2, "`.` at the end needs a member name"),

@@ -575,30 +575,6 @@ impl Glob {
     }
 }
 
-#[cfg(test)]
-mod glob_tests {
-    use super::Glob;
-
-    #[test]
-    fn globs_match_whole_subjects() {
-        let g = |p: &str, t: &str| Glob::new(p).matches(t);
-        assert!(g("/storage/*", "/storage/trip_photos/2026/12/a_b.jpg"));
-        assert!(!g("/storage/*", "/api/storage/x"));
-        assert!(g("/", "/"));
-        assert!(!g("/", "/assets/x.js"));
-        assert!(g("*", ""));
-        assert!(g("/assets/*.js", "/assets/index-3f9a1c.js"));
-        assert!(!g("/assets/*.js", "/assets/index-3f9a1c.css"));
-        assert!(g("*SAMEORIGIN*", "X-Frame-Options `SAMEORIGIN`"));
-        assert!(g("a?c", "abc") && !g("a?c", "ac"));
-        assert!(g("*a*b*", "xxaxxbxx") && !g("*a*b*", "xxbxxaxx"));
-        assert!(g(r"what\?", "what?") && !g(r"what\?", "whatx"));
-        assert!(g(&Glob::escape("a*b?c\\"), "a*b?c\\"));
-        assert!(!g(&Glob::escape("a*b"), "aXXb"));
-        assert!(g("préflight *", "préflight from https://x"));
-    }
-}
-
 /// The URL a request goes to, from its template and what the template
 /// expanded to at run time: it must be `http://` or `https://`. Compile time
 /// checks every URL whose start it knows; this catches the ones that start
@@ -622,5 +598,29 @@ pub fn http_url(t: &Template, expanded: &str) -> Result<url::Url, String> {
         Ok(u) if matches!(u.scheme(), "http" | "https") => Ok(u),
         Ok(_) | Err(url::ParseError::RelativeUrlWithoutBase) => Err(no_scheme()),
         Err(e) => Err(format!("invalid URL `{expanded}`{from}: {e}")),
+    }
+}
+
+#[cfg(test)]
+mod glob_tests {
+    use super::Glob;
+
+    #[test]
+    fn globs_match_whole_subjects() {
+        let g = |p: &str, t: &str| Glob::new(p).matches(t);
+        assert!(g("/storage/*", "/storage/trip_photos/2026/12/a_b.jpg"));
+        assert!(!g("/storage/*", "/api/storage/x"));
+        assert!(g("/", "/"));
+        assert!(!g("/", "/assets/x.js"));
+        assert!(g("*", ""));
+        assert!(g("/assets/*.js", "/assets/index-3f9a1c.js"));
+        assert!(!g("/assets/*.js", "/assets/index-3f9a1c.css"));
+        assert!(g("*SAMEORIGIN*", "X-Frame-Options `SAMEORIGIN`"));
+        assert!(g("a?c", "abc") && !g("a?c", "ac"));
+        assert!(g("*a*b*", "xxaxxbxx") && !g("*a*b*", "xxbxxaxx"));
+        assert!(g(r"what\?", "what?") && !g(r"what\?", "whatx"));
+        assert!(g(&Glob::escape("a*b?c\\"), "a*b?c\\"));
+        assert!(!g(&Glob::escape("a*b"), "aXXb"));
+        assert!(g("préflight *", "préflight from https://x"));
     }
 }

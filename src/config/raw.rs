@@ -11,8 +11,8 @@
 
 use std::collections::BTreeMap;
 
-use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_saphyr::Spanned;
 
 pub type S<T> = Spanned<T>;
@@ -485,8 +485,7 @@ pub struct RawAccepted {
 // expected E` around); a `key: ` prefix names the key.
 
 const STATUS_FORMS: &str = "status: a code (200), a list of codes ([200, 204]) or a class or range as text (\"2xx\", \"200-299\")";
-const HEADER_CHECK_FORMS: &str =
-    "a header check (a text to equal, or a mapping with one of equals, contains, matches, absent, present)";
+const HEADER_CHECK_FORMS: &str = "a header check (a text to equal, or a mapping with one of equals, contains, matches, absent, present)";
 const BUDGET_FORMS: &str =
     "budget: a duration like 200ms or a map of p50/p95/p99 (e.g. { p95: 200ms })";
 const SIZE_FORMS: &str = "a size in bytes (5000) or with a unit (512KB, 5MB, 5MiB)";

@@ -99,15 +99,20 @@ fn breach_words(b: &BudgetBreach) -> String {
             "the file has more than {} values (keys, items and scalars)",
             limits.max_nodes
         ),
-        BudgetBreach::Events { .. } => format!(
-            "the file has more than {} YAML elements",
-            limits.max_events
-        ),
+        BudgetBreach::Events { .. } => {
+            format!("the file has more than {} YAML elements", limits.max_events)
+        }
         BudgetBreach::Aliases { .. } => {
-            format!("the file uses more than {} aliases (`*name`)", limits.max_aliases)
+            format!(
+                "the file uses more than {} aliases (`*name`)",
+                limits.max_aliases
+            )
         }
         BudgetBreach::Anchors { .. } => {
-            format!("the file defines more than {} anchors (`&name`)", limits.max_anchors)
+            format!(
+                "the file defines more than {} anchors (`&name`)",
+                limits.max_anchors
+            )
         }
         BudgetBreach::AliasAnchorRatio { aliases, anchors } => format!(
             "{aliases} aliases (`*name`) expand {anchors} anchors: aliases may not multiply the file's size"
@@ -138,7 +143,9 @@ fn scalar_words(ty: &str) -> String {
         "u8" | "u16" | "u32" | "u64" | "u128" | "usize" => {
             "expected a whole number, 0 or more, here".to_string()
         }
-        "i8" | "i16" | "i32" | "i64" | "i128" | "isize" => "expected a whole number here".to_string(),
+        "i8" | "i16" | "i32" | "i64" | "i128" | "isize" => {
+            "expected a whole number here".to_string()
+        }
         "f32" | "f64" => "expected a number here".to_string(),
         "bool" | "boolean" => "expected true or false here".to_string(),
         "char" => "expected a single character here".to_string(),

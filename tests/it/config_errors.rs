@@ -865,7 +865,9 @@ fn rust_isms(text: &str) -> Vec<String> {
     .expect("regex");
     // `http://` and `https://` are not Rust paths.
     let text = text.replace("://", ":/");
-    re.find_iter(&text).map(|m| m.as_str().to_string()).collect()
+    re.find_iter(&text)
+        .map(|m| m.as_str().to_string())
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -143,7 +143,9 @@ impl Compiler<'_> {
             None => None,
         };
         let simple = match &r.simple_request {
-            Some(u) => Some(self.check_url(u, "simple_request", names, needs, &["http", "https"])?),
+            Some(u) => {
+                Some(self.check_url(u, "simple_request", names, needs, &["http", "https"])?)
+            }
             None => None,
         };
         let url = url?;
@@ -207,7 +209,9 @@ impl Compiler<'_> {
         }
         let mut urls = Vec::new();
         for u in &r.urls {
-            if let Some(t) = self.check_url(u, "security_headers url", names, needs, &["http", "https"]) {
+            if let Some(t) =
+                self.check_url(u, "security_headers url", names, needs, &["http", "https"])
+            {
                 urls.push(t);
             }
         }
@@ -371,7 +375,13 @@ impl Compiler<'_> {
         }
         let mut requests = Vec::new();
         for q in &r.requests {
-            let url = self.check_url(&q.value.url, "error_leaks url", names, needs, &["http", "https"]);
+            let url = self.check_url(
+                &q.value.url,
+                "error_leaks url",
+                names,
+                needs,
+                &["http", "https"],
+            );
             let method = self.method(q.value.method.as_ref());
             let body = match &q.value.body {
                 Some(b) => self.template(b, names, needs),

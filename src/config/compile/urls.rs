@@ -164,8 +164,7 @@ impl Compiler<'_> {
     /// Checks a URL template `key` (`url`, `simple_request`, …) at `pos`:
     /// what it resolves to must use one of `schemes`.
     pub(super) fn check_url_value(&mut self, pos: Pos, key: &str, t: &Template, schemes: &[&str]) {
-        let secrets = self.secrets.clone();
-        let is_secret = |s: &str| secrets.iter().any(|x| x == s);
+        let is_secret = |s: &str| self.secrets.iter().any(|x| x == s);
         let r = resolve(t, &self.known, &is_secret, 0);
         let wanted = scheme_list(schemes);
         let lower = r.text.trim_start().to_ascii_lowercase();
