@@ -784,15 +784,15 @@ fn snippets() -> Vec<Snippet> {
             "security_headers url resolves to `shop.example/` (`base` from --var)",
         ),
         s(
-            "https_redirect url over https",
+            "https_redirect url",
             format!(
                 "vars:\n  http_base: http://127.0.0.1:9\n{}",
                 step_file("        https_redirect: { url: \"${http_base}/\" }")
             ),
-            &["--var", "http_base=https://shop.example"],
+            &["--var", "http_base=shop.example"],
             8,
             32,
-            "https_redirect url resolves to `https://shop.example/` (`http_base` from --var): a URL must start with http://",
+            "https_redirect url resolves to `shop.example/` (`http_base` from --var): a URL must start with http:// or https://",
         ),
         s(
             "tls url",
@@ -800,7 +800,7 @@ fn snippets() -> Vec<Snippet> {
             &["--var", "base=shop.example"],
             8,
             21,
-            "tls url resolves to `shop.example` (`base` from --var): a URL must start with https://",
+            "tls url resolves to `shop.example` (`base` from --var): a URL must start with http:// or https://",
         ),
         s(
             "error_leaks request",

@@ -2,7 +2,8 @@
 //! the values known when the plan is compiled go (variables from the file,
 //! `--var`/`--secret`, `SMOKEPROBE_VAR_*`, `${env:…}`, `${file:…}`, flow
 //! variables), and what it resolves to must start with `http://` or
-//! `https://` (or the one scheme a check needs): `--var base=shop.example`
+//! `https://` (written out in the file, the one scheme a check needs):
+//! `--var base=shop.example`
 //! is exit code 2 at the URL's line and column, not a confusing failure of
 //! every step. A URL that starts with a capture (`${photo_url}`) or a
 //! built-in is only known at run time; the runner checks it then
@@ -166,6 +167,16 @@ impl Compiler<'_> {
     pub(super) fn check_url_value(&mut self, pos: Pos, key: &str, t: &Template, schemes: &[&str]) {
         let is_secret = |s: &str| self.secrets.iter().any(|x| x == s);
         let r = resolve(t, &self.known, &is_secret, 0);
+        // The one scheme a check needs (`https://` for `tls`) is required of
+        // a URL written out in the file. Through a variable any web URL
+        // passes here: one probe file serves an HTTPS production and a
+        // plain-HTTP staging (running only the flows that make sense there),
+        // and the check itself says so when it runs.
+        let schemes = if r.complete && r.chain.is_empty() {
+            schemes
+        } else {
+            &["http", "https"][..]
+        };
         let wanted = scheme_list(schemes);
         let lower = r.text.trim_start().to_ascii_lowercase();
         let invalid = if r.complete {
