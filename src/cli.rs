@@ -364,8 +364,19 @@ fn load_plan(a: &PlanArgs, sources: Option<Vec<(PathBuf, String)>>) -> Result<Pl
 
 /// The plan, or every problem as text (usage errors prefixed `error: `).
 fn compile_plan(a: &PlanArgs, sources: Option<Vec<(PathBuf, String)>>) -> Result<Plan, String> {
+    compile_plan_for(a, sources, false)
+}
+
+/// `lint`: a plan to read, not to run (`check`): values a run needs but
+/// that were not given are listed in `Plan::needs` instead of refused.
+fn compile_plan_for(
+    a: &PlanArgs,
+    sources: Option<Vec<(PathBuf, String)>>,
+    lint: bool,
+) -> Result<Plan, String> {
     let overrides = parse_overrides(a).map_err(|e| format!("error: {e}"))?;
     let mut inputs = Inputs::from_process(&overrides);
+    inputs.values_optional = lint;
     if let Some(mb) = &a.max_body {
         inputs.max_body = config::parse_size(mb)
             .map(Some)
@@ -687,10 +698,15 @@ fn write_reports(report: &OnceReport, json: Option<&PathBuf>, junit: Option<&Pat
     report.exit_code
 }
 
+/// Validates without running: the secrets need not be given (the values a
+/// run needs are listed), so CI can lint probe files without them.
 fn cmd_check(a: PlanArgs) -> i32 {
-    let plan = match load_plan(&a, None) {
+    let plan = match compile_plan_for(&a, None, true) {
         Ok(p) => p,
-        Err(code) => return code,
+        Err(e) => {
+            eprintln!("{e}");
+            return exit::INVALID;
+        }
     };
     print!("{}", crate::config::describe::describe(&plan));
     exit::PASSED

@@ -11,7 +11,6 @@
 
 use std::path::{Path, PathBuf};
 
-use super::compile::clean_yaml_message;
 use super::error::{ConfigError, ConfigErrors, Pos};
 use super::plan::{Accepted, Flow, Glob, Plan};
 use super::raw::{RawAcceptFile, RawAccepted, S};
@@ -122,18 +121,9 @@ impl FileCheck<'_> {
             );
             return Vec::new();
         }
-        let opts = serde_saphyr::options! {};
-        let raw: RawAcceptFile = match serde_saphyr::from_str_with_options(self.source, opts) {
+        let raw: RawAcceptFile = match super::yaml::parse(self.source) {
             Ok(r) => r,
-            Err(e) => {
-                let pos = e
-                    .location()
-                    .map(|l| Pos::from_loc(&l))
-                    .unwrap_or(Pos { line: 1, col: 1 });
-                let render = serde_saphyr::render_options! {
-                    snippets: serde_saphyr::SnippetMode::Off,
-                };
-                let msg = clean_yaml_message(&e.render_with_options(render));
+            Err((pos, msg)) => {
                 self.err(pos, findings_words(&msg));
                 return Vec::new();
             }

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use regex::Regex;
-use serde_json_path::JsonPath;
 
 use super::error::{ConfigError, ConfigErrors, Pos};
 use super::plan::*;
@@ -16,6 +15,9 @@ use super::template::{self, BUILTIN_NAMES, Part, Piece, RawRef, Template};
 use crate::imagegen::{self, ImageFormat};
 
 mod checks;
+mod urls;
+
+use urls::{KnownVar, UrlProblem, VarOrigin};
 
 /// A variable set from the command line (`--var name=value`, `--secret name=value`).
 #[derive(Clone, Debug)]
@@ -33,8 +35,10 @@ pub struct Inputs<'a> {
     pub settings: Settings,
     /// `--max-body` from the command line (wins over `defaults.max_body`).
     pub max_body: Option<u64>,
-    /// Variables without a value are empty instead of an error (for commands
-    /// that only read the structure, like `rules`).
+    /// Lint mode, for commands that read the plan and never run it (`check`,
+    /// `rules`): a variable without a value, an unset `${env:…}` and an
+    /// unreadable `${file:…}` are not errors but [`Plan::needs`], so a
+    /// repository's CI can validate probe files without production secrets.
     pub values_optional: bool,
 }
 
@@ -81,6 +85,7 @@ pub fn load_sources(sources: &[(PathBuf, String)], inputs: &Inputs) -> Result<Pl
     let mut errors = Vec::new();
     let mut flows = Vec::new();
     let mut secrets = Vec::new();
+    let mut needs: Vec<RunNeed> = Vec::new();
     let mut seen_flows: HashMap<(String, String), PathBuf> = HashMap::new();
     let mut used_overrides = HashSet::new();
     for (path, source) in sources {
@@ -92,6 +97,9 @@ pub fn load_sources(sources: &[(PathBuf, String)], inputs: &Inputs) -> Result<Pl
             secrets: Vec::new(),
             inputs,
             secret_vars: HashSet::new(),
+            known: HashMap::new(),
+            url_problems: Vec::new(),
+            needs: Vec::new(),
         };
         if let Some(file_flows) = c.compile_source(&mut used_overrides) {
             for f in file_flows {
@@ -116,6 +124,11 @@ pub fn load_sources(sources: &[(PathBuf, String)], inputs: &Inputs) -> Result<Pl
         c.errors.sort_by_key(|e| (e.pos.line, e.pos.col));
         errors.extend(c.errors);
         secrets.extend(c.secrets);
+        for n in c.needs {
+            if !needs.iter().any(|m| m.name == n.name && m.kind == n.kind) {
+                needs.push(n);
+            }
+        }
     }
     for o in inputs.overrides {
         if !used_overrides.contains(&o.name) && errors.is_empty() {
@@ -143,6 +156,7 @@ pub fn load_sources(sources: &[(PathBuf, String)], inputs: &Inputs) -> Result<Pl
         secrets,
         settings: inputs.settings.clone(),
         accepted: Vec::new(),
+        needs,
     })
 }
 
@@ -156,6 +170,13 @@ struct Compiler<'a> {
     /// The secret variables of the flow being compiled (a `login_timing`
     /// password must be one, so the credential guard sees it).
     secret_vars: HashSet<String>,
+    /// The variables in scope with what compile time knows of their values
+    /// (globals, plus the flow's own while a flow compiles): URLs are
+    /// resolved through them.
+    known: HashMap<String, KnownVar>,
+    url_problems: Vec<UrlProblem>,
+    /// Lint mode: what a run will need that was not given.
+    needs: Vec<RunNeed>,
 }
 
 /// What a name may refer to while compiling a step.
@@ -203,19 +224,10 @@ impl<'a> Compiler<'a> {
             );
             return None;
         }
-        let opts = serde_saphyr::options! {};
-        let raw: RawFile = match serde_saphyr::from_str_with_options(self.source, opts) {
+        let raw: RawFile = match super::yaml::parse(self.source) {
             Ok(r) => r,
-            Err(e) => {
-                let pos = e
-                    .location()
-                    .map(|l| Pos::from_loc(&l))
-                    .unwrap_or(Pos { line: 1, col: 1 });
-                let render = serde_saphyr::render_options! {
-                    snippets: serde_saphyr::SnippetMode::Off,
-                };
-                let text = e.render_with_options(render);
-                self.err(pos, clean_yaml_message(&text));
+            Err((pos, msg)) => {
+                self.err(pos, msg);
                 return None;
             }
         };
@@ -277,15 +289,15 @@ impl<'a> Compiler<'a> {
             }
         }
 
-        if raw.flows.is_empty() {
+        if raw.flows.value.is_empty() {
             self.err(
-                Pos { line: 1, col: 1 },
+                pos_of(&raw.flows),
                 "`flows:` is empty: add at least one flow",
             );
         }
         let mut flows = Vec::new();
         let mut flow_names = HashMap::new();
-        for rf in &raw.flows {
+        for rf in &raw.flows.value {
             let name = &rf.value.name;
             if !valid_label(&name.value) {
                 self.err(
@@ -323,6 +335,7 @@ impl<'a> Compiler<'a> {
                 });
             }
         }
+        self.report_url_problems();
         if self.errors.is_empty() {
             Some(flows)
         } else {
@@ -335,7 +348,7 @@ impl<'a> Compiler<'a> {
         vars: &BTreeMap<String, S<RawVar>>,
         used_overrides: &mut HashSet<String>,
     ) -> Vec<VarDef> {
-        let mut defs: Vec<(String, Pos, String, bool, Option<bool>, bool)> = Vec::new();
+        let mut defs: Vec<GlobalDef> = Vec::new();
         for (name, v) in vars {
             let pos = pos_of(v);
             if !valid_var_name(name) {
@@ -378,17 +391,28 @@ impl<'a> Compiler<'a> {
                 "SMOKEPROBE_VAR_{}",
                 name.to_ascii_uppercase().replace('-', "_")
             );
-            let value = if let Some(o) = cli {
+            let mut known = true;
+            let (value, origin) = if let Some(o) = cli {
                 used_overrides.insert(name.clone());
                 secret |= o.secret;
-                o.value.clone()
+                (o.value.clone(), VarOrigin::Cli { secret: o.secret })
             } else if let Some(e) = (self.inputs.env)(&env_key) {
                 // Taken literally: an environment value is data, not a template.
-                e.replace('$', "$$")
+                (e.replace('$', "$$"), VarOrigin::Env(env_key.clone()))
             } else if let Some(fv) = file_value {
-                fv
+                (fv, VarOrigin::File(pos))
             } else if self.inputs.values_optional {
-                String::new()
+                known = false;
+                self.needs.push(RunNeed {
+                    kind: NeedKind::Var { secret },
+                    name: name.clone(),
+                    how: if secret {
+                        format!("secret, from --secret {name}=… or {env_key}")
+                    } else {
+                        format!("from --var {name}=… or {env_key}")
+                    },
+                });
+                (String::new(), VarOrigin::File(pos))
             } else {
                 self.err(
                     pos,
@@ -397,23 +421,36 @@ impl<'a> Compiler<'a> {
                     ),
                 );
                 // Still defined, so its uses are not reported as undefined too.
-                String::new()
+                known = false;
+                (String::new(), VarOrigin::File(pos))
             };
-            defs.push((
-                name.clone(),
+            defs.push(GlobalDef {
+                name: name.clone(),
                 pos,
                 value,
                 secret,
-                cli.map(|o| o.secret),
+                from_cli: cli.map(|o| o.secret),
                 rate_limited,
-            ));
+                origin,
+                known,
+            });
         }
         let names: HashMap<String, NameKind> = defs
             .iter()
-            .map(|(n, ..)| (n.clone(), NameKind::Var))
+            .map(|d| (d.name.clone(), NameKind::Var))
             .collect();
         let mut compiled = Vec::new();
-        for (name, pos, value, secret, from_cli, rate_limited) in defs {
+        for GlobalDef {
+            name,
+            pos,
+            value,
+            secret,
+            from_cli,
+            rate_limited,
+            origin,
+            known,
+        } in defs
+        {
             let mut consts = Vec::new();
             let before = self.errors.len();
             let t = self.template_with_consts(pos, &value, &names, &mut Vec::new(), &mut consts);
@@ -431,6 +468,14 @@ impl<'a> Compiler<'a> {
                 if secret || consts.iter().any(|(_, from_file)| *from_file) {
                     self.secrets.extend(consts.iter().map(|(c, _)| c.clone()));
                 }
+                self.known.insert(
+                    name.clone(),
+                    KnownVar {
+                        value: known.then(|| t.clone()),
+                        origin,
+                        secret,
+                    },
+                );
                 compiled.push((
                     VarDef {
                         name,
@@ -562,6 +607,20 @@ impl<'a> Compiler<'a> {
                 .filter(|v| v.secret)
                 .map(|v| v.name.clone()),
         );
+        // The flow's variables are known to its URLs (and hide globals of the
+        // same name), for this flow only.
+        let globals_known = self.known.clone();
+        for v in &flow_vars {
+            let at = rf.vars.get(&v.name).map(pos_of).unwrap_or(pos);
+            self.known.insert(
+                v.name.clone(),
+                KnownVar {
+                    value: Some(v.value.clone()),
+                    origin: VarOrigin::Flow(at),
+                    secret: v.secret,
+                },
+            );
+        }
 
         // Captures of later steps are known, so "used before defined" can say where.
         for (i, st) in rf.steps.iter().enumerate() {
@@ -618,6 +677,7 @@ impl<'a> Compiler<'a> {
                 names.insert(cname.clone(), NameKind::Capture);
             }
         }
+        self.known = globals_known;
         Some(CompiledFlow {
             flow: Flow {
                 name: rf.name.value.clone(),
@@ -749,12 +809,8 @@ impl<'a> Compiler<'a> {
         };
         let method = self.method(rs.method.as_ref());
         let url = self.template(raw_url, names, &mut needs);
-        if let Some(text) = url.as_ref().and_then(|u| u.static_value()) {
-            if let Err(e) = url::Url::parse(&text) {
-                self.err(pos_of(raw_url), format!("`{text}` is not a valid URL: {e}"));
-            } else if !text.starts_with("http://") && !text.starts_with("https://") {
-                self.err(pos_of(raw_url), "URL must start with http:// or https://");
-            }
+        if let Some(t) = &url {
+            self.check_url_value(pos_of(raw_url), "url", t, &["http", "https"]);
         }
         let mut headers = d.headers.to_vec();
         for (k, v) in &rs.headers {
@@ -1165,17 +1221,11 @@ impl<'a> Compiler<'a> {
         for jc in &e.json {
             let pos = pos_of(jc);
             let j = &jc.value;
-            let path = match JsonPath::parse(&j.path.value) {
+            let path = match super::json_path::parse(&j.path.value) {
                 Ok(p) => p,
-                Err(err) => {
-                    self.err(
-                        pos_of(&j.path),
-                        format!(
-                            "invalid JSON path `{}`: {}",
-                            j.path.value,
-                            one_line(&err.to_string())
-                        ),
-                    );
+                Err(problem) => {
+                    let at = self.pos_in(pos_of(&j.path), &j.path.value, problem.offset);
+                    self.err(at, problem.message(&j.path.value));
                     continue;
                 }
             };
@@ -1342,25 +1392,19 @@ impl<'a> Compiler<'a> {
                     _ => "x",
                 })
                 .collect();
-            if let Err(e) = JsonPath::parse(&probe) {
-                self.err(
-                    pos,
-                    format!("invalid JSON path `{p}`: {}", one_line(&e.to_string())),
-                );
+            if let Err(problem) = super::json_path::parse(&probe) {
+                self.err(pos, problem.message(p));
                 return None;
             }
             CaptureSource::JsonTemplate { src }
         } else if let Some(p) = &rc.json {
-            match JsonPath::parse(p) {
+            match super::json_path::parse(p) {
                 Ok(path) => CaptureSource::Json {
                     src: p.clone(),
                     path,
                 },
-                Err(e) => {
-                    self.err(
-                        pos,
-                        format!("invalid JSON path `{p}`: {}", one_line(&e.to_string())),
-                    );
+                Err(problem) => {
+                    self.err(pos, problem.message(p));
                     return None;
                 }
             }
@@ -1569,6 +1613,10 @@ impl<'a> Compiler<'a> {
                                 consts.push((v.clone(), false));
                                 parts.push(Part::Const(v));
                             }
+                            None if self.inputs.values_optional => {
+                                self.need(NeedKind::Env, &name, "environment variable", p);
+                                parts.push(Part::Var(format!("env:{name}")));
+                            }
                             None => {
                                 self.err(p, format!("environment variable `{name}` is not set"));
                                 ok = false;
@@ -1582,6 +1630,16 @@ impl<'a> Compiler<'a> {
                                     consts.push((v.clone(), true));
                                     parts.push(Part::Const(v));
                                 }
+                                Err(e) if self.inputs.values_optional => {
+                                    let what = format!("file, unreadable now: {e}");
+                                    self.need(
+                                        NeedKind::File,
+                                        &path.display().to_string(),
+                                        &what,
+                                        p,
+                                    );
+                                    parts.push(Part::Var(format!("file:{f}")));
+                                }
                                 Err(e) => {
                                     self.err(p, format!("cannot read `{}`: {e}", path.display()));
                                     ok = false;
@@ -1593,6 +1651,19 @@ impl<'a> Compiler<'a> {
             }
         }
         ok.then_some(Template { parts })
+    }
+
+    /// Lint mode: `name` (an environment variable or a file) is read when a
+    /// run compiles the plan; `at` is where the probe file refers to it. Its
+    /// place in the template is a `${env:NAME}`/`${file:PATH}` variable that
+    /// nothing defines: lint plans are read, never run.
+    fn need(&mut self, kind: NeedKind, name: &str, what: &str, at: Pos) {
+        let file = self.file.display().to_string();
+        self.needs.push(RunNeed {
+            kind,
+            name: name.to_string(),
+            how: format!("{what}, read at {file}:{}:{}", at.line, at.col),
+        });
     }
 
     fn json_template(
@@ -1621,6 +1692,21 @@ impl<'a> Compiler<'a> {
             other => JsonTemplate::Literal(other.clone()),
         }
     }
+}
+
+/// A global variable before its value is compiled.
+struct GlobalDef {
+    name: String,
+    pos: Pos,
+    /// The value's template text.
+    value: String,
+    secret: bool,
+    /// Set by `--secret` (true) or `--var` (false).
+    from_cli: Option<bool>,
+    rate_limited: bool,
+    origin: VarOrigin,
+    /// False when only a run will have the value (lint mode, or an error).
+    known: bool,
 }
 
 struct FlowDefaults<'a> {
@@ -1658,67 +1744,6 @@ fn fmt_number(n: f64) -> String {
 
 fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-/// serde-saphyr's plain message, without its own location prefix/suffix.
-pub(crate) fn clean_yaml_message(s: &str) -> String {
-    let first = s.lines().next().unwrap_or(s).trim();
-    let msg = first
-        .strip_prefix("error: ")
-        .unwrap_or(first)
-        .trim_end_matches('.');
-    // Drop a trailing " at line N, column M" that duplicates our own position.
-    let msg = match msg.rfind(" at line ") {
-        Some(i) => &msg[..i],
-        None => msg,
-    };
-    // The parser's vocabulary, in the words of someone writing the file.
-    let plain = [
-        (
-            "expected sequence start",
-            "expected a list here (`- item` lines or `[a, b]`)",
-        ),
-        (
-            "expected mapping start",
-            "expected a mapping here (`key: value` lines or `{ key: value }`)",
-        ),
-        (
-            "expected string scalar",
-            "expected a single text value here, not a list or a mapping",
-        ),
-    ];
-    for (jargon, words) in plain {
-        if msg.starts_with(jargon) {
-            return words.to_string();
-        }
-    }
-    // `invalid u32` and friends: serde-saphyr names the Rust integer type.
-    if let Some(ty) = msg.strip_prefix("invalid ")
-        && matches!(ty, "u8" | "u16" | "u32" | "u64" | "i32" | "i64" | "usize")
-    {
-        return "expected a whole number here".to_string();
-    }
-    if let Some(key) = msg.strip_prefix("duplicate mapping key: ") {
-        let key = key.split(", set DuplicateKeyPolicy").next().unwrap_or(key);
-        return format!("duplicate key `{key}`: each key may appear once in a mapping");
-    }
-    // Untagged enums: say what the value may be, not which Rust type failed.
-    let shapes = [
-        (
-            "RawStatus",
-            "`status` must be a code (200), a list of codes ([200, 204]) or a class or range as text (\"2xx\", \"200-299\")",
-        ),
-        (
-            "RawHeaderCheck",
-            "a header check is a text (equals) or a mapping with one of equals, contains, matches, absent, present",
-        ),
-    ];
-    for (ty, words) in shapes {
-        if msg.contains("untagged enum") && msg.ends_with(ty) {
-            return words.to_string();
-        }
-    }
-    msg.to_string()
 }
 
 /// `5000`, `512KB`, `5MB` (10^6), `5MiB` (2^20), `1.5MB`.

@@ -15,7 +15,13 @@ pub fn describe(plan: &Plan) -> String {
             let _ = writeln!(out, "# {} (target {})", f.file.display(), f.target);
             let _ = writeln!(out, "vars:");
             for v in f.globals.iter() {
-                let shown = if v.secret {
+                let needed = plan
+                    .needs
+                    .iter()
+                    .any(|n| matches!(n.kind, NeedKind::Var { .. }) && n.name == v.name);
+                let shown = if needed {
+                    "(given at run time)".to_string()
+                } else if v.secret {
                     "***".to_string()
                 } else {
                     v.value.display()
@@ -154,6 +160,12 @@ pub fn describe(plan: &Plan) -> String {
         );
     }
     accepted(&mut out, &plan.accepted, super::accept::today());
+    if !plan.needs.is_empty() {
+        let _ = writeln!(out, "needs at run time:");
+        for n in &plan.needs {
+            let _ = writeln!(out, "  {} ({})", n.name, n.how);
+        }
+    }
     let _ = writeln!(out, "ok: {} flow(s) valid", plan.flows.len());
     if !plan.accepted.is_empty() {
         let _ = writeln!(out, "ok: {} accepted finding(s) valid", plan.accepted.len());

@@ -9,7 +9,7 @@ use regex::Regex;
 use serde_json_path::JsonPath;
 
 use super::error::Pos;
-use super::template::Template;
+use super::template::{Part, Template};
 use crate::imagegen::ImageFormat;
 
 /// A validated set of probe files.
@@ -23,6 +23,29 @@ pub struct Plan {
     /// Accepted findings (`--accept FILE`), validated against the flows; the
     /// runner applies them at the end of every flow run.
     pub accepted: Vec<Accepted>,
+    /// Lint mode only (`Inputs::values_optional`: `check`, `rules`): the
+    /// values a run needs that were not given. Empty in a plan that runs.
+    pub needs: Vec<RunNeed>,
+}
+
+/// A value a run needs that lint mode (`check`) was not given.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunNeed {
+    pub kind: NeedKind,
+    /// The variable, environment variable or file.
+    pub name: String,
+    /// How to provide it, or what reads it.
+    pub how: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NeedKind {
+    /// A declared variable without a value (`secret` as declared).
+    Var { secret: bool },
+    /// `${env:NAME}` with NAME unset.
+    Env,
+    /// `${file:PATH}` that cannot be read now.
+    File,
 }
 
 /// Process-wide knobs that are not per step.
@@ -589,6 +612,32 @@ impl Glob {
             }
         }
         p[pi..].iter().all(|t| *t == GlobToken::Any)
+    }
+}
+
+/// The URL a request goes to, from its template and what the template
+/// expanded to at run time: it must be `http://` or `https://`. Compile time
+/// checks every URL whose start it knows; this catches the ones that start
+/// with a capture (`${photo_url}` captured as `/storage/…` or `shop.example/…`)
+/// with a reason that says so, rather than a parse error or a failure to
+/// connect to scheme `shop.example`.
+pub fn http_url(t: &Template, expanded: &str) -> Result<url::Url, String> {
+    let from = match t.parts.first() {
+        Some(Part::Var(n)) => format!(" (built from `${{{n}}}`)"),
+        _ => String::new(),
+    };
+    let no_scheme = || {
+        let hint = if expanded.starts_with('/') {
+            ": it is a path; put the site's base in front of it"
+        } else {
+            ""
+        };
+        format!("URL `{expanded}`{from} does not start with http:// or https://{hint}")
+    };
+    match url::Url::parse(expanded) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") => Ok(u),
+        Ok(_) | Err(url::ParseError::RelativeUrlWithoutBase) => Err(no_scheme()),
+        Err(e) => Err(format!("invalid URL `{expanded}`{from}: {e}")),
     }
 }
 

@@ -2,10 +2,17 @@
 //! validated beyond its shape: `compile` turns these into a [`super::Plan`].
 //! Fields that later checks may complain about are `Spanned` so that the
 //! complaint can point at the right line and column.
+//!
+//! Values of more than one shape (`budget: 200ms` or `budget: { p95: … }`)
+//! are enums with a hand-written `Deserialize` (bottom of the file) rather
+//! than serde's `untagged`: an untagged enum's error names the Rust type
+//! (`data did not match any variant of untagged enum RawBudget`) and it
+//! accepts a list where a mapping is meant (`budget: [200ms]` was a p50).
 
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_saphyr::Spanned;
 
 pub type S<T> = Spanned<T>;
@@ -22,12 +29,11 @@ pub struct RawFile {
     pub vars: BTreeMap<String, S<RawVar>>,
     #[serde(default)]
     pub defaults: RawDefaults,
-    pub flows: Vec<S<RawFlow>>,
+    pub flows: S<Vec<S<RawFlow>>>,
 }
 
 /// A variable: a plain scalar, or a mapping with options.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug)]
 pub enum RawVar {
     Text(String),
     Number(f64),
@@ -342,8 +348,7 @@ pub struct RawLoginTiming {
     pub level: Option<S<String>>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug)]
 pub enum RawRedirects {
     Flag(bool),
     Hops(i64),
@@ -372,8 +377,7 @@ pub struct RawImage {
     pub size: S<RawSize>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug)]
 pub enum RawSize {
     Bytes(i64),
     Text(String),
@@ -389,8 +393,7 @@ pub struct RawPoll {
 }
 
 /// `budget: 500ms` (p95) or `budget: {p50: …, p95: …, p99: …}`.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug)]
 pub enum RawBudget {
     P95(String),
     Full(RawBudgetFull),
@@ -429,8 +432,7 @@ pub struct RawExpect {
     pub duration: Option<S<String>>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug)]
 pub enum RawStatus {
     One(i64),
     Many(Vec<i64>),
@@ -438,8 +440,7 @@ pub enum RawStatus {
 }
 
 /// A header check: a plain string means "equals".
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug)]
 pub enum RawHeaderCheck {
     Equals(String),
     Full(RawHeaderCheckFull),
@@ -535,3 +536,216 @@ pub struct RawAccepted {
     /// `YYYY-MM-DD`, inclusive.
     pub until: S<String>,
 }
+
+// ---------------------------------------------------------------------------
+// Values of more than one shape. Each visitor's `expecting` is what a user
+// reads after "expected" (`config::yaml` turns serde's `invalid type: U,
+// expected E` around); a `key: ` prefix names the key.
+
+const STATUS_FORMS: &str = "status: a code (200), a list of codes ([200, 204]) or a class or range as text (\"2xx\", \"200-299\")";
+const HEADER_CHECK_FORMS: &str = "a header check (a text to equal, or a mapping with one of equals, contains, matches, absent, present)";
+const BUDGET_FORMS: &str =
+    "budget: a duration like 200ms or a map of p50/p95/p99 (e.g. { p95: 200ms })";
+const SIZE_FORMS: &str = "a size in bytes (5000) or with a unit (512KB, 5MB, 5MiB)";
+const REDIRECT_FORMS: &str = "follow_redirects: true, false or a hop count from 0 to 20";
+const VAR_FORMS: &str = "a variable's value (text, a number, true or false) or a mapping of value, secret, rate_limited, description";
+
+fn whole<E: de::Error>(v: u64) -> Result<i64, E> {
+    i64::try_from(v).map_err(|_| E::custom(format!("{v} is too large a number here")))
+}
+
+/// Which shapes a scalar-or-mapping value accepts, and how each becomes `T`.
+trait Shapes: Sized {
+    const EXPECTING: &'static str;
+    fn text<E: de::Error>(s: &str) -> Result<Self, E> {
+        Err(wrong::<E>(Self::EXPECTING, &format!("`{s}`")))
+    }
+    fn int<E: de::Error>(n: i64) -> Result<Self, E> {
+        Err(wrong::<E>(Self::EXPECTING, &format!("the number {n}")))
+    }
+    fn float<E: de::Error>(n: f64) -> Result<Self, E> {
+        Err(wrong::<E>(Self::EXPECTING, &format!("the number {n}")))
+    }
+    fn boolean<E: de::Error>(b: bool) -> Result<Self, E> {
+        Err(wrong::<E>(Self::EXPECTING, &format!("`{b}`")))
+    }
+    fn list<'de, A: SeqAccess<'de>>(_: A) -> Result<Self, A::Error> {
+        Err(wrong::<A::Error>(Self::EXPECTING, "a list"))
+    }
+    fn map<'de, A: MapAccess<'de>>(_: A) -> Result<Self, A::Error> {
+        Err(wrong::<A::Error>(Self::EXPECTING, "a mapping"))
+    }
+}
+
+/// A custom error (not serde's `invalid_type`): serde-saphyr places a custom
+/// error at the value, an `invalid_type` at the key before it.
+fn wrong<E: de::Error>(expecting: &str, found: &str) -> E {
+    E::custom(super::yaml::expected_found(expecting, found))
+}
+
+struct ShapeVisitor<T>(std::marker::PhantomData<T>);
+
+impl<'de, T: Shapes> Visitor<'de> for ShapeVisitor<T> {
+    type Value = T;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str(T::EXPECTING)
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<T, E> {
+        T::text(v)
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<T, E> {
+        T::int(v)
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<T, E> {
+        T::int(whole(v)?)
+    }
+    fn visit_i128<E: de::Error>(self, v: i128) -> Result<T, E> {
+        T::int(i64::try_from(v).map_err(|_| E::custom(format!("{v} is too large a number here")))?)
+    }
+    fn visit_u128<E: de::Error>(self, v: u128) -> Result<T, E> {
+        T::int(i64::try_from(v).map_err(|_| E::custom(format!("{v} is too large a number here")))?)
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<T, E> {
+        T::float(v)
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<T, E> {
+        T::boolean(v)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<T, A::Error> {
+        T::list(seq)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+        T::map(map)
+    }
+}
+
+fn shaped<'de, D: Deserializer<'de>, T: Shapes>(d: D) -> Result<T, D::Error> {
+    d.deserialize_any(ShapeVisitor(std::marker::PhantomData))
+}
+
+fn map_into<'de, A: MapAccess<'de>, T: Deserialize<'de>>(map: A) -> Result<T, A::Error> {
+    T::deserialize(de::value::MapAccessDeserializer::new(map))
+}
+
+impl Shapes for RawVar {
+    const EXPECTING: &'static str = VAR_FORMS;
+    fn text<E: de::Error>(s: &str) -> Result<Self, E> {
+        Ok(RawVar::Text(s.to_string()))
+    }
+    fn int<E: de::Error>(n: i64) -> Result<Self, E> {
+        Ok(RawVar::Number(n as f64))
+    }
+    fn float<E: de::Error>(n: f64) -> Result<Self, E> {
+        Ok(RawVar::Number(n))
+    }
+    fn boolean<E: de::Error>(b: bool) -> Result<Self, E> {
+        Ok(RawVar::Bool(b))
+    }
+    fn map<'de, A: MapAccess<'de>>(map: A) -> Result<Self, A::Error> {
+        map_into(map).map(RawVar::Full)
+    }
+}
+
+impl Shapes for RawRedirects {
+    const EXPECTING: &'static str = REDIRECT_FORMS;
+    fn int<E: de::Error>(n: i64) -> Result<Self, E> {
+        Ok(RawRedirects::Hops(n))
+    }
+    fn boolean<E: de::Error>(b: bool) -> Result<Self, E> {
+        Ok(RawRedirects::Flag(b))
+    }
+}
+
+impl Shapes for RawSize {
+    const EXPECTING: &'static str = SIZE_FORMS;
+    fn text<E: de::Error>(s: &str) -> Result<Self, E> {
+        Ok(RawSize::Text(s.to_string()))
+    }
+    fn int<E: de::Error>(n: i64) -> Result<Self, E> {
+        Ok(RawSize::Bytes(n))
+    }
+}
+
+impl Shapes for RawBudget {
+    const EXPECTING: &'static str = BUDGET_FORMS;
+    fn text<E: de::Error>(s: &str) -> Result<Self, E> {
+        Ok(RawBudget::P95(s.to_string()))
+    }
+    fn int<E: de::Error>(n: i64) -> Result<Self, E> {
+        Err(E::custom(format!(
+            "budget: `{n}` has no unit; write e.g. {n}ms (a budget is a duration like 200ms or a map of p50/p95/p99, e.g. {{ p95: 200ms }})"
+        )))
+    }
+    fn float<E: de::Error>(n: f64) -> Result<Self, E> {
+        Err(E::custom(format!(
+            "budget: `{n}` has no unit; write e.g. {n}s (a budget is a duration like 200ms or a map of p50/p95/p99, e.g. {{ p95: 200ms }})"
+        )))
+    }
+    fn map<'de, A: MapAccess<'de>>(map: A) -> Result<Self, A::Error> {
+        map_into(map).map(RawBudget::Full)
+    }
+}
+
+impl Shapes for RawStatus {
+    const EXPECTING: &'static str = STATUS_FORMS;
+    fn text<E: de::Error>(s: &str) -> Result<Self, E> {
+        Ok(RawStatus::Text(s.to_string()))
+    }
+    fn int<E: de::Error>(n: i64) -> Result<Self, E> {
+        Ok(RawStatus::One(n))
+    }
+    fn list<'de, A: SeqAccess<'de>>(mut seq: A) -> Result<Self, A::Error> {
+        let mut codes = Vec::new();
+        while let Some(StatusCode(c)) = seq.next_element()? {
+            codes.push(c);
+        }
+        Ok(RawStatus::Many(codes))
+    }
+}
+
+/// One code of a `status` list.
+struct StatusCode(i64);
+
+impl Shapes for StatusCode {
+    const EXPECTING: &'static str = STATUS_FORMS;
+    fn int<E: de::Error>(n: i64) -> Result<Self, E> {
+        Ok(StatusCode(n))
+    }
+}
+
+impl Shapes for RawHeaderCheck {
+    const EXPECTING: &'static str = HEADER_CHECK_FORMS;
+    fn text<E: de::Error>(s: &str) -> Result<Self, E> {
+        Ok(RawHeaderCheck::Equals(s.to_string()))
+    }
+    // `x-count: 5` and `x-flag: true` mean the header's text.
+    fn int<E: de::Error>(n: i64) -> Result<Self, E> {
+        Ok(RawHeaderCheck::Equals(n.to_string()))
+    }
+    fn boolean<E: de::Error>(b: bool) -> Result<Self, E> {
+        Ok(RawHeaderCheck::Equals(b.to_string()))
+    }
+    fn map<'de, A: MapAccess<'de>>(map: A) -> Result<Self, A::Error> {
+        map_into(map).map(RawHeaderCheck::Full)
+    }
+}
+
+macro_rules! deserialize_by_shape {
+    ($($t:ty),*) => {$(
+        impl<'de> Deserialize<'de> for $t {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                shaped(d)
+            }
+        }
+    )*};
+}
+
+deserialize_by_shape!(
+    RawVar,
+    RawRedirects,
+    RawSize,
+    RawBudget,
+    RawStatus,
+    StatusCode,
+    RawHeaderCheck
+);

@@ -348,11 +348,26 @@ impl FlowResult {
             .or_else(|| self.steps.iter().find(|s| s.outcome == Outcome::Failed))
     }
 
-    /// True when no step got any HTTP response and the first failure was network-level.
+    /// True when the run reached nothing a user could use: it failed, its
+    /// first failure was network-level (dns, connect, tls), and no step got
+    /// an answer, except answers that only redirected to a place the step
+    /// then could not reach (the plain-HTTP listener of a site whose HTTPS
+    /// is down answers 301, and the HTTPS it points to refuses the
+    /// connection).
     pub fn unreachable(&self) -> bool {
+        let reached_nothing = |s: &StepResult| match s.outcome {
+            Outcome::Skipped => true,
+            Outcome::Passed => false,
+            // A check that judged rules (a certificate, say) reached the
+            // target, unless it ended in a network failure after redirects.
+            Outcome::Failed => {
+                (s.status.is_none() && s.checks.is_empty())
+                    || (s.reason.is_some_and(|r| r.is_unreachable())
+                        && s.status.is_none_or(|c| (300..400).contains(&c)))
+            }
+        };
         self.outcome == Outcome::Failed
-            // A check that judged rules (a certificate, say) reached the target.
-            && self.steps.iter().all(|s| s.status.is_none() && s.checks.is_empty())
+            && self.steps.iter().all(reached_nothing)
             && self
                 .first_failure()
                 .and_then(|s| s.reason)

@@ -1153,8 +1153,8 @@ impl Runner {
     /// reported is what was sent, `${uuid}` and all).
     fn build_url(step: &Step, scope: &RunScope) -> Result<url::Url, Failure> {
         let expand = |t| expand(t, scope);
-        let mut url = url::Url::parse(&expand(&step.url)?)
-            .map_err(|e| Failure::new(Reason::Request, format!("invalid URL: {e}")))?;
+        let mut url = crate::config::http_url(&step.url, &expand(&step.url)?)
+            .map_err(|m| Failure::new(Reason::Request, m))?;
         if !step.query.is_empty() {
             let mut q = url.query_pairs_mut();
             for (k, v) in &step.query {

@@ -127,9 +127,11 @@ pub fn render_console(r: &OnceReport, style: ConsoleStyle) -> String {
             }
         )),
         Verdict::Unreachable => style.red(&format!(
-            "❌ UNREACHABLE: no flow got an HTTP response ({})",
+            "❌ UNREACHABLE: no flow reached the site ({})",
             failed
-                .first()
+                .iter()
+                .find(|f| f.unreachable && !f.redirect_listener_only)
+                .or(failed.first())
                 .and_then(|f| f.steps.iter().find_map(|s| s.last_failure.as_ref()))
                 .and_then(|s| s.message.clone())
                 .unwrap_or_default()

@@ -187,6 +187,11 @@ pub struct FlowSummary {
     #[serde(skip_serializing_if = "is_zero")]
     pub interrupted_runs: u32,
     pub unreachable: bool,
+    /// Every step is an `https_redirect` check: the flow talks only to the
+    /// plain-HTTP listener, which serves no user, so it does not say whether
+    /// users reach the site (exit code 3).
+    #[serde(skip)]
+    pub redirect_listener_only: bool,
     pub steps: Vec<StepSummary>,
     pub results: Vec<FlowResult>,
 }
@@ -332,7 +337,7 @@ impl OnceReport {
     pub fn new(started_at: String, wall: Duration, samples: u32, flows: Vec<FlowSummary>) -> Self {
         let verdict = if flows.iter().all(|f| f.passed()) {
             Verdict::Passed
-        } else if flows.iter().all(|f| f.unreachable) {
+        } else if users_cannot_reach(&flows) {
             Verdict::Unreachable
         } else {
             Verdict::Failed
@@ -360,6 +365,21 @@ impl OnceReport {
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
     }
+}
+
+/// Exit code 3: every flow that says whether users reach the site reached
+/// nothing (every request failed with dns, connect or tls, or got only a
+/// redirect to such a failure). A flow that only checks the plain-HTTP
+/// redirect listener does not say: that listener answering while HTTPS is
+/// down still leaves users without a site (unless such flows are all that ran).
+fn users_cannot_reach(flows: &[FlowSummary]) -> bool {
+    let site: Vec<&FlowSummary> = flows.iter().filter(|f| !f.redirect_listener_only).collect();
+    let judged = if site.is_empty() {
+        flows.iter().collect()
+    } else {
+        site
+    };
+    !judged.is_empty() && judged.iter().all(|f| f.unreachable)
 }
 
 /// Summarises the runs of one flow, step by step.
@@ -429,6 +449,11 @@ pub fn summarize(flow: &Flow, results: Vec<FlowResult>) -> FlowSummary {
         failed_runs,
         interrupted_runs,
         unreachable: !results.is_empty() && results.iter().all(|r| r.unreachable()),
+        redirect_listener_only: !flow.steps.is_empty()
+            && flow
+                .steps
+                .iter()
+                .all(|s| matches!(s.check, Some(crate::config::Check::HttpsRedirect(_)))),
         steps,
         results,
     }

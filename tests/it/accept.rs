@@ -481,7 +481,7 @@ async fn accept_a_broken_findings_file_is_exit_2_with_file_line_col() {
         ),
         (
             "version: x\naccepted: []\n",
-            ":1:10: expected a whole number here",
+            ":1:10: expected a whole number, 0 or more, here",
         ),
         (
             "",

@@ -87,24 +87,78 @@ async fn check_prints_the_plan_with_secrets_redacted() {
     );
 }
 
+/// CI lints probe files without production secrets: `check` passes and says
+/// what a run will need; `once` and `run` still refuse to start without it,
+/// saying how to set it, before anything is sent.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn check_without_password_says_how_to_set_it() {
+async fn check_without_password_lists_it_and_once_and_run_refuse() {
+    let probe = repo_file("probes/contravento.yaml").display().to_string();
+    let out = run(vec!["check".into(), probe.clone()], vec![]).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stdout.contains(
+            "needs at run time:\n  password (secret, from --secret password=… or SMOKEPROBE_VAR_PASSWORD)\n"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("password = (given at run time)  (secret)"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("ok: 15 flow(s) valid"), "{stdout}");
+
+    // Given, it is not listed.
     let out = run(
         vec![
             "check".into(),
-            repo_file("probes/contravento.yaml").display().to_string(),
+            probe.clone(),
+            "--secret".into(),
+            "password=Sup3r-Secret-Value".into(),
         ],
         vec![],
     )
     .await;
-    let (_, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("contravento.yaml:"), "{stderr}");
-    assert!(
-        stderr.contains("variable `password` has no value"),
-        "{stderr}"
-    );
-    assert!(stderr.contains("SMOKEPROBE_VAR_PASSWORD"), "{stderr}");
+    let (stdout, _) = text(&out);
+    assert!(!stdout.contains("needs at run time"), "{stdout}");
+
+    // The findings file is checked against the flows all the same.
+    let out = run(
+        vec![
+            "check".into(),
+            probe.clone(),
+            "--accept".into(),
+            repo_file("probes/contravento.accepted.yaml")
+                .display()
+                .to_string(),
+        ],
+        vec![],
+    )
+    .await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stdout.contains("accepted finding(s) valid"), "{stdout}");
+    assert!(stdout.contains("needs at run time:"), "{stdout}");
+
+    for cmd in [
+        vec!["once".to_string(), probe.clone(), "--quiet".into()],
+        vec![
+            "run".to_string(),
+            probe.clone(),
+            "--listen".into(),
+            "127.0.0.1:0".into(),
+        ],
+    ] {
+        let out = run(cmd.clone(), vec![]).await;
+        let (stdout, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{cmd:?}: {stdout}{stderr}");
+        assert!(stderr.contains("contravento.yaml:"), "{stderr}");
+        assert!(
+            stderr.contains("variable `password` has no value"),
+            "{stderr}"
+        );
+        assert!(stderr.contains("SMOKEPROBE_VAR_PASSWORD"), "{stderr}");
+    }
 }
 
 /// A small structural walk: every key of `v` must be allowed by `schema`

@@ -354,6 +354,121 @@ async fn target_down_exits_unreachable() {
     assert!(stdout.contains("UNREACHABLE"), "{stdout}");
 }
 
+/// Exit code 3 means users cannot reach the site: the HTTPS base refuses
+/// every connection while the plain-HTTP redirect listener still answers
+/// (its 301 goes to the demo's own HTTPS, which does answer: the flow that
+/// checks the listener passes). That flow talks to nobody but the listener
+/// and does not make the site reachable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_base_down_is_unreachable_although_the_redirect_listener_answers() {
+    let (server, _ca_dir, ca) = tls_demo_with_ca(&[]).await;
+    let closed = free_port();
+    let reports = Reports::new();
+    let d = smokeprobe::demo::DemoOptions::default();
+    let mut args = vec![
+        "once".to_string(),
+        repo_file("probes/contravento.yaml").display().to_string(),
+        "--var".into(),
+        format!("base=https://127.0.0.1:{closed}"),
+        "--var".into(),
+        format!("http_base={}", server.http_url()),
+        "--secret".into(),
+        format!("password={}", d.password),
+        "--ca-file".into(),
+        ca,
+        "--quiet".into(),
+        "--no-color".into(),
+    ];
+    args.extend(reports.args());
+    let out = run(args, vec![]).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(3), "{stdout}\n{stderr}");
+    let report = reports.json();
+    assert_eq!(report["verdict"], "unreachable");
+    // The listener answered, and where it pointed answered too.
+    let redirect = step(&report, "https-redirect", "http-to-https");
+    assert_eq!(redirect["passed"], 1, "{redirect}");
+    assert_eq!(redirect["last"]["status"], 301, "{redirect}");
+    let first = &step(&report, "health", "api-health")["last_failure"];
+    assert_eq!(first["reason"], "connect", "{first}");
+    assert!(
+        stdout.contains("UNREACHABLE: no flow reached the site (connect to 127.0.0.1:"),
+        "{stdout}"
+    );
+    server.stop().await;
+}
+
+/// A plain-HTTP listener whose 301s point at an HTTPS port that refuses
+/// connections (nginx's `listen 80` up, `listen 443` down): every request
+/// of the site fails to connect, so exit code 3, whether the redirect check
+/// runs with the other flows or alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redirect_to_a_refused_https_reaches_nothing() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let closed = free_port();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let http_port = listener.local_addr().expect("addr").port();
+    let answered = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let count = answered.clone();
+    let listener_task = tokio::spawn(async move {
+        loop {
+            let Ok((mut sock, _)) = listener.accept().await else {
+                return;
+            };
+            let count = count.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 8192];
+                let mut got = Vec::new();
+                while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match sock.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => got.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let head = String::from_utf8_lossy(&got);
+                let path = head.split_whitespace().nth(1).unwrap_or("/").to_string();
+                let answer = format!(
+                    "HTTP/1.1 301 Moved Permanently\r\nLocation: https://127.0.0.1:{closed}{path}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                );
+                let _ = sock.write_all(answer.as_bytes()).await;
+                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            });
+        }
+    });
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("site.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            "vars:\n  base: https://127.0.0.1:{closed}\n  http_base: http://127.0.0.1:{http_port}\nflows:\n  - name: health\n    steps:\n      - name: api\n        url: ${{base}}/api/health\n        expect: {{ status: 200 }}\n  - name: https-redirect\n    steps:\n      - name: http-to-https\n        https_redirect: {{ url: \"${{http_base}}/trips\" }}\n"
+        ),
+    )
+    .expect("probe file");
+    for flows in [vec![], vec!["--flow", "https-redirect"]] {
+        let reports = Reports::new();
+        let mut args = vec![file.display().to_string(), "--quiet".into()];
+        args.insert(0, "once".into());
+        args.extend(flows.iter().map(|f| f.to_string()));
+        args.extend(reports.args());
+        let before = answered.load(std::sync::atomic::Ordering::SeqCst);
+        let out = run(args, vec![]).await;
+        let (stdout, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(3), "{flows:?}: {stdout}\n{stderr}");
+        assert_eq!(reports.json()["verdict"], "unreachable");
+        let redirect = step(&reports.json(), "https-redirect", "http-to-https").clone();
+        assert_eq!(redirect["last_failure"]["reason"], "connect", "{redirect}");
+        assert_eq!(redirect["last_failure"]["status"], 301, "{redirect}");
+        assert_eq!(
+            answered.load(std::sync::atomic::Ordering::SeqCst),
+            before + 1,
+            "the plain-HTTP listener answered the check once"
+        );
+    }
+    listener_task.abort();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn samples_give_percentiles_per_step() {
     let (out, reports, server) = once_against(&[], &["--flow", "health", "--samples", "20"]).await;

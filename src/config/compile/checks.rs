@@ -87,32 +87,18 @@ impl Compiler<'_> {
         }
     }
 
-    /// A URL template; when it is static, it must parse and use `schemes`.
+    /// A URL template (`key` names it in messages); what it resolves to at
+    /// compile time must parse and use `schemes` (see `urls`).
     fn check_url(
         &mut self,
         s: &S<String>,
+        key: &str,
         names: &Names,
         needs: &mut Vec<String>,
         schemes: &[&str],
     ) -> Option<Template> {
         let t = self.template(s, names, needs)?;
-        if let Some(text) = t.static_value() {
-            match url::Url::parse(&text) {
-                Err(e) => self.err(pos_of(s), format!("`{text}` is not a valid URL: {e}")),
-                Ok(u) if !schemes.contains(&u.scheme()) => self.err(
-                    pos_of(s),
-                    format!(
-                        "`{text}` must start with {}",
-                        schemes
-                            .iter()
-                            .map(|s| format!("{s}://"))
-                            .collect::<Vec<_>>()
-                            .join(" or ")
-                    ),
-                ),
-                Ok(_) => {}
-            }
-        }
+        self.check_url_value(pos_of(s), key, &t, schemes);
         Some(t)
     }
 
@@ -140,7 +126,7 @@ impl Compiler<'_> {
         needs: &mut Vec<String>,
     ) -> Option<(Check, Template)> {
         let r = &c.value;
-        let url = self.check_url(&r.url, names, needs, &["http", "https"]);
+        let url = self.check_url(&r.url, "cors url", names, needs, &["http", "https"]);
         let method = self.method(r.method.as_ref());
         let mut request_headers = Vec::new();
         for h in &r.request_headers {
@@ -164,7 +150,9 @@ impl Compiler<'_> {
             None => None,
         };
         let simple = match &r.simple_request {
-            Some(u) => Some(self.check_url(u, names, needs, &["http", "https"])?),
+            Some(u) => {
+                Some(self.check_url(u, "simple_request", names, needs, &["http", "https"])?)
+            }
             None => None,
         };
         let url = url?;
@@ -191,7 +179,7 @@ impl Compiler<'_> {
         needs: &mut Vec<String>,
     ) -> Option<Template> {
         let t = self.template(o, names, needs)?;
-        if let Some(text) = t.static_value() {
+        if let Some((text, shown, blame)) = self.known_value(&t) {
             let ok = url::Url::parse(&text).is_ok_and(|u| {
                 matches!(u.scheme(), "http" | "https")
                     && u.host_str().is_some()
@@ -200,9 +188,13 @@ impl Compiler<'_> {
                     && u.query().is_none()
             }) && !text.ends_with('/');
             if !ok {
+                let what = match blame {
+                    Some(b) => format!("origin resolves to `{shown}` ({b}), which"),
+                    None => format!("`{shown}`"),
+                };
                 self.err(
                     pos_of(o),
-                    format!("`{text}` is not an origin: write scheme://host[:port], e.g. https://app.example.com"),
+                    format!("{what} is not an origin: write scheme://host[:port], e.g. https://app.example.com"),
                 );
             }
         }
@@ -224,7 +216,9 @@ impl Compiler<'_> {
         }
         let mut urls = Vec::new();
         for u in &r.urls {
-            if let Some(t) = self.check_url(u, names, needs, &["http", "https"]) {
+            if let Some(t) =
+                self.check_url(u, "security_headers url", names, needs, &["http", "https"])
+            {
                 urls.push(t);
             }
         }
@@ -333,7 +327,7 @@ impl Compiler<'_> {
         needs: &mut Vec<String>,
     ) -> Option<(Check, Template)> {
         let r = &c.value;
-        let url = self.check_url(&r.url, names, needs, &["http"])?;
+        let url = self.check_url(&r.url, "https_redirect url", names, needs, &["http"])?;
         let max_hops = match &r.max_hops {
             None => 5,
             Some(n) if (1..=20).contains(&n.value) => n.value as u8,
@@ -359,7 +353,7 @@ impl Compiler<'_> {
         needs: &mut Vec<String>,
     ) -> Option<(Check, Template)> {
         let r = &c.value;
-        let url = self.check_url(&r.url, names, needs, &["https"]);
+        let url = self.check_url(&r.url, "tls url", names, needs, &["https"]);
         let min_days = match &r.min_days {
             None => 14,
             Some(n) if (0..=3650).contains(&n.value) => n.value as u32,
@@ -398,7 +392,13 @@ impl Compiler<'_> {
         }
         let mut requests = Vec::new();
         for q in &r.requests {
-            let url = self.check_url(&q.value.url, names, needs, &["http", "https"]);
+            let url = self.check_url(
+                &q.value.url,
+                "error_leaks url",
+                names,
+                needs,
+                &["http", "https"],
+            );
             let method = self.method(q.value.method.as_ref());
             let body = match &q.value.body {
                 Some(b) => self.template(b, names, needs),
@@ -459,7 +459,7 @@ impl Compiler<'_> {
         needs: &mut Vec<String>,
     ) -> Option<(Check, Template)> {
         let r = &c.value;
-        let url = self.check_url(&r.url, names, needs, &["http", "https"]);
+        let url = self.check_url(&r.url, "frontend url", names, needs, &["http", "https"]);
         let max_total = match &r.max_total {
             Some(s) => Some(self.size(pos_of(s), &s.value)?),
             None => None,
@@ -533,7 +533,7 @@ impl Compiler<'_> {
         needs: &mut Vec<String>,
     ) -> Option<(Check, Template)> {
         let r = &c.value;
-        let base = self.check_url(&r.base, names, needs, &["http", "https"]);
+        let base = self.check_url(&r.base, "api_docs base", names, needs, &["http", "https"]);
         let level = self.level(r.level.as_ref());
         let base = base?;
         Some((
@@ -552,7 +552,7 @@ impl Compiler<'_> {
         needs: &mut Vec<String>,
     ) -> Option<(Check, Template)> {
         let r = &c.value;
-        let url = self.check_url(&r.url, names, needs, &["http", "https"]);
+        let url = self.check_url(&r.url, "login_timing url", names, needs, &["http", "https"]);
         let username = self.template(&r.username, names, needs);
         let password = self.template(&r.password, names, needs);
         if let Some(p) = &password

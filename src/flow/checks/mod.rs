@@ -254,8 +254,7 @@ impl Ctx<'_> {
 
     pub fn url(&self, t: &Template) -> Result<url::Url, Failure> {
         let s = self.expand(t)?;
-        url::Url::parse(&s)
-            .map_err(|e| Failure::new(Reason::Request, format!("invalid URL `{s}`: {e}")))
+        crate::config::http_url(t, &s).map_err(|m| Failure::new(Reason::Request, m))
     }
 
     /// One request, bounded by the step timeout and the check's deadline;
