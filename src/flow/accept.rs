@@ -185,6 +185,7 @@ mod tests {
             checks,
             not_fetched: vec![],
             not_judged: vec![],
+            reached: false,
             tls: None,
             phases: None,
         };

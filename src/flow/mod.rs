@@ -229,6 +229,11 @@ pub struct StepResult {
     /// the subjects left.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub not_judged: Vec<String>,
+    /// A built-in check got an answer from the target that was not a
+    /// redirect (or judged a certificate): it reached the site, whatever
+    /// failed after. Decides exit code 3 with [`FlowResult::unreachable`].
+    #[serde(skip)]
+    pub reached: bool,
     /// What a `tls` check saw of the certificate chain.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls: Option<checks::TlsSummary>,
@@ -360,6 +365,7 @@ impl FlowResult {
             Outcome::Passed => false,
             // A check that judged rules (a certificate, say) reached the
             // target, unless it ended in a network failure after redirects.
+            Outcome::Failed if s.kind != "request" => !s.reached,
             Outcome::Failed => {
                 (s.status.is_none() && s.checks.is_empty())
                     || (s.reason.is_some_and(|r| r.is_unreachable())

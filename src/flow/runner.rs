@@ -746,6 +746,7 @@ impl Runner {
                 checks: Vec::new(),
                 not_fetched: Vec::new(),
                 not_judged: Vec::new(),
+                reached: false,
                 tls: None,
                 phases: None,
             };
@@ -850,6 +851,7 @@ impl Runner {
         }
         result.status = status;
         result.url = redactor.redact(url);
+        result.reached = run.reached();
         result.not_judged = run.not_judged.iter().map(|s| redactor.redact(s)).collect();
         result.redirects = run.redirects.iter().map(|u| redactor.redact(u)).collect();
         result.response_bytes = run.bytes;
@@ -1415,6 +1417,7 @@ fn skipped(step: &Step, outcome: Outcome, reason: Option<Reason>, message: Strin
         checks: Vec::new(),
         not_fetched: Vec::new(),
         not_judged: Vec::new(),
+        reached: false,
         tls: None,
         phases: None,
     }

@@ -545,6 +545,7 @@ mod counts {
             response_bytes: 0,
             checks,
             not_judged: vec![],
+            reached: false,
             not_fetched: vec![],
             tls: None,
             phases: None,

@@ -106,7 +106,7 @@ async fn check_without_password_lists_it_and_once_and_run_refuse() {
         stdout.contains("password = (given at run time)  (secret)"),
         "{stdout}"
     );
-    assert!(stdout.contains("ok: 15 flow(s) valid"), "{stdout}");
+    assert!(stdout.contains("ok: 18 flow(s) valid"), "{stdout}");
 
     // Given, it is not listed.
     let out = run(

@@ -201,6 +201,15 @@ impl CheckRun {
             .collect()
     }
 
+    /// Whether the target answered anything but a redirect (a TLS check:
+    /// judged a certificate): the site was reached, whatever failed after.
+    pub fn reached(&self) -> bool {
+        self.requests
+            .iter()
+            .any(|r| r.status.is_some_and(|s| !(300..400).contains(&s)))
+            || (self.requests.is_empty() && !self.checks.is_empty())
+    }
+
     /// The request the step is shown as (method, URL, status): the one that
     /// got no usable answer, else the one whose answer failed the first
     /// failing rule, else the first one sent; the check's own URL when it
