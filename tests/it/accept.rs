@@ -124,6 +124,37 @@ async fn accept_shipped_findings_pass_as_committed_and_anything_else_still_fails
     let out = run(args.clone(), vec![]).await;
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    // The only ⚠ are the accepted findings and warning-level rules: the
+    // profile's advisories and the API description and login timing that
+    // today's ContraVento really shows (issue 15).
+    let warning_rules = [
+        "csp",
+        "referrer-policy",
+        "permissions-policy",
+        "server-version",
+        "api-docs-public",
+        "login-timing",
+    ];
+    for l in stdout.lines().map(str::trim_start) {
+        let Some(rest) = l.strip_prefix("⚠ ") else {
+            continue;
+        };
+        let rest = rest.trim_start();
+        let rule = rest.split_whitespace().next().unwrap_or_default();
+        let flow_or_step = !rest.contains(": expected ");
+        assert!(
+            flow_or_step
+                || l.contains(&format!("accepted until {until}: "))
+                || warning_rules.contains(&rule),
+            "unexpected ⚠ line: {l}\n{stdout}"
+        );
+    }
+    for rule in ["api-docs-public", "login-timing"] {
+        assert!(
+            stdout.contains(&format!("⚠ {rule} on ")),
+            "{rule} warns:\n{stdout}"
+        );
+    }
 
     // The checklist: every accepted finding as ⚠ with its date and reason,
     // the two flows that hold them not ❌, the verdict counting them.

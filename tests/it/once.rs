@@ -464,7 +464,9 @@ async fn a_redirect_to_a_refused_https_reaches_nothing() {
         let failed = &redirect["last_failure"];
         assert_eq!(failed["status"], serde_json::Value::Null, "{redirect}");
         assert!(
-            failed["url"].as_str().is_some_and(|u| u.starts_with("https://")),
+            failed["url"]
+                .as_str()
+                .is_some_and(|u| u.starts_with("https://")),
             "{redirect}"
         );
         assert_eq!(
