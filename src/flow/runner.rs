@@ -1020,37 +1020,16 @@ impl Runner {
             .into_iter()
             .map(|c| (c.name.clone(), c.fingerprint.clone()))
             .collect();
-        let ticket = if used.is_empty() {
-            None
-        } else {
-            // Bounded by the attempt's own timeout, which the caller applies
-            // around the whole attempt: waiting for the first answer to a
-            // value is part of this step's time.
-            let admitted = tokio::time::timeout(
-                budget.saturating_sub(Duration::from_millis(5)),
-                self.guard.admit(&used),
-            )
-            .await;
-            match admitted {
-                Ok(Ok(t)) => Some(t),
-                Ok(Err(refusal)) => {
-                    let mut f = Failure::new(Reason::Credential, refused_note(&refusal));
-                    f.final_ = true;
-                    return Err(f);
-                }
-                Err(_) => {
-                    let names: Vec<&str> = used.iter().map(|(n, _)| n.as_str()).collect();
-                    return Err(Failure::new(
-                        Reason::Timeout,
-                        format!(
-                            "not sent: waited {} for the first request carrying `{}` to be answered (a value is tried alone so a wrong one is sent once)",
-                            fmt_duration(budget),
-                            names.join("`, `")
-                        ),
-                    ));
-                }
-            }
-        };
+        // Bounded by the attempt's own timeout, which the caller applies
+        // around the whole attempt: waiting for the first answer to a value
+        // is part of this step's time.
+        let ticket = admit(
+            &self.guard,
+            &used,
+            budget.saturating_sub(Duration::from_millis(5)),
+            budget,
+        )
+        .await?;
         let mut method = step.method.clone();
         let mut body = body;
         let mut redirects = Vec::new();
@@ -1301,6 +1280,41 @@ pub(super) fn credentials_in<'s>(
                 || headers.values().any(|h| has(h.as_bytes(), raw))
         })
         .collect()
+}
+
+/// Waits up to `wait` until the guard lets a request carrying `used`
+/// (variable, fingerprint) go; `None` when it carries no secret. A refused
+/// value fails at once (reason `credential`, final: never retried); running
+/// out of time fails with `timeout`, naming `budget`. Shared by request
+/// steps and built-in checks.
+pub(super) async fn admit(
+    guard: &Arc<Guard>,
+    used: &[(String, String)],
+    wait: Duration,
+    budget: Duration,
+) -> Result<Option<Ticket>, Failure> {
+    if used.is_empty() {
+        return Ok(None);
+    }
+    match tokio::time::timeout(wait, guard.admit(used)).await {
+        Ok(Ok(t)) => Ok(Some(t)),
+        Ok(Err(refusal)) => {
+            let mut f = Failure::new(Reason::Credential, refused_note(&refusal));
+            f.final_ = true;
+            Err(f)
+        }
+        Err(_) => {
+            let names: Vec<&str> = used.iter().map(|(n, _)| n.as_str()).collect();
+            Err(Failure::new(
+                Reason::Timeout,
+                format!(
+                    "not sent: waited {} for the first request carrying `{}` to be answered (a value is tried alone so a wrong one is sent once)",
+                    fmt_duration(budget),
+                    names.join("`, `")
+                ),
+            ))
+        }
+    }
 }
 
 /// Tells the guard what an answer (`status`, `body`) said of the secrets a

@@ -24,8 +24,8 @@ use http::header::{HeaderMap, HeaderName, HeaderValue};
 use serde::Serialize;
 
 use super::credentials::Guard;
-use super::runner::{Credential, Failure, credentials_in, failure_of, refused_note, settle_ticket};
-use super::{CheckResult, NotFetched, RUN_HEADER, Reason, fmt_duration};
+use super::runner::{Credential, Failure, admit, credentials_in, failure_of, settle_ticket};
+use super::{CheckResult, NotFetched, RUN_HEADER, Reason};
 use crate::config::Check;
 use crate::config::template::{Scope, Template};
 use crate::net::HttpFactory;
@@ -331,29 +331,7 @@ impl Ctx<'_> {
             .map(|c| (c.name.clone(), c.fingerprint.clone()))
             .collect();
         let started = Instant::now();
-        let ticket = if used.is_empty() {
-            None
-        } else {
-            match tokio::time::timeout(budget, self.guard.admit(&used)).await {
-                Ok(Ok(t)) => Some(t),
-                Ok(Err(refusal)) => {
-                    let mut f = Failure::new(Reason::Credential, refused_note(&refusal));
-                    f.final_ = true;
-                    return Err(f);
-                }
-                Err(_) => {
-                    let names: Vec<&str> = used.iter().map(|(n, _)| n.as_str()).collect();
-                    return Err(Failure::new(
-                        Reason::Timeout,
-                        format!(
-                            "not sent: waited {} for the first request carrying `{}` to be answered (a value is tried alone so a wrong one is sent once)",
-                            fmt_duration(budget),
-                            names.join("`, `")
-                        ),
-                    ));
-                }
-            }
-        };
+        let ticket = admit(self.guard, &used, budget, budget).await?;
         let mut req = http_session::Request::new(method, url.clone());
         req.headers = map;
         req.body = body;
