@@ -8,6 +8,7 @@ use std::fmt::Write;
 use std::time::Duration;
 
 use crate::config::{Flow, Plan};
+use crate::metrics::names;
 
 /// How the generated alerts judge a budget.
 #[derive(Clone, Copy, Debug)]
@@ -90,17 +91,18 @@ pub fn budget_rules(plan: &Plan, flows: &[&Flow], sources: &str, o: &RuleOptions
                         q(&f.name),
                         q(&s.name)
                     );
+                    let duration = names::STEP_DURATION.0;
                     let _ = writeln!(out, "      - alert: SmokeprobeStepOverBudget");
                     let _ = writeln!(out, "        expr: |-");
                     let _ = writeln!(
                         out,
-                        "          histogram_quantile({q_value}, sum by (location, le) (rate(smokeprobe_step_duration_seconds_bucket{{{sel}}}[{w}]))) > {}",
+                        "          histogram_quantile({q_value}, sum by (location, le) (rate({duration}_bucket{{{sel}}}[{w}]))) > {}",
                         limit.as_secs_f64()
                     );
                     let _ = writeln!(out, "          and on (location)");
                     let _ = writeln!(
                         out,
-                        "          sum by (location) (increase(smokeprobe_step_duration_seconds_count{{{sel}}}[{w}])) >= {}",
+                        "          sum by (location) (increase({duration}_count{{{sel}}}[{w}])) >= {}",
                         o.min_samples
                     );
                     let _ = writeln!(out, "        for: {}", prom_duration(o.for_));

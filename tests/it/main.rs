@@ -2,6 +2,7 @@
 //! targets on port 0, and the real `smokeprobe` binary as a child process.
 
 mod accept;
+mod architecture;
 mod baseline_prom;
 mod checks;
 mod chromium;
