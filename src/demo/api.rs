@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::DemoState;
-use super::backend::Ctx;
+use super::ctx::Ctx;
 use super::envelope::{ApiError, envelope, json_object, success};
 use super::store::{LoginOutcome, MAX_USERS, TOKEN_TTL, User, naive_timestamp};
 use crate::builtins::unix_now;

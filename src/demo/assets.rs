@@ -37,7 +37,7 @@ use flate2::Compression;
 use flate2::write::GzEncoder;
 
 use super::Faults;
-use super::nginx::HeaderPolicy;
+use super::headers::HeaderPolicy;
 
 pub(super) const APP_JS_PATH: &str = "/assets/index-3f9a1c.js";
 pub(super) const APP_CSS_PATH: &str = "/assets/index-8b2e4d.css";

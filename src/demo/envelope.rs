@@ -4,7 +4,8 @@
 //! ContraVento's Spanish, pydantic-style validation messages.
 
 use axum::Json;
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::http::header::{HOST, LOCATION};
+use axum::http::{Extensions, HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
@@ -274,4 +275,29 @@ impl Fields {
             )),
         }
     }
+}
+
+/// Marks a request that arrived over TLS (redirect targets then use `https://`).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Https;
+
+/// `http(s)://<Host header><path>`, as nginx and Starlette build redirect
+/// targets (`https` when the request came in over TLS, see [`Https`]).
+pub(super) fn absolute_url(headers: &HeaderMap, extensions: &Extensions, path: &str) -> String {
+    let scheme = if extensions.get::<Https>().is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    match headers.get(HOST).and_then(|h| h.to_str().ok()) {
+        Some(host) if !host.is_empty() => format!("{scheme}://{host}{path}"),
+        _ => path.to_owned(),
+    }
+}
+
+pub(super) fn with_location(mut resp: Response, location: &str) -> Response {
+    if let Ok(value) = HeaderValue::from_str(location) {
+        resp.headers_mut().insert(LOCATION, value);
+    }
+    resp
 }

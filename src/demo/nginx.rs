@@ -40,149 +40,24 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::{Body, BodyDataStream, Bytes};
 use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::header::{
-    CONTENT_LENGTH, CONTENT_SECURITY_POLICY, CONTENT_TYPE, EXPECT, HOST, LOCATION, REFERRER_POLICY,
-    SERVER, STRICT_TRANSPORT_SECURITY, X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS, X_XSS_PROTECTION,
-};
-use axum::http::{Extensions, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE, EXPECT, HOST};
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::BytesMut;
 use futures_util::StreamExt;
 
 use super::cors::Cors;
-use super::envelope::ApiError;
-use super::faults::{HeaderProfile, HstsMode, RedirectMode};
+use super::envelope::{ApiError, Https, absolute_url, with_location};
+use super::faults::RedirectMode;
+use super::headers::HeaderPolicy;
 use super::{DemoState, Faults, api, assets, backend, faults, trips};
 
 /// nginx's `client_max_body_size 10m`.
 pub(super) const MAX_BODY: usize = 10 * 1024 * 1024;
-/// `server_tokens on`, as in the committed config.
-const SERVER_VERSIONED: &str = "nginx/1.22.1";
-/// `server_tokens off`.
-const SERVER_BARE: &str = "nginx";
 /// After refusing a body nginx keeps reading (and discarding) it for a while, so
 /// the client gets to read the 413 instead of a connection reset.
 const LINGER_BYTES: usize = 64 * 1024 * 1024;
 const LINGER_TIME: Duration = Duration::from_secs(10);
-
-/// What the committed nginx config adds with `add_header` in `location /api/`.
-const COMMITTED_API_HEADERS: [(HeaderName, &str); 4] = [
-    (X_FRAME_OPTIONS, "SAMEORIGIN"),
-    (X_CONTENT_TYPE_OPTIONS, "nosniff"),
-    (X_XSS_PROTECTION, "1; mode=block"),
-    (REFERRER_POLICY, "strict-origin-when-cross-origin"),
-];
-
-const PERMISSIONS_POLICY: HeaderName = HeaderName::from_static("permissions-policy");
-const X_POWERED_BY: HeaderName = HeaderName::from_static("x-powered-by");
-const HSTS_FULL: &str = "max-age=31536000; includeSubDomains";
-const HSTS_SHORT: &str = "max-age=86400";
-const CSP: &str = "default-src 'self'; img-src 'self' data:; object-src 'none'; \
-base-uri 'self'; frame-ancestors 'none'";
-const CSP_UNSAFE: &str = "default-src 'self'; script-src 'self' 'unsafe-inline' 'unsafe-eval'; \
-img-src 'self' data:; object-src 'none'; base-uri 'self'; frame-ancestors 'none'";
-/// With `xfo=sameorigin` the CSP allows same-origin framing too: browsers obey
-/// `frame-ancestors` over X-Frame-Options, so a DENY-grade CSP would hide it.
-const CSP_SAMEORIGIN: &str = "default-src 'self'; img-src 'self' data:; object-src 'none'; \
-base-uri 'self'; frame-ancestors 'self'";
-const POWERED_BY: &str = "FastAPI/0.115.0";
-
-/// Marks a request that arrived over TLS (redirect targets then use `https://`).
-#[derive(Clone, Copy, Debug)]
-pub(super) struct Https;
-
-/// The headers nginx adds, as the faults in force configure it.
-pub(super) struct HeaderPolicy {
-    /// Added to every response.
-    everywhere: Vec<(HeaderName, &'static str)>,
-    /// Added to answers proxied from the backend (`location /api/`).
-    api: Vec<(HeaderName, &'static str)>,
-    server: &'static str,
-    /// The SPA HTML sets an insecure cookie.
-    pub cookie: bool,
-}
-
-impl HeaderPolicy {
-    pub fn new(faults: &Faults) -> HeaderPolicy {
-        let committed = faults.headers == HeaderProfile::AsCommitted;
-        let mut policy = HeaderPolicy {
-            everywhere: Vec::new(),
-            api: Vec::new(),
-            server: if committed || faults.server_version {
-                SERVER_VERSIONED
-            } else {
-                SERVER_BARE
-            },
-            cookie: faults.insecure_cookie,
-        };
-        if faults.server_version {
-            policy.api.push((X_POWERED_BY, POWERED_BY));
-        }
-        if faults.no_security_headers {
-            return policy;
-        }
-        if committed {
-            policy.api.extend(COMMITTED_API_HEADERS);
-            return policy;
-        }
-        match faults.hsts {
-            HstsMode::Full => policy
-                .everywhere
-                .push((STRICT_TRANSPORT_SECURITY, HSTS_FULL)),
-            HstsMode::Short => policy
-                .everywhere
-                .push((STRICT_TRANSPORT_SECURITY, HSTS_SHORT)),
-            HstsMode::Missing => {}
-        }
-        let xfo = if faults.xfo_sameorigin {
-            "SAMEORIGIN"
-        } else {
-            "DENY"
-        };
-        let csp = if faults.csp_unsafe {
-            CSP_UNSAFE
-        } else if faults.xfo_sameorigin {
-            CSP_SAMEORIGIN
-        } else {
-            CSP
-        };
-        policy.everywhere.extend([
-            (X_FRAME_OPTIONS, xfo),
-            (X_CONTENT_TYPE_OPTIONS, "nosniff"),
-            (CONTENT_SECURITY_POLICY, csp),
-            (REFERRER_POLICY, "strict-origin-when-cross-origin"),
-            (
-                PERMISSIONS_POLICY,
-                "camera=(), microphone=(), geolocation=()",
-            ),
-        ]);
-        policy
-    }
-
-    /// The `Server` header (also signed at the bottom of error pages).
-    pub fn server(&self) -> &'static str {
-        self.server
-    }
-
-    /// What `location /api/` adds to a proxied answer.
-    fn add_api(&self, resp: &mut Response) {
-        insert_all(resp, &self.api);
-    }
-
-    /// What the `server` block adds to every response.
-    fn add_everywhere(&self, resp: &mut Response) {
-        insert_all(resp, &self.everywhere);
-        resp.headers_mut()
-            .insert(SERVER, HeaderValue::from_static(self.server));
-    }
-}
-
-fn insert_all(resp: &mut Response, headers: &[(HeaderName, &'static str)]) {
-    for (name, value) in headers {
-        resp.headers_mut()
-            .insert(name.clone(), HeaderValue::from_static(value));
-    }
-}
 
 /// The whole demo host as one axum app: every request goes through [`front`].
 /// `https` marks it as the TLS site.
@@ -442,25 +317,4 @@ fn error_page(status: StatusCode, server: &str) -> Response {
          </body>\r\n</html>\r\n"
     );
     (status, [(CONTENT_TYPE, "text/html")], body).into_response()
-}
-
-/// `http(s)://<Host header><path>`, as nginx and Starlette build redirect
-/// targets (`https` when the request came in over TLS, see [`Https`]).
-pub(super) fn absolute_url(headers: &HeaderMap, extensions: &Extensions, path: &str) -> String {
-    let scheme = if extensions.get::<Https>().is_some() {
-        "https"
-    } else {
-        "http"
-    };
-    match headers.get(HOST).and_then(|h| h.to_str().ok()) {
-        Some(host) if !host.is_empty() => format!("{scheme}://{host}{path}"),
-        _ => path.to_owned(),
-    }
-}
-
-pub(super) fn with_location(mut resp: Response, location: &str) -> Response {
-    if let Ok(value) = HeaderValue::from_str(location) {
-        resp.headers_mut().insert(LOCATION, value);
-    }
-    resp
 }

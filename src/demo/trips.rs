@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
 use super::DemoState;
-use super::backend::Ctx;
+use super::ctx::Ctx;
 use super::envelope::{ApiError, Fields, detail, success};
 use super::store::{
     Location, MAX_PHOTOS_PER_TRIP, MAX_TAG_NAMES, MAX_TRIPS, Photo, Store, Trip, UserIdx,

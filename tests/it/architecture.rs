@@ -32,7 +32,10 @@ fn walk(dir: &Path, out: &mut Vec<(Vec<String>, String)>) {
                 .components()
                 .map(|c| c.as_os_str().to_string_lossy().into_owned())
                 .collect();
-            if matches!(parts.last().map(String::as_str), Some("mod" | "lib" | "main")) {
+            if matches!(
+                parts.last().map(String::as_str),
+                Some("mod" | "lib" | "main")
+            ) {
                 parts.pop();
             }
             let text = std::fs::read_to_string(&p).unwrap();
@@ -126,7 +129,10 @@ fn references(me: &[String], is_dir_module: bool, code: &str) -> Vec<Vec<String>
         rest = &rest[end..];
     }
     // Inline paths: `crate::a::b`, `super::x`.
-    for (i, _) in code.match_indices("crate::").chain(code.match_indices("super::")) {
+    for (i, _) in code
+        .match_indices("crate::")
+        .chain(code.match_indices("super::"))
+    {
         if code[..i]
             .chars()
             .last()
@@ -186,11 +192,7 @@ fn sibling_edges() -> BTreeMap<Vec<String>, BTreeSet<(String, String, String)>> 
                 .map(|n| r[..n].to_vec())
                 .find(|p| known.contains(p))
                 .unwrap_or_default();
-            let common = me
-                .iter()
-                .zip(&target)
-                .take_while(|(a, b)| a == b)
-                .count();
+            let common = me.iter().zip(&target).take_while(|(a, b)| a == b).count();
             if common == me.len() || common == target.len() {
                 continue;
             }
@@ -324,11 +326,16 @@ fn no_metric_name_is_spelled_outside_the_metrics_module() {
             let l = l.trim();
             let q = l.strip_prefix('"')?;
             let name = &q[..q.find('"')?];
-            (name.starts_with("smokeprobe_") || name.starts_with("probe_") || name.starts_with("process_"))
-                .then(|| name.to_string())
+            (name.starts_with("smokeprobe_")
+                || name.starts_with("probe_")
+                || name.starts_with("process_"))
+            .then(|| name.to_string())
         })
         .collect();
-    assert!(names.len() > 20, "metric names read from names.rs: {names:?}");
+    assert!(
+        names.len() > 20,
+        "metric names read from names.rs: {names:?}"
+    );
     let mut found = Vec::new();
     let mut files = Vec::new();
     collect_rs(&repo_file("src"), &mut files);
