@@ -492,356 +492,358 @@ impl Collector for Exposition {
                 windows.push((fi, si, s.windows.read(now, &mut st.scratch)));
             }
         }
+        let st = &*st;
         let flows: Vec<(&(String, String), &FlowSeries)> = st.flows.iter().collect();
-        let fl = |k: &'_ (String, String)| -> Vec<(&'static str, String)> {
-            vec![("target", k.0.clone()), ("flow", k.1.clone())]
-        };
-        // Owned label storage so rows can borrow it.
-        let flow_labels: Vec<Vec<(&'static str, String)>> =
-            flows.iter().map(|(k, _)| fl(k)).collect();
-
-        family(&mut enc, names::BUILD_INFO, MetricType::Gauge, |m| {
-            let l: Labels = vec![("version", env!("CARGO_PKG_VERSION"))];
-            gauge(m, &l, 1.0)
-        })?;
-        family(&mut enc, names::FLOWS_CONFIGURED, MetricType::Gauge, |m| {
-            gauge(m, &vec![], flows.len() as f64)
-        })?;
-        let labels_of = |i: usize| -> Labels {
-            flow_labels[i]
+        let rows = Rows {
+            // Owned label storage so rows can borrow it.
+            flow_labels: flows
                 .iter()
-                .map(|(k, v)| (*k, v.as_str()))
-                .collect()
+                .map(|(k, _)| vec![("target", k.0.clone()), ("flow", k.1.clone())])
+                .collect(),
+            flows,
+            windows,
         };
-        // Every secret variable of the configuration, 0 until refused, so an
-        // alert on `== 1` never waits on a series that does not exist yet.
-        let secrets = crate::flow::credentials::Guard::shared().secrets();
-        family(&mut enc, names::SECRET_REFUSED, MetricType::Gauge, |m| {
-            for var in &st.secret_vars {
-                let refused = secrets.iter().any(|s| &s.var == var && s.refused.is_some());
-                gauge(
-                    m,
-                    &vec![("var", var.as_str())],
-                    f64::from(u8::from(refused)),
-                )?;
-            }
-            Ok(())
-        })?;
-        let leftovers = crate::flow::leftovers::Leftovers::shared();
-        let left = leftovers.list();
-        family(&mut enc, names::LEFT_BEHIND, MetricType::Gauge, |m| {
-            for (i, (k, _)) in flows.iter().enumerate() {
-                let n = left
-                    .iter()
-                    .filter(|l| l.target == k.0 && l.flow == k.1)
-                    .count();
-                gauge(m, &labels_of(i), n as f64)?;
-            }
-            Ok(())
-        })?;
-        family(
-            &mut enc,
-            names::LEFT_BEHIND_DROPPED,
-            MetricType::Counter,
-            |m| counter(m, &vec![], leftovers.dropped()),
-        )?;
-        if let Some(ok) = st.reload_ok {
-            family(
-                &mut enc,
-                names::CONFIG_RELOAD_SUCCESS,
-                MetricType::Gauge,
-                |m| gauge(m, &vec![], f64::from(u8::from(ok))),
-            )?;
-            family(
-                &mut enc,
-                names::CONFIG_RELOAD_TIME,
-                MetricType::Gauge,
-                |m| gauge(m, &vec![], st.reload_success_at),
-            )?;
-            family(&mut enc, names::CONFIG_RELOADS, MetricType::Counter, |m| {
-                counter(m, &vec![("result", "success")], st.reloads[0])?;
-                counter(m, &vec![("result", "failure")], st.reloads[1])
-            })?;
-        }
-
-        family(&mut enc, names::PROBE_SUCCESS, MetricType::Gauge, |m| {
-            for (i, (_, f)) in flows.iter().enumerate() {
-                if let Some(ok) = f.success {
-                    gauge(m, &labels_of(i), f64::from(u8::from(ok)))?;
-                }
-            }
-            Ok(())
-        })?;
-        family(&mut enc, names::PROBE_DURATION, MetricType::Gauge, |m| {
-            for (i, (_, f)) in flows.iter().enumerate() {
-                if f.success.is_some() {
-                    gauge(m, &labels_of(i), f.duration)?;
-                }
-            }
-            Ok(())
-        })?;
-        family(
-            &mut enc,
-            names::FLOW_CONSECUTIVE_FAILURES,
-            MetricType::Gauge,
-            |m| {
-                for (i, (_, f)) in flows.iter().enumerate() {
-                    if f.success.is_some() {
-                        gauge(m, &labels_of(i), f.consecutive_failures as f64)?;
-                    }
-                }
-                Ok(())
-            },
-        )?;
-        family(&mut enc, names::FLOW_INTERVAL, MetricType::Gauge, |m| {
-            for (i, (_, f)) in flows.iter().enumerate() {
-                gauge(m, &labels_of(i), f.interval.as_secs_f64())?;
-            }
-            Ok(())
-        })?;
-        family(&mut enc, names::FLOW_RUNS, MetricType::Counter, |m| {
-            for (i, (_, f)) in flows.iter().enumerate() {
-                counter(m, &labels_of(i), f.runs)?;
-            }
-            Ok(())
-        })?;
-        family(
-            &mut enc,
-            names::FLOW_FAILED_RUNS,
-            MetricType::Counter,
-            |m| {
-                for (i, (_, f)) in flows.iter().enumerate() {
-                    counter(m, &labels_of(i), f.failed_runs)?;
-                }
-                Ok(())
-            },
-        )?;
-        family(&mut enc, names::FLOW_SKIPPED, MetricType::Counter, |m| {
-            for (i, (_, f)) in flows.iter().enumerate() {
-                counter(m, &labels_of(i), f.skipped)?;
-            }
-            Ok(())
-        })?;
-        family(&mut enc, names::SCHEDULE_LAG, MetricType::Histogram, |m| {
-            for (i, (_, f)) in flows.iter().enumerate() {
-                m.encode_family(&labels_of(i))?
-                    .encode_histogram::<NoLabelSet>(
-                        f.lag.sum,
-                        f.lag.count,
-                        &f.lag.buckets(),
-                        None,
-                    )?;
-            }
-            Ok(())
-        })?;
-
-        // Per step.
-        let step_labels = |i: usize, s: &'_ str| -> Vec<(&'static str, String)> {
-            let mut l = flow_labels[i].clone();
-            l.push(("step", s.to_string()));
-            l
-        };
-        macro_rules! each_step {
-            ($m:ident, |$l:ident, $f:ident, $s:ident, $fi:ident, $si:ident| $body:block) => {{
-                for ($fi, (_, $f)) in flows.iter().enumerate() {
-                    for ($si, $s) in $f.steps.iter().enumerate() {
-                        let owned = step_labels($fi, &$s.name);
-                        let $l: Labels = owned.iter().map(|(k, v)| (*k, v.as_str())).collect();
-                        let _ = ($si, &$f);
-                        $body
-                    }
-                }
-                Ok(())
-            }};
-        }
-        family(&mut enc, names::PROBE_HTTP_STATUS, MetricType::Gauge, |m| {
-            each_step!(m, |l, f, s, fi, si| {
-                if let (Some(code), false) = (s.status, s.is_check) {
-                    gauge(m, &l, f64::from(code))?;
-                }
-            })
-        })?;
-        family(
-            &mut enc,
-            names::PROBE_HTTP_DURATION,
-            MetricType::Gauge,
-            |m| {
-                each_step!(m, |l, f, s, fi, si| {
-                    if let Some(p) = s.phases {
-                        for (phase, v) in names::PHASES.iter().zip(p) {
-                            let mut l = l.clone();
-                            l.push(("phase", phase));
-                            gauge(m, &l, v)?;
-                        }
-                    }
-                })
-            },
-        )?;
-        family(
-            &mut enc,
-            names::PROBE_SSL_EARLIEST_CERT_EXPIRY,
-            MetricType::Gauge,
-            |m| {
-                each_step!(m, |l, f, s, fi, si| {
-                    if let Some(t) = s.cert_expiry {
-                        gauge(m, &l, t as f64)?;
-                    }
-                })
-            },
-        )?;
-        family(&mut enc, names::STEP_DURATION, MetricType::Histogram, |m| {
-            each_step!(m, |l, f, s, fi, si| {
-                m.encode_family(&l)?.encode_histogram::<NoLabelSet>(
-                    s.hist.sum,
-                    s.hist.count,
-                    &s.hist.buckets(),
-                    None,
-                )?;
-            })
-        })?;
-        family(&mut enc, names::STEP_SUCCESS, MetricType::Gauge, |m| {
-            each_step!(m, |l, f, s, fi, si| {
-                if let Some(ok) = s.success {
-                    gauge(m, &l, f64::from(u8::from(ok)))?;
-                }
-            })
-        })?;
-        family(&mut enc, names::STEP_RUNS, MetricType::Counter, |m| {
-            each_step!(m, |l, f, s, fi, si| {
-                counter(m, &l, s.runs)?;
-            })
-        })?;
-        family(&mut enc, names::STEP_FAILURES, MetricType::Counter, |m| {
-            each_step!(m, |l, f, s, fi, si| {
-                // Every reason is exported (at 0 too), so rate() works from the first failure.
-                for r in Reason::ALL {
-                    let mut l = l.clone();
-                    l.push(("reason", r.as_str()));
-                    counter(m, &l, s.failures.get(r.as_str()).copied().unwrap_or(0))?;
-                }
-            })
-        })?;
-        family(&mut enc, names::STEP_BUDGET, MetricType::Gauge, |m| {
-            each_step!(m, |l, f, s, fi, si| {
-                for (q, v) in &s.budget {
-                    let mut l = l.clone();
-                    l.push(("percentile", q));
-                    gauge(m, &l, *v)?;
-                }
-            })
-        })?;
-        family(&mut enc, names::STEP_OVER_BUDGET, MetricType::Gauge, |m| {
-            for (fi, si, ws) in &windows {
-                let s = &flows[*fi].1.steps[*si];
-                let owned = step_labels(*fi, &s.name);
-                for (q, over) in budget_verdicts(s, ws) {
-                    let mut l: Labels = owned.iter().map(|(k, v)| (*k, v.as_str())).collect();
-                    l.push(("percentile", q));
-                    gauge(m, &l, f64::from(u8::from(over)))?;
-                }
-            }
-            Ok(())
-        })?;
-        family(
-            &mut enc,
-            names::STEP_WINDOW_QUANTILE,
-            MetricType::Gauge,
-            |m| {
-                for (fi, si, ws) in &windows {
-                    let s = &flows[*fi].1.steps[*si];
-                    let owned = step_labels(*fi, &s.name);
-                    for w in ws {
-                        let Some(qs) = w.quantiles else { continue };
-                        let wl = window_label(w.window);
-                        for (q, v) in [("p50", qs.p50), ("p95", qs.p95), ("p99", qs.p99)] {
-                            let mut l: Labels =
-                                owned.iter().map(|(k, v)| (*k, v.as_str())).collect();
-                            l.push(("window", &wl));
-                            // Not `quantile`: Prometheus reserves that label for summaries.
-                            l.push(("percentile", q));
-                            gauge(m, &l, v.as_secs_f64())?;
-                        }
-                    }
-                }
-                Ok(())
-            },
-        )?;
-        family(&mut enc, names::STEP_WINDOW_COUNT, MetricType::Gauge, |m| {
-            for (fi, si, ws) in &windows {
-                let s = &flows[*fi].1.steps[*si];
-                let owned = step_labels(*fi, &s.name);
-                for w in ws {
-                    let wl = window_label(w.window);
-                    let mut l: Labels = owned.iter().map(|(k, v)| (*k, v.as_str())).collect();
-                    l.push(("window", &wl));
-                    gauge(m, &l, w.count as f64)?;
-                }
-            }
-            Ok(())
-        })?;
-        family(
-            &mut enc,
-            names::CHECK_RULE_FAILURES,
-            MetricType::Gauge,
-            |m| {
-                each_step!(m, |l, f, s, fi, si| {
-                    for ((rule, sev), n) in &s.rules {
-                        let mut l = l.clone();
-                        l.push(("rule", rule));
-                        l.push(("severity", sev));
-                        gauge(m, &l, *n as f64)?;
-                    }
-                })
-            },
-        )?;
-        family(
-            &mut enc,
-            names::CHECK_RULE_ACCEPTED,
-            MetricType::Gauge,
-            |m| {
-                each_step!(m, |l, f, s, fi, si| {
-                    for (rule, fs) in &s.findings {
-                        let mut l = l.clone();
-                        l.push(("rule", rule));
-                        gauge(m, &l, fs.accepted as f64)?;
-                    }
-                })
-            },
-        )?;
-        family(&mut enc, names::ACCEPTED_FINDINGS, MetricType::Gauge, |m| {
-            each_step!(m, |l, f, s, fi, si| {
-                for (rule, fs) in &s.findings {
-                    for (state, n) in names::FINDING_STATES.iter().zip(fs.states) {
-                        let mut l = l.clone();
-                        l.push(("rule", rule));
-                        l.push(("state", state));
-                        gauge(m, &l, n as f64)?;
-                    }
-                }
-            })
-        })?;
-        family(
-            &mut enc,
-            names::ACCEPTED_FINDING_EXPIRY,
-            MetricType::Gauge,
-            |m| {
-                each_step!(m, |l, f, s, fi, si| {
-                    for (rule, fs) in &s.findings {
-                        if let Some(t) = fs.expiry {
-                            let mut l = l.clone();
-                            l.push(("rule", rule));
-                            gauge(m, &l, t)?;
-                        }
-                    }
-                })
-            },
-        )?;
-        Ok(())
+        encode_probe_families(&mut enc, st, &rows)?;
+        encode_flow_families(&mut enc, &rows)?;
+        encode_step_families(&mut enc, &rows)?;
+        encode_window_families(&mut enc, &rows)
     }
 }
 
-/// The `process_*` families (each only when it could be read) and the
-/// runtime's alive tasks.
+/// What one scrape encodes: every flow's series in order, their labels, and
+/// each step's window quantiles (read once, under the lock).
+struct Rows<'a> {
+    flows: Vec<(&'a (String, String), &'a FlowSeries)>,
+    flow_labels: Vec<Vec<(&'static str, String)>>,
+    windows: Vec<(usize, usize, Vec<super::window::WindowQuantiles>)>,
+}
+
+impl Rows<'_> {
+    /// `target`, `flow` of flow `i`.
+    fn flow(&self, i: usize) -> Labels<'_> {
+        self.flow_labels[i]
+            .iter()
+            .map(|(k, v)| (*k, v.as_str()))
+            .collect()
+    }
+
+    /// `target`, `flow`, `step` (owned: the caller borrows them as labels).
+    fn step(&self, i: usize, s: &str) -> Vec<(&'static str, String)> {
+        let mut l = self.flow_labels[i].clone();
+        l.push(("step", s.to_string()));
+        l
+    }
+}
+
+/// Runs `$body` for every step of every flow with `$l` its labels.
+macro_rules! each_step {
+    ($rows:ident, $m:ident, |$l:ident, $f:ident, $s:ident, $fi:ident, $si:ident| $body:block) => {{
+        for ($fi, (_, $f)) in $rows.flows.iter().enumerate() {
+            for ($si, $s) in $f.steps.iter().enumerate() {
+                let owned = $rows.step($fi, &$s.name);
+                let $l: Labels = owned.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                let _ = ($si, &$f);
+                $body
+            }
+        }
+        Ok(())
+    }};
+}
+
+/// The probe's own families: build, configuration, secrets, left-behind
+/// objects, reloads.
+fn encode_probe_families(
+    enc: &mut DescriptorEncoder,
+    st: &State,
+    rows: &Rows,
+) -> Result<(), std::fmt::Error> {
+    family(enc, names::BUILD_INFO, MetricType::Gauge, |m| {
+        let l: Labels = vec![("version", env!("CARGO_PKG_VERSION"))];
+        gauge(m, &l, 1.0)
+    })?;
+    family(enc, names::FLOWS_CONFIGURED, MetricType::Gauge, |m| {
+        gauge(m, &vec![], rows.flows.len() as f64)
+    })?;
+    // Every secret variable of the configuration, 0 until refused, so an
+    // alert on `== 1` never waits on a series that does not exist yet.
+    let secrets = crate::flow::credentials::Guard::shared().secrets();
+    family(enc, names::SECRET_REFUSED, MetricType::Gauge, |m| {
+        for var in &st.secret_vars {
+            let refused = secrets.iter().any(|s| &s.var == var && s.refused.is_some());
+            gauge(
+                m,
+                &vec![("var", var.as_str())],
+                f64::from(u8::from(refused)),
+            )?;
+        }
+        Ok(())
+    })?;
+    let leftovers = crate::flow::leftovers::Leftovers::shared();
+    let left = leftovers.list();
+    family(enc, names::LEFT_BEHIND, MetricType::Gauge, |m| {
+        for (i, (k, _)) in rows.flows.iter().enumerate() {
+            let n = left
+                .iter()
+                .filter(|l| l.target == k.0 && l.flow == k.1)
+                .count();
+            gauge(m, &rows.flow(i), n as f64)?;
+        }
+        Ok(())
+    })?;
+    family(enc, names::LEFT_BEHIND_DROPPED, MetricType::Counter, |m| {
+        counter(m, &vec![], leftovers.dropped())
+    })?;
+    if let Some(ok) = st.reload_ok {
+        family(enc, names::CONFIG_RELOAD_SUCCESS, MetricType::Gauge, |m| {
+            gauge(m, &vec![], f64::from(u8::from(ok)))
+        })?;
+        family(enc, names::CONFIG_RELOAD_TIME, MetricType::Gauge, |m| {
+            gauge(m, &vec![], st.reload_success_at)
+        })?;
+        family(enc, names::CONFIG_RELOADS, MetricType::Counter, |m| {
+            counter(m, &vec![("result", "success")], st.reloads[0])?;
+            counter(m, &vec![("result", "failure")], st.reloads[1])
+        })?;
+    }
+    Ok(())
+}
+
+/// Per-flow families: blackbox-style success and duration, runs, lag.
+fn encode_flow_families(enc: &mut DescriptorEncoder, rows: &Rows) -> Result<(), std::fmt::Error> {
+    family(enc, names::PROBE_SUCCESS, MetricType::Gauge, |m| {
+        for (i, (_, f)) in rows.flows.iter().enumerate() {
+            if let Some(ok) = f.success {
+                gauge(m, &rows.flow(i), f64::from(u8::from(ok)))?;
+            }
+        }
+        Ok(())
+    })?;
+    family(enc, names::PROBE_DURATION, MetricType::Gauge, |m| {
+        for (i, (_, f)) in rows.flows.iter().enumerate() {
+            if f.success.is_some() {
+                gauge(m, &rows.flow(i), f.duration)?;
+            }
+        }
+        Ok(())
+    })?;
+    family(
+        enc,
+        names::FLOW_CONSECUTIVE_FAILURES,
+        MetricType::Gauge,
+        |m| {
+            for (i, (_, f)) in rows.flows.iter().enumerate() {
+                if f.success.is_some() {
+                    gauge(m, &rows.flow(i), f.consecutive_failures as f64)?;
+                }
+            }
+            Ok(())
+        },
+    )?;
+    family(enc, names::FLOW_INTERVAL, MetricType::Gauge, |m| {
+        for (i, (_, f)) in rows.flows.iter().enumerate() {
+            gauge(m, &rows.flow(i), f.interval.as_secs_f64())?;
+        }
+        Ok(())
+    })?;
+    family(enc, names::FLOW_RUNS, MetricType::Counter, |m| {
+        for (i, (_, f)) in rows.flows.iter().enumerate() {
+            counter(m, &rows.flow(i), f.runs)?;
+        }
+        Ok(())
+    })?;
+    family(enc, names::FLOW_FAILED_RUNS, MetricType::Counter, |m| {
+        for (i, (_, f)) in rows.flows.iter().enumerate() {
+            counter(m, &rows.flow(i), f.failed_runs)?;
+        }
+        Ok(())
+    })?;
+    family(enc, names::FLOW_SKIPPED, MetricType::Counter, |m| {
+        for (i, (_, f)) in rows.flows.iter().enumerate() {
+            counter(m, &rows.flow(i), f.skipped)?;
+        }
+        Ok(())
+    })?;
+    family(enc, names::SCHEDULE_LAG, MetricType::Histogram, |m| {
+        for (i, (_, f)) in rows.flows.iter().enumerate() {
+            m.encode_family(&rows.flow(i))?
+                .encode_histogram::<NoLabelSet>(f.lag.sum, f.lag.count, &f.lag.buckets(), None)?;
+        }
+        Ok(())
+    })?;
+    Ok(())
+}
+
+/// Per-step families from the last run and the counters.
+fn encode_step_families(enc: &mut DescriptorEncoder, rows: &Rows) -> Result<(), std::fmt::Error> {
+    family(enc, names::PROBE_HTTP_STATUS, MetricType::Gauge, |m| {
+        each_step!(rows, m, |l, f, s, fi, si| {
+            if let (Some(code), false) = (s.status, s.is_check) {
+                gauge(m, &l, f64::from(code))?;
+            }
+        })
+    })?;
+    family(enc, names::PROBE_HTTP_DURATION, MetricType::Gauge, |m| {
+        each_step!(rows, m, |l, f, s, fi, si| {
+            if let Some(p) = s.phases {
+                for (phase, v) in names::PHASES.iter().zip(p) {
+                    let mut l = l.clone();
+                    l.push(("phase", phase));
+                    gauge(m, &l, v)?;
+                }
+            }
+        })
+    })?;
+    family(
+        enc,
+        names::PROBE_SSL_EARLIEST_CERT_EXPIRY,
+        MetricType::Gauge,
+        |m| {
+            each_step!(rows, m, |l, f, s, fi, si| {
+                if let Some(t) = s.cert_expiry {
+                    gauge(m, &l, t as f64)?;
+                }
+            })
+        },
+    )?;
+    family(enc, names::STEP_DURATION, MetricType::Histogram, |m| {
+        each_step!(rows, m, |l, f, s, fi, si| {
+            m.encode_family(&l)?.encode_histogram::<NoLabelSet>(
+                s.hist.sum,
+                s.hist.count,
+                &s.hist.buckets(),
+                None,
+            )?;
+        })
+    })?;
+    family(enc, names::STEP_SUCCESS, MetricType::Gauge, |m| {
+        each_step!(rows, m, |l, f, s, fi, si| {
+            if let Some(ok) = s.success {
+                gauge(m, &l, f64::from(u8::from(ok)))?;
+            }
+        })
+    })?;
+    family(enc, names::STEP_RUNS, MetricType::Counter, |m| {
+        each_step!(rows, m, |l, f, s, fi, si| {
+            counter(m, &l, s.runs)?;
+        })
+    })?;
+    family(enc, names::STEP_FAILURES, MetricType::Counter, |m| {
+        each_step!(rows, m, |l, f, s, fi, si| {
+            // Every reason is exported (at 0 too), so rate() works from the first failure.
+            for r in Reason::ALL {
+                let mut l = l.clone();
+                l.push(("reason", r.as_str()));
+                counter(m, &l, s.failures.get(r.as_str()).copied().unwrap_or(0))?;
+            }
+        })
+    })?;
+    family(enc, names::STEP_BUDGET, MetricType::Gauge, |m| {
+        each_step!(rows, m, |l, f, s, fi, si| {
+            for (q, v) in &s.budget {
+                let mut l = l.clone();
+                l.push(("percentile", q));
+                gauge(m, &l, *v)?;
+            }
+        })
+    })?;
+    family(enc, names::CHECK_RULE_FAILURES, MetricType::Gauge, |m| {
+        each_step!(rows, m, |l, f, s, fi, si| {
+            for ((rule, sev), n) in &s.rules {
+                let mut l = l.clone();
+                l.push(("rule", rule));
+                l.push(("severity", sev));
+                gauge(m, &l, *n as f64)?;
+            }
+        })
+    })?;
+    family(enc, names::CHECK_RULE_ACCEPTED, MetricType::Gauge, |m| {
+        each_step!(rows, m, |l, f, s, fi, si| {
+            for (rule, fs) in &s.findings {
+                let mut l = l.clone();
+                l.push(("rule", rule));
+                gauge(m, &l, fs.accepted as f64)?;
+            }
+        })
+    })?;
+    family(enc, names::ACCEPTED_FINDINGS, MetricType::Gauge, |m| {
+        each_step!(rows, m, |l, f, s, fi, si| {
+            for (rule, fs) in &s.findings {
+                for (state, n) in names::FINDING_STATES.iter().zip(fs.states) {
+                    let mut l = l.clone();
+                    l.push(("rule", rule));
+                    l.push(("state", state));
+                    gauge(m, &l, n as f64)?;
+                }
+            }
+        })
+    })?;
+    family(
+        enc,
+        names::ACCEPTED_FINDING_EXPIRY,
+        MetricType::Gauge,
+        |m| {
+            each_step!(rows, m, |l, f, s, fi, si| {
+                for (rule, fs) in &s.findings {
+                    if let Some(t) = fs.expiry {
+                        let mut l = l.clone();
+                        l.push(("rule", rule));
+                        gauge(m, &l, t)?;
+                    }
+                }
+            })
+        },
+    )?;
+    Ok(())
+}
+
+/// Per-step families from the sliding windows (read in `encode`).
+fn encode_window_families(enc: &mut DescriptorEncoder, rows: &Rows) -> Result<(), std::fmt::Error> {
+    family(enc, names::STEP_OVER_BUDGET, MetricType::Gauge, |m| {
+        for (fi, si, ws) in &rows.windows {
+            let s = &rows.flows[*fi].1.steps[*si];
+            let owned = rows.step(*fi, &s.name);
+            for (q, over) in budget_verdicts(s, ws) {
+                let mut l: Labels = owned.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                l.push(("percentile", q));
+                gauge(m, &l, f64::from(u8::from(over)))?;
+            }
+        }
+        Ok(())
+    })?;
+    family(enc, names::STEP_WINDOW_QUANTILE, MetricType::Gauge, |m| {
+        for (fi, si, ws) in &rows.windows {
+            let s = &rows.flows[*fi].1.steps[*si];
+            let owned = rows.step(*fi, &s.name);
+            for w in ws {
+                let Some(qs) = w.quantiles else { continue };
+                let wl = window_label(w.window);
+                for (q, v) in [("p50", qs.p50), ("p95", qs.p95), ("p99", qs.p99)] {
+                    let mut l: Labels = owned.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                    l.push(("window", &wl));
+                    // Not `quantile`: Prometheus reserves that label for summaries.
+                    l.push(("percentile", q));
+                    gauge(m, &l, v.as_secs_f64())?;
+                }
+            }
+        }
+        Ok(())
+    })?;
+    family(enc, names::STEP_WINDOW_COUNT, MetricType::Gauge, |m| {
+        for (fi, si, ws) in &rows.windows {
+            let s = &rows.flows[*fi].1.steps[*si];
+            let owned = rows.step(*fi, &s.name);
+            for w in ws {
+                let wl = window_label(w.window);
+                let mut l: Labels = owned.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                l.push(("window", &wl));
+                gauge(m, &l, w.count as f64)?;
+            }
+        }
+        Ok(())
+    })?;
+    Ok(())
+}
+
 fn encode_process(
     enc: &mut DescriptorEncoder,
     p: &ProcessSample,
