@@ -103,6 +103,23 @@ pub fn render_console(r: &OnceReport, style: ConsoleStyle) -> String {
         }
     }
     findings_block(&mut out, r, style);
+    let line = verdict_line(r, style);
+    trouble_block(&mut out, r, style);
+    let _ = writeln!(out, "{}", style.bold(&line));
+    let _ = writeln!(
+        out,
+        "{}",
+        style.dim(&format!(
+            "wall time {} · exit code {}",
+            fmt_duration(r.wall),
+            r.exit_code
+        ))
+    );
+    out
+}
+
+/// The last line but one: the verdict and, for a failure, which flows.
+fn verdict_line(r: &OnceReport, style: ConsoleStyle) -> String {
     let failed: Vec<&FlowSummary> = r.flows.iter().filter(|f| !f.passed()).collect();
     let budgets: usize = r.flows.iter().map(|f| f.budget_failures()).sum();
     let warnings: usize = r.flows.iter().map(|f| f.warnings()).sum();
@@ -115,7 +132,7 @@ pub fn render_console(r: &OnceReport, style: ConsoleStyle) -> String {
     .filter(|(n, _)| *n > 0)
     .map(|(n, what)| format!("{n} {what}"))
     .collect();
-    let line = match r.verdict {
+    match r.verdict {
         Verdict::Passed => style.green(&format!(
             "✅ PASSED: {} flow(s), {} sample(s) each, all checks and budgets met{}",
             r.flows.len(),
@@ -163,7 +180,11 @@ pub fn render_console(r: &OnceReport, style: ConsoleStyle) -> String {
                 String::new()
             }
         )),
-    };
+    }
+}
+
+/// Refused credentials and objects left on the target, above the verdict.
+fn trouble_block(out: &mut String, r: &OnceReport, style: ConsoleStyle) {
     for r in &r.refused_secrets {
         let _ = writeln!(
             out,
@@ -214,17 +235,6 @@ pub fn render_console(r: &OnceReport, style: ConsoleStyle) -> String {
             let _ = writeln!(out, "{line}");
         }
     }
-    let _ = writeln!(out, "{}", style.bold(&line));
-    let _ = writeln!(
-        out,
-        "{}",
-        style.dim(&format!(
-            "wall time {} · exit code {}",
-            fmt_duration(r.wall),
-            r.exit_code
-        ))
-    );
-    out
 }
 
 /// After the checklist: the findings-file entries whose date has passed
@@ -318,6 +328,94 @@ fn flow_block(out: &mut String, f: &FlowSummary, samples: u32, width: usize, sty
     }
 }
 
+/// The line under a step: why it failed (or was skipped), its certificate,
+/// or how many attempts a poll took.
+fn step_detail(s: &StepSummary, o: Outcome, samples: u32, style: ConsoleStyle) -> Option<String> {
+    match o {
+        Outcome::Failed if s.reason == Some(SummaryReason::Budget) => Some(style.red(&format!(
+            "[budget] over budget: {} over {} sample(s); every sample passed its checks",
+            s.over_budget().join(", "),
+            s.latency_samples()
+        ))),
+        Outcome::Failed => s.last_failure.as_ref().map(|f| {
+            let reason = f.reason.map(|r| r.as_str()).unwrap_or("failed");
+            let failed_runs = if samples > 1 {
+                format!(" ({} of {} runs)", s.failed, s.samples)
+            } else {
+                String::new()
+            };
+            let line = if failed_by_rules(f) {
+                // Listed one per line below: as many as announced.
+                format!(
+                    "{} rule failure(s){failed_runs}:",
+                    count_lines(&f.checks, CheckResult::is_failure)
+                )
+            } else {
+                format!("{}{failed_runs}", f.message.as_deref().unwrap_or_default())
+            };
+            style.red(&format!("[{reason}] {line}"))
+        }),
+        Outcome::Skipped => s
+            .last
+            .message
+            .as_ref()
+            .map(|m| style.dim(&format!("skipped: {m}"))),
+        Outcome::Passed if s.last.tls.is_some() => s.last.tls.as_ref().map(|t| {
+            style.dim(&format!(
+                "{} · {:.1} days left · expires {} · issuer {}",
+                t.protocol, t.days_left, t.not_after, t.issuer
+            ))
+        }),
+        Outcome::Passed => s
+            .last
+            .poll_elapsed
+            .filter(|_| s.last.attempts > 1)
+            .map(|e| {
+                style.dim(&format!(
+                    "passed after {} attempts, {}",
+                    s.last.attempts,
+                    fmt_duration(e)
+                ))
+            }),
+    }
+}
+
+/// A step's rule verdicts: for a failed check what was not judged and every
+/// failed rule, then accepted failures, warnings and assets not fetched.
+fn verdict_lines(out: &mut String, s: &StepSummary, o: Outcome, style: ConsoleStyle) {
+    // Built-in checks: what a request without a usable answer left
+    // unjudged, every failed rule on its own line, then the warnings.
+    if s.last.kind != "request" {
+        let shown = s.last_failure.as_ref().unwrap_or(&s.last);
+        if o == Outcome::Failed {
+            if !shown.not_judged.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "      {}",
+                    style.dim(&format!("not judged: {}", shown.not_judged.join(", ")))
+                );
+            }
+            // The same groups as counted above (an expired acceptance is a
+            // failure again, and says so).
+            for line in summarize_with(&shown.checks, CheckResult::is_failure, 12, note) {
+                let _ = writeln!(out, "      {}", style.red(&format!("✗ {line}")));
+            }
+        }
+        for line in accepted_lines(&shown.checks) {
+            let _ = writeln!(out, "      {}", style.yellow(&format!("⚠ {line}")));
+        }
+    }
+    // Warnings of every step: a request step's are its `error-leak` findings.
+    let shown = s.last_failure.as_ref().unwrap_or(&s.last);
+    for line in summarize_lines(&shown.checks, CheckResult::is_warning, 12) {
+        let _ = writeln!(out, "      {}", style.yellow(&format!("⚠ {line}")));
+    }
+    for n in &shown.not_fetched {
+        let line = n.line(&short_url(&n.url, 72));
+        let _ = writeln!(out, "      {}", style.dim(&format!("· {line}")));
+    }
+}
+
 fn step_line(out: &mut String, s: &StepSummary, samples: u32, width: usize, style: ConsoleStyle) {
     let o = s.outcome();
     let name = if s.always {
@@ -374,87 +472,11 @@ fn step_line(out: &mut String, s: &StepSummary, samples: u32, width: usize, styl
         budget,
         w = width
     );
-    let detail = match o {
-        Outcome::Failed if s.reason == Some(SummaryReason::Budget) => Some(style.red(&format!(
-            "[budget] over budget: {} over {} sample(s); every sample passed its checks",
-            s.over_budget().join(", "),
-            s.latency_samples()
-        ))),
-        Outcome::Failed => s.last_failure.as_ref().map(|f| {
-            let reason = f.reason.map(|r| r.as_str()).unwrap_or("failed");
-            let failed_runs = if samples > 1 {
-                format!(" ({} of {} runs)", s.failed, s.samples)
-            } else {
-                String::new()
-            };
-            let line = if failed_by_rules(f) {
-                // Listed one per line below: as many as announced.
-                format!(
-                    "{} rule failure(s){failed_runs}:",
-                    count_lines(&f.checks, CheckResult::is_failure)
-                )
-            } else {
-                format!("{}{failed_runs}", f.message.as_deref().unwrap_or_default())
-            };
-            style.red(&format!("[{reason}] {line}"))
-        }),
-        Outcome::Skipped => s
-            .last
-            .message
-            .as_ref()
-            .map(|m| style.dim(&format!("skipped: {m}"))),
-        Outcome::Passed if s.last.tls.is_some() => s.last.tls.as_ref().map(|t| {
-            style.dim(&format!(
-                "{} · {:.1} days left · expires {} · issuer {}",
-                t.protocol, t.days_left, t.not_after, t.issuer
-            ))
-        }),
-        Outcome::Passed => s
-            .last
-            .poll_elapsed
-            .filter(|_| s.last.attempts > 1)
-            .map(|e| {
-                style.dim(&format!(
-                    "passed after {} attempts, {}",
-                    s.last.attempts,
-                    fmt_duration(e)
-                ))
-            }),
-    };
+    let detail = step_detail(s, o, samples, style);
     if let Some(d) = detail {
         let _ = writeln!(out, "      {d}");
     }
-    // Built-in checks: what a request without a usable answer left
-    // unjudged, every failed rule on its own line, then the warnings.
-    if s.last.kind != "request" {
-        let shown = s.last_failure.as_ref().unwrap_or(&s.last);
-        if o == Outcome::Failed {
-            if !shown.not_judged.is_empty() {
-                let _ = writeln!(
-                    out,
-                    "      {}",
-                    style.dim(&format!("not judged: {}", shown.not_judged.join(", ")))
-                );
-            }
-            // The same groups as counted above (an expired acceptance is a
-            // failure again, and says so).
-            for line in summarize_with(&shown.checks, CheckResult::is_failure, 12, note) {
-                let _ = writeln!(out, "      {}", style.red(&format!("✗ {line}")));
-            }
-        }
-        for line in accepted_lines(&shown.checks) {
-            let _ = writeln!(out, "      {}", style.yellow(&format!("⚠ {line}")));
-        }
-    }
-    // Warnings of every step: a request step's are its `error-leak` findings.
-    let shown = s.last_failure.as_ref().unwrap_or(&s.last);
-    for line in summarize_lines(&shown.checks, CheckResult::is_warning, 12) {
-        let _ = writeln!(out, "      {}", style.yellow(&format!("⚠ {line}")));
-    }
-    for n in &shown.not_fetched {
-        let line = n.line(&short_url(&n.url, 72));
-        let _ = writeln!(out, "      {}", style.dim(&format!("· {line}")));
-    }
+    verdict_lines(out, s, o, style);
 }
 
 /// A long URL for one checklist line: up to its query (`…` after the `?`),
