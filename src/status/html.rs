@@ -39,9 +39,9 @@ pub fn html_escape(s: &str) -> String {
 
 /// The rendered markup as the page's text. maud escapes `&`, `<`, `>` and
 /// `"`; a `'` becomes `&#39;` here too, so that no value can close a quote
-/// of either kind. Doing it on the whole page is exact: its markup has no
-/// `'` of its own, and no inline script or style (the CSP forbids them),
-/// the only places where a character reference would not be read as `'`.
+/// of either kind. Doing it on the whole page is exact: a character
+/// reference reads as `'` everywhere but in an inline script or style, and
+/// the page has none (its CSP forbids them).
 fn finish(m: Markup) -> String {
     let s = m.into_string();
     if s.contains('\'') {
