@@ -5,14 +5,20 @@
 //! and served from `/static/…` (no CDN, no web fonts), so the page's CSP can
 //! forbid every inline script and style.
 //!
-//! Every value goes through [`html_escape`] (through [`Esc`] in format
-//! strings): names from the configuration and, above all, everything a target
-//! sent back (messages, expected/actual values, URLs, certificate subjects).
+//! The markup is written with [`maud`]'s `html!`, which escapes every value
+//! spliced into it: names from the configuration and, above all, everything
+//! a target sent back (messages, expected/actual values, URLs, certificate
+//! subjects) can only come out as text. The one piece of raw markup is the
+//! doctype. `finish` also writes `'` as a character reference, as
+//! [`html_escape`] does.
+//!
+//! The `"\n"` literals keep the page's source one block per line.
 
-use std::fmt::{self, Write as _};
 use std::time::Duration;
 
-use super::{FlowStatus, ProbeHealth, Snapshot, State, StepStatus};
+use maud::{Markup, PreEscaped, html};
+
+use super::{Check, FlowStatus, ProbeHealth, Snapshot, State, StepStatus};
 use crate::flow::fmt_duration;
 
 pub const CSS: &str = include_str!("status.css");
@@ -25,71 +31,69 @@ const ASSET_VERSION: &str = env!("CARGO_PKG_VERSION");
 pub const REFRESH_SECONDS: u32 = 3;
 const NOSCRIPT_REFRESH_SECONDS: u32 = 10;
 
-/// `&`, `<`, `>`, `"` and `'` as character references: safe in text and in
-/// quoted attribute values.
+/// `&`, `<`, `>`, `"` and `'` as character references, exactly as the page
+/// writes a value: safe in text and in quoted attribute values.
 pub fn html_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let _ = write_escaped(&mut out, s);
-    out
+    finish(html! { (s) })
 }
 
-fn write_escaped(out: &mut impl fmt::Write, s: &str) -> fmt::Result {
-    let mut last = 0;
-    for (i, b) in s.bytes().enumerate() {
-        let rep = match b {
-            b'&' => "&amp;",
-            b'<' => "&lt;",
-            b'>' => "&gt;",
-            b'"' => "&quot;",
-            b'\'' => "&#39;",
-            _ => continue,
-        };
-        out.write_str(&s[last..i])?;
-        out.write_str(rep)?;
-        last = i + 1;
-    }
-    out.write_str(&s[last..])
-}
-
-/// Escapes its text when formatted: `write!(o, "<td>{}</td>", Esc(value))`.
-pub struct Esc<'a>(pub &'a str);
-
-impl fmt::Display for Esc<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write_escaped(f, self.0)
+/// The rendered markup as the page's text. maud escapes `&`, `<`, `>` and
+/// `"`; a `'` becomes `&#39;` here too, so that no value can close a quote
+/// of either kind. Doing it on the whole page is exact: a character
+/// reference reads as `'` everywhere but in an inline script or style, and
+/// the page has none (its CSP forbids them).
+fn finish(m: Markup) -> String {
+    let s = m.into_string();
+    if s.contains('\'') {
+        s.replace('\'', "&#39;")
+    } else {
+        s
     }
 }
 
 /// The whole page.
 pub fn page(s: &Snapshot) -> String {
-    let mut o = String::with_capacity(16 * 1024);
-    let _ = write!(
-        o,
-        "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <meta name=\"color-scheme\" content=\"light dark\">\n\
-         <title>{}</title>\n\
-         <link rel=\"stylesheet\" href=\"/static/status.css?v={v}\">\n\
-         <link rel=\"icon\" href=\"/static/favicon.svg\">\n\
-         <noscript><meta http-equiv=\"refresh\" content=\"{NOSCRIPT_REFRESH_SECONDS}\"></noscript>\n\
-         <script src=\"/static/status.js?v={v}\" defer></script>\n\
-         </head>\n<body>\n\
-         <div class=\"bar\"><span class=\"brand\">smokeprobe</span>\
-         <span id=\"live\" class=\"live\" aria-live=\"polite\">reloads every {NOSCRIPT_REFRESH_SECONDS} s</span></div>\n",
-        Esc(&title(s)),
-        v = ASSET_VERSION,
-    );
-    main(&mut o, s);
-    o.push_str("</body>\n</html>\n");
-    o
+    let v = ASSET_VERSION;
+    finish(html! {
+        (PreEscaped("<!doctype html>\n"))
+        html lang="en" {
+            "\n"
+            head {
+                "\n" meta charset="utf-8";
+                "\n" meta name="viewport" content="width=device-width, initial-scale=1";
+                "\n" meta name="color-scheme" content="light dark";
+                "\n" title { (title(s)) }
+                "\n" link rel="stylesheet" href={ "/static/status.css?v=" (v) };
+                "\n" link rel="icon" href="/static/favicon.svg";
+                "\n" noscript { meta http-equiv="refresh" content=(NOSCRIPT_REFRESH_SECONDS); }
+                "\n" script src={ "/static/status.js?v=" (v) } defer {}
+                "\n"
+            }
+            "\n"
+            body {
+                "\n"
+                div.bar {
+                    span.brand { "smokeprobe" }
+                    span id="live" class="live" aria-live="polite" {
+                        "reloads every " (NOSCRIPT_REFRESH_SECONDS) " s"
+                    }
+                }
+                "\n"
+                (main(s))
+            }
+            "\n"
+        }
+        "\n"
+    })
 }
 
 /// The `<main>` element alone (and the title), for the script's refresh.
 pub fn main_part(s: &Snapshot) -> String {
-    let mut o = String::with_capacity(16 * 1024);
-    let _ = writeln!(o, "<title>{}</title>", Esc(&title(s)));
-    main(&mut o, s);
-    o
+    finish(html! {
+        title { (title(s)) }
+        "\n"
+        (main(s))
+    })
 }
 
 fn title(s: &Snapshot) -> String {
@@ -105,9 +109,10 @@ fn title(s: &Snapshot) -> String {
     }
 }
 
-fn main(o: &mut String, s: &Snapshot) {
+/// The banner's class and headline.
+fn headline(s: &Snapshot) -> (&'static str, String) {
     let sum = &s.summary;
-    let (class, headline) = if sum.failing > 0 {
+    if sum.failing > 0 {
         (
             "failed",
             format!("{} of {} flows failing", sum.failing, sum.flows),
@@ -132,40 +137,34 @@ fn main(o: &mut String, s: &Snapshot) {
         ("pending", "No flows configured".to_string())
     } else {
         ("passed", format!("All {} flows passing", sum.flows))
-    };
-    let _ = write!(
-        o,
-        "<main id=\"status\" data-refresh=\"{REFRESH_SECONDS}\">\n\
-         <section class=\"overall {class}\"><h1>{}</h1>\
-         <p>as of <time datetime=\"{}\">{}</time></p>",
-        Esc(&headline),
-        Esc(&s.generated_at),
-        Esc(&human_time(&s.generated_at)),
-    );
-    jump_links(o, s);
-    o.push_str("</section>\n");
-    left_behind(o, &s.probe);
-    health(o, &s.probe);
-    let mut group: Option<Option<&str>> = None;
-    for f in &s.flows {
-        let g = f.group.as_deref();
-        if group != Some(g) {
-            if group.is_some() {
-                o.push_str("</section>\n");
+    }
+}
+
+fn main(s: &Snapshot) -> Markup {
+    let (class, headline) = headline(s);
+    html! {
+        main id="status" data-refresh=(REFRESH_SECONDS) {
+            "\n"
+            section.overall.(class) {
+                h1 { (headline) }
+                p { "as of " time datetime=(s.generated_at) { (human_time(&s.generated_at)) } }
+                (jump_links(s))
             }
-            let _ = writeln!(
-                o,
-                "<section class=\"group\"><h2>{}</h2>",
-                Esc(g.unwrap_or("Flows"))
-            );
-            group = Some(g);
+            "\n"
+            (left_behind(&s.probe))
+            (health(&s.probe))
+            // One section per run of flows in the same group.
+            @for flows in s.flows.chunk_by(|a, b| a.group == b.group) {
+                section.group {
+                    h2 { (flows[0].group.as_deref().unwrap_or("Flows")) }
+                    "\n"
+                    @for f in flows { (flow(f, s.now)) }
+                }
+                "\n"
+            }
         }
-        flow(o, f, s.now);
+        "\n"
     }
-    if group.is_some() {
-        o.push_str("</section>\n");
-    }
-    o.push_str("</main>\n");
 }
 
 /// The flow card's anchor (`#target/flow`): names are label-safe, so the id
@@ -174,62 +173,65 @@ fn anchor(f: &FlowStatus) -> String {
     format!("{}/{}", f.target, f.flow)
 }
 
+/// A link to a flow's card.
+fn flow_link(f: &FlowStatus) -> Markup {
+    html! { a href={ "#" (anchor(f)) } { (f.flow) } }
+}
+
 /// The banner's links straight to what is failing (the first failed step
 /// and why), then to the flows whose failures are accepted and to the
 /// findings-file entries to act on: the flows sit far below on a long page.
-fn jump_links(o: &mut String, s: &Snapshot) {
+fn jump_links(s: &Snapshot) -> Markup {
     let failing: Vec<&FlowStatus> = s
         .flows
         .iter()
         .filter(|f| f.state == State::Failed)
         .collect();
-    if !failing.is_empty() {
-        o.push_str("<ul class=\"jump\">");
-        for f in failing {
-            let _ = write!(
-                o,
-                "<li><a href=\"#{}\">{}</a>",
-                Esc(&anchor(f)),
-                Esc(&f.flow)
-            );
-            if let Some(st) = f.steps.iter().find(|st| st.state == State::Failed) {
-                let _ = write!(
-                    o,
-                    " <span class=\"why\">{} · {}",
-                    Esc(&st.name),
-                    Esc(st.reason.unwrap_or("failed"))
-                );
-                if let Some(m) = &st.message {
-                    // The card below has the whole of it.
-                    let short: String = m.chars().take(140).collect();
-                    let more = if short.len() < m.len() { "…" } else { "" };
-                    let _ = write!(o, ": {}{more}", Esc(&short));
+    html! {
+        @if !failing.is_empty() {
+            ul.jump {
+                @for f in failing {
+                    li {
+                        (flow_link(f))
+                        @if let Some(st) = f.steps.iter().find(|st| st.state == State::Failed) {
+                            " " (why(st))
+                        }
+                    }
                 }
-                o.push_str("</span>");
             }
-            o.push_str("</li>");
         }
-        o.push_str("</ul>");
+        (finding_notes(s))
     }
-    let with = |pick: &dyn Fn(&FlowStatus) -> bool| -> String {
-        s.flows
-            .iter()
-            .filter(|f| pick(f))
-            .map(|f| format!("<a href=\"#{}\">{}</a>", Esc(&anchor(f)), Esc(&f.flow)))
-            .collect::<Vec<_>>()
-            .join(", ")
+}
+
+/// Why a flow in the banner failed: its first failed step, the reason and
+/// the start of the message (the card below has the whole of it).
+fn why(st: &StepStatus) -> Markup {
+    html! {
+        span.why {
+            (st.name) " · " (st.reason.unwrap_or("failed"))
+            @if let Some(m) = &st.message {
+                @let short: String = m.chars().take(140).collect();
+                ": " (short)
+                @if short.len() < m.len() { "…" }
+            }
+        }
+    }
+}
+
+/// The banner's notes on accepted failures and on findings-file entries
+/// past their date or resolved, each with links to the flows.
+fn finding_notes(s: &Snapshot) -> Markup {
+    let links = |pick: &dyn Fn(&FlowStatus) -> bool| {
+        html! {
+            @for (i, f) in s.flows.iter().filter(|f| pick(f)).enumerate() {
+                @if i > 0 { ", " }
+                (flow_link(f))
+            }
+        }
     };
     let sum = &s.summary;
-    if sum.accepted > 0 {
-        let _ = write!(
-            o,
-            "<p class=\"accepted-note\">⚠ {} accepted rule failure{} (not failing): {}</p>",
-            sum.accepted,
-            if sum.accepted == 1 { "" } else { "s" },
-            with(&|f| f.accepted > 0)
-        );
-    }
-    for (n, state, what) in [
+    let findings = [
         (
             sum.expired,
             "expired",
@@ -240,425 +242,395 @@ fn jump_links(o: &mut String, s: &Snapshot) {
             "resolved",
             "accepted finding(s) resolved: remove them from the findings file",
         ),
-    ] {
-        if n > 0 {
-            let _ = write!(
-                o,
-                "<p class=\"finding-note {state}\">{n} {what}: {}</p>",
-                with(&|f| f.findings.iter().any(|x| x.state == state))
-            );
+    ];
+    html! {
+        @if sum.accepted > 0 {
+            p.accepted-note {
+                "⚠ " (sum.accepted) " accepted rule failure"
+                @if sum.accepted != 1 { "s" }
+                " (not failing): " (links(&|f| f.accepted > 0))
+            }
+        }
+        @for (n, state, what) in findings {
+            @if n > 0 {
+                p.finding-note.(state) {
+                    (n) " " (what) ": "
+                    (links(&|f| f.findings.iter().any(|x| x.state == state)))
+                }
+            }
         }
     }
 }
 
-fn health(o: &mut String, p: &ProbeHealth) {
-    o.push_str("<section class=\"health\"><h2>Probe</h2><dl class=\"tiles\">\n");
-    let tile = |o: &mut String, class: &str, name: &str, value: &str| {
-        let _ = writeln!(
-            o,
-            "<div class=\"tile {class}\"><dt>{}</dt><dd>{}</dd></div>",
-            Esc(name),
-            Esc(value)
-        );
-    };
-    tile(o, "", "version", p.version);
-    if let Some(l) = &p.location {
-        tile(o, "", "location", l);
+/// One tile of the probe's health: its class (`ok`, `warn`, `bad` or
+/// none), name and value.
+type Tile = (&'static str, String, String);
+
+fn health(p: &ProbeHealth) -> Markup {
+    html! {
+        section.health {
+            h2 { "Probe" }
+            dl.tiles {
+                "\n"
+                @for (class, name, value) in health_tiles(p) {
+                    div class={ "tile " (class) } { dt { (name) } dd { (value) } }
+                    "\n"
+                }
+            }
+        }
+        "\n"
     }
-    tile(
-        o,
+}
+
+fn health_tiles(p: &ProbeHealth) -> Vec<Tile> {
+    let tile = |class, name: &str, value: String| (class, name.to_string(), value);
+    let mut tiles = vec![tile("", "version", p.version.to_string())];
+    if let Some(l) = &p.location {
+        tiles.push(tile("", "location", l.clone()));
+    }
+    tiles.push(tile(
         "",
         "uptime",
-        &human_span(Duration::from_secs_f64(p.uptime_seconds)),
-    );
-    tile(o, "", "flows", &p.flows_configured.to_string());
-    tile(
-        o,
-        if p.ready { "ok" } else { "warn" },
-        "ready",
-        if p.ready {
-            "yes"
-        } else {
-            "no: first round running"
-        },
-    );
-    let reload = match (p.last_reload_successful, &p.last_reload_success_at) {
+        human_span(Duration::from_secs_f64(p.uptime_seconds)),
+    ));
+    tiles.push(tile("", "flows", p.flows_configured.to_string()));
+    tiles.push(if p.ready {
+        tile("ok", "ready", "yes".to_string())
+    } else {
+        tile("warn", "ready", "no: first round running".to_string())
+    });
+    let (class, reload) = match (p.last_reload_successful, &p.last_reload_success_at) {
         (Some(false), _) => ("bad", "failed: old configuration runs".to_string()),
         (_, Some(at)) => ("ok", format!("ok · {}", human_time(at))),
         _ => ("", "—".to_string()),
     };
-    tile(o, reload.0, "last reload", &reload.1);
-    tile(
-        o,
+    tiles.push(tile(class, "last reload", reload));
+    tiles.push(tile(
         if p.schedule_lag_last_max_seconds > 1.0 {
             "warn"
         } else {
             ""
         },
         "schedule lag",
-        &format!(
+        format!(
             // The worst of each flow's latest start, and the mean since start.
             "{} latest · {} mean",
             fmt_duration(Duration::from_secs_f64(p.schedule_lag_last_max_seconds)),
             fmt_duration(Duration::from_secs_f64(p.schedule_lag_mean_seconds)),
         ),
-    );
-    tile(
-        o,
+    ));
+    tiles.push(tile(
         "",
         "runs",
-        &format!("{} · {} skipped", p.runs_total, p.skipped_runs_total),
-    );
+        format!("{} · {} skipped", p.runs_total, p.skipped_runs_total),
+    ));
     if let Some(b) = p.resident_memory_bytes {
-        tile(o, "", "memory", &format!("{:.1} MB", b / 1e6));
+        tiles.push(tile("", "memory", format!("{:.1} MB", b / 1e6)));
     }
     for sec in &p.secrets {
-        match &sec.refused {
+        let name = format!("secret {}", sec.var);
+        tiles.push(match &sec.refused {
             Some(r) => tile(
-                o,
                 "bad",
-                &format!("secret {}", sec.var),
-                &format!(
+                &name,
+                format!(
                     "REFUSED: {}; not sent again (the account is not locked) until its value changes",
                     r.describe()
                 ),
             ),
-            None => tile(o, "ok", &format!("secret {}", sec.var), "accepted"),
-        }
+            None => tile("ok", &name, "accepted".to_string()),
+        });
     }
-    tile(
-        o,
+    let retried = p.left_behind.iter().filter(|l| l.deletable).count();
+    let stuck = p.left_behind.len() - retried;
+    tiles.push(tile(
         if p.left_behind.is_empty() {
             "ok"
         } else {
             "bad"
         },
         "left behind",
-        &match (
-            p.left_behind.iter().filter(|l| l.deletable).count(),
-            p.left_behind.iter().filter(|l| !l.deletable).count(),
-        ) {
+        match (retried, stuck) {
             (0, 0) => "nothing".to_string(),
             (n, 0) => format!("{n} object(s), retried"),
             (0, k) => format!("{k} object(s) no step can delete"),
             (n, k) => format!("{n} object(s), retried; {k} no step can delete"),
         },
-    );
-    o.push_str("</dl></section>\n");
+    ));
+    tiles
 }
 
 /// Objects the probe could not delete, loud and at the top.
-fn left_behind(o: &mut String, p: &ProbeHealth) {
-    if p.left_behind.is_empty() {
-        return;
+fn left_behind(p: &ProbeHealth) -> Markup {
+    html! {
+        @if !p.left_behind.is_empty() {
+            section.left-behind.failed #left-behind {
+                h2 { "Left behind on the target: " (p.left_behind.len()) }
+                ul {
+                    "\n"
+                    @for l in &p.left_behind {
+                        li {
+                            strong { (l.what) }
+                            " — " (l.flow) "/" (l.step) ", since "
+                            time datetime=(l.since) { (human_time(&l.since)) }
+                            @if l.deletable { ", " (l.attempts) " attempt(s)" }
+                            ": " (l.why)
+                        }
+                        "\n"
+                    }
+                }
+            }
+            "\n"
+        }
     }
-    let _ = writeln!(
-        o,
-        "<section class=\"left-behind failed\" id=\"left-behind\"><h2>Left behind on the target: {}</h2><ul>",
-        p.left_behind.len()
-    );
-    for l in &p.left_behind {
-        let attempts = if l.deletable {
-            format!(", {} attempt(s)", l.attempts)
-        } else {
-            String::new()
-        };
-        let _ = writeln!(
-            o,
-            "<li><strong>{}</strong> — {}/{}, since <time datetime=\"{}\">{}</time>{}: {}</li>",
-            Esc(&l.what),
-            Esc(&l.flow),
-            Esc(&l.step),
-            Esc(&l.since),
-            Esc(&human_time(&l.since)),
-            attempts,
-            Esc(&l.why)
-        );
-    }
-    o.push_str("</ul></section>\n");
 }
 
-fn flow(o: &mut String, f: &FlowStatus, now: f64) {
+fn flow(f: &FlowStatus, now: f64) -> Markup {
     let state = f.state.as_str();
     let accepted = f.state == State::Passed && f.accepted > 0;
-    let _ = write!(
-        o,
-        "<article class=\"flow {state}{}\" id=\"{}\" data-flow=\"{}\" data-target=\"{}\" data-state=\"{state}\">\n\
-         <header><h3>{}<span class=\"name\">{}</span> <span class=\"target\">{}</span></h3>\n<p class=\"when\">",
-        if accepted { " accepted" } else { "" },
-        Esc(&anchor(f)),
-        Esc(&f.flow),
-        Esc(&f.target),
-        if accepted {
-            ACCEPTED_BADGE
-        } else {
-            badge(f.state)
-        },
-        Esc(&f.flow),
-        Esc(&f.target),
-    );
-    match &f.last_run {
-        Some(r) => {
-            let ago = Duration::from_secs_f64((now - r.finished_unix).max(0.0));
-            let _ = write!(
-                o,
-                "last run <time datetime=\"{}\" title=\"{}\">{} ago</time> · took {}",
-                Esc(&r.finished_at),
-                Esc(&r.finished_at),
-                Esc(&human_span(ago)),
-                Esc(&fmt_duration(Duration::from_secs_f64(r.duration_seconds))),
-            );
+    html! {
+        article.flow.(state).accepted[accepted] id=(anchor(f))
+            data-flow=(f.flow) data-target=(f.target) data-state=(state) {
+            "\n"
+            header {
+                h3 {
+                    (if accepted { accepted_badge() } else { badge(f.state) })
+                    span.name { (f.flow) }
+                    " "
+                    span.target { (f.target) }
+                }
+                "\n"
+                p.when { (when(f, now)) }
+                @if let Some(d) = &f.description {
+                    p.desc { (d) }
+                }
+                (findings(f))
+            }
+            "\n"
+            ol.steps {
+                "\n"
+                @for s in &f.steps { (step(f, s)) }
+            }
+            "\n"
         }
-        None => o.push_str("no run finished yet"),
+        "\n"
     }
-    let _ = write!(
-        o,
-        " · every {}",
-        Esc(&human_span(Duration::from_secs_f64(f.interval_seconds)))
-    );
-    if f.consecutive_failures > 1 {
-        let _ = write!(
-            o,
-            " · <strong>{} failures in a row</strong>",
-            f.consecutive_failures
-        );
+}
+
+/// When the flow last ran, how long it took, how often it runs, and its
+/// failure streak.
+fn when(f: &FlowStatus, now: f64) -> Markup {
+    html! {
+        @match &f.last_run {
+            Some(r) => {
+                @let ago = Duration::from_secs_f64((now - r.finished_unix).max(0.0));
+                "last run "
+                time datetime=(r.finished_at) title=(r.finished_at) { (human_span(ago)) " ago" }
+                " · took " (fmt_duration(Duration::from_secs_f64(r.duration_seconds)))
+            }
+            None => "no run finished yet",
+        }
+        " · every " (human_span(Duration::from_secs_f64(f.interval_seconds)))
+        @if f.consecutive_failures > 1 {
+            " · " strong { (f.consecutive_failures) " failures in a row" }
+        }
     }
-    o.push_str("</p>");
-    if let Some(d) = &f.description {
-        let _ = write!(o, "<p class=\"desc\">{}</p>", Esc(d));
+}
+
+/// The flow's findings-file entries to act on: expired or resolved.
+fn findings(f: &FlowStatus) -> Markup {
+    html! {
+        @for x in f.findings.iter().filter(|x| x.state != "active") {
+            @let subject = x.on.as_deref().map(|on| format!(" on {on}")).unwrap_or_default();
+            p.finding.(x.state) {
+                @if x.state == "resolved" {
+                    "resolved: remove it (" (x.entry) "): " (x.step) " › " (x.rule) (subject)
+                    " no longer fails"
+                } @else {
+                    "expired: " (x.step) " › " (x.rule) (subject) " was accepted until "
+                    (x.until) " (" (x.entry) "): it fails again"
+                }
+            }
+        }
     }
-    for x in f.findings.iter().filter(|x| x.state != "active") {
-        let subject =
-            x.on.as_deref()
-                .map(|on| format!(" on {on}"))
-                .unwrap_or_default();
-        let text = if x.state == "resolved" {
-            format!(
-                "resolved: remove it ({}): {} › {}{subject} no longer fails",
-                x.entry, x.step, x.rule
-            )
-        } else {
-            format!(
-                "expired: {} › {}{subject} was accepted until {} ({}): it fails again",
-                x.step, x.rule, x.until, x.entry
-            )
-        };
-        let _ = write!(o, "<p class=\"finding {}\">{}</p>", x.state, Esc(&text));
-    }
-    o.push_str("</header>\n<ol class=\"steps\">\n");
-    for s in &f.steps {
-        step(o, f, s);
-    }
-    o.push_str("</ol>\n</article>\n");
 }
 
 /// A pass that holds because failures were accepted.
-const ACCEPTED_BADGE: &str = "<span class=\"badge accepted\">OK ⚠</span>";
+fn accepted_badge() -> Markup {
+    html! { span.badge.accepted { "OK ⚠" } }
+}
 
-fn badge(s: State) -> &'static str {
-    match s {
-        State::Passed => "<span class=\"badge passed\">OK</span>",
-        State::Slow => {
-            "<span class=\"badge slow\" title=\"works, but over its latency budget\">SLOW</span>"
+fn badge(s: State) -> Markup {
+    html! {
+        @match s {
+            State::Passed => span.badge.passed { "OK" },
+            State::Slow => span.badge.slow title="works, but over its latency budget" { "SLOW" },
+            State::Failed => span.badge.failed { "FAIL" },
+            State::Skipped => span.badge.skipped { "SKIP" },
+            State::Pending => span.badge.pending { "…" },
         }
-        State::Failed => "<span class=\"badge failed\">FAIL</span>",
-        State::Skipped => "<span class=\"badge skipped\">SKIP</span>",
-        State::Pending => "<span class=\"badge pending\">…</span>",
     }
 }
 
-fn step(o: &mut String, f: &FlowStatus, s: &StepStatus) {
+fn step(f: &FlowStatus, s: &StepStatus) -> Markup {
     let state = s.state.as_str();
-    let key = format!("{}/{}/{}", f.target, f.flow, s.name);
     let accepted = s.state == State::Passed && s.accepted > 0;
-    let _ = write!(
-        o,
-        "<li class=\"step {state}{}\" data-flow=\"{}\" data-step=\"{}\" data-state=\"{state}\">\n\
-         <div class=\"head\">{}<span class=\"name\">{}</span>",
-        if accepted { " accepted" } else { "" },
-        Esc(&f.flow),
-        Esc(&s.name),
-        if accepted {
-            ACCEPTED_BADGE
-        } else {
-            badge(s.state)
-        },
-        Esc(&s.name),
-    );
-    let what = match (&s.method, s.kind) {
-        (Some(m), "request") => m.clone(),
-        (_, kind) => kind.replace('_', " "),
-    };
-    let _ = write!(o, " <span class=\"kind\">{}", Esc(&what));
-    if let Some(code) = s.status.filter(|_| s.kind == "request") {
-        let _ = write!(o, " → {code}");
+    html! {
+        li.step.(state).accepted[accepted] data-flow=(f.flow) data-step=(s.name) data-state=(state) {
+            "\n"
+            div.head {
+                (if accepted { accepted_badge() } else { badge(s.state) })
+                span.name { (s.name) }
+                " "
+                span.kind { (step_kind(s)) }
+            }
+            "\n"
+            (latency(s))
+            (sparkline(s))
+            @if s.state == State::Failed {
+                (failure(s))
+            } @else if s.state == State::Skipped {
+                @if let Some(m) = &s.message {
+                    p.skipped-why { (m) }
+                    "\n"
+                }
+            }
+            (accepted_list(s))
+            @if let Some(c) = &s.certificate {
+                p.cert.(if c.days_left < 14.0 { "warn" } else { "ok" }) {
+                    "certificate: " strong { (format!("{:.0}", c.days_left.floor())) " days left" }
+                    " (until " (human_time(&c.not_after)) ") · " (c.subject) " · issued by " (c.issuer)
+                }
+                "\n"
+            }
+            (verdicts(s, &format!("{}/{}/{}", f.target, f.flow, s.name)))
+        }
+        "\n"
     }
-    if s.always {
-        o.push_str(" · cleanup");
-    }
-    o.push_str("</span></div>\n");
-    latency(o, s);
-    if s.state == State::Failed {
-        failure(o, s);
-    } else if s.state == State::Skipped
-        && let Some(m) = &s.message
-    {
-        let _ = writeln!(o, "<p class=\"skipped-why\">{}</p>", Esc(m));
-    }
-    accepted_list(o, s);
-    if let Some(c) = &s.certificate {
-        let class = if c.days_left < 14.0 { "warn" } else { "ok" };
-        let _ = writeln!(
-            o,
-            "<p class=\"cert {class}\">certificate: <strong>{:.0} days left</strong> (until {}) · {} · issued by {}</p>",
-            c.days_left.floor(),
-            Esc(&human_time(&c.not_after)),
-            Esc(&c.subject),
-            Esc(&c.issuer),
-        );
-    }
-    verdicts(o, s, &key);
-    o.push_str("</li>\n");
 }
 
-fn latency(o: &mut String, s: &StepStatus) {
-    o.push_str("<div class=\"lat\">");
-    let has_budget = s.budget.p50.is_some() || s.budget.p95.is_some() || s.budget.p99.is_some();
-    if s.samples == 0 && !has_budget {
-        o.push_str("<span class=\"none\">no latency samples yet</span>");
-    } else {
-        for q in ["p50", "p95", "p99"] {
-            let v = s.quantiles.get(q);
-            let b = s.budget.get(q);
-            if v.is_none() && b.is_none() {
-                continue;
-            }
-            let over = s.over_budget.contains(&q);
-            let _ = write!(
-                o,
-                "<span class=\"q{}\"><b>{q}</b> {}",
-                if over { " over" } else { "" },
-                Esc(&v.map_or_else(|| "–".to_string(), secs))
-            );
-            if let Some(b) = b {
-                let _ = write!(
-                    o,
-                    " <span class=\"budget\">{} {}</span>",
-                    if over { "&gt;" } else { "≤" },
-                    Esc(&secs(b))
-                );
-            }
-            o.push_str("</span>");
+/// A request's method and status, or a check's kind; and whether it is a
+/// cleanup step.
+fn step_kind(s: &StepStatus) -> Markup {
+    html! {
+        @match (&s.method, s.kind) {
+            (Some(m), "request") => (m),
+            (_, kind) => (kind.replace('_', " ")),
         }
-        let _ = write!(
-            o,
-            "<span class=\"win\">{} window · {} sample{}</span>",
-            Esc(&s.window),
-            s.samples,
-            if s.samples == 1 { "" } else { "s" }
-        );
+        @if let Some(code) = s.status.filter(|_| s.kind == "request") {
+            " → " (code)
+        }
+        @if s.always { " · cleanup" }
     }
-    o.push_str("</div>\n");
-    sparkline(o, s);
+}
+
+fn latency(s: &StepStatus) -> Markup {
+    let has_budget = s.budget.p50.is_some() || s.budget.p95.is_some() || s.budget.p99.is_some();
+    html! {
+        div.lat {
+            @if s.samples == 0 && !has_budget {
+                span.none { "no latency samples yet" }
+            } @else {
+                @for q in ["p50", "p95", "p99"] {
+                    @let (v, b) = (s.quantiles.get(q), s.budget.get(q));
+                    @let over = s.over_budget.contains(&q);
+                    @if v.is_some() || b.is_some() {
+                        span.q.over[over] {
+                            b { (q) } " " (v.map_or_else(|| "–".to_string(), secs))
+                            @if let Some(budget) = b {
+                                " " span.budget { (if over { ">" } else { "≤" }) " " (secs(budget)) }
+                            }
+                        }
+                    }
+                }
+                span.win {
+                    (s.window) " window · " (s.samples) " sample"
+                    @if s.samples != 1 { "s" }
+                }
+            }
+        }
+        "\n"
+    }
 }
 
 /// The last runs as an inline SVG: latency as a line scaled to the slowest
 /// run, the p95 budget as a dashed line when it is in that range, failed
 /// runs as red dots (on the floor when no response came back).
-fn sparkline(o: &mut String, s: &StepStatus) {
+fn sparkline(s: &StepStatus) -> Markup {
     const W: f64 = 180.0;
     const H: f64 = 32.0;
     let h = &s.history;
     if h.is_empty() {
-        return;
+        return html! {};
     }
     // The runs kept so far span the whole width (a lone run sits at the right).
     let step = W / (h.len().max(2) - 1) as f64;
     let slowest = h.iter().filter_map(|p| p.seconds).fold(0.0, f64::max);
     let budget = s.budget.p95.or(s.budget.p99).or(s.budget.p50);
     let top = slowest.max(1e-6) * 1.15;
-    let y = |v: f64| H - 2.0 - (v / top) * (H - 4.0);
-    let x = |i: usize| W - (h.len() - 1 - i) as f64 * step;
+    let y = |v: f64| format!("{:.1}", H - 2.0 - (v / top) * (H - 4.0));
+    let x = |i: usize| format!("{:.1}", W - (h.len() - 1 - i) as f64 * step);
     let failed = h.iter().filter(|p| !p.passed).count();
     let latest = h
         .last()
         .and_then(|p| p.seconds)
         .map_or_else(|| "no response".to_string(), secs);
-    let _ = write!(
-        o,
-        "<svg class=\"spark\" viewBox=\"0 0 {W} {H}\" preserveAspectRatio=\"none\" role=\"img\" \
-         aria-label=\"last {} runs: slowest {}, latest {}, {} failed\">",
-        h.len(),
-        Esc(&secs(slowest)),
-        Esc(&latest),
-        failed
-    );
-    if let Some(b) = budget.filter(|b| *b <= top) {
-        let _ = write!(
-            o,
-            "<line class=\"budget\" x1=\"0\" x2=\"{W}\" y1=\"{y:.1}\" y2=\"{y:.1}\"/>",
-            y = y(b)
-        );
-    }
-    let mut line = String::new();
-    for (i, p) in h.iter().enumerate() {
-        if let Some(v) = p.seconds {
-            let _ = write!(line, "{:.1},{:.1} ", x(i), y(v));
+    let points: Vec<String> = h
+        .iter()
+        .enumerate()
+        .filter_map(|(i, p)| Some(format!("{},{}", x(i), y(p.seconds?))))
+        .collect();
+    html! {
+        svg.spark viewBox={ "0 0 " (W) " " (H) } preserveAspectRatio="none" role="img"
+            aria-label={
+                "last " (h.len()) " runs: slowest " (secs(slowest)) ", latest " (latest)
+                ", " (failed) " failed"
+            } {
+            @if let Some(b) = budget.filter(|b| *b <= top) {
+                line.budget x1="0" x2=(W) y1=(y(b)) y2=(y(b)) {}
+            }
+            @if !points.is_empty() {
+                polyline.line points=(points.join(" ")) {}
+            }
+            @for (i, p) in h.iter().enumerate().filter(|(_, p)| !p.passed) {
+                circle.bad cx=(x(i)) cy=(p.seconds.map_or(format!("{:.1}", H - 2.0), y)) r="2.2" {}
+            }
         }
+        "\n"
     }
-    if !line.is_empty() {
-        let _ = write!(
-            o,
-            "<polyline class=\"line\" points=\"{}\"/>",
-            line.trim_end()
-        );
-    }
-    for (i, p) in h.iter().enumerate().filter(|(_, p)| !p.passed) {
-        let _ = write!(
-            o,
-            "<circle class=\"bad\" cx=\"{:.1}\" cy=\"{:.1}\" r=\"2.2\"/>",
-            x(i),
-            p.seconds.map_or(H - 2.0, y)
-        );
-    }
-    o.push_str("</svg>\n");
 }
 
 /// Why a red step is red: the reason, the message, and each failed
 /// assertion or rule with what was expected and what came back.
-fn failure(o: &mut String, s: &StepStatus) {
-    o.push_str("<div class=\"failure\">");
-    let _ = write!(
-        o,
-        "<p><span class=\"reason\">{}</span>",
-        Esc(s.reason.unwrap_or("failed"))
-    );
-    if let Some(m) = &s.message {
-        let _ = write!(o, " <span class=\"msg\">{}</span>", Esc(m));
-    }
-    o.push_str("</p>");
-    if let Some(u) = &s.url {
-        let _ = write!(
-            o,
-            "<p class=\"url\">{} {}",
-            Esc(s.method.as_deref().unwrap_or("")),
-            Esc(u)
-        );
-        if let Some(a) = s.attempts.filter(|a| *a > 1) {
-            let _ = write!(o, " · {a} attempts");
+fn failure(s: &StepStatus) -> Markup {
+    let failed: Vec<&Check> = s.checks.iter().filter(|c| c.is_failure()).collect();
+    html! {
+        div.failure {
+            p {
+                span.reason { (s.reason.unwrap_or("failed")) }
+                @if let Some(m) = &s.message {
+                    " " span.msg { (m) }
+                }
+            }
+            @if let Some(u) = &s.url {
+                p.url {
+                    (s.method.as_deref().unwrap_or("")) " " (u)
+                    @if let Some(a) = s.attempts.filter(|a| *a > 1) {
+                        " · " (a) " attempts"
+                    }
+                }
+            }
+            @if !failed.is_empty() {
+                (checks_table(failed))
+            }
         }
-        o.push_str("</p>");
+        "\n"
     }
-    let failed: Vec<_> = s.checks.iter().filter(|c| c.is_failure()).collect();
-    if !failed.is_empty() {
-        checks_table(o, failed.into_iter());
-    }
-    o.push_str("</div>\n");
 }
 
 /// The accepted failures of a step at a glance, one line per findings-file
 /// entry: which rule, on how many subjects, until when and why.
-fn accepted_list(o: &mut String, s: &StepStatus) {
+fn accepted_list(s: &StepStatus) -> Markup {
     let mut entries: Vec<(&crate::flow::Acceptance, &str, usize)> = Vec::new();
     for c in s.checks.iter().filter(|c| c.is_accepted()) {
         let Some(a) = &c.accepted else { continue };
@@ -667,28 +639,27 @@ fn accepted_list(o: &mut String, s: &StepStatus) {
             None => entries.push((a, &c.check, 1)),
         }
     }
-    if entries.is_empty() {
-        return;
+    html! {
+        @if !entries.is_empty() {
+            ul.accepted-list {
+                @for (a, rule, n) in entries {
+                    li {
+                        "⚠ " b { (rule) } " on " (n) " subject"
+                        @if n != 1 { "s" }
+                        " · accepted until " (a.until) ": " (a.reason)
+                    }
+                }
+            }
+            "\n"
+        }
     }
-    o.push_str("<ul class=\"accepted-list\">");
-    for (a, rule, n) in entries {
-        let _ = write!(
-            o,
-            "<li>⚠ <b>{}</b> on {n} subject{} · accepted until {}: {}</li>",
-            Esc(rule),
-            if n == 1 { "" } else { "s" },
-            Esc(&a.until),
-            Esc(&a.reason)
-        );
-    }
-    o.push_str("</ul>\n");
 }
 
 /// Every verdict of the last run, folded: a check's rules × subjects (with
 /// warnings), a request's assertions.
-fn verdicts(o: &mut String, s: &StepStatus, key: &str) {
+fn verdicts(s: &StepStatus, key: &str) -> Markup {
     if s.checks.is_empty() {
-        return;
+        return html! {};
     }
     let what = if s.kind == "request" {
         "assertion"
@@ -697,87 +668,75 @@ fn verdicts(o: &mut String, s: &StepStatus, key: &str) {
     };
     let total = s.checks.len();
     let passed = s.checks.iter().filter(|c| c.passed).count();
-    let _ = write!(
-        o,
-        "<details class=\"verdicts\" data-key=\"{}\"><summary>{passed}/{total} {what}{} passed",
-        Esc(key),
-        if total == 1 { "" } else { "s" }
-    );
-    if s.failed_checks > 0 {
-        let _ = write!(
-            o,
-            " · <span class=\"bad\">{} failed</span>",
-            s.failed_checks
-        );
+    html! {
+        details.verdicts data-key=(key) {
+            summary {
+                (passed) "/" (total) " " (what)
+                @if total != 1 { "s" }
+                " passed"
+                @if s.failed_checks > 0 {
+                    " · " span.bad { (s.failed_checks) " failed" }
+                }
+                @if s.accepted > 0 {
+                    " · " span.accepted { "⚠ " (s.accepted) " accepted" }
+                }
+                @if s.warnings > 0 {
+                    " · " span.warn {
+                        (s.warnings) " warning"
+                        @if s.warnings != 1 { "s" }
+                    }
+                }
+            }
+            (checks_table(s.checks.iter()))
+        }
+        "\n"
     }
-    if s.accepted > 0 {
-        let _ = write!(
-            o,
-            " · <span class=\"accepted\">⚠ {} accepted</span>",
-            s.accepted
-        );
-    }
-    if s.warnings > 0 {
-        let _ = write!(
-            o,
-            " · <span class=\"warn\">{} warning{}</span>",
-            s.warnings,
-            if s.warnings == 1 { "" } else { "s" }
-        );
-    }
-    o.push_str("</summary>");
-    checks_table(o, s.checks.iter());
-    o.push_str("</details>\n");
 }
 
-fn checks_table<'a>(o: &mut String, checks: impl Iterator<Item = &'a super::Check>) {
-    o.push_str(
-        "<div class=\"scroll\"><table class=\"checks\"><thead><tr><th>verdict</th><th>check</th>\
-         <th>expected</th><th>actual</th></tr></thead><tbody>",
-    );
-    for c in checks {
-        let (class, verdict) = match (c.passed, c.warning) {
-            (true, _) => ("passed", "pass"),
-            (false, true) => ("warn", "warning"),
-            (false, false) if c.is_accepted() => ("accepted", "⚠ accepted"),
-            (false, false) => ("failed", "FAIL"),
-        };
-        let _ = write!(
-            o,
-            "<tr class=\"{class}\"><td>{verdict}</td><td>{}",
-            Esc(&c.check)
-        );
-        if let Some(on) = &c.on {
-            let _ = write!(o, "<span class=\"on\">{}</span>", Esc(on));
-        }
-        let _ = write!(
-            o,
-            "</td><td>{}</td><td>{}",
-            Esc(&c.expected),
-            Esc(&c.actual)
-        );
-        match &c.accepted {
-            Some(a) if a.expired => {
-                let _ = write!(
-                    o,
-                    "<span class=\"note\">accepted until {} expired ({})</span>",
-                    Esc(&a.until),
-                    Esc(&a.entry)
-                );
+fn checks_table<'a>(checks: impl IntoIterator<Item = &'a Check>) -> Markup {
+    html! {
+        div.scroll {
+            table.checks {
+                thead { tr { th { "verdict" } th { "check" } th { "expected" } th { "actual" } } }
+                tbody {
+                    @for c in checks { (check_row(c)) }
+                }
             }
-            Some(a) => {
-                let _ = write!(
-                    o,
-                    "<span class=\"note\">accepted until {}: {}</span>",
-                    Esc(&a.until),
-                    Esc(&a.reason)
-                );
-            }
-            None => {}
         }
-        o.push_str("</td></tr>");
     }
-    o.push_str("</tbody></table></div>");
+}
+
+fn check_row(c: &Check) -> Markup {
+    let (class, verdict) = match (c.passed, c.warning) {
+        (true, _) => ("passed", "pass"),
+        (false, true) => ("warn", "warning"),
+        (false, false) if c.is_accepted() => ("accepted", "⚠ accepted"),
+        (false, false) => ("failed", "FAIL"),
+    };
+    html! {
+        tr.(class) {
+            td { (verdict) }
+            td {
+                (c.check)
+                @if let Some(on) = &c.on {
+                    span.on { (on) }
+                }
+            }
+            td { (c.expected) }
+            td {
+                (c.actual)
+                @match &c.accepted {
+                    Some(a) if a.expired => {
+                        span.note { "accepted until " (a.until) " expired (" (a.entry) ")" }
+                    }
+                    Some(a) => {
+                        span.note { "accepted until " (a.until) ": " (a.reason) }
+                    }
+                    None => {}
+                }
+            }
+        }
+    }
 }
 
 fn secs(v: f64) -> String {
@@ -827,21 +786,87 @@ mod tests {
             "&lt;script&gt;alert(&quot;x&quot; &amp; &#39;y&#39;)&lt;/script&gt;"
         );
         assert_eq!(html_escape("plain ünïcode"), "plain ünïcode");
-        assert_eq!(format!("{}", Esc("a<b")), "a&lt;b");
+        assert_eq!(html_escape("a<b"), "a&lt;b");
     }
 
     /// Every string a snapshot holds set to markup: none of it comes out as
     /// markup, and each shows up escaped.
     #[test]
     fn the_page_escapes_every_value() {
+        let snap = snapshot("<x a='1'>&\"");
+        for out in [page(&snap), main_part(&snap)] {
+            assert!(!out.contains("<x"), "{out}");
+            assert!(!out.contains("'1'"), "{out}");
+            // Names, group, description, message, URL, rules, subjects,
+            // expected/actual, certificate, time stamps, accepted findings'
+            // reasons and entries, the banner's links: dozens of them.
+            assert!(
+                out.matches("&lt;x a=&#39;1&#39;&gt;&amp;&quot;").count() > 60,
+                "{out}"
+            );
+            // The banner links to the failing flow's card by its id.
+            assert!(
+                out.contains("<a href=\"#&lt;x a=&#39;1&#39;&gt;&amp;&quot;/&lt;x"),
+                "{out}"
+            );
+            assert!(
+                out.contains("id=\"&lt;x a=&#39;1&#39;&gt;&amp;&quot;/&lt;x"),
+                "{out}"
+            );
+            assert!(out.contains("class=\"badge accepted\""), "{out}");
+        }
+    }
+
+    /// A target's markup in every field the page shows (names, description,
+    /// messages, expected/actual values, certificate, findings, secrets,
+    /// objects left behind): the page's own script is its one `<script`,
+    /// the fragment has none, and no element or attribute comes from it.
+    #[test]
+    fn a_target_s_markup_in_every_field_stays_text() {
+        const HOSTILE: &str = "<script>alert(1)</script><img src=x onerror=alert(2)>";
+        let snap = snapshot(HOSTILE);
+        for (out, own) in [(page(&snap), 1), (main_part(&snap), 0)] {
+            assert_eq!(out.matches("<script").count(), own, "{out}");
+            assert!(!out.contains("<img"), "{out}");
+            assert!(
+                out.matches(
+                    "&lt;script&gt;alert(1)&lt;/script&gt;&lt;img src=x onerror=alert(2)&gt;"
+                )
+                .count()
+                    > 60,
+                "{out}"
+            );
+        }
+    }
+
+    /// Escaping holds by construction: maud's `html!` escapes whatever is
+    /// spliced into it, so text can only become markup through
+    /// `PreEscaped` or a `Render` impl written here. The one raw piece is
+    /// the doctype.
+    #[test]
+    fn the_only_raw_markup_is_the_doctype() {
+        let code = include_str!("html.rs");
+        let code = &code[..code.find("#[cfg(test)]").unwrap()];
+        let raw: Vec<&str> = code
+            .lines()
+            .filter(|l| l.contains("PreEscaped(") || l.contains("Render for"))
+            .map(str::trim)
+            .collect();
+        assert_eq!(raw, [r#"(PreEscaped("<!doctype html>\n"))"#], "{raw:#?}");
+        assert!(page(&snapshot("")).starts_with("<!doctype html>\n<html lang=\"en\">"));
+    }
+
+    /// A snapshot with `hostile` in every string it holds, and every part
+    /// of the page shown: a failing and an accepted flow, a refused secret,
+    /// an object left behind, findings of every state.
+    fn snapshot(hostile: &str) -> Snapshot {
         use crate::status::*;
-        const H: &str = "<x a='1'>&\"";
-        let h = || H.to_string();
-        let snap = Snapshot {
+        let h = || hostile.to_string();
+        Snapshot {
             now: 100.0,
             generated_at: h(),
             probe: ProbeHealth {
-                version: "<x>",
+                version: hostile.to_string().leak(),
                 location: Some(h()),
                 started_at: h(),
                 uptime_seconds: 1.0,
@@ -887,35 +912,13 @@ mod tests {
                 expired: 1,
                 ..Summary::default()
             },
-            flows: vec![flow(State::Failed), flow(State::Passed)],
-        };
-        for out in [page(&snap), main_part(&snap)] {
-            assert!(!out.contains("<x"), "{out}");
-            assert!(!out.contains("'1'"), "{out}");
-            // Names, group, description, message, URL, rules, subjects,
-            // expected/actual, certificate, time stamps, accepted findings'
-            // reasons and entries, the banner's links: dozens of them.
-            assert!(
-                out.matches("&lt;x a=&#39;1&#39;&gt;&amp;&quot;").count() > 60,
-                "{out}"
-            );
-            // The banner links to the failing flow's card by its id.
-            assert!(
-                out.contains("<a href=\"#&lt;x a=&#39;1&#39;&gt;&amp;&quot;/&lt;x"),
-                "{out}"
-            );
-            assert!(
-                out.contains("id=\"&lt;x a=&#39;1&#39;&gt;&amp;&quot;/&lt;x"),
-                "{out}"
-            );
-            assert!(out.contains("class=\"badge accepted\""), "{out}");
+            flows: vec![flow(State::Failed, hostile), flow(State::Passed, hostile)],
         }
     }
 
-    fn flow(state: State) -> crate::status::FlowStatus {
+    fn flow(state: State, hostile: &str) -> crate::status::FlowStatus {
         use crate::status::*;
-        const H: &str = "<x a='1'>&\"";
-        let h = || H.to_string();
+        let h = || hostile.to_string();
         let check = |passed, warning| Check {
             check: h(),
             on: Some(h()),

@@ -6,7 +6,7 @@
 //!
 //! Every string here either comes from the configuration (names, groups,
 //! descriptions) or from a `FlowResult`, whose text the runner already
-//! redacted; the page escapes all of it with [`html::escape`].
+//! redacted; the page escapes all of it (maud's `html!` in [`html`]).
 
 pub mod html;
 
