@@ -170,110 +170,10 @@ pub async fn compare(
             .find(|(m, _)| m["le"] == "+Inf")
             .map(|(_, x)| x.round().max(0.0) as usize)
             .unwrap_or(0);
-        let mut cs = c.durations_us.clone();
-        cs.sort_unstable();
-        let n = cs.len();
-        let p_c = pct(&cs, 0.95) as f64 / 1e6;
-        let ratio = if p_b > 0.0 { p_c / p_b } else { f64::INFINITY };
-        let diff = p_c - p_b;
-        let floor = o.floor.as_secs_f64();
-        let min = o.min_samples.max(1);
-        // No history at all is a step Prometheus never saw (new in this
-        // deploy, like a step missing from a baseline file): not judged.
-        // Thin history or too few new samples: inconclusive, not a pass.
-        let no_history = !p_b.is_finite() || n_b == 0;
-        let inconclusive = !no_history && (n_b < min || n < min);
-        let judged = !no_history && !inconclusive;
-        let (k, p) = if judged {
-            let k = cs.iter().filter(|&&d| d as f64 / 1e6 > p_b).count();
-            (Some(k), Some(binomial_tail(n, k, P_ABOVE)))
-        } else {
-            (None, None)
-        };
-        let kp = match (k, p) {
-            (Some(k), Some(p)) => format!("{k}/{n} above the baseline p95, binomial p = {p:.2e}"),
-            _ => String::new(),
-        };
-        let (regressed, verdict) = if no_history {
-            (
-                false,
-                format!(
-                    "not judged: no history in Prometheus over {w} ({n_b} samples, baseline p95 {})",
-                    fmt_secs(p_b)
-                ),
-            )
-        } else if inconclusive {
-            let fix = match (n_b < min, n < min) {
-                (true, true) => format!("widen --baseline-window and use --samples {min}"),
-                (true, false) => "widen --baseline-window".to_string(),
-                _ => format!("use --samples {min}"),
-            };
-            (
-                false,
-                format!(
-                    "INCONCLUSIVE: {n_b} samples in Prometheus over {w} / {n} current samples, need {min} each ({fix})"
-                ),
-            )
-        } else if ratio <= o.max_ratio {
-            (
-                false,
-                format!("ratio ×{ratio:.2} ≤ ×{:.2}; {kp}", o.max_ratio),
-            )
-        } else if diff <= floor {
-            (
-                false,
-                format!(
-                    "×{ratio:.2} but only +{} (floor {}); {kp}",
-                    fmt_secs(diff.max(0.0)),
-                    fmt_duration(o.floor)
-                ),
-            )
-        } else if p.unwrap_or(1.0) >= ALPHA {
-            (
-                false,
-                format!(
-                    "×{ratio:.2}, +{} but {kp} ≥ {ALPHA}: could be noise",
-                    fmt_secs(diff)
-                ),
-            )
-        } else {
-            (
-                true,
-                format!(
-                    "REGRESSION: ×{ratio:.2} > ×{:.2}, +{} > {}, {kp} < {ALPHA}",
-                    o.max_ratio,
-                    fmt_secs(diff),
-                    fmt_duration(o.floor)
-                ),
-            )
-        };
-        steps.push(StepComparison {
-            target: c.target.clone(),
-            flow: c.flow.clone(),
-            step: c.step.clone(),
-            n_baseline: n_b,
-            n_current: n,
-            p95_baseline: p_b,
-            p95_current: p_c,
-            ratio,
-            diff,
-            ci_low: f64::NAN,
-            ci_high: f64::NAN,
-            regressed,
-            above_baseline_p95: k,
-            binomial_p: p,
-            inconclusive,
-            p95_regressed: regressed,
-            shift_regressed: None,
-            median_baseline: None,
-            median_current: None,
-            shift: None,
-            shift_low: None,
-            shift_ratio: None,
-            rank_p: None,
-            verdict,
-        });
-        judged_steps += usize::from(judged);
+        let step = judge_step(c, p_b, n_b, o, &w);
+        // Judged: it had history and enough samples on both sides.
+        judged_steps += usize::from(step.above_baseline_p95.is_some());
+        steps.push(step);
     }
     let mut shown = pb.url.clone();
     shown.set_username("").ok();
@@ -292,6 +192,120 @@ pub async fn compare(
         judged_steps,
         o.min_samples,
     ))
+}
+
+/// The verdict on one step from its Prometheus history (`p_b` the p95 and
+/// `n_b` the samples over `w`) and the current run's samples.
+fn judge_step(
+    c: &crate::baseline::StepBaseline,
+    p_b: f64,
+    n_b: usize,
+    o: &CompareOptions,
+    w: &str,
+) -> StepComparison {
+    let mut cs = c.durations_us.clone();
+    cs.sort_unstable();
+    let n = cs.len();
+    let p_c = pct(&cs, 0.95) as f64 / 1e6;
+    let ratio = if p_b > 0.0 { p_c / p_b } else { f64::INFINITY };
+    let diff = p_c - p_b;
+    let floor = o.floor.as_secs_f64();
+    let min = o.min_samples.max(1);
+    // No history at all is a step Prometheus never saw (new in this
+    // deploy, like a step missing from a baseline file): not judged.
+    // Thin history or too few new samples: inconclusive, not a pass.
+    let no_history = !p_b.is_finite() || n_b == 0;
+    let inconclusive = !no_history && (n_b < min || n < min);
+    let judged = !no_history && !inconclusive;
+    let (k, p) = if judged {
+        let k = cs.iter().filter(|&&d| d as f64 / 1e6 > p_b).count();
+        (Some(k), Some(binomial_tail(n, k, P_ABOVE)))
+    } else {
+        (None, None)
+    };
+    let kp = match (k, p) {
+        (Some(k), Some(p)) => format!("{k}/{n} above the baseline p95, binomial p = {p:.2e}"),
+        _ => String::new(),
+    };
+    let (regressed, verdict) = if no_history {
+        (
+            false,
+            format!(
+                "not judged: no history in Prometheus over {w} ({n_b} samples, baseline p95 {})",
+                fmt_secs(p_b)
+            ),
+        )
+    } else if inconclusive {
+        let fix = match (n_b < min, n < min) {
+            (true, true) => format!("widen --baseline-window and use --samples {min}"),
+            (true, false) => "widen --baseline-window".to_string(),
+            _ => format!("use --samples {min}"),
+        };
+        (
+            false,
+            format!(
+                "INCONCLUSIVE: {n_b} samples in Prometheus over {w} / {n} current samples, need {min} each ({fix})"
+            ),
+        )
+    } else if ratio <= o.max_ratio {
+        (
+            false,
+            format!("ratio ×{ratio:.2} ≤ ×{:.2}; {kp}", o.max_ratio),
+        )
+    } else if diff <= floor {
+        (
+            false,
+            format!(
+                "×{ratio:.2} but only +{} (floor {}); {kp}",
+                fmt_secs(diff.max(0.0)),
+                fmt_duration(o.floor)
+            ),
+        )
+    } else if p.unwrap_or(1.0) >= ALPHA {
+        (
+            false,
+            format!(
+                "×{ratio:.2}, +{} but {kp} ≥ {ALPHA}: could be noise",
+                fmt_secs(diff)
+            ),
+        )
+    } else {
+        (
+            true,
+            format!(
+                "REGRESSION: ×{ratio:.2} > ×{:.2}, +{} > {}, {kp} < {ALPHA}",
+                o.max_ratio,
+                fmt_secs(diff),
+                fmt_duration(o.floor)
+            ),
+        )
+    };
+    StepComparison {
+        target: c.target.clone(),
+        flow: c.flow.clone(),
+        step: c.step.clone(),
+        n_baseline: n_b,
+        n_current: n,
+        p95_baseline: p_b,
+        p95_current: p_c,
+        ratio,
+        diff,
+        ci_low: f64::NAN,
+        ci_high: f64::NAN,
+        regressed,
+        above_baseline_p95: k,
+        binomial_p: p,
+        inconclusive,
+        p95_regressed: regressed,
+        shift_regressed: None,
+        median_baseline: None,
+        median_current: None,
+        shift: None,
+        shift_low: None,
+        shift_ratio: None,
+        rank_p: None,
+        verdict,
+    }
 }
 
 #[cfg(test)]
