@@ -1,7 +1,13 @@
 //! Built-in values for templates and the demo target: clock, calendar dates and
-//! random identifiers. No calendar crate: a civil-date conversion is a few lines.
+//! random identifiers. The calendar is the `time` crate's (linked already by
+//! x509-parser and rcgen); the text forms are written here.
 
 use std::time::{SystemTime, UNIX_EPOCH};
+
+use time::{Date, Month, OffsetDateTime, PrimitiveDateTime};
+
+/// The Julian day number of 1970-01-01.
+const UNIX_EPOCH_JULIAN_DAY: i64 = 2_440_588;
 
 /// Seconds since the Unix epoch (UTC), as a float with microsecond resolution.
 pub fn unix_now() -> f64 {
@@ -11,30 +17,39 @@ pub fn unix_now() -> f64 {
         .unwrap_or(0.0)
 }
 
-/// (year, month, day) of the proleptic Gregorian calendar for a day count since 1970-01-01.
-pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    // Howard Hinnant's days_from_civil inverse.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
+/// The UTC date and time of unix seconds, clamped to the years -9999..=9999
+/// the calendar covers (an X.509 time is always inside).
+pub fn utc(secs: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(secs).unwrap_or_else(|_| {
+        if secs < 0 {
+            PrimitiveDateTime::MIN.assume_utc()
+        } else {
+            PrimitiveDateTime::MAX.assume_utc()
+        }
+    })
 }
 
-/// Days since 1970-01-01 for a civil date.
+/// (year, month, day) of the proleptic Gregorian calendar for a day count since 1970-01-01.
+pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let date = utc(days.saturating_mul(86_400)).date();
+    (
+        i64::from(date.year()),
+        u32::from(u8::from(date.month())),
+        u32::from(date.day()),
+    )
+}
+
+/// Days since 1970-01-01 for a civil date (as [`parse_date`] returns it). A
+/// day past the month's end counts on into the next month; a month outside
+/// 1..=12 is January, a year outside the calendar's range its nearest end.
 pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let m = m as i64;
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d as i64 - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+    let month = u8::try_from(m)
+        .ok()
+        .and_then(|m| Month::try_from(m).ok())
+        .unwrap_or(Month::January);
+    let year = y.clamp(i64::from(Date::MIN.year()), i64::from(Date::MAX.year())) as i32;
+    let first = Date::from_calendar_date(year, month, 1).unwrap_or(Date::MIN);
+    i64::from(first.to_julian_day()) - UNIX_EPOCH_JULIAN_DAY + i64::from(d) - 1
 }
 
 /// `YYYY-MM-DD` for the UTC day `offset_days` away from today.
@@ -53,13 +68,15 @@ pub fn today_utc() -> String {
 pub fn rfc3339_utc(unix: f64) -> String {
     let secs = unix.floor() as i64;
     let millis = ((unix - secs as f64) * 1000.0).floor() as u32;
-    let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
-    let sod = secs.rem_euclid(86_400);
+    let t = utc(secs);
     format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z",
-        sod / 3600,
-        (sod % 3600) / 60,
-        sod % 60
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{millis:03}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
     )
 }
 
@@ -72,11 +89,10 @@ pub fn parse_date(s: &str) -> Option<(i64, u32, u32)> {
     let y: i64 = s[0..4].parse().ok()?;
     let m: u32 = s[5..7].parse().ok()?;
     let d: u32 = s[8..10].parse().ok()?;
-    if !(1..=12).contains(&m) || d == 0 {
-        return None;
-    }
-    // Round-trip through the day count rejects 2025-02-30 and friends.
-    (civil_from_days(days_from_civil(y, m, d)) == (y, m, d)).then_some((y, m, d))
+    // The calendar rejects month 13, day 0, 2025-02-30 and friends.
+    let month = Month::try_from(u8::try_from(m).ok()?).ok()?;
+    Date::from_calendar_date(i32::try_from(y).ok()?, month, u8::try_from(d).ok()?).ok()?;
+    Some((y, m, d))
 }
 
 const ALNUM: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";

@@ -1,37 +1,20 @@
-//! Base64 (RFC 4648) and hex, the only encodings we need without a crate:
-//! HTTP basic credentials (standard alphabet, padded), the Pushgateway's
-//! `@base64` path segments (URL-safe alphabet, unpadded), and the hex of the
-//! credential guard's salt and fingerprints.
+//! Base64 (RFC 4648) through the `base64` crate (already linked for rcgen's
+//! PEM output): HTTP basic credentials (standard alphabet, padded) and the
+//! Pushgateway's `@base64` path segments (URL-safe alphabet, unpadded). Hex of
+//! the credential guard's salt and fingerprints is written here: no hex crate
+//! is linked and two short functions do not warrant one.
 
-const STANDARD: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-const URL_SAFE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-fn encode(data: &[u8], alphabet: &[u8; 64], pad: bool) -> String {
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for chunk in data.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(alphabet[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else if pad {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 
 /// Standard alphabet, padded (§4): `Authorization: Basic …`.
 pub fn base64(data: &[u8]) -> String {
-    encode(data, STANDARD, true)
+    STANDARD.encode(data)
 }
 
 /// URL-safe alphabet, unpadded (§5).
 pub fn base64url(data: &[u8]) -> String {
-    encode(data, URL_SAFE, false)
+    URL_SAFE_NO_PAD.encode(data)
 }
 
 /// Lowercase hex.

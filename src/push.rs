@@ -7,10 +7,14 @@
 //! A failed push is reported by the caller as a warning and never changes the
 //! exit code: a monitoring outage must not turn a passing gate into a rollback.
 
-use std::fmt::Write as _;
 use std::time::Duration;
 
 use http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::DescriptorEncoder;
+use prometheus_client::encoding::prometheus_text;
+use prometheus_client::metrics::MetricType;
+use prometheus_client::registry::Registry;
 use url::Url;
 
 use crate::baseline::Comparison;
@@ -28,15 +32,14 @@ pub struct PushOptions {
     pub deploy_version: Option<String>,
 }
 
-fn escape_label(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
+/// One sample: its labels and value.
+type Sample = (Vec<(String, String)>, f64);
 
-/// Text-format writer: HELP/TYPE once per family, then its samples.
+/// The group's gauge families, written by prometheus-client's text encoder
+/// (the same one `/metrics` uses): HELP/TYPE once per family, then its samples.
+#[derive(Debug, Default)]
 struct Text {
-    out: String,
+    families: Vec<(Name, Vec<Sample>)>,
 }
 
 impl Text {
@@ -44,33 +47,38 @@ impl Text {
         if samples.is_empty() {
             return;
         }
-        let _ = writeln!(self.out, "# HELP {} {}", name.0, name.1);
-        let _ = writeln!(self.out, "# TYPE {} gauge", name.0);
-        for (labels, v) in samples {
-            self.out.push_str(name.0);
-            if !labels.is_empty() {
-                let ls: Vec<String> = labels
+        let samples = samples
+            .iter()
+            .map(|(labels, v)| {
+                let labels = labels
                     .iter()
-                    .map(|(k, v)| format!("{k}=\"{}\"", escape_label(v)))
+                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                     .collect();
-                let _ = write!(self.out, "{{{}}}", ls.join(","));
-            }
-            let _ = writeln!(self.out, " {}", fmt_value(*v));
-        }
+                (labels, *v)
+            })
+            .collect();
+        self.families.push((name, samples));
+    }
+
+    fn render(self) -> String {
+        let mut registry = Registry::default();
+        registry.register_collector(Box::new(self));
+        let mut out = String::new();
+        // Writing into a String cannot fail; an error would be a bug in the encoder.
+        let _ = prometheus_text::encode(&mut out, &registry);
+        out
     }
 }
 
-fn fmt_value(v: f64) -> String {
-    if v.is_nan() {
-        "NaN".into()
-    } else if v.is_infinite() {
-        if v > 0.0 {
-            "+Inf".into()
-        } else {
-            "-Inf".into()
+impl Collector for Text {
+    fn encode(&self, mut enc: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        for (name, samples) in &self.families {
+            let mut m = enc.encode_descriptor(name.0, name.1, None, MetricType::Gauge)?;
+            for (labels, v) in samples {
+                m.encode_family(labels)?.encode_gauge(v)?;
+            }
         }
-    } else {
-        format!("{v}")
+        Ok(())
     }
 }
 
@@ -82,7 +90,7 @@ pub fn render_group(
     deploy_version: Option<&str>,
     now: f64,
 ) -> String {
-    let mut t = Text { out: String::new() };
+    let mut t = Text::default();
     let flows: Vec<_> = report.flows.iter().filter(|f| f.target == target).collect();
     let per_flow =
         |f: &dyn Fn(&crate::report::FlowSummary) -> f64| -> Vec<(Vec<(&str, &str)>, f64)> {
@@ -154,7 +162,7 @@ pub fn render_group(
     if let Some(v) = deploy_version {
         t.family(names::DEPLOY_INFO, &[(vec![("version", v)], now)]);
     }
-    t.out
+    t.render()
 }
 
 /// The group URL of `target` under `base`.

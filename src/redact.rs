@@ -23,6 +23,51 @@ pub const CUT_MARK: &str = "…";
 /// worse than useless.
 const MIN_PARTIAL_LEN: usize = 3;
 
+use percent_encoding::{AsciiSet, CONTROLS, NON_ALPHANUMERIC, utf8_percent_encode};
+
+/// Strict: everything but the unreserved characters (RFC 3986 §2.3).
+const STRICT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// Minimal, as in a path segment: controls, space, non-ASCII and these.
+const PATH: &AsciiSet = &CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'<')
+    .add(b'>')
+    .add(b'?')
+    .add(b'`')
+    .add(b'{')
+    .add(b'}')
+    .add(b'%')
+    .add(b'/');
+
+/// As the `url` crate writes a URL's user name or password.
+const USERINFO: &AsciiSet = &CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'<')
+    .add(b'>')
+    .add(b'?')
+    .add(b'`')
+    .add(b'{')
+    .add(b'}')
+    .add(b'/')
+    .add(b':')
+    .add(b';')
+    .add(b'=')
+    .add(b'@')
+    .add(b'[')
+    .add(b'\\')
+    .add(b']')
+    .add(b'^')
+    .add(b'|');
+
 #[derive(Clone, Debug, Default)]
 pub struct Redactor {
     secrets: Vec<String>,
@@ -50,13 +95,11 @@ impl Redactor {
         // (unreserved only), form (`+` for space), and minimal (path segments).
         let forms = [
             json,
-            url_encode(&s, |b| b.is_ascii_alphanumeric() || b"-._~".contains(&b)),
+            utf8_percent_encode(&s, STRICT).to_string(),
             url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>(),
-            url_encode(&s, |b| b.is_ascii_graphic() && !b"\"#<>?`{}%/".contains(&b)),
+            utf8_percent_encode(&s, PATH).to_string(),
             // As a URL's user name or password (`https://user:${password}@host`).
-            url_encode(&s, |b| {
-                b.is_ascii_graphic() && !b"\"#<>?`{}/:;=@[\\]^|".contains(&b)
-            }),
+            utf8_percent_encode(&s, USERINFO).to_string(),
         ];
         for v in std::iter::once(s).chain(forms) {
             if v.len() >= MIN_SECRET_LEN && !self.secrets.contains(&v) {
@@ -154,18 +197,6 @@ fn hide_url_passwords(text: &str) -> std::borrow::Cow<'_, str> {
             .expect("a valid regex")
     });
     re.replace_all(text, "${1}***@")
-}
-
-fn url_encode(s: &str, keep: impl Fn(u8) -> bool) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if keep(b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -20,6 +20,7 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::config::Flow;
 use crate::flow::{FlowResult, Outcome, Runner, StepResult};
@@ -103,7 +104,10 @@ pub async fn run(
 ) {
     let permits = Arc::new(Semaphore::new(opts.concurrency.max(1)));
     let running: Arc<Mutex<RunningFlags>> = Arc::default();
-    let spawner = RunSpawner::default();
+    // Runs are detached tasks (a schedule that stops on reload must not
+    // cancel a run mid-flow, which would skip its cleanup); shutdown waits
+    // for them at the end.
+    let runs = TaskTracker::new();
     let mut first_round = true;
     loop {
         let job = jobs.borrow_and_update().clone();
@@ -139,7 +143,7 @@ pub async fn run(
                 permits.clone(),
                 opts.max_jitter,
                 generation.clone(),
-                spawner.clone(),
+                runs.clone(),
             ));
         }
         tokio::select! {
@@ -157,38 +161,8 @@ pub async fn run(
             }
         }
     }
-    spawner.wait_all(opts.grace).await;
-}
-
-/// Runs are detached tasks (a schedule that stops on reload must not cancel
-/// a run mid-flow, which would skip its cleanup); shutdown waits for them here.
-#[derive(Clone, Default)]
-struct RunSpawner {
-    handles: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>>,
-}
-
-impl RunSpawner {
-    fn spawn(&self, fut: impl std::future::Future<Output = ()> + Send + 'static) {
-        let h = tokio::spawn(fut);
-        let mut v = self.handles.lock().unwrap_or_else(PoisonError::into_inner);
-        v.retain(|h| !h.is_finished());
-        v.push(h);
-    }
-
-    async fn wait_all(&self, grace: Duration) {
-        let handles: Vec<_> = self
-            .handles
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .drain(..)
-            .collect();
-        let _ = tokio::time::timeout(grace, async {
-            for h in handles {
-                let _ = h.await;
-            }
-        })
-        .await;
-    }
+    runs.close();
+    let _ = tokio::time::timeout(opts.grace, runs.wait()).await;
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -201,7 +175,7 @@ async fn schedule_flow(
     permits: Arc<Semaphore>,
     max_jitter: Duration,
     stop: CancellationToken,
-    spawner: RunSpawner,
+    runs: TaskTracker,
 ) {
     let interval = flow.interval.max(Duration::from_millis(1));
     let jitter = max_jitter.min(interval);
@@ -243,7 +217,7 @@ async fn schedule_flow(
             running.clone(),
             flow.clone(),
         );
-        spawner.spawn(async move {
+        runs.spawn(async move {
             let _permit = permits.acquire_owned().await;
             let lag = Instant::now().saturating_duration_since(slot_due);
             metrics.run_started(&flow, lag);

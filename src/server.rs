@@ -17,6 +17,7 @@ use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use subtle::ConstantTimeEq as _;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -46,14 +47,33 @@ impl std::fmt::Debug for Auth {
 }
 
 impl Auth {
-    /// The exact `Authorization` header value that is accepted.
-    fn expected(&self) -> String {
+    /// The scheme of the `Authorization` header (and of the challenge).
+    fn scheme(&self) -> &'static str {
         match self {
-            Auth::Bearer(t) => format!("Bearer {t}"),
-            Auth::Basic { user, password } => {
-                format!("Basic {}", base64(format!("{user}:{password}").as_bytes()))
-            }
+            Auth::Bearer(_) => "Bearer",
+            Auth::Basic { .. } => "Basic",
         }
+    }
+
+    /// The credentials that follow the scheme.
+    fn credentials(&self) -> String {
+        match self {
+            Auth::Bearer(t) => t.clone(),
+            Auth::Basic { user, password } => base64(format!("{user}:{password}").as_bytes()),
+        }
+    }
+
+    /// Whether an `Authorization` header value carries these credentials: the
+    /// scheme compared case-insensitively (RFC 7235 §2.1: `bearer` is
+    /// `Bearer`), the credentials in constant time.
+    fn accepts(&self, given: &[u8]) -> bool {
+        let Some(sp) = given.iter().position(|&b| b == b' ') else {
+            return false;
+        };
+        let (scheme, credentials) = (&given[..sp], &given[sp + 1..]);
+        let scheme_ok = scheme.eq_ignore_ascii_case(self.scheme().as_bytes());
+        let credentials_ok: bool = credentials.ct_eq(self.credentials().as_bytes()).into();
+        scheme_ok & credentials_ok
     }
 }
 
@@ -116,7 +136,7 @@ async fn require_auth(State(s): State<WebState>, req: Request, next: Next) -> Re
         .get(header::AUTHORIZATION)
         .map(|v| v.as_bytes())
         .unwrap_or_default();
-    if constant_time_eq(given, auth.expected().as_bytes()) {
+    if auth.accepts(given) {
         return next.run(req).await;
     }
     let challenge = match auth {
@@ -129,13 +149,6 @@ async fn require_auth(State(s): State<WebState>, req: Request, next: Next) -> Re
         HeaderValue::from_static(challenge),
     );
     resp
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 async fn metrics(State(s): State<WebState>) -> Response {
@@ -253,5 +266,36 @@ mod tests {
         };
         assert!(!format!("{a:?}").contains("hunter22"));
         assert!(!format!("{:?}", Auth::Bearer("tok-123".into())).contains("tok-123"));
+    }
+
+    #[test]
+    fn auth_scheme_is_case_insensitive_and_credentials_exact() {
+        let bearer = Auth::Bearer("tok-123".into());
+        for ok in ["Bearer tok-123", "bearer tok-123", "BEARER tok-123"] {
+            assert!(bearer.accepts(ok.as_bytes()), "{ok}");
+        }
+        for bad in [
+            "Bearer tok-124",
+            "Bearer TOK-123",
+            "Bearer tok-1234",
+            "Bearertok-123",
+            "Basic tok-123",
+            "tok-123",
+            "",
+        ] {
+            assert!(!bearer.accepts(bad.as_bytes()), "{bad}");
+        }
+        let basic = Auth::Basic {
+            user: "Aladdin".into(),
+            password: "open sesame".into(),
+        };
+        for ok in [
+            "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==",
+            "basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==",
+        ] {
+            assert!(basic.accepts(ok.as_bytes()), "{ok}");
+        }
+        assert!(!basic.accepts(b"Basic qWxhZGRpbjpvcGVuIHNlc2FtZQ=="));
+        assert!(!basic.accepts(b"Bearer QWxhZGRpbjpvcGVuIHNlc2FtZQ=="));
     }
 }

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
+use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{CertificateError, DigitallySignedStruct, SignatureScheme};
 use tokio::io::AsyncWriteExt;
@@ -308,8 +308,7 @@ impl TlsInspector {
                 "{addr}: completed without the server presenting a certificate"
             )));
         };
-        let algs = &self.provider.signature_verification_algorithms;
-        let chain: Vec<CertSummary> = seen.chain.iter().map(|c| summarize(c, algs)).collect();
+        let chain: Vec<CertSummary> = seen.chain.iter().map(|c| summarize(c)).collect();
         let now = i64::try_from(seen.now.as_secs()).unwrap_or(i64::MAX);
         let verification = seen
             .verdict
@@ -489,7 +488,7 @@ fn unparseable(why: String) -> CertSummary {
 }
 
 /// Summarises one DER certificate; never panics, whatever the bytes.
-fn summarize(der: &[u8], algs: &WebPkiSupportedAlgorithms) -> CertSummary {
+fn summarize(der: &[u8]) -> CertSummary {
     let cert = match x509_parser::parse_x509_certificate(der) {
         Ok((_, cert)) => cert,
         Err(e) => return unparseable(e.to_string()),
@@ -516,102 +515,37 @@ fn summarize(der: &[u8], algs: &WebPkiSupportedAlgorithms) -> CertSummary {
         sans,
         not_before: cert.validity().not_before.timestamp(),
         not_after: cert.validity().not_after.timestamp(),
-        self_signed: is_self_signed(&cert, der, algs),
+        self_signed: is_self_signed(&cert),
         serial: format!("{:x}", cert.tbs_certificate.serial),
         parsed: true,
     }
 }
 
-fn is_self_signed(
-    cert: &X509Certificate<'_>,
-    der: &[u8],
-    algs: &WebPkiSupportedAlgorithms,
-) -> bool {
+fn is_self_signed(cert: &X509Certificate<'_>) -> bool {
     if cert.subject().as_raw() != cert.issuer().as_raw() {
         return false;
     }
     // A CA can issue a certificate whose subject repeats its own name; only
     // the signature tells the two apart. Unknown algorithm: trust the names.
-    signed_by_own_key(der, cert.public_key().raw, algs).unwrap_or(true)
+    own_signature(cert).unwrap_or(true)
 }
 
-/// Whether the certificate's signature verifies with its own public key, or
-/// `None` if the DER is odd or the algorithm is not one the provider knows.
-fn signed_by_own_key(
-    cert_der: &[u8],
-    spki_der: &[u8],
-    algs: &WebPkiSupportedAlgorithms,
-) -> Option<bool> {
-    // Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm, signatureValue BIT STRING }
-    let (0x30, cert, _, _) = der_next(cert_der)? else {
-        return None;
-    };
-    let (0x30, _, tbs, rest) = der_next(cert)? else {
-        return None;
-    };
-    let (0x30, sig_alg, _, rest) = der_next(rest)? else {
-        return None;
-    };
-    let (0x03, sig_bits, _, _) = der_next(rest)? else {
-        return None;
-    };
-    let (&0, sig) = sig_bits.split_first()? else {
-        return None;
-    };
-    // SubjectPublicKeyInfo ::= SEQUENCE { algorithm, subjectPublicKey BIT STRING }
-    let (0x30, spki, _, _) = der_next(spki_der)? else {
-        return None;
-    };
-    let (0x30, key_alg, _, rest) = der_next(spki)? else {
-        return None;
-    };
-    let (0x03, key_bits, _, _) = der_next(rest)? else {
-        return None;
-    };
-    let (&0, key) = key_bits.split_first()? else {
-        return None;
-    };
-    // webpki identifies algorithms by the DER contents of AlgorithmIdentifier.
-    let mut candidates = algs
-        .all
-        .iter()
-        .filter(|a| {
-            a.public_key_alg_id().as_ref() == key_alg && a.signature_alg_id().as_ref() == sig_alg
-        })
-        .peekable();
-    candidates.peek()?;
-    Some(candidates.any(|a| a.verify_signature(key, tbs, sig).is_ok()))
+/// Whether the certificate's signature verifies with its own public key
+/// (x509-parser's `verify`, on ring), or `None` if the algorithm is not one it
+/// knows.
+fn own_signature(cert: &X509Certificate<'_>) -> Option<bool> {
+    match cert.verify_signature(None) {
+        Ok(()) => Some(true),
+        Err(x509_parser::error::X509Error::SignatureVerificationError) => Some(false),
+        Err(_) => None,
+    }
 }
 
-/// One DER element split off its input: (tag, contents, whole element, rest).
-type DerSplit<'a> = (u8, &'a [u8], &'a [u8], &'a [u8]);
-
-/// Splits one DER element off `input`. Only single-byte tags and definite
-/// lengths, which is all X.509 uses at the levels read here.
-fn der_next(input: &[u8]) -> Option<DerSplit<'_>> {
-    let (&tag, after) = input.split_first()?;
-    if tag & 0x1f == 0x1f {
-        return None;
-    }
-    let (&first, mut after) = after.split_first()?;
-    let len = if first < 0x80 {
-        usize::from(first)
-    } else {
-        let n = usize::from(first & 0x7f);
-        if n == 0 || n > 4 || after.len() < n {
-            return None;
-        }
-        let len = after[..n]
-            .iter()
-            .fold(0usize, |l, &b| (l << 8) | usize::from(b));
-        after = &after[n..];
-        len
-    };
-    if after.len() < len {
-        return None;
-    }
-    let header = input.len() - after.len();
-    Some((tag, &after[..len], &input[..header + len], &after[len..]))
+/// [`own_signature`] of a DER certificate; `None` if it does not parse.
+#[cfg(test)]
+fn signed_by_own_key(cert_der: &[u8]) -> Option<bool> {
+    let (_, cert) = x509_parser::parse_x509_certificate(cert_der).ok()?;
+    own_signature(&cert)
 }
 
 /// Makes io errors from the handshake say what went wrong in plain words.
@@ -636,23 +570,15 @@ fn now_unix() -> i64 {
 
 /// "2026-11-20 14:03:07 UTC" for unix seconds (proleptic Gregorian calendar).
 fn format_utc(t: i64) -> String {
-    let days = t.div_euclid(86_400);
-    let secs = t.rem_euclid(86_400);
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
+    let t = crate::builtins::utc(t);
     format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
     )
 }
 
@@ -670,14 +596,6 @@ fn span(secs: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn algs() -> &'static WebPkiSupportedAlgorithms {
-        static ALGS: std::sync::LazyLock<WebPkiSupportedAlgorithms> =
-            std::sync::LazyLock::new(|| {
-                rustls::crypto::ring::default_provider().signature_verification_algorithms
-            });
-        &ALGS
-    }
 
     #[test]
     fn dates_are_formatted_in_utc() {
@@ -742,14 +660,14 @@ mod tests {
             b"\xff\xff\xff\xff",
             &[0x30, 0x84, 0xff, 0xff, 0xff, 0xff],
         ] {
-            let s = summarize(junk, algs());
+            let s = summarize(junk);
             assert!(!s.parsed);
             assert!(
                 s.subject.starts_with("<unparseable certificate: "),
                 "{}",
                 s.subject
             );
-            assert_eq!(signed_by_own_key(junk, junk, algs()), None);
+            assert_eq!(signed_by_own_key(junk), None);
         }
     }
 
@@ -763,7 +681,7 @@ mod tests {
             .distinguished_name
             .push(rcgen::DnType::CommonName, "twin");
         let ca = ca_params.self_signed(&ca_key).unwrap();
-        let ca_sum = summarize(ca.der(), algs());
+        let ca_sum = summarize(ca.der());
         assert!(ca_sum.self_signed);
         assert_eq!(ca_sum.subject, "CN=twin");
 
@@ -774,7 +692,7 @@ mod tests {
         leaf_params.distinguished_name = ca_params.distinguished_name.clone();
         let issuer = rcgen::Issuer::new(ca_params, ca_key);
         let leaf = leaf_params.signed_by(&leaf_key, &issuer).unwrap();
-        let leaf_sum = summarize(leaf.der(), algs());
+        let leaf_sum = summarize(leaf.der());
         assert_eq!(leaf_sum.subject, leaf_sum.issuer);
         assert!(!leaf_sum.self_signed);
         assert_eq!(leaf_sum.sans, vec!["twin.example".to_owned()]);

@@ -544,6 +544,15 @@ async fn bearer_auth_guards_metrics_but_not_health() {
     let (status, body) = run.get("/metrics", Some("Bearer s3cret-t0ken")).await;
     assert_eq!(status, 200);
     assert!(body.contains("smokeprobe_build_info"));
+    // The scheme is case-insensitive (RFC 7235 §2.1), the token is not.
+    assert_eq!(
+        run.get("/metrics", Some("bearer s3cret-t0ken")).await.0,
+        200
+    );
+    assert_eq!(
+        run.get("/metrics", Some("bearer S3CRET-T0KEN")).await.0,
+        401
+    );
     assert_eq!(run.get("/-/healthy", None).await.0, 200);
     // The status page, its JSON and its assets are guarded like /metrics.
     for path in ["/", "/?part=main", "/api/status", "/static/status.js?v=1"] {
