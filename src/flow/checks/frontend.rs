@@ -18,7 +18,7 @@ use regex::Regex;
 
 use super::{CheckRun, Ctx, Fetched, path_of};
 use crate::config::FrontendCheck;
-use crate::flow::runner::Failure;
+use crate::flow::failure::Failure;
 use crate::flow::{CheckResult, NotFetched, Reason};
 
 /// Assets smaller than this need not be compressed.
