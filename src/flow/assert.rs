@@ -11,6 +11,7 @@ use serde_json_path::JsonPath;
 use super::CheckResult;
 use crate::config::template::Scope;
 use crate::config::{Assertion, Capture, CaptureSource, HeaderCheck, JsonCheck, JsonTemplate};
+use crate::vocab::fmt_duration;
 
 /// The parts of a response that assertions look at.
 pub(crate) struct Response {
@@ -656,17 +657,6 @@ fn range_text(min: Option<u64>, max: Option<u64>) -> String {
         (Some(a), None) => format!("≥ {a}"),
         (None, Some(b)) => format!("≤ {b}"),
         (None, None) => "any".into(),
-    }
-}
-
-pub fn fmt_duration(d: Duration) -> String {
-    let ms = d.as_secs_f64() * 1000.0;
-    if ms < 10.0 {
-        format!("{ms:.2} ms")
-    } else if ms < 1000.0 {
-        format!("{ms:.0} ms")
-    } else {
-        format!("{:.2} s", ms / 1000.0)
     }
 }
 

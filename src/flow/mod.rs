@@ -16,7 +16,7 @@ pub mod leftovers;
 mod result;
 mod runner;
 
-pub use assert::fmt_duration;
+pub use crate::vocab::fmt_duration;
 pub use result::*;
 pub use runner::{FlowObserver, Runner};
 

@@ -11,7 +11,7 @@ use http::Method;
 use http::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, LOCATION};
 
 use super::admission::{Credential, admit, credentials_in, settle_ticket};
-use super::assert::{self, Response, fmt_duration};
+use super::assert::{self, Response};
 use super::checks;
 use super::credentials::{Guard, Ticket};
 use super::failure::{Failure, failure_of};
@@ -24,6 +24,7 @@ use crate::imagegen::{self, ImageFormat};
 use crate::net::HttpFactory;
 use crate::net::http::{self as http_session, Session, SessionOptions};
 use crate::redact::Redactor;
+use crate::vocab::fmt_duration;
 use tokio_util::sync::CancellationToken;
 
 /// Why an object a `leaves:` step created is left behind.
