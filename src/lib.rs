@@ -25,3 +25,7 @@ pub mod rules;
 pub mod scheduler;
 pub mod server;
 pub mod status;
+pub mod vocab;
+
+#[cfg(test)]
+mod layering;

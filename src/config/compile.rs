@@ -740,41 +740,11 @@ impl<'a> Compiler<'a> {
         let leaves = rs.leaves.as_ref().and_then(|l| self.leaves(rs, l, names));
         let kinds = checks::kinds(rs);
         if kinds.len() > 1 {
-            self.err(
-                pos,
-                format!(
-                    "a step runs one check, this one has {}: split it into steps",
-                    kinds
-                        .iter()
-                        .map(|k| format!("`{k}`"))
-                        .collect::<Vec<_>>()
-                        .join(" and ")
-                ),
-            );
+            self.err_kinds(pos, &kinds);
             return None;
         }
         if let Some(kind) = kinds.first() {
-            if let Some(fe) = &rs.for_each {
-                self.err(
-                    pos_of(fe),
-                    format!("`for_each` repeats a request; a `{kind}` check can't be repeated"),
-                );
-            }
-            let extra = checks::request_fields(rs);
-            if !extra.is_empty() {
-                self.err(
-                    pos,
-                    format!(
-                        "step `{}` is a `{kind}` check, which sends its own requests: remove {}",
-                        name.value,
-                        extra
-                            .iter()
-                            .map(|k| format!("`{k}`"))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                );
-            }
+            self.check_step_fields(rs, name, pos, kind);
             let (check, url) = self.check(rs, names, &mut needs)?;
             let timeout = self.duration_opt(rs.timeout.as_ref(), d.timeout);
             let budget = rs.budget.as_ref().and_then(|b| self.budget(b));
@@ -812,89 +782,11 @@ impl<'a> Compiler<'a> {
         if let Some(t) = &url {
             self.check_url_value(pos_of(raw_url), "url", t, &["http", "https"]);
         }
-        let mut headers = d.headers.to_vec();
-        for (k, v) in &rs.headers {
-            self.check_header_name(pos_of(v), k);
-            if let Some(t) = self.template(v, names, &mut needs) {
-                let k = k.to_ascii_lowercase();
-                headers.retain(|(n, _)| *n != k);
-                headers.push((k, t));
-            }
-        }
-        let mut query = Vec::new();
-        for (k, v) in &rs.query {
-            if let Some(t) = self.template(v, names, &mut needs) {
-                query.push((k.clone(), t));
-            }
-        }
-        let bodies = [
-            rs.json.is_some(),
-            rs.form.is_some(),
-            rs.body.is_some(),
-            rs.multipart.is_some(),
-        ]
-        .iter()
-        .filter(|b| **b)
-        .count();
-        if bodies > 1 {
-            self.err(
-                pos,
-                "a step can have only one of `json`, `form`, `body` and `multipart`",
-            );
-        }
-        let body = if let Some(j) = &rs.json {
-            Body::Json(self.json_template(pos_of(j), &j.value, names, &mut needs))
-        } else if let Some(f) = &rs.form {
-            let mut fields = Vec::new();
-            for (k, v) in f {
-                if let Some(t) = self.template(v, names, &mut needs) {
-                    fields.push((k.clone(), t));
-                }
-            }
-            Body::Form(fields)
-        } else if let Some(b) = &rs.body {
-            self.template(b, names, &mut needs)
-                .map(Body::Text)
-                .unwrap_or(Body::None)
-        } else if let Some(parts) = &rs.multipart {
-            let mut specs = Vec::new();
-            for p in parts {
-                if let Some(s) = self.part(p, names, &mut needs) {
-                    specs.push(s);
-                }
-            }
-            if specs.is_empty() && self.errors.is_empty() {
-                self.err(pos, "`multipart` needs at least one part");
-            }
-            Body::Multipart(specs)
-        } else {
-            Body::None
-        };
+        let (headers, query) = self.headers_and_query(rs, d, names, &mut needs);
+        let body = self.request_body(rs, pos, names, &mut needs);
         let timeout = self.duration_opt(rs.timeout.as_ref(), d.timeout);
-        let redirects = match &rs.follow_redirects {
-            None => 0,
-            Some(r) => match r.value {
-                RawRedirects::Flag(true) => 10,
-                RawRedirects::Flag(false) => 0,
-                RawRedirects::Hops(n) if (0..=20).contains(&n) => n as u8,
-                RawRedirects::Hops(_) => {
-                    self.err(
-                        pos_of(r),
-                        "`follow_redirects` must be true, false or a hop count from 0 to 20",
-                    );
-                    0
-                }
-            },
-        };
-        let poll = rs.poll.as_ref().and_then(|p| {
-            let every = self.duration(&p.value.every)?;
-            let within = self.duration(&p.value.within)?;
-            if within < every {
-                self.err(pos_of(p), "`poll.within` must be at least `poll.every`");
-                return None;
-            }
-            Some(Poll { every, within })
-        });
+        let redirects = self.redirects(rs);
+        let poll = self.poll(rs);
         let budget = rs.budget.as_ref().and_then(|b| self.budget(b));
         let mut asserts = Vec::new();
         if let Some(e) = &rs.expect {
@@ -929,6 +821,157 @@ impl<'a> Compiler<'a> {
             max_body: d.max_body,
             check: None,
             for_each,
+        })
+    }
+
+    /// A step holding two check kinds.
+    fn err_kinds(&mut self, pos: Pos, kinds: &[&str]) {
+        self.err(
+            pos,
+            format!(
+                "a step runs one check, this one has {}: split it into steps",
+                kinds
+                    .iter()
+                    .map(|k| format!("`{k}`"))
+                    .collect::<Vec<_>>()
+                    .join(" and ")
+            ),
+        );
+    }
+
+    /// What a check step may not have: `for_each`, and the fields of a request.
+    fn check_step_fields(&mut self, rs: &RawStep, name: &S<String>, pos: Pos, kind: &str) {
+        if let Some(fe) = &rs.for_each {
+            self.err(
+                pos_of(fe),
+                format!("`for_each` repeats a request; a `{kind}` check can't be repeated"),
+            );
+        }
+        let extra = checks::request_fields(rs);
+        if !extra.is_empty() {
+            self.err(
+                pos,
+                format!(
+                    "step `{}` is a `{kind}` check, which sends its own requests: remove {}",
+                    name.value,
+                    extra
+                        .iter()
+                        .map(|k| format!("`{k}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            );
+        }
+    }
+
+    /// A request step's headers (over the flow's defaults) and query.
+    fn headers_and_query(
+        &mut self,
+        rs: &RawStep,
+        d: &FlowDefaults,
+        names: &HashMap<String, NameKind>,
+        needs: &mut Vec<String>,
+    ) -> (Pairs, Pairs) {
+        let mut headers = d.headers.to_vec();
+        for (k, v) in &rs.headers {
+            self.check_header_name(pos_of(v), k);
+            if let Some(t) = self.template(v, names, needs) {
+                let k = k.to_ascii_lowercase();
+                headers.retain(|(n, _)| *n != k);
+                headers.push((k, t));
+            }
+        }
+        let mut query = Vec::new();
+        for (k, v) in &rs.query {
+            if let Some(t) = self.template(v, names, needs) {
+                query.push((k.clone(), t));
+            }
+        }
+        (headers, query)
+    }
+
+    /// A request step's body: at most one of `json`, `form`, `body`, `multipart`.
+    fn request_body(
+        &mut self,
+        rs: &RawStep,
+        pos: Pos,
+        names: &HashMap<String, NameKind>,
+        needs: &mut Vec<String>,
+    ) -> Body {
+        let bodies = [
+            rs.json.is_some(),
+            rs.form.is_some(),
+            rs.body.is_some(),
+            rs.multipart.is_some(),
+        ]
+        .iter()
+        .filter(|b| **b)
+        .count();
+        if bodies > 1 {
+            self.err(
+                pos,
+                "a step can have only one of `json`, `form`, `body` and `multipart`",
+            );
+        }
+        if let Some(j) = &rs.json {
+            Body::Json(self.json_template(pos_of(j), &j.value, names, needs))
+        } else if let Some(f) = &rs.form {
+            let mut fields = Vec::new();
+            for (k, v) in f {
+                if let Some(t) = self.template(v, names, needs) {
+                    fields.push((k.clone(), t));
+                }
+            }
+            Body::Form(fields)
+        } else if let Some(b) = &rs.body {
+            self.template(b, names, needs)
+                .map(Body::Text)
+                .unwrap_or(Body::None)
+        } else if let Some(parts) = &rs.multipart {
+            let mut specs = Vec::new();
+            for p in parts {
+                if let Some(s) = self.part(p, names, needs) {
+                    specs.push(s);
+                }
+            }
+            if specs.is_empty() && self.errors.is_empty() {
+                self.err(pos, "`multipart` needs at least one part");
+            }
+            Body::Multipart(specs)
+        } else {
+            Body::None
+        }
+    }
+
+    /// `follow_redirects:` as a hop count.
+    fn redirects(&mut self, rs: &RawStep) -> u8 {
+        match &rs.follow_redirects {
+            None => 0,
+            Some(r) => match r.value {
+                RawRedirects::Flag(true) => 10,
+                RawRedirects::Flag(false) => 0,
+                RawRedirects::Hops(n) if (0..=20).contains(&n) => n as u8,
+                RawRedirects::Hops(_) => {
+                    self.err(
+                        pos_of(r),
+                        "`follow_redirects` must be true, false or a hop count from 0 to 20",
+                    );
+                    0
+                }
+            },
+        }
+    }
+
+    /// `poll:`: `within` at least `every`.
+    fn poll(&mut self, rs: &RawStep) -> Option<Poll> {
+        rs.poll.as_ref().and_then(|p| {
+            let every = self.duration(&p.value.every)?;
+            let within = self.duration(&p.value.within)?;
+            if within < every {
+                self.err(pos_of(p), "`poll.within` must be at least `poll.every`");
+                return None;
+            }
+            Some(Poll { every, within })
         })
     }
 
@@ -1708,6 +1751,9 @@ struct GlobalDef {
     /// False when only a run will have the value (lint mode, or an error).
     known: bool,
 }
+
+/// Named templates: a request's headers or query.
+type Pairs = Vec<(String, Template)>;
 
 struct FlowDefaults<'a> {
     timeout: Duration,

@@ -5,7 +5,7 @@
 use std::fmt::Write;
 
 use super::plan::*;
-use crate::flow::fmt_duration;
+use crate::vocab::fmt_duration;
 
 pub fn describe(plan: &Plan) -> String {
     let mut out = String::new();

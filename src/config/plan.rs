@@ -136,7 +136,8 @@ pub struct ForEach {
     pub max: usize,
 }
 
-/// The built-in check kinds. Their rules live in `crate::flow::checks`.
+/// The built-in check kinds. Their rules live in `crate::flow::checks`; the
+/// words both sides share in `crate::vocab`.
 #[derive(Clone, Debug)]
 pub enum Check {
     Cors(CorsCheck),
@@ -221,12 +222,7 @@ pub struct LeakRequest {
     pub content_type: Option<String>,
 }
 
-/// A pattern whose match in an error response means it leaks internals.
-#[derive(Clone, Debug)]
-pub struct LeakPattern {
-    pub name: String,
-    pub re: Regex,
-}
+pub use crate::vocab::leaks::LeakPattern;
 
 #[derive(Clone, Debug)]
 pub struct FrontendCheck {
@@ -268,7 +264,7 @@ pub struct LoginTimingCheck {
     pub level: Level,
 }
 
-pub use crate::flow::checks::headers::{HeaderRule, Level};
+pub use crate::vocab::headers::{HeaderRule, Level};
 
 #[derive(Clone, Debug)]
 pub enum Body {

@@ -11,6 +11,7 @@ use serde_json_path::JsonPath;
 use super::CheckResult;
 use crate::config::template::Scope;
 use crate::config::{Assertion, Capture, CaptureSource, HeaderCheck, JsonCheck, JsonTemplate};
+use crate::vocab::fmt_duration;
 
 /// The parts of a response that assertions look at.
 pub(crate) struct Response {
@@ -449,188 +450,19 @@ pub(crate) fn evaluate(
             m.describe(),
             r.status.to_string(),
         ),
-        Assertion::Header { name, check: hc } => {
-            let actual = r.header(name);
-            let shown = actual.clone().unwrap_or_else(|| "(absent)".into());
-            match hc {
-                HeaderCheck::Equals(t) => {
-                    let want = t.expand(scope)?;
-                    let ok = actual.as_deref().is_some_and(|v| v.trim() == want);
-                    check(format!("header {name} equals"), ok, want, shown)
-                }
-                HeaderCheck::Contains(t) => {
-                    let want = t.expand(scope)?;
-                    let ok = actual.as_deref().is_some_and(|v| {
-                        v.to_ascii_lowercase().contains(&want.to_ascii_lowercase())
-                    });
-                    check(format!("header {name} contains"), ok, want, shown)
-                }
-                HeaderCheck::Matches(re) => {
-                    let ok = actual.as_deref().is_some_and(|v| re.is_match(v));
-                    check(
-                        format!("header {name} matches"),
-                        ok,
-                        format!("/{}/", re.as_str()),
-                        shown,
-                    )
-                }
-                HeaderCheck::Absent => check(
-                    format!("header {name} absent"),
-                    actual.is_none(),
-                    "(absent)".into(),
-                    shown,
-                ),
-                HeaderCheck::Present => check(
-                    format!("header {name} present"),
-                    actual.is_some(),
-                    "(present)".into(),
-                    shown,
-                ),
-            }
-        }
-        Assertion::ContentType(want) => {
-            let actual = r.header("content-type").unwrap_or_default();
-            let media = actual
-                .split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase();
-            let ok = if want.contains(';') {
-                actual.to_ascii_lowercase().replace(' ', "") == want.replace(' ', "")
-            } else {
-                media == *want
-            };
-            check(
-                "content type".into(),
-                ok,
-                want.clone(),
-                if actual.is_empty() {
-                    "(absent)".into()
-                } else {
-                    actual
-                },
-            )
-        }
+        Assertion::Header { name, check: hc } => header(name, hc, r, scope)?,
+        Assertion::ContentType(want) => content_type(want, r),
         Assertion::Json {
             path_src,
             path,
             check: jc,
-        } => {
-            let label = |what: &str| format!("json {path_src} {what}");
-            let doc = match r.json() {
-                Ok(v) => v,
-                Err(e) => {
-                    return Ok(check(
-                        label("(body)"),
-                        false,
-                        "a JSON body".into(),
-                        format!("{e}; body: {}", r.snippet()),
-                    ));
-                }
-            };
-            let nodes: Vec<&Value> = path.query(doc).all();
-            match jc {
-                JsonCheck::Exists(want) => check(
-                    label("exists"),
-                    nodes.is_empty() != *want,
-                    if *want {
-                        "a match".into()
-                    } else {
-                        "no match".into()
-                    },
-                    show_nodes(&nodes),
-                ),
-                JsonCheck::Equals(t) => {
-                    let want = expand_json(t, scope)?;
-                    let ok = nodes.len() == 1 && json_eq(nodes[0], &want);
-                    check(
-                        label("equals"),
-                        ok,
-                        shorten(&want.to_string()),
-                        show_nodes(&nodes),
-                    )
-                }
-                JsonCheck::Contains(t) => {
-                    let want = expand_json(t, scope)?;
-                    // Contains: any matched node equals it, or is an array holding it,
-                    // or is a string containing it.
-                    let ok = nodes.iter().any(|n| match (n, &want) {
-                        (Value::Array(items), w) => items.iter().any(|i| json_eq(i, w)),
-                        (Value::String(s), Value::String(w)) => s.contains(w.as_str()),
-                        (n, w) => json_eq(n, w),
-                    });
-                    check(
-                        label("contains"),
-                        ok,
-                        shorten(&want.to_string()),
-                        show_nodes(&nodes),
-                    )
-                }
-                JsonCheck::Type(t) => {
-                    let ok = !nodes.is_empty() && nodes.iter().all(|n| t.accepts(n));
-                    let actual = match nodes.as_slice() {
-                        [] => "nothing".to_string(),
-                        ns => ns
-                            .iter()
-                            .map(|n| crate::config::JsonType::of(n))
-                            .collect::<Vec<_>>()
-                            .join(", "),
-                    };
-                    check(label("type"), ok, t.name().into(), actual)
-                }
-                JsonCheck::Matches(re) => {
-                    let ok = !nodes.is_empty()
-                        && nodes.iter().all(|n| match n {
-                            Value::String(s) => re.is_match(s),
-                            other => re.is_match(&other.to_string()),
-                        });
-                    check(
-                        label("matches"),
-                        ok,
-                        format!("/{}/", re.as_str()),
-                        show_nodes(&nodes),
-                    )
-                }
-                JsonCheck::Count { min, max } => {
-                    // Count of matched nodes, or of elements when one array matched.
-                    let n = match nodes.as_slice() {
-                        [Value::Array(a)] => a.len() as u64,
-                        ns => ns.len() as u64,
-                    };
-                    let ok = min.is_none_or(|m| n >= m) && max.is_none_or(|m| n <= m);
-                    check(label("count"), ok, range_text(*min, *max), n.to_string())
-                }
-            }
-        }
+        } => json(path_src, path, jc, r, scope)?,
         Assertion::BodyContains(t) => {
             let want = t.expand(scope)?;
             let ok = r.text().contains(&want);
             check("body contains".into(), ok, shorten(&want), r.snippet())
         }
-        Assertion::BodyNotContains(t) => {
-            let want = t.expand(scope)?;
-            let text = r.text();
-            let at = text.find(&want);
-            let actual = match at {
-                Some(i) => {
-                    let start = text[..i]
-                        .char_indices()
-                        .rev()
-                        .nth(40)
-                        .map(|(j, _)| j)
-                        .unwrap_or(0);
-                    format!("found: …{}", shorten(&text[start..]))
-                }
-                None => "not found".into(),
-            };
-            check(
-                "body does not contain".into(),
-                at.is_none(),
-                shorten(&want),
-                actual,
-            )
-        }
+        Assertion::BodyNotContains(t) => body_not_contains(t, r, scope)?,
         Assertion::BodySize { min, max } => {
             let n = r.body.len() as u64;
             let ok = min.is_none_or(|m| n >= m) && max.is_none_or(|m| n <= m);
@@ -650,23 +482,214 @@ pub(crate) fn evaluate(
     })
 }
 
+/// `header:` rules: equals, contains, matches, absent, present.
+fn header(
+    name: &str,
+    hc: &HeaderCheck,
+    r: &Response,
+    scope: &dyn Scope,
+) -> Result<CheckResult, String> {
+    Ok({
+        let actual = r.header(name);
+        let shown = actual.clone().unwrap_or_else(|| "(absent)".into());
+        match hc {
+            HeaderCheck::Equals(t) => {
+                let want = t.expand(scope)?;
+                let ok = actual.as_deref().is_some_and(|v| v.trim() == want);
+                check(format!("header {name} equals"), ok, want, shown)
+            }
+            HeaderCheck::Contains(t) => {
+                let want = t.expand(scope)?;
+                let ok = actual
+                    .as_deref()
+                    .is_some_and(|v| v.to_ascii_lowercase().contains(&want.to_ascii_lowercase()));
+                check(format!("header {name} contains"), ok, want, shown)
+            }
+            HeaderCheck::Matches(re) => {
+                let ok = actual.as_deref().is_some_and(|v| re.is_match(v));
+                check(
+                    format!("header {name} matches"),
+                    ok,
+                    format!("/{}/", re.as_str()),
+                    shown,
+                )
+            }
+            HeaderCheck::Absent => check(
+                format!("header {name} absent"),
+                actual.is_none(),
+                "(absent)".into(),
+                shown,
+            ),
+            HeaderCheck::Present => check(
+                format!("header {name} present"),
+                actual.is_some(),
+                "(present)".into(),
+                shown,
+            ),
+        }
+    })
+}
+
+/// `content_type:`: the media type, or the whole value when it names parameters.
+fn content_type(want: &str, r: &Response) -> CheckResult {
+    let actual = r.header("content-type").unwrap_or_default();
+    let media = actual
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    let ok = if want.contains(';') {
+        actual.to_ascii_lowercase().replace(' ', "") == want.replace(' ', "")
+    } else {
+        media == *want
+    };
+    check(
+        "content type".into(),
+        ok,
+        want.to_string(),
+        if actual.is_empty() {
+            "(absent)".into()
+        } else {
+            actual
+        },
+    )
+}
+
+/// `json:` rules: the body parsed, the path queried, then one check.
+fn json(
+    path_src: &str,
+    path: &JsonPath,
+    jc: &JsonCheck,
+    r: &Response,
+    scope: &dyn Scope,
+) -> Result<CheckResult, String> {
+    Ok({
+        let label = |what: &str| format!("json {path_src} {what}");
+        let doc = match r.json() {
+            Ok(v) => v,
+            Err(e) => {
+                return Ok(check(
+                    label("(body)"),
+                    false,
+                    "a JSON body".into(),
+                    format!("{e}; body: {}", r.snippet()),
+                ));
+            }
+        };
+        let nodes: Vec<&Value> = path.query(doc).all();
+        match jc {
+            JsonCheck::Exists(want) => check(
+                label("exists"),
+                nodes.is_empty() != *want,
+                if *want {
+                    "a match".into()
+                } else {
+                    "no match".into()
+                },
+                show_nodes(&nodes),
+            ),
+            JsonCheck::Equals(t) => {
+                let want = expand_json(t, scope)?;
+                let ok = nodes.len() == 1 && json_eq(nodes[0], &want);
+                check(
+                    label("equals"),
+                    ok,
+                    shorten(&want.to_string()),
+                    show_nodes(&nodes),
+                )
+            }
+            JsonCheck::Contains(t) => {
+                let want = expand_json(t, scope)?;
+                // Contains: any matched node equals it, or is an array holding it,
+                // or is a string containing it.
+                let ok = nodes.iter().any(|n| match (n, &want) {
+                    (Value::Array(items), w) => items.iter().any(|i| json_eq(i, w)),
+                    (Value::String(s), Value::String(w)) => s.contains(w.as_str()),
+                    (n, w) => json_eq(n, w),
+                });
+                check(
+                    label("contains"),
+                    ok,
+                    shorten(&want.to_string()),
+                    show_nodes(&nodes),
+                )
+            }
+            JsonCheck::Type(t) => {
+                let ok = !nodes.is_empty() && nodes.iter().all(|n| t.accepts(n));
+                let actual = match nodes.as_slice() {
+                    [] => "nothing".to_string(),
+                    ns => ns
+                        .iter()
+                        .map(|n| crate::config::JsonType::of(n))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                };
+                check(label("type"), ok, t.name().into(), actual)
+            }
+            JsonCheck::Matches(re) => {
+                let ok = !nodes.is_empty()
+                    && nodes.iter().all(|n| match n {
+                        Value::String(s) => re.is_match(s),
+                        other => re.is_match(&other.to_string()),
+                    });
+                check(
+                    label("matches"),
+                    ok,
+                    format!("/{}/", re.as_str()),
+                    show_nodes(&nodes),
+                )
+            }
+            JsonCheck::Count { min, max } => {
+                // Count of matched nodes, or of elements when one array matched.
+                let n = match nodes.as_slice() {
+                    [Value::Array(a)] => a.len() as u64,
+                    ns => ns.len() as u64,
+                };
+                let ok = min.is_none_or(|m| n >= m) && max.is_none_or(|m| n <= m);
+                check(label("count"), ok, range_text(*min, *max), n.to_string())
+            }
+        }
+    })
+}
+
+/// `body_not_contains:`, showing where the text was found.
+fn body_not_contains(
+    t: &crate::config::template::Template,
+    r: &Response,
+    scope: &dyn Scope,
+) -> Result<CheckResult, String> {
+    Ok({
+        let want = t.expand(scope)?;
+        let text = r.text();
+        let at = text.find(&want);
+        let actual = match at {
+            Some(i) => {
+                let start = text[..i]
+                    .char_indices()
+                    .rev()
+                    .nth(40)
+                    .map(|(j, _)| j)
+                    .unwrap_or(0);
+                format!("found: …{}", shorten(&text[start..]))
+            }
+            None => "not found".into(),
+        };
+        check(
+            "body does not contain".into(),
+            at.is_none(),
+            shorten(&want),
+            actual,
+        )
+    })
+}
+
 fn range_text(min: Option<u64>, max: Option<u64>) -> String {
     match (min, max) {
         (Some(a), Some(b)) => format!("{a}..={b}"),
         (Some(a), None) => format!("≥ {a}"),
         (None, Some(b)) => format!("≤ {b}"),
         (None, None) => "any".into(),
-    }
-}
-
-pub fn fmt_duration(d: Duration) -> String {
-    let ms = d.as_secs_f64() * 1000.0;
-    if ms < 10.0 {
-        format!("{ms:.2} ms")
-    } else if ms < 1000.0 {
-        format!("{ms:.0} ms")
-    } else {
-        format!("{:.2} s", ms / 1000.0)
     }
 }
 

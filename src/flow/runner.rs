@@ -10,25 +10,25 @@ use bytes::Bytes;
 use http::Method;
 use http::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, LOCATION};
 
-use super::assert::{self, Response, fmt_duration};
+use super::admission::{Credential, admit, credentials_in, settle_ticket};
+use super::assert::{self, Response};
 use super::checks;
-use super::credentials::{Guard, Refusal, Ticket, Verdict};
+use super::credentials::{Guard, Ticket};
+use super::failure::{Failure, failure_of};
 use super::leftovers::{self, LeftBehind, Leftovers};
-use super::{CheckResult, FlowResult, Outcome, PhaseTimes, Reason, StepResult};
+use super::{CheckResult, FlowResult, Outcome, PhaseTimes, RUN_HEADER, Reason, StepResult};
 use crate::builtins;
 use crate::config::template::Scope;
 use crate::config::{Assertion, Body, Check, Flow, ForEach, PartSource, Plan, Step};
 use crate::imagegen::{self, ImageFormat};
 use crate::net::HttpFactory;
-use crate::net::http::{self as http_session, ErrorKind, HttpError, Session, SessionOptions};
+use crate::net::http::{self as http_session, Session, SessionOptions};
 use crate::redact::Redactor;
+use crate::vocab::fmt_duration;
 use tokio_util::sync::CancellationToken;
 
 /// Why an object a `leaves:` step created is left behind.
 pub const LEAVES_WHY: &str = "created on purpose; no step can delete it (`leaves:`)";
-
-/// Header that identifies synthetic traffic in the target's logs.
-pub const RUN_HEADER: &str = "x-smokeprobe-run";
 
 /// How much of an error response the `error-leak` rule scans: a traceback
 /// or debug page shows its tell-tale lines near the top.
@@ -70,58 +70,12 @@ struct RunScope {
     credentials: Vec<Credential>,
 }
 
-/// A secret variable and the forms a request can carry it in, computed once
-/// per run rather than for every request.
-#[derive(Clone)]
-pub(super) struct Credential {
-    pub(super) name: String,
-    raw: String,
-    json_escaped: String,
-    form_encoded: String,
-    /// The value's fingerprint in the credential guard.
-    pub(super) fingerprint: String,
-    /// A 429 to a request carrying it is rate limiting, not a refusal.
-    pub(super) rate_limited: bool,
-}
-
-impl Credential {
-    fn new(name: &str, raw: &str, rate_limited: bool, guard: &Guard) -> Credential {
-        let json = serde_json::to_string(raw).unwrap_or_default();
-        Credential {
-            name: name.to_string(),
-            raw: raw.to_string(),
-            json_escaped: json.trim_matches('"').to_string(),
-            form_encoded: url::form_urlencoded::byte_serialize(raw.as_bytes()).collect(),
-            fingerprint: guard.fingerprint(raw),
-            rate_limited,
-        }
-    }
-}
-
 impl Scope for RunScope {
     fn get(&self, name: &str) -> Option<&str> {
         self.values.get(name).map(String::as_str)
     }
     fn run_id(&self) -> &str {
         &self.run_id
-    }
-}
-
-/// Why an attempt produced no response.
-pub(super) struct Failure {
-    pub reason: Reason,
-    pub message: String,
-    /// Polling must not try again (a refused credential).
-    pub final_: bool,
-}
-
-impl Failure {
-    pub(super) fn new(reason: Reason, message: impl Into<String>) -> Self {
-        Failure {
-            reason,
-            message: message.into(),
-            final_: false,
-        }
     }
 }
 
@@ -1241,141 +1195,6 @@ fn generated_image(format: ImageFormat, size: usize) -> Bytes {
         c.insert(key, b.clone());
     }
     b
-}
-
-/// The network layer's error as a step failure.
-pub(super) fn failure_of(e: HttpError) -> Failure {
-    let reason = match e.kind {
-        ErrorKind::Dns => Reason::Dns,
-        ErrorKind::Connect => Reason::Connect,
-        ErrorKind::Tls => Reason::Tls,
-        ErrorKind::Timeout => Reason::Timeout,
-        ErrorKind::Protocol => Reason::Protocol,
-        ErrorKind::BodyTooLarge => Reason::BodyTooLarge,
-        ErrorKind::Request => Reason::Request,
-    };
-    Failure::new(reason, assert::shorten(&e.message))
-}
-
-/// Names of the secret variables whose value a request carries (in the URL,
-/// a header or the body, as is or JSON-escaped).
-pub(super) fn credentials_in<'s>(
-    credentials: &'s [Credential],
-    url: &url::Url,
-    headers: &HeaderMap,
-    body: &Bytes,
-) -> Vec<&'s Credential> {
-    fn has(hay: &[u8], needle: &[u8]) -> bool {
-        !needle.is_empty() && memchr::memmem::find(hay, needle).is_some()
-    }
-    credentials
-        .iter()
-        .filter(|c| {
-            let raw = c.raw.as_bytes();
-            has(body, raw)
-                || has(body, c.json_escaped.as_bytes())
-                || has(body, c.form_encoded.as_bytes())
-                || url.as_str().contains(c.raw.as_str())
-                || url.as_str().contains(&c.form_encoded)
-                || headers.values().any(|h| has(h.as_bytes(), raw))
-        })
-        .collect()
-}
-
-/// Waits up to `wait` until the guard lets a request carrying `used`
-/// (variable, fingerprint) go; `None` when it carries no secret. A refused
-/// value fails at once (reason `credential`, final: never retried); running
-/// out of time fails with `timeout`, naming `budget`. Shared by request
-/// steps and built-in checks.
-pub(super) async fn admit(
-    guard: &Arc<Guard>,
-    used: &[(String, String)],
-    wait: Duration,
-    budget: Duration,
-) -> Result<Option<Ticket>, Failure> {
-    if used.is_empty() {
-        return Ok(None);
-    }
-    match tokio::time::timeout(wait, guard.admit(used)).await {
-        Ok(Ok(t)) => Ok(Some(t)),
-        Ok(Err(refusal)) => {
-            let mut f = Failure::new(Reason::Credential, refused_note(&refusal));
-            f.final_ = true;
-            Err(f)
-        }
-        Err(_) => {
-            let names: Vec<&str> = used.iter().map(|(n, _)| n.as_str()).collect();
-            Err(Failure::new(
-                Reason::Timeout,
-                format!(
-                    "not sent: waited {} for the first request carrying `{}` to be answered (a value is tried alone so a wrong one is sent once)",
-                    fmt_duration(budget),
-                    names.join("`, `")
-                ),
-            ))
-        }
-    }
-}
-
-/// Tells the guard what an answer (`status`, `body`) said of the secrets a
-/// request carried: a 401, 423 or 429 (unless the secret is `rate_limited`)
-/// that `failed` the step refuses them; any other answer accepts them.
-/// `by` is `flow/step`. Shared by request steps and built-in checks.
-pub(super) fn settle_ticket(
-    ticket: Ticket,
-    by: &str,
-    credentials: &[Credential],
-    status: u16,
-    body: &[u8],
-    failed: bool,
-) {
-    let code = || error_code(body);
-    let newly = ticket.settle(by, |var| {
-        let rate_limited = credentials.iter().any(|c| c.name == var && c.rate_limited);
-        match status {
-            401 | 423 if failed => Verdict::Refused {
-                status,
-                code: code(),
-            },
-            429 if failed && !rate_limited => Verdict::Refused {
-                status,
-                code: code(),
-            },
-            401 | 423 | 429 => Verdict::Unknown,
-            _ => Verdict::Accepted,
-        }
-    });
-    if !newly.is_empty() {
-        tracing::warn!(
-            target: "smokeprobe::credentials",
-            variables = %newly.join(", "),
-            status,
-            step = %by,
-            "the target refused a secret: requests carrying it are no longer sent (account lockout protection) until its value changes"
-        );
-    }
-}
-
-/// The envelope's `error.code` (`INVALID_CREDENTIALS`), when it is a short
-/// identifier: safe to show and to store.
-pub(super) fn error_code(body: &[u8]) -> Option<String> {
-    serde_json::from_slice::<serde_json::Value>(body)
-        .ok()
-        .and_then(|v| {
-            v.pointer("/error/code")
-                .and_then(|c| c.as_str())
-                .map(str::to_string)
-        })
-        .filter(|c| c.len() <= 64 && c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
-}
-
-/// Why a request carrying a refused secret was not sent.
-pub(crate) fn refused_note(r: &Refusal) -> String {
-    format!(
-        "not sent: `{}` was refused ({}); sending it again could lock the account. Set a new value: the same value stays refused across reloads and restarts",
-        r.var,
-        r.describe()
-    )
 }
 
 /// When a cleanup step must give up: its own time (its timeout, or its

@@ -11,7 +11,7 @@ use crate::config::error::Pos;
 use crate::config::plan::*;
 use crate::config::raw::*;
 use crate::config::template::Template;
-use crate::flow::checks::{headers, leaks};
+use crate::vocab::{headers, leaks};
 
 type Names = HashMap<String, NameKind>;
 

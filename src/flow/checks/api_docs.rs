@@ -11,7 +11,7 @@ use http::Method;
 
 use super::{CheckRun, Ctx, Fetched, path_of};
 use crate::config::{ApiDocsCheck, Level};
-use crate::flow::runner::Failure;
+use crate::flow::failure::Failure;
 use crate::flow::{CheckResult, Reason};
 
 pub(super) const RULE: &str = "api-docs-public";

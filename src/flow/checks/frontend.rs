@@ -18,7 +18,7 @@ use regex::Regex;
 
 use super::{CheckRun, Ctx, Fetched, path_of};
 use crate::config::FrontendCheck;
-use crate::flow::runner::Failure;
+use crate::flow::failure::Failure;
 use crate::flow::{CheckResult, NotFetched, Reason};
 
 /// Assets smaller than this need not be compressed.
@@ -233,22 +233,8 @@ pub(super) async fn run(c: &FrontendCheck, ctx: &Ctx<'_>) -> CheckRun {
     };
     run.url = url.to_string();
     const PAGE: &str = "no page to judge";
-    const ASSET: &str = "no answer for an asset";
-    let mut rules = vec!["html", "asset-status", "asset-type"];
-    if c.require_compression {
-        rules.push("compression");
-    }
-    if !c.allow_source_maps {
-        rules.push("no-source-map");
-    }
-    if c.max_total.is_some() {
-        rules.push("bundle-size");
-    }
-    if c.max_total_compressed.is_some() {
-        rules.push("bundle-size-compressed");
-    }
+    let rules = rules_of(c);
     let get = Method::GET;
-    let gzip = [("accept-encoding", "gzip".to_string())];
     let root = match ctx
         .fetch(
             false,
@@ -294,33 +280,15 @@ pub(super) async fn run(c: &FrontendCheck, ctx: &Ctx<'_>) -> CheckRun {
         )
         .on(&on),
     );
-    let html = match encoded(&root).as_deref() {
-        None => root.text().into_owned(),
-        Some(e) if e.eq_ignore_ascii_case("gzip") => {
-            let mut d = flate2::read::GzDecoder::new(&root.body[..]).take(ctx.max_body);
-            let mut s = Vec::new();
-            if let Err(e) = d.read_to_end(&mut s) {
-                return run.broken(Failure::new(
-                    Reason::Protocol,
-                    format!("GET {url}: the HTML's gzip body is invalid: {e}"),
-                ));
-            }
-            String::from_utf8_lossy(&s).into_owned()
-        }
-        Some(e) => {
-            return run.broken(Failure::new(
-                Reason::Protocol,
-                format!(
-                    "GET {url}: the HTML came back `{e}`-encoded although only gzip was accepted"
-                ),
-            ));
-        }
+    let html = match page_html(&root, &url, ctx.max_body) {
+        Ok(h) => h,
+        Err(f) => return run.broken(f),
     };
     if !is_html || root.status != 200 {
         return run;
     }
     let refs = assets(&html);
-    let (mut total, mut total_wire, mut unknown, mut judged) = (0u64, 0u64, 0usize, 0usize);
+    let mut totals = Totals::default();
     // What an asset without an answer leaves unjudged: it and the ones after
     // it that the check would have fetched.
     let left = |from: usize| -> Vec<String> {
@@ -337,7 +305,7 @@ pub(super) async fn run(c: &FrontendCheck, ctx: &Ctx<'_>) -> CheckRun {
     };
     for (i, (kind, r)) in refs.iter().enumerate() {
         let Ok(asset) = url.join(r) else {
-            judged += 1;
+            totals.judged += 1;
             run.checks.push(
                 CheckResult::new("asset-status", false, "a loadable URL", format!("`{r}`"))
                     .on(r.as_str()),
@@ -349,162 +317,281 @@ pub(super) async fn run(c: &FrontendCheck, ctx: &Ctx<'_>) -> CheckRun {
             list_not_fetched(&mut run.not_fetched, &asset, kind.label(), at);
             continue;
         }
-        judged += 1;
-        let on = subject(&asset, at);
-        let resp = match ctx.fetch(false, get.clone(), &asset, &gzip, None).await {
-            Ok(x) => x,
-            Err(f) => return run.unanswered(ASSET, &get, &asset, f, left(i)),
-        };
-        if resp.status >= 500 {
-            return run.not_an_answer(ASSET, &get, &asset, resp.status, left(i));
+        totals.judged += 1;
+        if let Err(stop) =
+            judge_asset(c, ctx, &mut run, &url, (*kind, &asset, at), &mut totals).await
+        {
+            return match stop {
+                Stop::Unanswered(what, u, f) => run.unanswered(what, &get, &u, f, left(i)),
+                Stop::NotAnAnswer(what, u, s) => run.not_an_answer(what, &get, &u, s, left(i)),
+                Stop::Broken(f) => run.broken(f),
+            };
         }
-        run.answered(&get, &asset, resp.status);
-        run.bytes += resp.body.len() as u64;
+    }
+    push_totals(c, &mut run, &totals);
+    run
+}
+
+/// The rules a frontend check judges, for listing what an unanswered page
+/// leaves unjudged.
+fn rules_of(c: &FrontendCheck) -> Vec<&'static str> {
+    let mut rules = vec!["html", "asset-status", "asset-type"];
+    if c.require_compression {
+        rules.push("compression");
+    }
+    if !c.allow_source_maps {
+        rules.push("no-source-map");
+    }
+    if c.max_total.is_some() {
+        rules.push("bundle-size");
+    }
+    if c.max_total_compressed.is_some() {
+        rules.push("bundle-size-compressed");
+    }
+    rules
+}
+
+/// The page's HTML, gunzipped when it came compressed (only gzip is accepted).
+fn page_html(root: &Fetched, url: &url::Url, max_body: u64) -> Result<String, Failure> {
+    Ok(match encoded(root).as_deref() {
+        None => root.text().into_owned(),
+        Some(e) if e.eq_ignore_ascii_case("gzip") => {
+            let mut d = flate2::read::GzDecoder::new(&root.body[..]).take(max_body);
+            let mut s = Vec::new();
+            if let Err(e) = d.read_to_end(&mut s) {
+                return Err(Failure::new(
+                    Reason::Protocol,
+                    format!("GET {url}: the HTML's gzip body is invalid: {e}"),
+                ));
+            }
+            String::from_utf8_lossy(&s).into_owned()
+        }
+        Some(e) => {
+            return Err(Failure::new(
+                Reason::Protocol,
+                format!(
+                    "GET {url}: the HTML came back `{e}`-encoded although only gzip was accepted"
+                ),
+            ));
+        }
+    })
+}
+
+/// Why judging one asset stopped the whole check.
+enum Stop {
+    /// No answer for `url` (`what` names it).
+    Unanswered(&'static str, url::Url, Failure),
+    /// A 5xx for `url`: not an answer to judge.
+    NotAnAnswer(&'static str, url::Url, u16),
+    /// An answer that could not be read.
+    Broken(Failure),
+}
+
+/// What the bundle-size rules add up over the judged assets.
+#[derive(Default)]
+struct Totals {
+    /// Decoded bytes (transferred ones where the encoding is not decodable).
+    total: u64,
+    /// Transferred bytes.
+    wire: u64,
+    /// Assets counted as transferred.
+    unknown: usize,
+    judged: usize,
+}
+
+/// Fetches one of the page's own assets and judges it: `asset-status`,
+/// `asset-type`, `compression`, then its source map.
+async fn judge_asset(
+    c: &FrontendCheck,
+    ctx: &Ctx<'_>,
+    run: &mut CheckRun,
+    url: &url::Url,
+    (kind, asset, at): (Kind, &url::Url, Place),
+    totals: &mut Totals,
+) -> Result<(), Stop> {
+    const ASSET: &str = "no answer for an asset";
+    let gzip = [("accept-encoding", "gzip".to_string())];
+    let on = subject(asset, at);
+    let resp = match ctx.fetch(false, Method::GET, asset, &gzip, None).await {
+        Ok(x) => x,
+        Err(f) => return Err(Stop::Unanswered(ASSET, asset.clone(), f)),
+    };
+    if resp.status >= 500 {
+        return Err(Stop::NotAnAnswer(ASSET, asset.clone(), resp.status));
+    }
+    run.answered(&Method::GET, asset, resp.status);
+    run.bytes += resp.body.len() as u64;
+    run.checks.push(
+        CheckResult::new(
+            "asset-status",
+            resp.status == 200,
+            "200",
+            resp.status.to_string(),
+        )
+        .on(&on),
+    );
+    if resp.status != 200 {
+        return Ok(());
+    }
+    let ct = resp
+        .header("content-type")
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let (want, ok) = match kind {
+        Kind::Script | Kind::Preload => (
+            "a JavaScript content type",
+            ct.contains("javascript") || ct.contains("ecmascript"),
+        ),
+        Kind::Style => ("text/css", ct.starts_with("text/css")),
+    };
+    run.checks.push(
+        CheckResult::new(
+            "asset-type",
+            ok,
+            want,
+            if ct.is_empty() {
+                "no content type".to_string()
+            } else {
+                ct.clone()
+            },
+        )
+        .on(&on),
+    );
+    let wire = resp.body.len() as u64;
+    let size = match decoded_len(&resp, ctx.max_body) {
+        Ok(s) => s,
+        Err(e) => {
+            return Err(Stop::Broken(Failure::new(
+                Reason::Protocol,
+                format!("GET {asset}: {e}"),
+            )));
+        }
+    };
+    totals.wire += wire;
+    match size {
+        Some(s) => totals.total += s,
+        None => {
+            totals.unknown += 1;
+            totals.total += wire;
+        }
+    }
+    if c.require_compression && size.unwrap_or(wire) >= COMPRESS_FROM {
+        let enc = encoded(&resp);
         run.checks.push(
             CheckResult::new(
-                "asset-status",
-                resp.status == 200,
-                "200",
-                resp.status.to_string(),
-            )
-            .on(&on),
-        );
-        if resp.status != 200 {
-            continue;
-        }
-        let ct = resp
-            .header("content-type")
-            .unwrap_or_default()
-            .to_ascii_lowercase();
-        let (want, ok) = match kind {
-            Kind::Script | Kind::Preload => (
-                "a JavaScript content type",
-                ct.contains("javascript") || ct.contains("ecmascript"),
-            ),
-            Kind::Style => ("text/css", ct.starts_with("text/css")),
-        };
-        run.checks.push(
-            CheckResult::new(
-                "asset-type",
-                ok,
-                want,
-                if ct.is_empty() {
-                    "no content type".to_string()
-                } else {
-                    ct.clone()
+                "compression",
+                enc.is_some(),
+                "served compressed (gzip accepted)",
+                match enc {
+                    Some(e) => format!("{e}, {} → {}", kb(size.unwrap_or(wire)), kb(wire)),
+                    None => format!("uncompressed, {}", kb(wire)),
                 },
             )
             .on(&on),
         );
-        let wire = resp.body.len() as u64;
-        let size = match decoded_len(&resp, ctx.max_body) {
-            Ok(s) => s,
-            Err(e) => {
-                return run.broken(Failure::new(Reason::Protocol, format!("GET {asset}: {e}")));
-            }
-        };
-        total_wire += wire;
-        match size {
-            Some(s) => total += s,
-            None => {
-                unknown += 1;
-                total += wire;
-            }
-        }
-        if c.require_compression && size.unwrap_or(wire) >= COMPRESS_FROM {
-            let enc = encoded(&resp);
-            run.checks.push(
-                CheckResult::new(
-                    "compression",
-                    enc.is_some(),
-                    "served compressed (gzip accepted)",
-                    match enc {
-                        Some(e) => format!("{e}, {} → {}", kb(size.unwrap_or(wire)), kb(wire)),
-                        None => format!("uncompressed, {}", kb(wire)),
-                    },
-                )
-                .on(&on),
-            );
-        }
-        if !c.allow_source_maps {
-            let map_ref = resp
-                .header("sourcemap")
-                .or_else(|| resp.header("x-sourcemap"))
-                .or_else(|| {
-                    // The comment sits at the end of the file (only look there).
-                    let text = resp.text();
-                    let tail: String = text
-                        .chars()
-                        .rev()
-                        .take(512)
-                        .collect::<Vec<_>>()
-                        .into_iter()
-                        .rev()
-                        .collect();
-                    MAP_COMMENT.captures(&tail).map(|m| m[1].to_string())
-                })
-                .unwrap_or_else(|| format!("{}.map", asset.path()));
-            if map_ref.starts_with("data:") {
-                // An inline map ships the sources inside the bundle itself.
-                run.checks.push(
-                    CheckResult::new(
-                        "no-source-map",
-                        false,
-                        "not served (an error or the HTML fallback)",
-                        "an inline (data:) source map is embedded in the asset",
-                    )
-                    .on(&on),
-                );
-                continue;
-            }
-            let Ok(map_url) = asset.join(&map_ref) else {
-                continue;
-            };
-            let map_at = place(&url, &map_url, &c.third_party);
-            if !map_at.fetched() {
-                // A map on someone else's host is not the site serving it.
-                list_not_fetched(&mut run.not_fetched, &map_url, "source map", map_at);
-                continue;
-            }
-            let m = match ctx.fetch(false, get.clone(), &map_url, &gzip, None).await {
-                Ok(x) => x,
-                Err(f) => {
-                    let what = "no answer for a source map";
-                    return run.unanswered(what, &get, &map_url, f, left(i));
-                }
-            };
-            run.answered(&get, &map_url, m.status);
-            let mct = m
-                .header("content-type")
-                .unwrap_or_default()
-                .to_ascii_lowercase();
-            // An SPA fallback answers every path with index.html: that is not a map.
-            let served = m.status == 200 && !mct.starts_with("text/html");
-            run.checks.push(
-                CheckResult::new(
-                    "no-source-map",
-                    !served,
-                    "not served (an error or the HTML fallback)",
-                    format!(
-                        "{} {} for {}",
-                        m.status,
-                        if mct.is_empty() {
-                            "no content type"
-                        } else {
-                            &mct
-                        },
-                        subject(&map_url, map_at)
-                    ),
-                )
-                .on(&on),
-            );
-        }
     }
+    if !c.allow_source_maps {
+        source_map(c, ctx, run, url, asset, &resp, &on).await?;
+    }
+    Ok(())
+}
+
+/// `no-source-map`: the map an asset names (a header, its closing comment, or
+/// `<asset>.map`) must not be served.
+async fn source_map(
+    c: &FrontendCheck,
+    ctx: &Ctx<'_>,
+    run: &mut CheckRun,
+    url: &url::Url,
+    asset: &url::Url,
+    resp: &Fetched,
+    on: &str,
+) -> Result<(), Stop> {
+    let gzip = [("accept-encoding", "gzip".to_string())];
+    let map_ref = resp
+        .header("sourcemap")
+        .or_else(|| resp.header("x-sourcemap"))
+        .or_else(|| {
+            // The comment sits at the end of the file (only look there).
+            let text = resp.text();
+            let tail: String = text
+                .chars()
+                .rev()
+                .take(512)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect();
+            MAP_COMMENT.captures(&tail).map(|m| m[1].to_string())
+        })
+        .unwrap_or_else(|| format!("{}.map", asset.path()));
+    if map_ref.starts_with("data:") {
+        // An inline map ships the sources inside the bundle itself.
+        run.checks.push(
+            CheckResult::new(
+                "no-source-map",
+                false,
+                "not served (an error or the HTML fallback)",
+                "an inline (data:) source map is embedded in the asset",
+            )
+            .on(on),
+        );
+        return Ok(());
+    }
+    let Ok(map_url) = asset.join(&map_ref) else {
+        return Ok(());
+    };
+    let map_at = place(url, &map_url, &c.third_party);
+    if !map_at.fetched() {
+        // A map on someone else's host is not the site serving it.
+        list_not_fetched(&mut run.not_fetched, &map_url, "source map", map_at);
+        return Ok(());
+    }
+    let m = match ctx.fetch(false, Method::GET, &map_url, &gzip, None).await {
+        Ok(x) => x,
+        Err(f) => {
+            let what = "no answer for a source map";
+            return Err(Stop::Unanswered(what, map_url, f));
+        }
+    };
+    run.answered(&Method::GET, &map_url, m.status);
+    let mct = m
+        .header("content-type")
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    // An SPA fallback answers every path with index.html: that is not a map.
+    let served = m.status == 200 && !mct.starts_with("text/html");
+    run.checks.push(
+        CheckResult::new(
+            "no-source-map",
+            !served,
+            "not served (an error or the HTML fallback)",
+            format!(
+                "{} {} for {}",
+                m.status,
+                if mct.is_empty() {
+                    "no content type"
+                } else {
+                    &mct
+                },
+                subject(&map_url, map_at)
+            ),
+        )
+        .on(on),
+    );
+    Ok(())
+}
+
+/// `bundle-size` and `bundle-size-compressed` over the judged assets.
+fn push_totals(c: &FrontendCheck, run: &mut CheckRun, t: &Totals) {
     // The totals are the site's own bundle (and opted-in hosts'): third-party
     // files are someone else's weight.
-    let label = format!("{judged} asset(s)");
-    let approx = if unknown > 0 {
-        format!(" ({unknown} counted as transferred: encoding not decodable here)")
+    let label = format!("{} asset(s)", t.judged);
+    let approx = if t.unknown > 0 {
+        format!(
+            " ({} counted as transferred: encoding not decodable here)",
+            t.unknown
+        )
     } else {
         String::new()
     };
@@ -512,9 +599,9 @@ pub(super) async fn run(c: &FrontendCheck, ctx: &Ctx<'_>) -> CheckRun {
         run.checks.push(
             CheckResult::new(
                 "bundle-size",
-                total <= max,
+                t.total <= max,
                 format!("≤ {} uncompressed", kb(max)),
-                format!("{}{approx}", kb(total)),
+                format!("{}{approx}", kb(t.total)),
             )
             .on(&label),
         );
@@ -523,14 +610,13 @@ pub(super) async fn run(c: &FrontendCheck, ctx: &Ctx<'_>) -> CheckRun {
         run.checks.push(
             CheckResult::new(
                 "bundle-size-compressed",
-                total_wire <= max,
+                t.wire <= max,
                 format!("≤ {} transferred", kb(max)),
-                kb(total_wire),
+                kb(t.wire),
             )
             .on(&label),
         );
     }
-    run
 }
 
 #[cfg(test)]

@@ -6,96 +6,7 @@
 use http::header::HeaderMap;
 
 use crate::flow::CheckResult;
-
-/// One rule of the policy. The ids are what probe files name in
-/// `require`/`warn`/`ignore` and what reports show.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum HeaderRule {
-    Hsts,
-    HstsSubdomains,
-    HstsPreload,
-    FrameOptions,
-    ContentTypeOptions,
-    Csp,
-    CspUnsafe,
-    ReferrerPolicy,
-    PermissionsPolicy,
-    ServerVersion,
-    PoweredBy,
-    CookieSecure,
-    CookieHttpOnly,
-    CookieSameSite,
-}
-
-/// How a rule counts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Level {
-    Required,
-    Warning,
-    Off,
-}
-
-pub const PROFILES: [&str; 2] = ["checklist", "strict"];
-
-impl HeaderRule {
-    pub const ALL: [HeaderRule; 14] = [
-        HeaderRule::Hsts,
-        HeaderRule::HstsSubdomains,
-        HeaderRule::HstsPreload,
-        HeaderRule::FrameOptions,
-        HeaderRule::ContentTypeOptions,
-        HeaderRule::Csp,
-        HeaderRule::CspUnsafe,
-        HeaderRule::ReferrerPolicy,
-        HeaderRule::PermissionsPolicy,
-        HeaderRule::ServerVersion,
-        HeaderRule::PoweredBy,
-        HeaderRule::CookieSecure,
-        HeaderRule::CookieHttpOnly,
-        HeaderRule::CookieSameSite,
-    ];
-
-    pub fn id(&self) -> &'static str {
-        match self {
-            HeaderRule::Hsts => "hsts",
-            HeaderRule::HstsSubdomains => "hsts-subdomains",
-            HeaderRule::HstsPreload => "hsts-preload",
-            HeaderRule::FrameOptions => "frame-options",
-            HeaderRule::ContentTypeOptions => "content-type-options",
-            HeaderRule::Csp => "csp",
-            HeaderRule::CspUnsafe => "csp-unsafe",
-            HeaderRule::ReferrerPolicy => "referrer-policy",
-            HeaderRule::PermissionsPolicy => "permissions-policy",
-            HeaderRule::ServerVersion => "server-version",
-            HeaderRule::PoweredBy => "powered-by",
-            HeaderRule::CookieSecure => "cookie-secure",
-            HeaderRule::CookieHttpOnly => "cookie-httponly",
-            HeaderRule::CookieSameSite => "cookie-samesite",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<HeaderRule> {
-        HeaderRule::ALL.into_iter().find(|r| r.id() == s)
-    }
-
-    /// The level a profile gives this rule. `checklist` is ContraVento's
-    /// production checklist (HSTS ≥ 1 year, DENY framing, nosniff; the rest are
-    /// warnings); `strict` requires everything but HSTS preload.
-    pub fn level_in(&self, profile: &str) -> Level {
-        use HeaderRule::*;
-        match profile {
-            "strict" => match self {
-                HstsPreload => Level::Warning,
-                _ => Level::Required,
-            },
-            _ => match self {
-                Hsts | FrameOptions | ContentTypeOptions => Level::Required,
-                HstsPreload => Level::Off,
-                _ => Level::Warning,
-            },
-        }
-    }
-}
+pub use crate::vocab::headers::{HeaderRule, Level, PROFILES};
 
 /// Reads every value of a header, lossily (a target may send any bytes).
 fn values(h: &HeaderMap, name: &str) -> Vec<String> {
@@ -196,267 +107,313 @@ pub fn evaluate(
     rules: &[(HeaderRule, Level)],
     hsts_min: u64,
 ) -> Vec<CheckResult> {
-    let mut out = Vec::new();
-    let hsts = first(h, "strict-transport-security");
-    let parsed_hsts = hsts.as_deref().map(parse_hsts);
-    let csp = values(h, "content-security-policy");
-    let cookies: Vec<Cookie> = values(h, "set-cookie")
+    let seen = Seen::of(h);
+    rules
         .iter()
-        .map(|v| parse_cookie(v))
-        .collect();
-    for &(rule, level) in rules {
-        if level == Level::Off {
-            continue;
-        }
-        let r = |passed: bool, expected: String, actual: String| {
-            Some(
+        .filter(|(_, level)| *level != Level::Off)
+        .filter_map(|&(rule, level)| {
+            verdict(rule, &seen, hsts_min).map(|(passed, expected, actual)| {
                 CheckResult::new(rule.id(), passed, expected, actual)
                     .on(on)
-                    .warning(level == Level::Warning),
-            )
-        };
-        let result = match rule {
-            HeaderRule::Hsts => {
-                let expected = format!("Strict-Transport-Security max-age ≥ {hsts_min}");
-                match (&hsts, parsed_hsts) {
-                    (None, _) => r(false, expected, "missing".into()),
-                    (Some(v), Some((None, _, _))) => {
-                        r(false, expected, format!("{} (no valid max-age)", show(v)))
-                    }
-                    (Some(v), Some((Some(age), _, _))) => r(
-                        age >= hsts_min,
-                        expected,
-                        if age >= hsts_min {
-                            show(v)
-                        } else {
-                            format!("max-age={age} (too short)")
-                        },
-                    ),
-                    _ => None,
-                }
-            }
-            HeaderRule::HstsSubdomains => parsed_hsts.map(|(_, subs, _)| {
-                CheckResult::new(
-                    rule.id(),
-                    subs,
-                    "HSTS with includeSubDomains",
-                    if subs {
-                        "includeSubDomains"
-                    } else {
-                        "no includeSubDomains"
-                    },
-                )
-                .on(on)
-                .warning(level == Level::Warning)
-            }),
-            HeaderRule::HstsPreload => parsed_hsts.map(|(age, subs, preload)| {
-                let ok = preload && subs && age.unwrap_or(0) >= 31_536_000;
-                CheckResult::new(
-                    rule.id(),
-                    ok,
-                    "HSTS preload-ready (preload, includeSubDomains, max-age ≥ 1 year)",
-                    hsts.as_deref().map(show).unwrap_or_default(),
-                )
-                .on(on)
-                .warning(level == Level::Warning)
-            }),
-            HeaderRule::FrameOptions => {
-                let xfo = values(h, "x-frame-options");
-                let ancestors = csp_directive(&csp, "frame-ancestors");
-                let csp_none = ancestors
-                    .as_ref()
-                    .is_some_and(|a| a.len() == 1 && a[0] == "'none'");
-                let xfo_deny = xfo.len() == 1 && xfo[0].eq_ignore_ascii_case("deny");
-                let actual = match (xfo.as_slice(), &ancestors) {
-                    ([], None) => "missing (no X-Frame-Options, no CSP frame-ancestors)".into(),
-                    ([], Some(a)) => format!("frame-ancestors {}", a.join(" ")),
-                    ([one], _) => format!("X-Frame-Options {}", show(one)),
-                    (many, _) => format!(
-                        "{} conflicting X-Frame-Options headers ({})",
-                        many.len(),
-                        many.iter().map(|v| show(v)).collect::<Vec<_>>().join(", ")
-                    ),
-                };
-                r(
-                    xfo_deny || csp_none,
-                    "X-Frame-Options DENY (or CSP frame-ancestors 'none')".into(),
-                    actual,
-                )
-            }
-            HeaderRule::ContentTypeOptions => {
-                let v = values(h, "x-content-type-options");
-                let ok = v.len() == 1 && v[0].eq_ignore_ascii_case("nosniff");
-                r(
-                    ok,
-                    "X-Content-Type-Options nosniff".into(),
-                    match v.first() {
-                        None => "missing".into(),
-                        Some(x) => show(x),
-                    },
-                )
-            }
-            HeaderRule::Csp => {
-                let report_only = h.contains_key("content-security-policy-report-only");
-                r(
-                    !csp.is_empty() && csp.iter().any(|p| !p.is_empty()),
-                    "Content-Security-Policy present".into(),
-                    match csp.first() {
-                        Some(p) => show(p),
-                        None if report_only => "only Content-Security-Policy-Report-Only".into(),
-                        None => "missing".into(),
-                    },
-                )
-            }
-            HeaderRule::CspUnsafe => {
-                if csp.is_empty() {
-                    None
-                } else {
-                    let scripts = csp_directive(&csp, "script-src")
-                        .or_else(|| csp_directive(&csp, "default-src"))
-                        .unwrap_or_default();
-                    // With a nonce or hash, CSP2+ browsers ignore 'unsafe-inline'.
-                    let hashed = scripts.iter().any(|s| {
-                        s.starts_with("'nonce-")
-                            || s.starts_with("'sha256-")
-                            || s.starts_with("'sha384-")
-                            || s.starts_with("'sha512-")
-                    });
-                    let mut bad = Vec::new();
-                    if scripts.iter().any(|s| s == "'unsafe-inline'") && !hashed {
-                        bad.push("'unsafe-inline'");
-                    }
-                    if scripts.iter().any(|s| s == "'unsafe-eval'") {
-                        bad.push("'unsafe-eval'");
-                    }
-                    r(
-                        bad.is_empty(),
-                        "scripts without 'unsafe-inline' or 'unsafe-eval'".into(),
-                        if bad.is_empty() {
-                            "neither".into()
-                        } else {
-                            format!("script sources allow {}", bad.join(" and "))
-                        },
-                    )
-                }
-            }
-            HeaderRule::ReferrerPolicy => {
-                const KNOWN: [&str; 8] = [
-                    "no-referrer",
-                    "no-referrer-when-downgrade",
-                    "origin",
-                    "origin-when-cross-origin",
-                    "same-origin",
-                    "strict-origin",
-                    "strict-origin-when-cross-origin",
-                    "unsafe-url",
-                ];
-                let v = first(h, "referrer-policy");
-                // The last policy the browser knows wins.
-                let effective = v.as_deref().and_then(|v| {
-                    v.split(',')
-                        .map(|p| p.trim().to_ascii_lowercase())
-                        .rfind(|p| KNOWN.contains(&p.as_str()))
-                });
-                r(
-                    effective.as_deref().is_some_and(|p| p != "unsafe-url"),
-                    "Referrer-Policy set (not unsafe-url)".into(),
-                    match (&v, &effective) {
-                        (None, _) => "missing".into(),
-                        (Some(raw), None) => format!("{} (no known policy)", show(raw)),
-                        (Some(_), Some(p)) => format!("`{p}`"),
-                    },
-                )
-            }
-            HeaderRule::PermissionsPolicy => {
-                let v = first(h, "permissions-policy");
-                r(
-                    v.as_deref().is_some_and(|v| !v.is_empty()),
-                    "Permissions-Policy present".into(),
-                    match v {
-                        Some(v) => show(&v),
-                        None if h.contains_key("feature-policy") => {
-                            "only the obsolete Feature-Policy".into()
-                        }
-                        None => "missing".into(),
-                    },
-                )
-            }
-            HeaderRule::ServerVersion => {
-                let v = first(h, "server");
-                let leaks = v
-                    .as_deref()
-                    .is_some_and(|v| v.chars().any(|c| c.is_ascii_digit()));
-                r(
-                    !leaks,
-                    "Server without a version".into(),
-                    match v {
-                        Some(v) => show(&v),
-                        None => "no Server header".into(),
-                    },
-                )
-            }
-            HeaderRule::PoweredBy => {
-                let leaked: Vec<String> =
-                    ["x-powered-by", "x-aspnet-version", "x-aspnetmvc-version"]
-                        .iter()
-                        .filter_map(|n| first(h, n).map(|v| format!("{n}: {}", show(&v))))
-                        .collect();
-                r(
-                    leaked.is_empty(),
-                    "no X-Powered-By / X-AspNet-Version".into(),
-                    if leaked.is_empty() {
-                        "none".into()
-                    } else {
-                        leaked.join(", ")
-                    },
-                )
-            }
-            HeaderRule::CookieSecure | HeaderRule::CookieHttpOnly | HeaderRule::CookieSameSite => {
-                if cookies.is_empty() {
-                    None
-                } else {
-                    let (expected, bad): (&str, Vec<&Cookie>) = match rule {
-                        HeaderRule::CookieSecure => (
-                            "every cookie Secure",
-                            cookies.iter().filter(|c| !c.secure).collect(),
-                        ),
-                        HeaderRule::CookieHttpOnly => (
-                            "every cookie HttpOnly",
-                            cookies.iter().filter(|c| !c.http_only).collect(),
-                        ),
-                        _ => (
-                            "every cookie SameSite=Lax/Strict (or None with Secure)",
-                            cookies
-                                .iter()
-                                .filter(|c| match c.same_site.as_deref() {
-                                    Some("lax") | Some("strict") => false,
-                                    Some("none") => !c.secure,
-                                    _ => true,
-                                })
-                                .collect(),
-                        ),
-                    };
-                    r(
-                        bad.is_empty(),
-                        expected.into(),
-                        if bad.is_empty() {
-                            format!("{} cookie(s), all set", cookies.len())
-                        } else {
-                            format!(
-                                "not on {}",
-                                bad.iter()
-                                    .map(|c| show(&c.name))
-                                    .collect::<Vec<_>>()
-                                    .join(", ")
-                            )
-                        },
-                    )
-                }
-            }
-        };
-        out.extend(result);
+                    .warning(level == Level::Warning)
+            })
+        })
+        .collect()
+}
+
+/// The headers several rules read, parsed once per response.
+struct Seen<'h> {
+    h: &'h HeaderMap,
+    hsts: Option<String>,
+    parsed_hsts: Option<(Option<u64>, bool, bool)>,
+    csp: Vec<String>,
+    cookies: Vec<Cookie>,
+}
+
+impl<'h> Seen<'h> {
+    fn of(h: &'h HeaderMap) -> Seen<'h> {
+        let hsts = first(h, "strict-transport-security");
+        let parsed_hsts = hsts.as_deref().map(parse_hsts);
+        Seen {
+            h,
+            hsts,
+            parsed_hsts,
+            csp: values(h, "content-security-policy"),
+            cookies: values(h, "set-cookie")
+                .iter()
+                .map(|v| parse_cookie(v))
+                .collect(),
+        }
     }
-    out
+}
+
+/// A rule's verdict on one response: (passed, expected, actual), or `None`
+/// when the rule does not apply (no HSTS header for its sub-rules, no CSP
+/// for `csp-unsafe`, no cookies for the cookie rules).
+type Verdict = Option<(bool, String, String)>;
+
+fn verdict(rule: HeaderRule, seen: &Seen, hsts_min: u64) -> Verdict {
+    match rule {
+        HeaderRule::Hsts | HeaderRule::HstsSubdomains | HeaderRule::HstsPreload => {
+            hsts_rule(rule, seen, hsts_min)
+        }
+        HeaderRule::FrameOptions => frame_options(seen),
+        HeaderRule::ContentTypeOptions => content_type_options(seen.h),
+        HeaderRule::Csp => csp_present(seen),
+        HeaderRule::CspUnsafe => csp_unsafe(&seen.csp),
+        HeaderRule::ReferrerPolicy => referrer_policy(seen.h),
+        HeaderRule::PermissionsPolicy => permissions_policy(seen.h),
+        HeaderRule::ServerVersion => server_version(seen.h),
+        HeaderRule::PoweredBy => powered_by(seen.h),
+        HeaderRule::CookieSecure | HeaderRule::CookieHttpOnly | HeaderRule::CookieSameSite => {
+            cookie_rule(rule, &seen.cookies)
+        }
+    }
+}
+
+/// `hsts`, `hsts-subdomains`, `hsts-preload`.
+fn hsts_rule(rule: HeaderRule, seen: &Seen, hsts_min: u64) -> Verdict {
+    let (hsts, parsed_hsts) = (&seen.hsts, seen.parsed_hsts);
+    match rule {
+        HeaderRule::HstsSubdomains => parsed_hsts.map(|(_, subs, _)| {
+            (
+                subs,
+                "HSTS with includeSubDomains".into(),
+                if subs {
+                    "includeSubDomains"
+                } else {
+                    "no includeSubDomains"
+                }
+                .into(),
+            )
+        }),
+        HeaderRule::HstsPreload => parsed_hsts.map(|(age, subs, preload)| {
+            let ok = preload && subs && age.unwrap_or(0) >= 31_536_000;
+            (
+                ok,
+                "HSTS preload-ready (preload, includeSubDomains, max-age ≥ 1 year)".into(),
+                hsts.as_deref().map(show).unwrap_or_default(),
+            )
+        }),
+        _ => {
+            let expected = format!("Strict-Transport-Security max-age ≥ {hsts_min}");
+            match (hsts, parsed_hsts) {
+                (None, _) => Some((false, expected, "missing".into())),
+                (Some(v), Some((None, _, _))) => {
+                    Some((false, expected, format!("{} (no valid max-age)", show(v))))
+                }
+                (Some(v), Some((Some(age), _, _))) => Some((
+                    age >= hsts_min,
+                    expected,
+                    if age >= hsts_min {
+                        show(v)
+                    } else {
+                        format!("max-age={age} (too short)")
+                    },
+                )),
+                _ => None,
+            }
+        }
+    }
+}
+
+fn frame_options(seen: &Seen) -> Verdict {
+    let xfo = values(seen.h, "x-frame-options");
+    let ancestors = csp_directive(&seen.csp, "frame-ancestors");
+    let csp_none = ancestors
+        .as_ref()
+        .is_some_and(|a| a.len() == 1 && a[0] == "'none'");
+    let xfo_deny = xfo.len() == 1 && xfo[0].eq_ignore_ascii_case("deny");
+    let actual = match (xfo.as_slice(), &ancestors) {
+        ([], None) => "missing (no X-Frame-Options, no CSP frame-ancestors)".into(),
+        ([], Some(a)) => format!("frame-ancestors {}", a.join(" ")),
+        ([one], _) => format!("X-Frame-Options {}", show(one)),
+        (many, _) => format!(
+            "{} conflicting X-Frame-Options headers ({})",
+            many.len(),
+            many.iter().map(|v| show(v)).collect::<Vec<_>>().join(", ")
+        ),
+    };
+    Some((
+        xfo_deny || csp_none,
+        "X-Frame-Options DENY (or CSP frame-ancestors 'none')".into(),
+        actual,
+    ))
+}
+
+fn content_type_options(h: &HeaderMap) -> Verdict {
+    let v = values(h, "x-content-type-options");
+    let ok = v.len() == 1 && v[0].eq_ignore_ascii_case("nosniff");
+    Some((
+        ok,
+        "X-Content-Type-Options nosniff".into(),
+        match v.first() {
+            None => "missing".into(),
+            Some(x) => show(x),
+        },
+    ))
+}
+
+fn csp_present(seen: &Seen) -> Verdict {
+    let csp = &seen.csp;
+    let report_only = seen.h.contains_key("content-security-policy-report-only");
+    Some((
+        !csp.is_empty() && csp.iter().any(|p| !p.is_empty()),
+        "Content-Security-Policy present".into(),
+        match csp.first() {
+            Some(p) => show(p),
+            None if report_only => "only Content-Security-Policy-Report-Only".into(),
+            None => "missing".into(),
+        },
+    ))
+}
+
+fn csp_unsafe(csp: &[String]) -> Verdict {
+    if csp.is_empty() {
+        return None;
+    }
+    let scripts = csp_directive(csp, "script-src")
+        .or_else(|| csp_directive(csp, "default-src"))
+        .unwrap_or_default();
+    // With a nonce or hash, CSP2+ browsers ignore 'unsafe-inline'.
+    let hashed = scripts.iter().any(|s| {
+        s.starts_with("'nonce-")
+            || s.starts_with("'sha256-")
+            || s.starts_with("'sha384-")
+            || s.starts_with("'sha512-")
+    });
+    let mut bad = Vec::new();
+    if scripts.iter().any(|s| s == "'unsafe-inline'") && !hashed {
+        bad.push("'unsafe-inline'");
+    }
+    if scripts.iter().any(|s| s == "'unsafe-eval'") {
+        bad.push("'unsafe-eval'");
+    }
+    Some((
+        bad.is_empty(),
+        "scripts without 'unsafe-inline' or 'unsafe-eval'".into(),
+        if bad.is_empty() {
+            "neither".into()
+        } else {
+            format!("script sources allow {}", bad.join(" and "))
+        },
+    ))
+}
+
+fn referrer_policy(h: &HeaderMap) -> Verdict {
+    const KNOWN: [&str; 8] = [
+        "no-referrer",
+        "no-referrer-when-downgrade",
+        "origin",
+        "origin-when-cross-origin",
+        "same-origin",
+        "strict-origin",
+        "strict-origin-when-cross-origin",
+        "unsafe-url",
+    ];
+    let v = first(h, "referrer-policy");
+    // The last policy the browser knows wins.
+    let effective = v.as_deref().and_then(|v| {
+        v.split(',')
+            .map(|p| p.trim().to_ascii_lowercase())
+            .rfind(|p| KNOWN.contains(&p.as_str()))
+    });
+    Some((
+        effective.as_deref().is_some_and(|p| p != "unsafe-url"),
+        "Referrer-Policy set (not unsafe-url)".into(),
+        match (&v, &effective) {
+            (None, _) => "missing".into(),
+            (Some(raw), None) => format!("{} (no known policy)", show(raw)),
+            (Some(_), Some(p)) => format!("`{p}`"),
+        },
+    ))
+}
+
+fn permissions_policy(h: &HeaderMap) -> Verdict {
+    let v = first(h, "permissions-policy");
+    Some((
+        v.as_deref().is_some_and(|v| !v.is_empty()),
+        "Permissions-Policy present".into(),
+        match v {
+            Some(v) => show(&v),
+            None if h.contains_key("feature-policy") => "only the obsolete Feature-Policy".into(),
+            None => "missing".into(),
+        },
+    ))
+}
+
+fn server_version(h: &HeaderMap) -> Verdict {
+    let v = first(h, "server");
+    let leaks = v
+        .as_deref()
+        .is_some_and(|v| v.chars().any(|c| c.is_ascii_digit()));
+    Some((
+        !leaks,
+        "Server without a version".into(),
+        match v {
+            Some(v) => show(&v),
+            None => "no Server header".into(),
+        },
+    ))
+}
+
+fn powered_by(h: &HeaderMap) -> Verdict {
+    let leaked: Vec<String> = ["x-powered-by", "x-aspnet-version", "x-aspnetmvc-version"]
+        .iter()
+        .filter_map(|n| first(h, n).map(|v| format!("{n}: {}", show(&v))))
+        .collect();
+    Some((
+        leaked.is_empty(),
+        "no X-Powered-By / X-AspNet-Version".into(),
+        if leaked.is_empty() {
+            "none".into()
+        } else {
+            leaked.join(", ")
+        },
+    ))
+}
+
+/// `cookie-secure`, `cookie-httponly`, `cookie-samesite`.
+fn cookie_rule(rule: HeaderRule, cookies: &[Cookie]) -> Verdict {
+    if cookies.is_empty() {
+        return None;
+    }
+    let (expected, bad): (&str, Vec<&Cookie>) = match rule {
+        HeaderRule::CookieSecure => (
+            "every cookie Secure",
+            cookies.iter().filter(|c| !c.secure).collect(),
+        ),
+        HeaderRule::CookieHttpOnly => (
+            "every cookie HttpOnly",
+            cookies.iter().filter(|c| !c.http_only).collect(),
+        ),
+        _ => (
+            "every cookie SameSite=Lax/Strict (or None with Secure)",
+            cookies
+                .iter()
+                .filter(|c| match c.same_site.as_deref() {
+                    Some("lax") | Some("strict") => false,
+                    Some("none") => !c.secure,
+                    _ => true,
+                })
+                .collect(),
+        ),
+    };
+    Some((
+        bad.is_empty(),
+        expected.into(),
+        if bad.is_empty() {
+            format!("{} cookie(s), all set", cookies.len())
+        } else {
+            format!(
+                "not on {}",
+                bad.iter()
+                    .map(|c| show(&c.name))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        },
+    ))
 }
 
 #[cfg(test)]

@@ -23,7 +23,7 @@ use http::Method;
 use super::{CheckRun, Ctx, path_of};
 use crate::builtins::random_alnum;
 use crate::config::{Level, LoginTimingCheck};
-use crate::flow::runner::{Failure, error_code};
+use crate::flow::failure::{Failure, error_code};
 use crate::flow::{CheckResult, Reason, fmt_duration};
 
 pub(super) const RULE: &str = "login-timing";

@@ -21,32 +21,15 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http::Method;
 use http::header::{HeaderMap, HeaderName, HeaderValue};
-use serde::Serialize;
 
+use super::admission::{Credential, admit, credentials_in, settle_ticket};
 use super::credentials::Guard;
-use super::runner::{Credential, Failure, admit, credentials_in, failure_of, settle_ticket};
-use super::{CheckResult, NotFetched, RUN_HEADER, Reason};
+use super::failure::{Failure, failure_of};
+use super::{CheckResult, NotFetched, RUN_HEADER, Reason, TlsSummary};
 use crate::config::Check;
 use crate::config::template::{Scope, Template};
 use crate::net::HttpFactory;
 use crate::net::http::{self as http_session, Session, SessionOptions};
-
-/// What a `tls` check saw, for reports and metrics.
-#[derive(Clone, Debug, Serialize)]
-pub struct TlsSummary {
-    pub protocol: String,
-    pub cipher: String,
-    pub subject: String,
-    pub issuer: String,
-    pub sans: Vec<String>,
-    /// The leaf's not-after, RFC 3339.
-    pub not_after: String,
-    pub days_left: f64,
-    /// Earliest not-after over the served chain, unix seconds
-    /// (blackbox's `probe_ssl_earliest_cert_expiry`).
-    pub earliest_expiry: i64,
-    pub chain_length: usize,
-}
 
 /// Everything a check needs from the runner.
 pub(super) struct Ctx<'a> {

@@ -7,7 +7,7 @@ use http::Method;
 
 use super::{CheckRun, Ctx, path_of};
 use crate::config::RedirectCheck;
-use crate::flow::runner::Failure;
+use crate::flow::failure::Failure;
 use crate::flow::{CheckResult, Reason};
 
 fn is_redirect(s: u16) -> bool {

@@ -7,11 +7,11 @@
 
 use std::time::Instant;
 
-use super::{CheckRun, Ctx, TlsSummary};
+use super::{CheckRun, Ctx};
 use crate::builtins;
 use crate::config::TlsCheck;
-use crate::flow::runner::Failure;
-use crate::flow::{CheckResult, Reason};
+use crate::flow::failure::Failure;
+use crate::flow::{CheckResult, Reason, TlsSummary};
 use crate::net::tls_inspect::InspectError;
 
 pub(super) async fn run(c: &TlsCheck, ctx: &Ctx<'_>) -> CheckRun {
