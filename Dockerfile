@@ -18,6 +18,10 @@
 #   looks at first. smokeprobe would fall back to its compiled-in Mozilla roots
 #   without it, but the file keeps the usual Linux knobs working (SSL_CERT_FILE,
 #   mounting a bundle) and is refreshed on every image rebuild.
+# - no demo: the production image is built with --no-default-features, so it
+#   carries no demo target, certificate generator or multipart server
+#   (`smokeprobe demo` is not a subcommand there). deploy/compose.yaml's demo
+#   service builds with CARGO_FEATURES=--features=demo.
 # - no secrets: the probe account's password comes at run time from the
 #   environment (SMOKEPROBE_VAR_PASSWORD, a Kubernetes Secret) or
 #   --secret password='${env:NAME}' / '${file:PATH}'.
@@ -31,6 +35,8 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 RUN rustup target add "${TARGET}"
 # ring's build script compiles C and assembly for the target: musl-gcc does it.
+# The production build leaves the `demo` feature out; --features=demo puts it back.
+ARG CARGO_FEATURES=--no-default-features
 ENV CC_x86_64_unknown_linux_musl=musl-gcc \
     CARGO_TERM_COLOR=never
 WORKDIR /src
@@ -41,19 +47,20 @@ COPY Cargo.toml Cargo.lock ./
 RUN mkdir src \
  && echo 'fn main() {}' > src/main.rs \
  && touch src/lib.rs \
- && cargo build --release --locked --target "${TARGET}" \
+ && cargo build --release --locked ${CARGO_FEATURES} --target "${TARGET}" \
  && rm -rf src
 
-# The real sources (src/cli.rs embeds probes/contravento.yaml for `demo`).
+# The real sources (src/cli/demo.rs embeds probes/contravento.yaml for `demo`).
 COPY src/ src/
 COPY probes/ probes/
 # COPY keeps the context's modification times, which can be older than the
 # stub build above: touch so cargo rebuilds the crate itself.
 RUN touch src/main.rs src/lib.rs \
- && cargo build --release --locked --target "${TARGET}" \
+ && cargo build --release --locked ${CARGO_FEATURES} --target "${TARGET}" \
  && cp "target/${TARGET}/release/smokeprobe" /smokeprobe \
  && /smokeprobe --version
-# An empty, world-writable /tmp (scratch has none): `demo` writes its CA there.
+# An empty, world-writable /tmp (scratch has none): the state directory below
+# lives there (and, in a demo build, `demo` writes its CA there).
 RUN mkdir -m 1777 /rootfs-tmp
 
 FROM scratch

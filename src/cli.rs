@@ -10,14 +10,17 @@ use clap::{Args, Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{self, Flow, Inputs, Plan, VarOverride};
-use crate::demo::{DemoOptions, DemoServer, Faults, TlsMode};
 use crate::flow::Runner;
 use crate::net::{HttpFactory, NetOptions};
 use crate::oneshot::{OnceOptions, run_once};
-use crate::report::{ConsoleStyle, OnceReport, exit, render_console, render_junit};
+use crate::report::{ConsoleStyle, ExitCode, OnceReport, render_console, render_junit};
 
-/// The probe file shipped with smokeprobe, built in for `demo`.
-pub const CONTRAVENTO_PROBE: &str = include_str!("../probes/contravento.yaml");
+/// `smokeprobe demo`: only with the `demo` feature (on by default; the
+/// container image is built without it).
+#[cfg(feature = "demo")]
+mod demo;
+#[cfg(feature = "demo")]
+pub use demo::{CONTRAVENTO_PROBE, DemoArgs};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -65,6 +68,7 @@ pub enum Command {
     /// GET a URL and exit 0 on a 2xx answer (the container image's HEALTHCHECK).
     Healthcheck(HealthcheckArgs),
     /// Start the built-in ContraVento-compatible demo target and probe it.
+    #[cfg(feature = "demo")]
     Demo(DemoArgs),
 }
 
@@ -234,51 +238,45 @@ pub struct RunArgs {
     pub web_tls_key: Option<PathBuf>,
 }
 
-#[derive(Args, Debug)]
-pub struct DemoArgs {
-    /// Probe the demo target once, print the checklist and exit with its code.
-    #[arg(long)]
-    pub once: bool,
-    /// Only serve the demo target (no probing) until Ctrl-C.
-    #[arg(long, conflicts_with = "once")]
-    pub serve_only: bool,
-    /// Port on 127.0.0.1 (default: any free port).
-    #[arg(long, default_value_t = 0)]
-    pub port: u16,
-    /// Inject a fault from the start (repeatable): latency:/api/auth/login=800ms,
-    /// error:/api/trips=0.5:500, db-down, backend-down, reject-photos, publish-fails,
-    /// feed-hides-new, no-security-headers, headers=as-committed, hsts=missing,
-    /// hsts=short, xfo=sameorigin, csp=unsafe, server-version, insecure-cookie,
-    /// cors=wildcard, cors=echo-any, cors=allow-http, redirect=302, redirect=root,
-    /// redirect=none, leak-errors, upload-trusts-type, source-maps, big-bundle, no-gzip,
-    /// token-ttl=1s (access tokens expire after that instead of 15 minutes),
-    /// login-cost=300ms (what checking an existing account's password costs;
-    /// default 50ms), login-constant-time (unknown users pay it too),
-    /// storage-readonly (uploads answer 403 with the file path), docs-public
-    /// (/docs and /redoc served).
-    #[arg(long = "fault", value_name = "SPEC")]
-    pub faults: Vec<String>,
-    /// The demo's certificate: valid, expiring-soon, expired, self-signed,
-    /// wrong-host (generated at start by a demo CA the probe trusts), or off
-    /// for plain HTTP only (the TLS and redirect checks then fail).
-    #[arg(long, default_value = "valid", value_name = "MODE")]
-    pub tls: String,
-    /// Interval of every flow in continuous mode.
-    #[arg(long, default_value = "15s", value_parser = humantime::parse_duration)]
-    pub interval: Duration,
-    /// Port of the continuous mode's /metrics on 127.0.0.1 (default: any free port).
-    #[arg(long, default_value_t = 0)]
-    pub metrics_port: u16,
-    /// Runs per flow in each pass.
-    #[arg(long, default_value_t = 1)]
-    pub samples: u32,
-    /// Skip the guided tour (healthy pass, then a pass with faults) and just loop.
-    #[arg(long)]
-    pub no_tour: bool,
+/// Why a command stopped before it had a verdict: exit code 2.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CliError {
+    /// A usage error, printed as `error: <message>`.
+    Usage(String),
+    /// Probe-file or findings-file errors, already formatted (file:line:col).
+    Invalid(String),
 }
 
-/// Runs the parsed command; returns the exit code.
-pub async fn run(cli: Cli) -> i32 {
+impl CliError {
+    pub fn exit_code(&self) -> ExitCode {
+        ExitCode::Invalid
+    }
+}
+
+impl std::fmt::Display for CliError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CliError::Usage(msg) => write!(f, "error: {msg}"),
+            CliError::Invalid(text) => f.write_str(text),
+        }
+    }
+}
+
+/// What a command ends with: its exit code, or the error that stopped it.
+pub type CmdResult = Result<ExitCode, CliError>;
+
+/// Runs the parsed command; returns the exit code (errors are printed here).
+pub async fn run(cli: Cli) -> ExitCode {
+    match dispatch(cli).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("{e}");
+            e.exit_code()
+        }
+    }
+}
+
+async fn dispatch(cli: Cli) -> CmdResult {
     match cli.command {
         Command::Once(a) => cmd_once(a).await,
         Command::Run(a) => cmd_run(a).await,
@@ -287,9 +285,10 @@ pub async fn run(cli: Cli) -> i32 {
         Command::Check(a) => cmd_check(a),
         Command::Schema => {
             println!("{}", crate::config::schema::SCHEMA.trim_end());
-            exit::PASSED
+            Ok(ExitCode::Passed)
         }
-        Command::Demo(a) => cmd_demo(a).await,
+        #[cfg(feature = "demo")]
+        Command::Demo(a) => demo::cmd_demo(a).await,
     }
 }
 
@@ -355,11 +354,8 @@ fn is_findings_file(p: &std::path::Path) -> bool {
 }
 
 /// Loads and validates; prints errors and returns None on failure.
-fn load_plan(a: &PlanArgs, sources: Option<Vec<(PathBuf, String)>>) -> Result<Plan, i32> {
-    compile_plan(a, sources).map_err(|e| {
-        eprintln!("{e}");
-        exit::INVALID
-    })
+fn load_plan(a: &PlanArgs, sources: Option<Vec<(PathBuf, String)>>) -> Result<Plan, CliError> {
+    compile_plan(a, sources).map_err(CliError::Invalid)
 }
 
 /// The plan, or every problem as text (usage errors prefixed `error: `).
@@ -397,9 +393,8 @@ fn compile_plan_for(
     Ok(plan)
 }
 
-fn usage(msg: &str) -> i32 {
-    eprintln!("error: {msg}");
-    exit::INVALID
+fn usage(msg: impl Into<String>) -> CliError {
+    CliError::Usage(msg.into())
 }
 
 /// Flows to run: the named ones, or every non-optional flow.
@@ -429,13 +424,13 @@ fn select<'p>(plan: &'p Plan, names: &[String]) -> Result<Vec<&'p Flow>, String>
     Ok(out)
 }
 
-fn runner_for(plan: Plan, a: &PlanArgs, ca_pems: Vec<String>) -> Result<Runner, i32> {
+fn runner_for(plan: Plan, a: &PlanArgs, ca_pems: Vec<String>) -> Result<Runner, CliError> {
     let net = NetOptions {
         ca_files: a.ca_files.clone(),
         ca_pems,
         user_agent: plan.settings.user_agent.clone(),
     };
-    let http = HttpFactory::new(&net).map_err(|e| usage(&e.to_string()))?;
+    let http = HttpFactory::new(&net).map_err(|e| usage(e.to_string()))?;
     Ok(Runner::new(Arc::new(plan), http))
 }
 
@@ -443,28 +438,17 @@ fn color_wanted(no_color: bool) -> bool {
     !no_color && std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal()
 }
 
-async fn cmd_once(a: OnceArgs) -> i32 {
-    let plan = match load_plan(&a.plan, None) {
-        Ok(p) => p,
-        Err(code) => return code,
-    };
-    if let Err(code) = install_credential_guard() {
-        return code;
-    }
+async fn cmd_once(a: OnceArgs) -> CmdResult {
+    let plan = load_plan(&a.plan, None)?;
+    install_credential_guard()?;
     let stop = CancellationToken::new();
-    let runner = match runner_for(plan, &a.plan, Vec::new()) {
-        Ok(r) => r.stop_on(stop.clone()),
-        Err(code) => return code,
-    };
+    let runner = runner_for(plan, &a.plan, Vec::new())?.stop_on(stop.clone());
     let flows = match select(runner.plan(), &a.plan.flows) {
         Ok(f) => f,
-        Err(e) => return usage(&e),
+        Err(e) => return Err(usage(e)),
     };
     let signalled = interrupt_on_signal(stop);
-    let interrupted = || match signalled.load(std::sync::atomic::Ordering::SeqCst) {
-        0 => None,
-        code => Some(code),
-    };
+    let interrupted = || signalled.get().copied();
     let progress = !a.quiet;
     if let Some(within) = a.wait_healthy {
         let health: Vec<&Flow> = runner
@@ -474,10 +458,10 @@ async fn cmd_once(a: OnceArgs) -> i32 {
             .filter(|f| a.health_flows.contains(&f.name))
             .collect();
         if health.is_empty() {
-            return usage(&format!(
+            return Err(usage(format!(
                 "--wait-healthy: no flow named {} in the probe files (use --health-flow NAME)",
                 a.health_flows.join(", ")
-            ));
+            )));
         }
         match crate::oneshot::wait_healthy(&runner, &health, within, a.wait_interval, progress)
             .await
@@ -486,17 +470,19 @@ async fn cmd_once(a: OnceArgs) -> i32 {
                 "healthy after {attempts} attempt(s), {}",
                 crate::flow::fmt_duration(took)
             ),
-            Err(_) if interrupted().is_some() => return interrupted().unwrap_or(exit::SIGTERM),
+            Err(_) if interrupted().is_some() => {
+                return Ok(interrupted().unwrap_or(ExitCode::Sigterm));
+            }
             Err(e) => {
                 println!("❌ UNHEALTHY: {e}");
-                return exit::UNREACHABLE;
+                return Ok(ExitCode::Unreachable);
             }
         }
     }
     let baseline = match &a.baseline {
         Some(p) => match crate::baseline::Baseline::load(p) {
             Ok(b) => Some(b),
-            Err(e) => return usage(&e),
+            Err(e) => return Err(usage(e)),
         },
         None => None,
     };
@@ -543,15 +529,14 @@ async fn cmd_once(a: OnceArgs) -> i32 {
     if let Some(code) = interrupted() {
         // Partial results: reported as they are, but neither saved as a
         // baseline, compared, nor pushed as the deploy's verdict.
-        write_reports(&report, a.json.as_ref(), a.junit.as_ref());
-        return code;
+        if let Err(e) = write_reports(&report, a.json.as_ref(), a.junit.as_ref()) {
+            eprintln!("{e}");
+        }
+        return Ok(code);
     }
     let current = crate::baseline::Baseline::from_report(&report);
     if let Some(p) = &a.save_baseline {
-        if let Err(e) = current.save(p) {
-            eprintln!("error: {e}");
-            return exit::INVALID;
-        }
+        current.save(p).map_err(usage)?;
         if a.samples < min {
             eprintln!(
                 "warning: baseline saved with {} sample(s) per step; comparing with it needs {min} (--min-samples): save it with --samples {min}",
@@ -559,7 +544,7 @@ async fn cmd_once(a: OnceArgs) -> i32 {
             );
         }
     }
-    let mut code = write_reports(&report, a.json.as_ref(), a.junit.as_ref());
+    let mut code = write_reports(&report, a.json.as_ref(), a.junit.as_ref())?;
     if let Some(path) = &a.write_accepted {
         let files = report_sources(runner.plan());
         let (text, n) = crate::report::render_findings(
@@ -573,10 +558,7 @@ async fn cmd_once(a: OnceArgs) -> i32 {
                 "wrote {n} accepted finding(s) to {}: review each reason, subject and `until` before using it with --accept",
                 path.display()
             ),
-            Err(e) => {
-                eprintln!("error: cannot write {}: {e}", path.display());
-                return exit::INVALID;
-            }
+            Err(e) => return Err(usage(format!("cannot write {}: {e}", path.display()))),
         }
     }
     let mut comparison = None;
@@ -610,11 +592,11 @@ async fn cmd_once(a: OnceArgs) -> i32 {
                 comparison = Some(cmp);
             }
             Err(e) => {
-                // No verdict is possible: not a pass, not a regression.
+                // No verdict is possible: not a pass, not a regression. Like a
+                // comparison without enough samples, that fails the gate (1);
+                // 2 would say the input was invalid and nothing was sent.
                 eprintln!("error: baseline-prometheus: {e}");
-                if code == exit::PASSED {
-                    code = exit::INVALID;
-                }
+                code = unverdicted_comparison(code);
             }
         }
     }
@@ -631,28 +613,39 @@ async fn cmd_once(a: OnceArgs) -> i32 {
             Err(e) => eprintln!("warning: pushgateway: {e} (exit code unchanged)"),
         }
     }
-    code
+    Ok(code)
 }
 
 /// The exit code after a baseline comparison: a regression or an
 /// inconclusive comparison fails a run that otherwise passed, with a line
 /// saying which.
-fn baseline_verdict(cmp: &crate::baseline::Comparison, code: i32) -> i32 {
-    if code != exit::PASSED {
+fn baseline_verdict(cmp: &crate::baseline::Comparison, code: ExitCode) -> ExitCode {
+    if code != ExitCode::Passed {
         return code;
     }
     if cmp.regressed {
         println!(
             "exit code {}: latency regression against the baseline",
-            exit::FAILED
+            ExitCode::Failed
         );
-        exit::FAILED
+        ExitCode::Failed
     } else if let Some(why) = cmp.inconclusive_reason() {
         println!(
             "exit code {}: baseline comparison inconclusive: {why}",
-            exit::FAILED
+            ExitCode::Failed
         );
-        exit::FAILED
+        ExitCode::Failed
+    } else {
+        code
+    }
+}
+
+/// The exit code when a baseline comparison could give no verdict at all
+/// (the Prometheus history could not be read): a run that passed fails, as
+/// an inconclusive comparison does; a worse code stays.
+fn unverdicted_comparison(code: ExitCode) -> ExitCode {
+    if code == ExitCode::Passed {
+        ExitCode::Failed
     } else {
         code
     }
@@ -683,7 +676,11 @@ fn parsed_url(s: &str) -> url::Url {
     url::Url::parse(s).expect("checked by http_url when parsing the command line")
 }
 
-fn write_reports(report: &OnceReport, json: Option<&PathBuf>, junit: Option<&PathBuf>) -> i32 {
+fn write_reports(
+    report: &OnceReport,
+    json: Option<&PathBuf>,
+    junit: Option<&PathBuf>,
+) -> CmdResult {
     for (path, text) in [
         (json, json.map(|_| report.to_json())),
         (junit, junit.map(|_| render_junit(report))),
@@ -691,231 +688,18 @@ fn write_reports(report: &OnceReport, json: Option<&PathBuf>, junit: Option<&Pat
         if let (Some(p), Some(t)) = (path, text)
             && let Err(e) = std::fs::write(p, t)
         {
-            eprintln!("error: cannot write {}: {e}", p.display());
-            return exit::INVALID;
+            return Err(usage(format!("cannot write {}: {e}", p.display())));
         }
     }
-    report.exit_code
+    Ok(report.exit_code)
 }
 
 /// Validates without running: the secrets need not be given (the values a
 /// run needs are listed), so CI can lint probe files without them.
-fn cmd_check(a: PlanArgs) -> i32 {
-    let plan = match compile_plan_for(&a, None, true) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("{e}");
-            return exit::INVALID;
-        }
-    };
+fn cmd_check(a: PlanArgs) -> CmdResult {
+    let plan = compile_plan_for(&a, None, true).map_err(CliError::Invalid)?;
     print!("{}", crate::config::describe::describe(&plan));
-    exit::PASSED
-}
-
-async fn cmd_demo(a: DemoArgs) -> i32 {
-    let mut faults = Faults::default();
-    for spec in &a.faults {
-        if let Err(e) = faults.apply_spec(spec) {
-            return usage(&e);
-        }
-    }
-    let tls = match a.tls.as_str() {
-        "off" => None,
-        m => match m.parse::<TlsMode>() {
-            Ok(t) => Some(t),
-            Err(e) => return usage(&format!("--tls: {e} (or off)")),
-        },
-    };
-    let opts = DemoOptions {
-        faults,
-        tls,
-        ..DemoOptions::default()
-    };
-    let listener = match tokio::net::TcpListener::bind(("127.0.0.1", a.port)).await {
-        Ok(l) => l,
-        Err(e) => return usage(&format!("cannot listen on 127.0.0.1:{}: {e}", a.port)),
-    };
-    let server = match DemoServer::start_on(listener, opts.clone()).await {
-        Ok(s) => s,
-        Err(e) => return usage(&format!("demo target failed to start: {e}")),
-    };
-    let base = server.base_url();
-    let http_base = server.http_url();
-    println!("smokeprobe demo: a ContraVento-compatible target is listening on {base}");
-    if server.ca_pem().is_some() {
-        println!("  plain HTTP on {http_base} (redirects to HTTPS)");
-    }
-    let mut curl_ca = String::new();
-    let mut ca_file = None;
-    if let Some(pem) = server.ca_pem().filter(|_| !a.once) {
-        // Written out so that curl and a separate `smokeprobe once` can trust it too.
-        let path =
-            std::env::temp_dir().join(format!("smokeprobe-demo-ca-{}.pem", server.addr().port()));
-        match std::fs::write(&path, &pem) {
-            Ok(()) => {
-                println!(
-                    "  demo CA certificate (for curl --cacert): {}",
-                    path.display()
-                );
-                curl_ca = format!(" --cacert {}", path.display());
-                ca_file = Some(path);
-            }
-            Err(e) => println!("  cannot write the demo CA certificate: {e}"),
-        }
-    }
-    println!("  API {base}/api · SPA {base}/ · faults: GET/PUT {base}/__demo/faults");
-    if a.serve_only {
-        println!("serving until Ctrl-C");
-        shutdown_signal().await;
-        server.stop().await;
-        remove_ca(ca_file);
-        return exit::PASSED;
-    }
-    let plan_args = PlanArgs {
-        files: Vec::new(),
-        vars: vec![
-            format!("base={base}"),
-            format!("http_base={http_base}"),
-            format!("username={}", opts.username),
-            format!(
-                "allowed_origin={}",
-                opts.cors_origins.first().cloned().unwrap_or_default()
-            ),
-        ],
-        secrets: vec![format!("password={}", opts.password)],
-        flows: Vec::new(),
-        max_body: None,
-        ca_files: Vec::new(),
-        accept: Vec::new(),
-    };
-    let sources = vec![(
-        PathBuf::from("probes/contravento.yaml (built in)"),
-        CONTRAVENTO_PROBE.to_string(),
-    )];
-    let plan = match load_plan(&plan_args, Some(sources)) {
-        Ok(p) => p,
-        Err(code) => return code,
-    };
-    let runner = match runner_for(plan, &plan_args, server.ca_pem().into_iter().collect()) {
-        Ok(r) => r,
-        Err(code) => return code,
-    };
-    let flows: Vec<&Flow> = runner.plan().flows.iter().filter(|f| !f.optional).collect();
-    let once_opts = OnceOptions {
-        samples: a.samples.max(1),
-        progress: std::io::stderr().is_terminal(),
-    };
-    let style = ConsoleStyle {
-        color: color_wanted(false),
-    };
-    let pass = |title: String| {
-        let runner = &runner;
-        let flows = &flows;
-        let once_opts = &once_opts;
-        async move {
-            println!("\n── {title} ──");
-            let report = run_once(runner, flows, once_opts).await;
-            print!("{}", render_console(&report, style));
-            report
-        }
-    };
-    let first = pass("probing the healthy demo target with probes/contravento.yaml".into()).await;
-    if a.once {
-        server.stop().await;
-        return first.exit_code;
-    }
-    if !a.no_tour && a.faults.is_empty() {
-        let mut f = Faults::default();
-        for spec in [
-            "latency:/api/auth/login=700ms",
-            "reject-photos",
-            "headers=as-committed",
-        ] {
-            let _ = f.apply_spec(spec);
-        }
-        server.set_faults(f);
-        pass(
-            "injecting faults: login +700 ms (auth budget is 500 ms p95), photo uploads rejected, \
-             security headers as today's nginx config sets them"
-                .into(),
-        )
-        .await;
-        server.set_faults(Faults::default());
-        println!(
-            "\nfaults cleared; the demo target has no [probe] trips left: {}",
-            server
-                .trips()
-                .iter()
-                .all(|t| !t.title.starts_with("[probe]"))
-        );
-    }
-    // Continuous mode: the scheduler and /metrics, like `smokeprobe run`.
-    let interval = a.interval;
-    let ca: Vec<String> = server.ca_pem().into_iter().collect();
-    let demo_job = {
-        let plan_args = plan_args.clone();
-        move || -> Result<crate::scheduler::Job, String> {
-            let sources = vec![(
-                PathBuf::from("probes/contravento.yaml (built in)"),
-                CONTRAVENTO_PROBE.to_string(),
-            )];
-            let mut plan = compile_plan(&plan_args, Some(sources))?;
-            for f in &mut plan.flows {
-                f.interval = interval;
-            }
-            job_for(plan, &plan_args, ca.clone(), None)
-        }
-    };
-    let first = match demo_job() {
-        Ok(j) => j,
-        Err(e) => return usage(&e),
-    };
-    let listener = match tokio::net::TcpListener::bind(("127.0.0.1", a.metrics_port)).await {
-        Ok(l) => l,
-        Err(e) => {
-            return usage(&format!(
-                "cannot listen on 127.0.0.1:{}: {e}",
-                a.metrics_port
-            ));
-        }
-    };
-    let shutdown = tokio_util::sync::CancellationToken::new();
-    let stop = shutdown.clone();
-    tokio::spawn(async move {
-        shutdown_signal().await;
-        stop.cancel();
-    });
-    let web = crate::continuous::WebOptions {
-        listener,
-        location: None,
-        auth: None,
-        tls: None,
-    };
-    let opts = crate::scheduler::ScheduleOptions {
-        max_jitter: interval.min(Duration::from_secs(5)),
-        ..Default::default()
-    };
-    let result = crate::continuous::run(first, Arc::new(demo_job), web, opts, shutdown, |h| {
-        println!(
-            "\nprobing every flow every {} until Ctrl-C; failed steps are logged below\n  status:   http://{addr}/\n  metrics:  http://{addr}/metrics\n  faults:   curl{curl_ca} -X PUT {base}/__demo/faults -d '{{\"db_down\":true}}'",
-            humantime::format_duration(interval),
-            addr = h.addr
-        );
-    })
-    .await;
-    if let Err(e) = result {
-        eprintln!("error: metrics endpoint: {e}");
-    }
-    server.stop().await;
-    remove_ca(ca_file);
-    exit::PASSED
-}
-
-/// The demo CA written for curl lives only as long as the demo.
-fn remove_ca(path: Option<PathBuf>) {
-    if let Some(p) = path {
-        let _ = std::fs::remove_file(p);
-    }
+    Ok(ExitCode::Passed)
 }
 
 /// Ctrl-C, or SIGTERM from a supervisor (`kill`, `docker stop`): either way the
@@ -926,34 +710,34 @@ async fn shutdown_signal() {
 
 /// Waits for SIGINT (Ctrl-C) or SIGTERM; returns the exit status a process
 /// killed by that signal would have (128 + its number).
-async fn termination_signal() -> i32 {
+async fn termination_signal() -> ExitCode {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
         if let Ok(mut term) = signal(SignalKind::terminate()) {
             return tokio::select! {
-                _ = tokio::signal::ctrl_c() => exit::SIGINT,
-                _ = term.recv() => exit::SIGTERM,
+                _ = tokio::signal::ctrl_c() => ExitCode::Sigint,
+                _ = term.recv() => ExitCode::Sigterm,
             };
         }
     }
     let _ = tokio::signal::ctrl_c().await;
-    exit::SIGINT
+    ExitCode::Sigint
 }
 
 /// `once` on SIGINT/SIGTERM: the token is cancelled, so runs in flight skip
 /// to their cleanup steps and no new run starts; the returned cell then holds
 /// the exit status to end with. A second signal exits at once.
-fn interrupt_on_signal(stop: CancellationToken) -> Arc<std::sync::atomic::AtomicI32> {
-    let code = Arc::new(std::sync::atomic::AtomicI32::new(0));
+fn interrupt_on_signal(stop: CancellationToken) -> Arc<std::sync::OnceLock<ExitCode>> {
+    let code = Arc::new(std::sync::OnceLock::new());
     let cell = code.clone();
     tokio::spawn(async move {
         let first = termination_signal().await;
-        cell.store(first, std::sync::atomic::Ordering::SeqCst);
+        let _ = cell.set(first);
         stop.cancel();
         eprintln!("interrupted: running cleanup steps, then exiting (signal again to exit now)");
         let second = termination_signal().await;
-        std::process::exit(second);
+        std::process::exit(second.code());
     });
     code
 }
@@ -993,7 +777,7 @@ fn web_auth(a: &RunArgs) -> Result<Option<crate::server::Auth>, String> {
 /// long as the process, and the probe says so; an existing state file that
 /// cannot be read is an error (exit 2): forgetting refusals is how an
 /// account gets locked.
-fn install_credential_guard() -> Result<(), i32> {
+fn install_credential_guard() -> Result<(), CliError> {
     use crate::flow::credentials::Guard;
     let Some(dir) = Guard::default_dir() else {
         tracing::warn!(
@@ -1008,10 +792,7 @@ fn install_credential_guard() -> Result<(), i32> {
             Guard::install(g);
             Ok(())
         }
-        Err(e) if exists => {
-            eprintln!("error: credential state: {e}");
-            Err(exit::INVALID)
-        }
+        Err(e) if exists => Err(usage(format!("credential state: {e}"))),
         Err(e) => {
             tracing::warn!(
                 target: "smokeprobe::credentials",
@@ -1053,33 +834,26 @@ fn job_for(
     })
 }
 
-async fn cmd_run(a: RunArgs) -> i32 {
+async fn cmd_run(a: RunArgs) -> CmdResult {
     let shard = a.shard;
-    if let Err(code) = install_credential_guard() {
-        return code;
-    }
-    let first =
-        match compile_plan(&a.plan, None).and_then(|p| job_for(p, &a.plan, Vec::new(), shard)) {
-            Ok(j) => j,
-            Err(e) => {
-                eprintln!("{e}");
-                return exit::INVALID;
-            }
-        };
+    install_credential_guard()?;
+    let first = compile_plan(&a.plan, None)
+        .and_then(|p| job_for(p, &a.plan, Vec::new(), shard))
+        .map_err(CliError::Invalid)?;
     let auth = match web_auth(&a) {
         Ok(x) => x,
-        Err(e) => return usage(&e),
+        Err(e) => return Err(usage(e)),
     };
     let tls = match (&a.web_tls_cert, &a.web_tls_key) {
         (Some(c), Some(k)) => match crate::net::tls_listener::server_config_from_files(c, k) {
             Ok(cfg) => Some(cfg),
-            Err(e) => return usage(&format!("web TLS: {e}")),
+            Err(e) => return Err(usage(format!("web TLS: {e}"))),
         },
         _ => None,
     };
     let listener = match tokio::net::TcpListener::bind(&a.listen).await {
         Ok(l) => l,
-        Err(e) => return usage(&format!("cannot listen on {}: {e}", a.listen)),
+        Err(e) => return Err(usage(format!("cannot listen on {}: {e}", a.listen))),
     };
     let plan_args = a.plan.clone();
     let load: crate::continuous::Loader = Arc::new(move || {
@@ -1118,37 +892,40 @@ async fn cmd_run(a: RunArgs) -> i32 {
         );
     })
     .await;
+    web_endpoint_result(result)
+}
+
+/// How `run` ends: cleanly stopped (0), or its web endpoint could not be
+/// served (2, like a `--listen` address that is not available: the probe's
+/// own setup failed, not a check).
+fn web_endpoint_result(result: std::io::Result<()>) -> CmdResult {
     match result {
-        Ok(()) => exit::PASSED,
-        Err(e) => {
-            eprintln!("error: web endpoint: {e}");
-            exit::FAILED
-        }
+        Ok(()) => Ok(ExitCode::Passed),
+        Err(e) => Err(usage(format!("web endpoint: {e}"))),
     }
 }
 
-fn cmd_rules(a: RulesArgs) -> i32 {
+fn cmd_rules(a: RulesArgs) -> CmdResult {
     if !a.plan.accept.is_empty() {
-        return usage("--accept has no effect on `rules` (alerting rules come from budgets only)");
+        return Err(usage(
+            "--accept has no effect on `rules` (alerting rules come from budgets only)",
+        ));
     }
     // Rules need the structure and the budgets, not the secrets: variables
     // without a value are allowed here.
     let overrides = match parse_overrides(&a.plan) {
         Ok(o) => o,
-        Err(e) => return usage(&e),
+        Err(e) => return Err(usage(e)),
     };
     let mut inputs = Inputs::from_process(&overrides);
     inputs.values_optional = true;
     let files = match default_files(&a.plan.files) {
         Ok(f) => f,
-        Err(e) => return usage(&e),
+        Err(e) => return Err(usage(e)),
     };
     let plan = match config::load(&files, &inputs) {
         Ok(p) => p,
-        Err(errs) => {
-            eprintln!("{errs}");
-            return exit::INVALID;
-        }
+        Err(errs) => return Err(CliError::Invalid(errs.to_string())),
     };
     // Every flow, optional ones too: a budget is a budget wherever it runs.
     let flows: Vec<&Flow> = if a.plan.flows.is_empty() {
@@ -1156,7 +933,7 @@ fn cmd_rules(a: RulesArgs) -> i32 {
     } else {
         match select(&plan, &a.plan.flows) {
             Ok(f) => f,
-            Err(e) => return usage(&e),
+            Err(e) => return Err(usage(e)),
         }
     };
     let sources = files
@@ -1173,17 +950,17 @@ fn cmd_rules(a: RulesArgs) -> i32 {
         "{}",
         crate::rules::budget_rules(&plan, &flows, &sources, &opts)
     );
-    exit::PASSED
+    Ok(ExitCode::Passed)
 }
 
-async fn cmd_healthcheck(a: HealthcheckArgs) -> i32 {
+async fn cmd_healthcheck(a: HealthcheckArgs) -> CmdResult {
     let url = match url::Url::parse(&a.url) {
         Ok(u) => u,
-        Err(e) => return usage(&format!("`{}` is not a URL: {e}", a.url)),
+        Err(e) => return Err(usage(format!("`{}` is not a URL: {e}", a.url))),
     };
     let http = match HttpFactory::new(&NetOptions::default()) {
         Ok(h) => h,
-        Err(e) => return usage(&e.to_string()),
+        Err(e) => return Err(usage(e.to_string())),
     };
     let opts = crate::net::http::SessionOptions {
         timeout: a.timeout,
@@ -1191,14 +968,36 @@ async fn cmd_healthcheck(a: HealthcheckArgs) -> i32 {
     };
     let req = crate::net::http::Request::new(http::Method::GET, url);
     match http.session().send(req, &opts).await {
-        Ok(r) if (200..300).contains(&r.status) => exit::PASSED,
+        Ok(r) if (200..300).contains(&r.status) => Ok(ExitCode::Passed),
         Ok(r) => {
             eprintln!("unhealthy: {} answered {}", a.url, r.status);
-            exit::FAILED
+            Ok(ExitCode::Failed)
         }
         Err(e) => {
             eprintln!("unhealthy: {}: {e}", a.url);
-            exit::FAILED
+            Ok(ExitCode::Failed)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_web_endpoint_that_cannot_be_served_is_exit_2_not_a_failed_check() {
+        let err = web_endpoint_result(Err(std::io::Error::other("boom"))).unwrap_err();
+        assert_eq!(err.exit_code(), ExitCode::Invalid);
+        assert_eq!(err.to_string(), "error: web endpoint: boom");
+        assert_eq!(web_endpoint_result(Ok(())), Ok(ExitCode::Passed));
+    }
+
+    #[test]
+    fn a_comparison_without_a_verdict_fails_a_passing_run_with_1() {
+        assert_eq!(unverdicted_comparison(ExitCode::Passed), ExitCode::Failed);
+        assert_eq!(
+            unverdicted_comparison(ExitCode::Unreachable),
+            ExitCode::Unreachable
+        );
     }
 }

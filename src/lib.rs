@@ -11,6 +11,7 @@ pub mod builtins;
 pub mod cli;
 pub mod config;
 pub mod continuous;
+#[cfg(feature = "demo")]
 pub mod demo;
 pub(crate) mod encoding;
 pub mod flow;

@@ -1,6 +1,7 @@
 //! Thin entry point: parse the command line, set up logging, run, exit.
 use clap::Parser;
 use smokeprobe::cli::{Cli, Command, LogFormat};
+use smokeprobe::report::ExitCode;
 
 fn main() {
     let cli = Cli::parse();
@@ -34,8 +35,8 @@ fn main() {
         Ok(rt) => rt.block_on(smokeprobe::cli::run(cli)),
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
-            2
+            ExitCode::Invalid
         }
     };
-    std::process::exit(code);
+    std::process::exit(code.code());
 }

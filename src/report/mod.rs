@@ -21,17 +21,52 @@ use crate::flow::credentials::Refusal;
 use crate::flow::leftovers::LeftBehind;
 use crate::flow::{FlowResult, Outcome, StepResult, fmt_duration, secs};
 
-/// Exit codes, documented in the README.
+/// Exit codes: one value per row of the README's exit-code table.
 pub mod exit {
-    pub const PASSED: i32 = 0;
-    pub const FAILED: i32 = 1;
-    pub const INVALID: i32 = 2;
-    pub const UNREACHABLE: i32 = 3;
-    /// Interrupted by Ctrl-C (128 + SIGINT), after the cleanup steps ran.
-    pub const SIGINT: i32 = 130;
-    /// Interrupted by SIGTERM (128 + SIGTERM), after the cleanup steps ran.
-    pub const SIGTERM: i32 = 143;
+    /// The process exit status. The meanings are the README's table, word for
+    /// word in spirit; a new code needs a new row there first.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    #[repr(i32)]
+    pub enum ExitCode {
+        /// Every check and every latency budget passed (`run`: stopped cleanly).
+        Passed = 0,
+        /// A check or a budget failed, a latency regression, or a baseline
+        /// comparison without a verdict (too few samples, or the Prometheus
+        /// history could not be read).
+        Failed = 1,
+        /// Invalid probe files, findings files or usage; for `run`, a web
+        /// endpoint that cannot be served. Nothing was probed on its account.
+        Invalid = 2,
+        /// Users cannot reach the site (every flow failed to connect).
+        Unreachable = 3,
+        /// Interrupted by Ctrl-C (128 + SIGINT), after the cleanup steps ran.
+        Sigint = 130,
+        /// Interrupted by SIGTERM (128 + SIGTERM), after the cleanup steps ran.
+        Sigterm = 143,
+    }
+
+    impl ExitCode {
+        /// The number the process exits with.
+        pub fn code(self) -> i32 {
+            self as i32
+        }
+    }
+
+    impl std::fmt::Display for ExitCode {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "{}", self.code())
+        }
+    }
+
+    /// The JSON report's `exit_code` is the number.
+    impl serde::Serialize for ExitCode {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            s.serialize_i32(self.code())
+        }
+    }
 }
+
+pub use exit::ExitCode;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -44,12 +79,12 @@ pub enum Verdict {
 }
 
 impl Verdict {
-    pub fn exit_code(&self) -> i32 {
+    pub fn exit_code(&self) -> ExitCode {
         match self {
-            Verdict::Passed => exit::PASSED,
-            Verdict::Failed => exit::FAILED,
-            Verdict::Unreachable => exit::UNREACHABLE,
-            Verdict::Interrupted => exit::SIGTERM,
+            Verdict::Passed => ExitCode::Passed,
+            Verdict::Failed => ExitCode::Failed,
+            Verdict::Unreachable => ExitCode::Unreachable,
+            Verdict::Interrupted => ExitCode::Sigterm,
         }
     }
 }
@@ -320,7 +355,7 @@ pub struct OnceReport {
     pub wall: Duration,
     pub samples: u32,
     pub verdict: Verdict,
-    pub exit_code: i32,
+    pub exit_code: ExitCode,
     /// What the findings files (`--accept`) did in this run.
     pub accepted: AcceptedSummary,
     pub flows: Vec<FlowSummary>,
@@ -357,7 +392,7 @@ impl OnceReport {
     }
 
     /// Marks the report as cut short by a signal; `code` is the exit status.
-    pub fn interrupt(&mut self, code: i32) {
+    pub fn interrupt(&mut self, code: ExitCode) {
         self.verdict = Verdict::Interrupted;
         self.exit_code = code;
     }
@@ -498,4 +533,39 @@ fn budget_checks(b: &Budget, p: &Percentiles) -> Vec<BudgetCheck> {
         })
     })
     .collect()
+}
+
+#[cfg(test)]
+mod exit_code_tests {
+    use super::ExitCode;
+
+    /// The enum and the README's exit-code table hold the same codes.
+    #[test]
+    fn every_exit_code_is_a_row_of_the_readme_table_and_back() {
+        let readme = include_str!("../../README.md");
+        let table = readme
+            .split("## Exit codes")
+            .nth(1)
+            .expect("README has an exit-code section");
+        let mut documented: Vec<i32> = table
+            .lines()
+            .skip_while(|l| !l.starts_with('|'))
+            .take_while(|l| l.starts_with('|'))
+            .filter_map(|l| l.split('|').nth(1))
+            .flat_map(|cell| cell.split(',').map(|c| c.trim().parse::<i32>().ok()))
+            .flatten()
+            .collect();
+        documented.sort();
+        let all = [
+            ExitCode::Passed,
+            ExitCode::Failed,
+            ExitCode::Invalid,
+            ExitCode::Unreachable,
+            ExitCode::Sigint,
+            ExitCode::Sigterm,
+        ];
+        let codes: Vec<i32> = all.iter().map(|c| c.code()).collect();
+        assert_eq!(documented, codes);
+        assert_eq!(serde_json::to_string(&ExitCode::Sigterm).unwrap(), "143");
+    }
 }

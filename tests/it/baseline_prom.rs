@@ -84,7 +84,8 @@ async fn once_compares_with_the_running_probes_history() {
     assert!(out.contains("20/20 above the baseline p95"), "{out}");
     eprintln!("{out}");
 
-    // An unreachable Prometheus: no verdict, exit 2, and no claim of a pass.
+    // An unreachable Prometheus: no verdict, so no pass: exit 1 as for an
+    // inconclusive comparison (2 means invalid input, nothing sent).
     let closed = free_port();
     s.set_faults(Faults::default());
     let mut args: Vec<String> = vec![
@@ -100,7 +101,7 @@ async fn once_compares_with_the_running_probes_history() {
     args.push("2".into());
     let o = run_bin(args).await;
     let (_, err) = text(&o);
-    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(err.contains("error: baseline-prometheus:"), "{err}");
     drop(prom);
     s.stop().await;
