@@ -153,28 +153,7 @@ impl Runner {
         let started = Instant::now();
         let started_at = builtins::rfc3339_utc(builtins::unix_now());
         let run_id = format!("{}-{}", flow.name, builtins::random_hex(12));
-        let mut redactor = Redactor::new(self.plan.secrets.iter().cloned());
-        let mut scope = RunScope {
-            values: HashMap::new(),
-            run_id: run_id.clone(),
-            credentials: Vec::new(),
-        };
-        for v in flow.globals.iter().chain(flow.vars.iter()) {
-            // Validation guarantees every variable a variable uses is defined earlier.
-            let value = v.value.expand(&scope).unwrap_or_default();
-            if v.secret {
-                redactor.add(value.clone());
-                if !value.is_empty() {
-                    scope.credentials.push(Credential::new(
-                        &v.name,
-                        &value,
-                        v.rate_limited,
-                        &self.guard,
-                    ));
-                }
-            }
-            scope.values.insert(v.name.clone(), value);
-        }
+        let (mut scope, mut redactor) = self.run_scope(flow, run_id.clone());
         let deadline = started + flow.deadline;
         let mut steps = Vec::with_capacity(flow.steps.len());
         let mut failed = false;
@@ -182,88 +161,38 @@ impl Runner {
         let mut left: Vec<LeftBehind> = Vec::new();
         // One session per run: fresh connections, kept alive between its steps.
         let mut session = self.http.session();
-        {
-            for step in &flow.steps {
-                let result = if !step.always && (interrupted || self.stop.is_cancelled()) {
-                    interrupted = true;
-                    skipped(step, Outcome::Skipped, None, INTERRUPTED.into())
-                } else if failed && !step.always {
-                    skipped(
-                        step,
-                        Outcome::Skipped,
-                        None,
-                        "an earlier step failed".into(),
-                    )
-                } else if let Some(missing) =
-                    step.needs.iter().find(|n| !scope.values.contains_key(*n))
-                {
-                    skipped(
-                        step,
-                        Outcome::Skipped,
-                        None,
-                        format!("`{missing}` was never captured"),
-                    )
-                } else {
-                    // Cleanup steps get their own timeout even past the flow deadline:
-                    // otherwise a slow flow would leave its synthetic data behind.
-                    let until = if step.always {
-                        cleanup_until(step)
-                    } else {
-                        deadline
-                    };
-                    // A shutdown abandons a request only when that loses nothing:
-                    // a POST in flight may be creating the very object the
-                    // cleanup steps must delete, so it runs to its end (within
-                    // its timeout) and its captures are taken.
-                    let abandonable = step.check.is_some()
-                        || matches!(step.method, Method::GET | Method::HEAD | Method::OPTIONS);
-                    let run =
-                        self.run_step(&mut session, flow, step, &mut scope, &mut redactor, until);
-                    if step.always || !abandonable {
-                        run.await
-                    } else {
-                        tokio::select! {
-                            r = run => r,
-                            _ = self.stop.cancelled() => {
-                                interrupted = true;
-                                // The abandoned request may have left a connection
-                                // mid-exchange: cleanup starts on fresh ones.
-                                session = self.http.session();
-                                skipped(step, Outcome::Skipped, None, INTERRUPTED.into())
-                            }
-                        }
-                    }
-                };
-                let mut result = result;
-                if step.always && result.outcome == Outcome::Failed && result.status == Some(401) {
-                    result = self
-                        .login_again_and_retry(
-                            &mut session,
-                            flow,
-                            step,
-                            &mut scope,
-                            &mut redactor,
-                            result,
-                        )
-                        .await;
-                }
-                if step.always && result.outcome == Outcome::Failed && cleans(step) {
-                    left.push(self.left_behind(flow, step, &scope, &redactor, &result));
-                }
-                if let Some(leaves) = &step.leaves
-                    && result.status.is_some_and(|s| (200..300).contains(&s))
-                {
-                    left.push(self.created(flow, step, leaves, &scope, &redactor));
-                }
-                if result.outcome == Outcome::Failed {
-                    failed = true;
-                }
-                if result.message.as_deref() == Some(INTERRUPTED) {
-                    interrupted = true;
-                }
-                observer.step_finished(flow, &result);
-                steps.push(result);
+        for step in &flow.steps {
+            let result = self
+                .step_result(
+                    &mut session,
+                    flow,
+                    step,
+                    &mut scope,
+                    &mut redactor,
+                    deadline,
+                    failed,
+                    &mut interrupted,
+                )
+                .await;
+            let result = self
+                .settle_step(
+                    &mut session,
+                    flow,
+                    step,
+                    &mut scope,
+                    &mut redactor,
+                    result,
+                    &mut left,
+                )
+                .await;
+            if result.outcome == Outcome::Failed {
+                failed = true;
             }
+            if result.message.as_deref() == Some(INTERRUPTED) {
+                interrupted = true;
+            }
+            observer.step_finished(flow, &result);
+            steps.push(result);
         }
         // Earlier runs' left-behind objects, with this run's fresh login;
         // this run's own join the list only afterwards (their delete was
@@ -274,30 +203,7 @@ impl Runner {
             self.retry_left_behind(&mut session, flow, &scope, &mut redactor)
                 .await
         };
-        for l in &left {
-            if l.deletable {
-                tracing::error!(
-                    target: "smokeprobe::cleanup",
-                    flow = %flow.name,
-                    step = %l.step,
-                    "LEFT BEHIND on the target: {} ({}); retried on later runs",
-                    l.what,
-                    l.why
-                );
-            } else {
-                tracing::error!(
-                    target: "smokeprobe::cleanup",
-                    flow = %flow.name,
-                    step = %l.step,
-                    "LEFT BEHIND on the target: {} — {}: delete it by hand (never retried)",
-                    l.what,
-                    l.why
-                );
-            }
-            if !l.deletable || step_retryable(flow, &l.step) {
-                self.leftovers.add(l.clone());
-            }
-        }
+        self.report_left_behind(flow, &left);
         let mut result = FlowResult {
             flow: flow.name.clone(),
             group: flow.group.clone(),
@@ -325,6 +231,155 @@ impl Runner {
             crate::config::accept::today(),
         );
         result
+    }
+
+    /// A run's variables (globals, then the flow's), expanded in order, and
+    /// the redactor that knows its secret values.
+    fn run_scope(&self, flow: &Flow, run_id: String) -> (RunScope, Redactor) {
+        let mut redactor = Redactor::new(self.plan.secrets.iter().cloned());
+        let mut scope = RunScope {
+            values: HashMap::new(),
+            run_id,
+            credentials: Vec::new(),
+        };
+        for v in flow.globals.iter().chain(flow.vars.iter()) {
+            // Validation guarantees every variable a variable uses is defined earlier.
+            let value = v.value.expand(&scope).unwrap_or_default();
+            if v.secret {
+                redactor.add(value.clone());
+                if !value.is_empty() {
+                    scope.credentials.push(Credential::new(
+                        &v.name,
+                        &value,
+                        v.rate_limited,
+                        &self.guard,
+                    ));
+                }
+            }
+            scope.values.insert(v.name.clone(), value);
+        }
+        (scope, redactor)
+    }
+
+    /// One step's result: skipped (shutdown, an earlier failure, a missing
+    /// capture) or run, abandoned on shutdown when that loses nothing.
+    #[allow(clippy::too_many_arguments)]
+    async fn step_result(
+        &self,
+        session: &mut Session,
+        flow: &Flow,
+        step: &Step,
+        scope: &mut RunScope,
+        redactor: &mut Redactor,
+        deadline: Instant,
+        failed: bool,
+        interrupted: &mut bool,
+    ) -> StepResult {
+        if !step.always && (*interrupted || self.stop.is_cancelled()) {
+            *interrupted = true;
+            skipped(step, Outcome::Skipped, None, INTERRUPTED.into())
+        } else if failed && !step.always {
+            skipped(
+                step,
+                Outcome::Skipped,
+                None,
+                "an earlier step failed".into(),
+            )
+        } else if let Some(missing) = step.needs.iter().find(|n| !scope.values.contains_key(*n)) {
+            skipped(
+                step,
+                Outcome::Skipped,
+                None,
+                format!("`{missing}` was never captured"),
+            )
+        } else {
+            // Cleanup steps get their own timeout even past the flow deadline:
+            // otherwise a slow flow would leave its synthetic data behind.
+            let until = if step.always {
+                cleanup_until(step)
+            } else {
+                deadline
+            };
+            // A shutdown abandons a request only when that loses nothing:
+            // a POST in flight may be creating the very object the
+            // cleanup steps must delete, so it runs to its end (within
+            // its timeout) and its captures are taken.
+            let abandonable = step.check.is_some()
+                || matches!(step.method, Method::GET | Method::HEAD | Method::OPTIONS);
+            let run = self.run_step(session, flow, step, scope, redactor, until);
+            if step.always || !abandonable {
+                run.await
+            } else {
+                tokio::select! {
+                    r = run => r,
+                    _ = self.stop.cancelled() => {
+                        *interrupted = true;
+                        // The abandoned request may have left a connection
+                        // mid-exchange: cleanup starts on fresh ones.
+                        *session = self.http.session();
+                        skipped(step, Outcome::Skipped, None, INTERRUPTED.into())
+                    }
+                }
+            }
+        }
+    }
+
+    /// After a step: a cleanup refused with 401 logs in again and retries;
+    /// a failed cleanup or a created object joins the left-behind list.
+    #[allow(clippy::too_many_arguments)]
+    async fn settle_step(
+        &self,
+        session: &mut Session,
+        flow: &Flow,
+        step: &Step,
+        scope: &mut RunScope,
+        redactor: &mut Redactor,
+        mut result: StepResult,
+        left: &mut Vec<LeftBehind>,
+    ) -> StepResult {
+        if step.always && result.outcome == Outcome::Failed && result.status == Some(401) {
+            result = self
+                .login_again_and_retry(session, flow, step, scope, redactor, result)
+                .await;
+        }
+        if step.always && result.outcome == Outcome::Failed && cleans(step) {
+            left.push(self.left_behind(flow, step, scope, redactor, &result));
+        }
+        if let Some(leaves) = &step.leaves
+            && result.status.is_some_and(|s| (200..300).contains(&s))
+        {
+            left.push(self.created(flow, step, leaves, scope, redactor));
+        }
+        result
+    }
+
+    /// Logs each object this run left behind and keeps the ones later runs
+    /// retry (or that must be deleted by hand) in the process's list.
+    fn report_left_behind(&self, flow: &Flow, left: &[LeftBehind]) {
+        for l in left {
+            if l.deletable {
+                tracing::error!(
+                    target: "smokeprobe::cleanup",
+                    flow = %flow.name,
+                    step = %l.step,
+                    "LEFT BEHIND on the target: {} ({}); retried on later runs",
+                    l.what,
+                    l.why
+                );
+            } else {
+                tracing::error!(
+                    target: "smokeprobe::cleanup",
+                    flow = %flow.name,
+                    step = %l.step,
+                    "LEFT BEHIND on the target: {} — {}: delete it by hand (never retried)",
+                    l.what,
+                    l.why
+                );
+            }
+            if !l.deletable || step_retryable(flow, &l.step) {
+                self.leftovers.add(l.clone());
+            }
+        }
     }
 
     /// A cleanup step refused with 401 — its token expired mid-run — logs in
