@@ -13,6 +13,7 @@ use http::Method;
 use super::{CheckRun, Ctx, Fetched};
 use crate::builtins;
 use crate::config::CorsCheck;
+use crate::flow::failure::Failure;
 use crate::flow::{CheckResult, Reason};
 
 /// Methods a browser never preflights for, so they need not be listed.
@@ -67,8 +68,39 @@ fn no_cors_answer(r: &Fetched) -> bool {
             .any(|k| k.as_str().starts_with("access-control-"))
 }
 
+const WHAT: &str = "no CORS answer";
+
+/// One CORS request's answer, counted and recorded on `run`; `None` when
+/// there is none to judge (the step has failed then): no answer at all, or
+/// a 5xx the CORS layer did not make (judged anyway with `any_status`).
+/// What the check has not judged yet of `rules` is listed as not judged.
+fn answer(
+    run: &mut CheckRun,
+    got: Result<Fetched, Failure>,
+    method: &Method,
+    url: &url::Url,
+    rules: &[&str],
+    any_status: bool,
+) -> Option<Fetched> {
+    let resp = match got {
+        Ok(r) => r,
+        Err(f) => {
+            let left = run.unjudged(rules);
+            run.mark_unanswered(WHAT, method, url, f, left);
+            return None;
+        }
+    };
+    run.bytes += resp.wire_bytes;
+    if !any_status && no_cors_answer(&resp) {
+        let left = run.unjudged(rules);
+        run.mark_not_an_answer(WHAT, method, url, resp.status, left);
+        return None;
+    }
+    run.answered(method, url, resp.status);
+    Some(resp)
+}
+
 pub(super) async fn run(c: &CorsCheck, ctx: &Ctx<'_>) -> CheckRun {
-    const WHAT: &str = "no CORS answer";
     let mut run = CheckRun::new(Reason::Assertion, c.url.display());
     let url = match ctx.url(&c.url) {
         Ok(u) => u,
@@ -161,36 +193,18 @@ pub(super) async fn run(c: &CorsCheck, ctx: &Ctx<'_>) -> CheckRun {
                 );
             }
         }
-        let resp = match preflight(origin).await {
-            Ok(r) => r,
-            Err(f) => {
-                let left = run.unjudged(&rules);
-                return run.unanswered(WHAT, &options, &url, f, left);
-            }
+        let got = preflight(origin).await;
+        let Some(resp) = answer(&mut run, got, &options, &url, &rules, false) else {
+            return run;
         };
-        run.bytes += resp.wire_bytes;
-        if no_cors_answer(&resp) {
-            let left = run.unjudged(&rules);
-            return run.not_an_answer(WHAT, &options, &url, resp.status, left);
-        }
-        run.answered(&options, &url, resp.status);
         judge_allowed(&mut run, c, &resp, origin, &on, true);
     }
 
     for (rule, origin, invented) in refused {
-        let resp = match preflight(&origin).await {
-            Ok(r) => r,
-            Err(f) => {
-                let left = run.unjudged(&rules);
-                return run.unanswered(WHAT, &options, &url, f, left);
-            }
+        let got = preflight(&origin).await;
+        let Some(resp) = answer(&mut run, got, &options, &url, &rules, false) else {
+            return run;
         };
-        run.bytes += resp.wire_bytes;
-        if no_cors_answer(&resp) {
-            let left = run.unjudged(&rules);
-            return run.not_an_answer(WHAT, &options, &url, resp.status, left);
-        }
-        run.answered(&options, &url, resp.status);
         let on = format!("preflight from {origin}");
         judge_refused(&mut run, &resp, rule, &origin, invented, &on);
     }
@@ -204,34 +218,20 @@ pub(super) async fn run(c: &CorsCheck, ctx: &Ctx<'_>) -> CheckRun {
         if let Some(origin) = allowed.first() {
             let on = format!("GET from {origin}");
             let h = [("origin", origin.clone())];
-            let r = match ctx.fetch_head(get.clone(), &simple, &h).await {
-                Ok(r) => r,
-                Err(f) => {
-                    let left = run.unjudged(&rules);
-                    return run.unanswered(WHAT, &get, &simple, f, left);
-                }
+            let got = ctx.fetch_head(get.clone(), &simple, &h).await;
+            let Some(r) = answer(&mut run, got, &get, &simple, &rules, false) else {
+                return run;
             };
-            run.bytes += r.wire_bytes;
-            if no_cors_answer(&r) {
-                let left = run.unjudged(&rules);
-                return run.not_an_answer(WHAT, &get, &simple, r.status, left);
-            }
-            run.answered(&get, &simple, r.status);
             judge_allowed(&mut run, c, &r, origin, &on, false);
         }
         // From a refused origin no Allow-Origin is the right answer whatever
         // the status (the application ran, and the browser blocks it).
         let origin = format!("https://smokeprobe-{}.invalid", builtins::random_hex(8));
         let h = [("origin", origin.clone())];
-        let r = match ctx.fetch_head(get.clone(), &simple, &h).await {
-            Ok(r) => r,
-            Err(f) => {
-                let left = run.unjudged(&rules);
-                return run.unanswered(WHAT, &get, &simple, f, left);
-            }
+        let got = ctx.fetch_head(get.clone(), &simple, &h).await;
+        let Some(r) = answer(&mut run, got, &get, &simple, &rules, true) else {
+            return run;
         };
-        run.bytes += r.wire_bytes;
-        run.answered(&get, &simple, r.status);
         let on = format!("GET from {origin}");
         judge_refused(&mut run, &r, "foreign-origin-refused", &origin, true, &on);
     }

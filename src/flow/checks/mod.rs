@@ -139,6 +139,19 @@ impl CheckRun {
         f: Failure,
         not_judged: Vec<String>,
     ) -> Self {
+        self.mark_unanswered(what, method, url, f, not_judged);
+        self
+    }
+
+    /// [`unanswered`](Self::unanswered) in place.
+    fn mark_unanswered(
+        &mut self,
+        what: &str,
+        method: &Method,
+        url: &url::Url,
+        f: Failure,
+        not_judged: Vec<String>,
+    ) {
         self.unanswered = Some(self.requests.len());
         self.requests.push(Sent {
             method: method.clone(),
@@ -148,7 +161,7 @@ impl CheckRun {
         });
         self.not_judged = not_judged;
         let message = format!("{what}: {method} {url}: {}", f.message);
-        self.fail(Failure::new(f.reason, message))
+        self.failure = Some(Failure::new(f.reason, message));
     }
 
     /// `method url` was answered `status` by something that is not what the
@@ -162,11 +175,24 @@ impl CheckRun {
         status: u16,
         not_judged: Vec<String>,
     ) -> Self {
+        self.mark_not_an_answer(what, method, url, status, not_judged);
+        self
+    }
+
+    /// [`not_an_answer`](Self::not_an_answer) in place.
+    fn mark_not_an_answer(
+        &mut self,
+        what: &str,
+        method: &Method,
+        url: &url::Url,
+        status: u16,
+        not_judged: Vec<String>,
+    ) {
         self.unanswered = Some(self.requests.len());
         self.answered(method, url, status);
         self.not_judged = not_judged;
         let message = format!("{what}: {} from {method} {url}", status_text(status));
-        self.fail(Failure::new(Reason::Status, message))
+        self.failure = Some(Failure::new(Reason::Status, message));
     }
 
     /// The last answered request's body cannot be read (an invalid gzip
