@@ -95,25 +95,23 @@ impl Leftovers {
             let oldest = items.iter().position(|i| !i.deletable).unwrap_or(0);
             if let Some(old) = items.remove(oldest) {
                 *self.dropped.lock().unwrap_or_else(|e| e.into_inner()) += 1;
-                if old.deletable {
-                    tracing::error!(
-                        target: "smokeprobe::cleanup",
-                        flow = %old.flow,
-                        step = %old.step,
-                        "more than {MAX_ENTRIES} objects left behind: no longer retrying {} (left since {}); find it with --flow +sweep-orphans or by hand",
-                        old.what,
-                        old.since
-                    );
+                let what = if old.deletable {
+                    format!(
+                        "no longer retrying {} (left since {}); find it with --flow +sweep-orphans or by hand",
+                        old.what, old.since
+                    )
                 } else {
-                    tracing::error!(
-                        target: "smokeprobe::cleanup",
-                        flow = %old.flow,
-                        step = %old.step,
-                        "more than {MAX_ENTRIES} objects left behind: no longer listing {} (left since {}), which no step can delete; delete it by hand",
-                        old.what,
-                        old.since
-                    );
-                }
+                    format!(
+                        "no longer listing {} (left since {}), which no step can delete; delete it by hand",
+                        old.what, old.since
+                    )
+                };
+                tracing::error!(
+                    target: "smokeprobe::cleanup",
+                    flow = %old.flow,
+                    step = %old.step,
+                    "more than {MAX_ENTRIES} objects left behind: {what}"
+                );
             }
         }
         items.push_back(item);

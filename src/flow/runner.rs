@@ -357,25 +357,17 @@ impl Runner {
     /// retry (or that must be deleted by hand) in the process's list.
     fn report_left_behind(&self, flow: &Flow, left: &[LeftBehind]) {
         for l in left {
-            if l.deletable {
-                tracing::error!(
-                    target: "smokeprobe::cleanup",
-                    flow = %flow.name,
-                    step = %l.step,
-                    "LEFT BEHIND on the target: {} ({}); retried on later runs",
-                    l.what,
-                    l.why
-                );
+            let what = if l.deletable {
+                format!("{} ({}); retried on later runs", l.what, l.why)
             } else {
-                tracing::error!(
-                    target: "smokeprobe::cleanup",
-                    flow = %flow.name,
-                    step = %l.step,
-                    "LEFT BEHIND on the target: {} — {}: delete it by hand (never retried)",
-                    l.what,
-                    l.why
-                );
-            }
+                format!("{} — {}: delete it by hand (never retried)", l.what, l.why)
+            };
+            tracing::error!(
+                target: "smokeprobe::cleanup",
+                flow = %flow.name,
+                step = %l.step,
+                "LEFT BEHIND on the target: {what}"
+            );
             if !l.deletable || step_retryable(flow, &l.step) {
                 self.leftovers.add(l.clone());
             }
