@@ -5,12 +5,12 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use smokeprobe::config::{Inputs, Settings, VarOverride, load_sources};
+use smokeprobe::config::{Inputs, Settings, load_sources};
 use smokeprobe::demo::{DemoOptions, DemoServer, Faults, TlsMode};
 use smokeprobe::flow::{CheckResult, FlowResult, NotFetched, Outcome, Reason, Runner, StepResult};
 use smokeprobe::net::{HttpFactory, NetOptions};
 
-use crate::common::{CountingHost, demo_with};
+use crate::common::{CountingHost, demo_with, run_first_flow};
 
 async fn tls_demo(mode: TlsMode, faults: &[&str]) -> DemoServer {
     let mut f = Faults::default();
@@ -39,29 +39,8 @@ async fn run(s: &DemoServer, flow_yaml: &str) -> FlowResult {
         d.cors_origins[0],
         d.username,
     );
-    let overrides = vec![VarOverride {
-        name: "password".into(),
-        value: d.password.clone(),
-        secret: true,
-    }];
-    let inputs = Inputs {
-        overrides: &overrides,
-        env: &|_| None,
-        settings: Settings::default(),
-        max_body: None,
-        values_optional: false,
-    };
-    let plan = load_sources(&[(PathBuf::from("checks.yaml"), yaml.clone())], &inputs)
-        .unwrap_or_else(|e| panic!("probe file is valid:\n{e}\n{yaml}"));
-    let http = HttpFactory::new(&NetOptions {
-        ca_pems: s.ca_pem().into_iter().collect(),
-        user_agent: "smokeprobe-test".into(),
-        ..NetOptions::default()
-    })
-    .expect("http factory");
-    let runner = Runner::new(Arc::new(plan), http);
-    let flow = runner.plan().flows[0].clone();
-    runner.run_flow(&flow, &()).await
+    let ca = s.ca_pem().into_iter().collect();
+    run_first_flow("checks.yaml", yaml, &d.password, ca).await
 }
 
 fn step<'a>(r: &'a FlowResult, name: &str) -> &'a StepResult {

@@ -508,3 +508,39 @@ impl Drop for CountingHost {
         self.task.abort();
     }
 }
+
+/// Compiles `yaml` (named `file` in messages) with `password` as the value
+/// of the secret variable `password`, and runs its first flow in-process
+/// against a target whose CA is `ca_pems` (the process's credential guard
+/// is shared by runs).
+pub async fn run_first_flow(
+    file: &str,
+    yaml: String,
+    password: &str,
+    ca_pems: Vec<String>,
+) -> smokeprobe::flow::FlowResult {
+    use smokeprobe::config::{Inputs, Settings, VarOverride, load_sources};
+    let overrides = vec![VarOverride {
+        name: "password".into(),
+        value: password.into(),
+        secret: true,
+    }];
+    let inputs = Inputs {
+        overrides: &overrides,
+        env: &|_| None,
+        settings: Settings::default(),
+        max_body: None,
+        values_optional: false,
+    };
+    let plan = load_sources(&[(PathBuf::from(file), yaml.clone())], &inputs)
+        .unwrap_or_else(|e| panic!("probe file is valid:\n{e}\n{yaml}"));
+    let http = smokeprobe::net::HttpFactory::new(&smokeprobe::net::NetOptions {
+        ca_pems,
+        user_agent: "smokeprobe-test".into(),
+        ..smokeprobe::net::NetOptions::default()
+    })
+    .expect("http factory");
+    let runner = smokeprobe::flow::Runner::new(std::sync::Arc::new(plan), http);
+    let flow = runner.plan().flows[0].clone();
+    runner.run_flow(&flow, &()).await
+}

@@ -6,12 +6,10 @@
 //! answers 403 with a server file path).
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
-use smokeprobe::config::{Inputs, Settings, VarOverride, load_sources};
+use smokeprobe::config::{Inputs, Settings, load_sources};
 use smokeprobe::demo::{DemoOptions, DemoServer, Faults, TlsMode};
-use smokeprobe::flow::{CheckResult, FlowResult, Outcome, Reason, Runner, StepResult};
-use smokeprobe::net::{HttpFactory, NetOptions};
+use smokeprobe::flow::{CheckResult, FlowResult, Outcome, Reason, StepResult};
 
 use crate::common::*;
 
@@ -40,30 +38,8 @@ fn plan_yaml(s: &DemoServer, flow_yaml: &str) -> String {
 /// Runs the single flow of `flow_yaml` in-process with `password` as the
 /// secret `password` (the process's credential guard is shared by runs).
 async fn run_flow(s: &DemoServer, flow_yaml: &str, password: &str) -> FlowResult {
-    let yaml = plan_yaml(s, flow_yaml);
-    let overrides = vec![VarOverride {
-        name: "password".into(),
-        value: password.into(),
-        secret: true,
-    }];
-    let inputs = Inputs {
-        overrides: &overrides,
-        env: &|_| None,
-        settings: Settings::default(),
-        max_body: None,
-        values_optional: false,
-    };
-    let plan = load_sources(&[(PathBuf::from("exposure.yaml"), yaml.clone())], &inputs)
-        .unwrap_or_else(|e| panic!("probe file is valid:\n{e}\n{yaml}"));
-    let http = HttpFactory::new(&NetOptions {
-        ca_pems: s.ca_pem().into_iter().collect(),
-        user_agent: "smokeprobe-test".into(),
-        ..NetOptions::default()
-    })
-    .expect("http factory");
-    let runner = Runner::new(Arc::new(plan), http);
-    let flow = runner.plan().flows[0].clone();
-    runner.run_flow(&flow, &()).await
+    let ca = s.ca_pem().into_iter().collect();
+    run_first_flow("exposure.yaml", plan_yaml(s, flow_yaml), password, ca).await
 }
 
 fn only_step(r: &FlowResult) -> &StepResult {
