@@ -8,9 +8,11 @@
 pub mod baseline;
 pub mod baseline_prom;
 pub mod builtins;
+pub mod check;
 pub mod cli;
 pub mod config;
 pub mod continuous;
+pub mod credentials;
 #[cfg(feature = "demo")]
 pub mod demo;
 pub(crate) mod encoding;
@@ -19,13 +21,16 @@ pub mod imagegen;
 pub mod metrics;
 pub mod net;
 pub mod oneshot;
+pub mod outcome;
 pub mod push;
 pub mod redact;
 pub mod report;
 pub mod rules;
 pub mod scheduler;
 pub mod server;
+pub mod spanned;
 pub mod status;
+pub mod syntax;
 pub mod vocab;
 
 #[cfg(test)]

@@ -91,7 +91,7 @@ pub fn describe(plan: &Plan) -> String {
                 extras.join(", ")
             );
             if let Some(c) = &s.check {
-                let _ = writeln!(out, "      {}", check_detail(c));
+                let _ = writeln!(out, "      {}", c.describe());
             }
             let body = match &s.body {
                 Body::None => None,
@@ -208,102 +208,5 @@ fn accepted(out: &mut String, entries: &[Accepted], today: i64) {
             e.id()
         );
         let _ = writeln!(out, "      {}", e.reason);
-    }
-}
-
-/// One line on what a built-in check will judge.
-fn check_detail(c: &Check) -> String {
-    match c {
-        Check::Cors(c) => format!(
-            "{} from {} allowed origin(s){}{}{}",
-            c.method,
-            c.allowed_origins.len(),
-            match c.credentials {
-                Some(true) => ", with credentials",
-                Some(false) => ", without credentials",
-                None => "",
-            },
-            if c.production {
-                ", production rules"
-            } else {
-                ""
-            },
-            if c.simple_request.is_some() {
-                ", plus a simple GET"
-            } else {
-                ""
-            }
-        ),
-        Check::SecurityHeaders(h) => {
-            let req: Vec<&str> = h
-                .rules
-                .iter()
-                .filter(|(_, l)| *l == Level::Required)
-                .map(|(r, _)| r.id())
-                .collect();
-            format!(
-                "profile {} over {} URL(s){}; required: {}",
-                h.profile,
-                h.urls.len(),
-                match (h.assets, h.third_party.is_empty()) {
-                    (false, _) => String::new(),
-                    (true, true) => " and their own assets".to_string(),
-                    (true, false) => format!(
-                        " and their own assets (also from {})",
-                        h.third_party.join(", ")
-                    ),
-                },
-                req.join(", ")
-            )
-        }
-        Check::HttpsRedirect(r) => format!(
-            "{} to https://, same host and path, ≤ {} hops",
-            if r.allow_308 { "301/308" } else { "301" },
-            r.max_hops
-        ),
-        Check::Tls(t) => format!("trusted, right host, ≥ {} days left", t.min_days),
-        Check::ErrorLeaks(l) => format!(
-            "{} bad request(s) against {} leak patterns",
-            l.requests.len(),
-            l.patterns.len()
-        ),
-        Check::Frontend(f) => format!(
-            "{}{}{}{}",
-            if f.third_party.is_empty() {
-                "own assets".to_string()
-            } else {
-                format!("own assets and those on {}", f.third_party.join(", "))
-            },
-            f.max_total
-                .map(|m| format!(", ≤ {m} bytes uncompressed"))
-                .unwrap_or_default(),
-            f.max_total_compressed
-                .map(|m| format!(", ≤ {m} bytes transferred"))
-                .unwrap_or_default(),
-            if f.allow_source_maps {
-                ""
-            } else {
-                ", no source maps"
-            }
-        ),
-        Check::ApiDocs(d) => format!(
-            "/openapi.json, /docs and /redoc not public ({})",
-            level_word(d.level)
-        ),
-        Check::LoginTiming(t) => format!(
-            "{} unknown-user and {} real logins: medians not over ×{} and {} apart ({})",
-            t.samples,
-            t.samples,
-            t.factor,
-            fmt_duration(t.floor),
-            level_word(t.level)
-        ),
-    }
-}
-
-fn level_word(l: Level) -> &'static str {
-    match l {
-        Level::Required => "required",
-        _ => "a warning",
     }
 }

@@ -3,13 +3,13 @@
 pub mod accept;
 pub mod compile;
 pub mod describe;
-pub mod error;
 mod json_path;
 pub mod plan;
 pub mod raw;
 pub mod schema;
-pub mod template;
 mod yaml;
+
+pub use crate::syntax::{error, template};
 
 pub use accept::load_accepted;
 pub use compile::{Inputs, VarOverride, load, load_sources, parse_size};

@@ -9,7 +9,7 @@ use regex::Regex;
 use serde_json_path::JsonPath;
 
 use super::error::Pos;
-use super::template::{Part, Template};
+use super::template::Template;
 use crate::imagegen::ImageFormat;
 
 /// A validated set of probe files.
@@ -136,135 +136,12 @@ pub struct ForEach {
     pub max: usize,
 }
 
-/// The built-in check kinds. Their rules live in `crate::flow::checks`; the
-/// words both sides share in `crate::vocab`.
-#[derive(Clone, Debug)]
-pub enum Check {
-    Cors(CorsCheck),
-    SecurityHeaders(HeadersCheck),
-    HttpsRedirect(RedirectCheck),
-    Tls(TlsCheck),
-    ErrorLeaks(LeakCheck),
-    Frontend(FrontendCheck),
-    ApiDocs(ApiDocsCheck),
-    LoginTiming(LoginTimingCheck),
-}
-
-impl Check {
-    /// The key in the probe file, also the step's `kind` in reports.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Check::Cors(_) => "cors",
-            Check::SecurityHeaders(_) => "security_headers",
-            Check::HttpsRedirect(_) => "https_redirect",
-            Check::Tls(_) => "tls",
-            Check::ErrorLeaks(_) => "error_leaks",
-            Check::Frontend(_) => "frontend",
-            Check::ApiDocs(_) => "api_docs",
-            Check::LoginTiming(_) => "login_timing",
-        }
-    }
-}
-
-#[derive(Clone, Debug)]
-pub struct CorsCheck {
-    pub url: Template,
-    pub method: http::Method,
-    /// Lower-case header names the real request sends.
-    pub request_headers: Vec<String>,
-    pub allowed_origins: Vec<Template>,
-    /// None: a random `https://smokeprobe-….invalid` per run.
-    pub disallowed_origin: Option<Template>,
-    pub credentials: Option<bool>,
-    pub production: bool,
-    pub simple_request: Option<Template>,
-}
-
-#[derive(Clone, Debug)]
-pub struct HeadersCheck {
-    pub urls: Vec<Template>,
-    pub profile: String,
-    pub hsts_max_age: u64,
-    /// Every rule with the level it runs at.
-    pub rules: Vec<(HeaderRule, Level)>,
-    pub headers: Vec<(String, Template)>,
-    /// Also judge the first own script and stylesheet of each HTML page.
-    pub assets: bool,
-    /// Host names (lowercase) whose assets count as own.
-    pub third_party: Vec<String>,
-}
-
-#[derive(Clone, Debug)]
-pub struct RedirectCheck {
-    pub url: Template,
-    pub allow_308: bool,
-    pub max_hops: u8,
-}
-
-#[derive(Clone, Debug)]
-pub struct TlsCheck {
-    pub url: Template,
-    pub min_days: u32,
-    pub server_name: Option<Template>,
-}
-
-#[derive(Clone, Debug)]
-pub struct LeakCheck {
-    pub requests: Vec<LeakRequest>,
-    pub patterns: Arc<Vec<LeakPattern>>,
-}
-
-#[derive(Clone, Debug)]
-pub struct LeakRequest {
-    pub method: http::Method,
-    pub url: Template,
-    pub body: Option<Template>,
-    pub content_type: Option<String>,
-}
-
-pub use crate::vocab::leaks::LeakPattern;
-
-#[derive(Clone, Debug)]
-pub struct FrontendCheck {
-    pub url: Template,
-    pub max_total: Option<u64>,
-    pub max_total_compressed: Option<u64>,
-    pub require_compression: bool,
-    pub allow_source_maps: bool,
-    /// Host names (lowercase) whose assets are fetched and judged like own.
-    pub third_party: Vec<String>,
-}
-
-/// `/openapi.json`, `/docs` and `/redoc` under `base` must not be served.
-#[derive(Clone, Debug)]
-pub struct ApiDocsCheck {
-    pub base: Template,
-    /// `Required` or `Warning`.
-    pub level: Level,
-}
-
-/// The median login time of a random unknown user against the probe's real,
-/// correct login (never a wrong password for the real account).
-#[derive(Clone, Debug)]
-pub struct LoginTimingCheck {
-    pub url: Template,
-    pub username: Template,
-    /// References a secret variable (checked at compile time), so every
-    /// request carrying it passes the credential guard.
-    pub password: Template,
-    pub username_field: String,
-    pub password_field: String,
-    /// Logins of each kind per run.
-    pub samples: u32,
-    /// A finding needs the slower median over `factor` × the faster one …
-    pub factor: f64,
-    /// … and more than `floor` apart.
-    pub floor: Duration,
-    /// `Required` or `Warning`.
-    pub level: Level,
-}
+/// The built-in check kinds, one module each under `crate::check`; the words
+/// both sides share in `crate::vocab`.
+pub use crate::check::Check;
 
 pub use crate::vocab::headers::{HeaderRule, Level};
+pub use crate::vocab::leaks::LeakPattern;
 
 #[derive(Clone, Debug)]
 pub enum Body {
@@ -611,31 +488,7 @@ impl Glob {
     }
 }
 
-/// The URL a request goes to, from its template and what the template
-/// expanded to at run time: it must be `http://` or `https://`. Compile time
-/// checks every URL whose start it knows; this catches the ones that start
-/// with a capture (`${photo_url}` captured as `/storage/…` or `shop.example/…`)
-/// with a reason that says so, rather than a parse error or a failure to
-/// connect to scheme `shop.example`.
-pub fn http_url(t: &Template, expanded: &str) -> Result<url::Url, String> {
-    let from = match t.parts.first() {
-        Some(Part::Var(n)) => format!(" (built from `${{{n}}}`)"),
-        _ => String::new(),
-    };
-    let no_scheme = || {
-        let hint = if expanded.starts_with('/') {
-            ": it is a path; put the site's base in front of it"
-        } else {
-            ""
-        };
-        format!("URL `{expanded}`{from} does not start with http:// or https://{hint}")
-    };
-    match url::Url::parse(expanded) {
-        Ok(u) if matches!(u.scheme(), "http" | "https") => Ok(u),
-        Ok(_) | Err(url::ParseError::RelativeUrlWithoutBase) => Err(no_scheme()),
-        Err(e) => Err(format!("invalid URL `{expanded}`{from}: {e}")),
-    }
-}
+pub use crate::syntax::template::http_url;
 
 #[cfg(test)]
 mod glob_tests {

@@ -13,9 +13,11 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
-use serde_saphyr::Spanned;
 
-pub type S<T> = Spanned<T>;
+pub use crate::spanned::S;
+pub use crate::syntax::RawSize;
+
+use crate::check::{self, RawCheck};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -142,23 +144,73 @@ pub struct RawStep {
     pub capture: BTreeMap<String, S<RawCapture>>,
     // Built-in check kinds: a step has either a `url` (a request) or one of these.
     #[serde(default)]
-    pub cors: Option<S<RawCors>>,
+    pub cors: Option<S<check::cors::Raw>>,
     #[serde(default)]
-    pub security_headers: Option<S<RawSecurityHeaders>>,
+    pub security_headers: Option<S<check::security_headers::Raw>>,
     #[serde(default)]
-    pub https_redirect: Option<S<RawHttpsRedirect>>,
+    pub https_redirect: Option<S<check::https_redirect::Raw>>,
     #[serde(default)]
-    pub tls: Option<S<RawTls>>,
+    pub tls: Option<S<check::tls::Raw>>,
     #[serde(default)]
-    pub error_leaks: Option<S<RawErrorLeaks>>,
+    pub error_leaks: Option<S<check::error_leaks::Raw>>,
     #[serde(default)]
-    pub frontend: Option<S<RawFrontend>>,
+    pub frontend: Option<S<check::frontend::Raw>>,
     #[serde(default)]
-    pub api_docs: Option<S<RawApiDocs>>,
+    pub api_docs: Option<S<check::api_docs::Raw>>,
     #[serde(default)]
-    pub login_timing: Option<S<RawLoginTiming>>,
+    pub login_timing: Option<S<check::login_timing::Raw>>,
     #[serde(default)]
     pub for_each: Option<S<RawForEach>>,
+}
+
+impl RawStep {
+    /// The built-in checks this step sets (more than one is an error). Every
+    /// field is named here, none with `..`: a new field is a compile error
+    /// until it is placed, so a check kind's key is never silently ignored.
+    pub fn checks(&self) -> Vec<RawCheck<'_>> {
+        let RawStep {
+            name: _,
+            method: _,
+            url: _,
+            headers: _,
+            query: _,
+            json: _,
+            form: _,
+            body: _,
+            multipart: _,
+            timeout: _,
+            follow_redirects: _,
+            always: _,
+            cleans: _,
+            leaves: _,
+            poll: _,
+            budget: _,
+            expect: _,
+            capture: _,
+            for_each: _,
+            cors,
+            security_headers,
+            https_redirect,
+            tls,
+            error_leaks,
+            frontend,
+            api_docs,
+            login_timing,
+        } = self;
+        [
+            cors.as_ref().map(RawCheck::Cors),
+            security_headers.as_ref().map(RawCheck::SecurityHeaders),
+            https_redirect.as_ref().map(RawCheck::HttpsRedirect),
+            tls.as_ref().map(RawCheck::Tls),
+            error_leaks.as_ref().map(RawCheck::ErrorLeaks),
+            frontend.as_ref().map(RawCheck::Frontend),
+            api_docs.as_ref().map(RawCheck::ApiDocs),
+            login_timing.as_ref().map(RawCheck::LoginTiming),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
+    }
 }
 
 /// `for_each: { in: LIST, as: ITEM, max: N }`.
@@ -171,181 +223,6 @@ pub struct RawForEach {
     pub item: String,
     #[serde(default)]
     pub max: Option<usize>,
-}
-
-/// CORS semantics of one endpoint for one method.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawCors {
-    pub url: S<String>,
-    /// The method of the real request the preflight asks about (default GET).
-    #[serde(default)]
-    pub method: Option<S<String>>,
-    /// Headers the real request sends (`Access-Control-Request-Headers`).
-    #[serde(default)]
-    pub request_headers: Vec<S<String>>,
-    pub allowed_origins: Vec<S<String>>,
-    /// An origin that must be refused (default: a random `https://….invalid`).
-    #[serde(default)]
-    pub disallowed_origin: Option<S<String>>,
-    /// `true`: allowed origins must get `Access-Control-Allow-Credentials: true`;
-    /// `false`: they must not. Unset: not checked.
-    #[serde(default)]
-    pub credentials: Option<bool>,
-    /// Production rules: `http://` and `localhost` origins must be refused (default true).
-    #[serde(default)]
-    pub production: Option<bool>,
-    /// URL of a simple (non-preflighted) cross-origin GET to check as well.
-    #[serde(default)]
-    pub simple_request: Option<S<String>>,
-}
-
-/// Security-header policy over a list of URLs.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawSecurityHeaders {
-    pub urls: Vec<S<String>>,
-    /// `checklist` (default) or `strict`.
-    #[serde(default)]
-    pub profile: Option<S<String>>,
-    /// Minimum HSTS max-age in seconds (default 31536000).
-    #[serde(default)]
-    pub hsts_max_age: Option<S<i64>>,
-    /// Rules made required / warnings / ignored, overriding the profile.
-    #[serde(default)]
-    pub require: Vec<S<String>>,
-    #[serde(default)]
-    pub warn: Vec<S<String>>,
-    #[serde(default)]
-    pub ignore: Vec<S<String>>,
-    /// Request headers sent to every URL.
-    #[serde(default)]
-    pub headers: BTreeMap<String, S<String>>,
-    /// Also judge the first script and stylesheet each HTML page references
-    /// on the page's own host (nginx drops server-level headers in a
-    /// `location` that adds its own).
-    #[serde(default)]
-    pub assets: bool,
-    /// Other hosts whose assets count as the site's own for `assets`.
-    #[serde(default)]
-    pub third_party: Vec<S<String>>,
-}
-
-/// `http://…` must answer a permanent redirect to the same URL over HTTPS.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawHttpsRedirect {
-    pub url: S<String>,
-    /// Accept 308 as well as 301 (default false).
-    #[serde(default)]
-    pub allow_308: bool,
-    /// Hops to follow to the final answer (default 5).
-    #[serde(default)]
-    pub max_hops: Option<S<i64>>,
-}
-
-/// The certificate a TLS endpoint presents.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawTls {
-    /// `https://host[:port]` (a path is ignored).
-    pub url: S<String>,
-    /// Fail when the earliest expiry in the chain is closer than this (default 14).
-    #[serde(default)]
-    pub min_days: Option<S<i64>>,
-    /// SNI / name to verify, when it differs from the URL's host.
-    #[serde(default)]
-    pub server_name: Option<S<String>>,
-}
-
-/// Requests that must fail without leaking internals.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawErrorLeaks {
-    pub requests: Vec<S<RawLeakRequest>>,
-    /// Extra patterns (name → regex), on top of the built-in list.
-    #[serde(default)]
-    pub patterns: BTreeMap<String, S<String>>,
-    /// Built-in pattern groups to leave out.
-    #[serde(default)]
-    pub ignore: Vec<S<String>>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawLeakRequest {
-    pub url: S<String>,
-    #[serde(default)]
-    pub method: Option<S<String>>,
-    #[serde(default)]
-    pub body: Option<S<String>>,
-    #[serde(default)]
-    pub content_type: Option<S<String>>,
-}
-
-/// The SPA's HTML and the assets it references.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawFrontend {
-    pub url: S<String>,
-    /// Budget for the sum of the assets' uncompressed sizes.
-    #[serde(default)]
-    pub max_total: Option<S<RawSize>>,
-    /// Budget for the sum of the assets' sizes as transferred (compressed).
-    #[serde(default)]
-    pub max_total_compressed: Option<S<RawSize>>,
-    /// Assets of 1 KiB or more must be served compressed (default true).
-    #[serde(default)]
-    pub require_compression: Option<bool>,
-    /// Source maps may be served (default false).
-    #[serde(default)]
-    pub allow_source_maps: bool,
-    /// Other hosts whose assets are fetched and judged like the site's own
-    /// (default none: third-party assets are listed, never fetched).
-    #[serde(default)]
-    pub third_party: Vec<S<String>>,
-}
-
-/// The API description (`/openapi.json`, `/docs`, `/redoc`) under an API base
-/// must not be public.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawApiDocs {
-    pub base: S<String>,
-    /// `warning` (default) or `required`.
-    #[serde(default)]
-    pub level: Option<S<String>>,
-}
-
-/// Logins of a random unknown user and of the probe's real account must take
-/// about the same time (user enumeration by timing).
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawLoginTiming {
-    /// The login endpoint (JSON POST).
-    pub url: S<String>,
-    /// The real account's user name (sent as is).
-    pub username: S<String>,
-    /// The real account's password: must come from a secret variable.
-    pub password: S<String>,
-    /// JSON member names of the body (default `username` and `password`).
-    #[serde(default)]
-    pub username_field: Option<S<String>>,
-    #[serde(default)]
-    pub password_field: Option<S<String>>,
-    /// Logins of each kind per run (default 5, 3 to 20).
-    #[serde(default)]
-    pub samples: Option<S<i64>>,
-    /// A finding when the slower median is more than this many times the
-    /// faster one (default 3) …
-    #[serde(default)]
-    pub factor: Option<S<f64>>,
-    /// … and at least this much slower (default 20ms).
-    #[serde(default)]
-    pub floor: Option<S<String>>,
-    /// `warning` (default) or `required`.
-    #[serde(default)]
-    pub level: Option<S<String>>,
 }
 
 #[derive(Debug)]
@@ -375,12 +252,6 @@ pub struct RawPart {
 pub struct RawImage {
     pub format: S<String>,
     pub size: S<RawSize>,
-}
-
-#[derive(Debug)]
-pub enum RawSize {
-    Bytes(i64),
-    Text(String),
 }
 
 #[derive(Debug, Deserialize)]

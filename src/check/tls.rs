@@ -7,14 +7,77 @@
 
 use std::time::Instant;
 
-use super::{CheckRun, Ctx};
-use crate::builtins;
-use crate::config::TlsCheck;
-use crate::flow::failure::Failure;
-use crate::flow::{CheckResult, Reason, TlsSummary};
-use crate::net::tls_inspect::InspectError;
+use serde::Deserialize;
 
-pub(super) async fn run(c: &TlsCheck, ctx: &Ctx<'_>) -> CheckRun {
+use super::{CheckRun, Ctx, Cx};
+use crate::builtins;
+use crate::net::tls_inspect::InspectError;
+use crate::outcome::failure::Failure;
+use crate::outcome::{CheckResult, Reason, TlsSummary};
+use crate::spanned::{S, pos_of};
+use crate::syntax::template::Template;
+
+/// Every rule id this check reports (what a findings file may name).
+pub const RULES: &[&str] = &[
+    "certificate-valid",
+    "days-left",
+    "protocol",
+];
+
+/// The certificate a TLS endpoint presents.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Raw {
+    /// `https://host[:port]` (a path is ignored).
+    pub url: S<String>,
+    /// Fail when the earliest expiry in the chain is closer than this (default 14).
+    #[serde(default)]
+    pub min_days: Option<S<i64>>,
+    /// SNI / name to verify, when it differs from the URL's host.
+    #[serde(default)]
+    pub server_name: Option<S<String>>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub url: Template,
+    pub min_days: u32,
+    pub server_name: Option<Template>,
+}
+
+pub fn compile(c: &S<Raw>, cx: &mut impl Cx) -> Option<(Plan, Template)> {
+    let r = &c.value;
+    let url = cx.url(&r.url, "tls url", &["https"]);
+    let min_days = match &r.min_days {
+        None => 14,
+        Some(n) if (0..=3650).contains(&n.value) => n.value as u32,
+        Some(n) => {
+            cx.err(pos_of(n), "`min_days` must be from 0 to 3650");
+            14
+        }
+    };
+    let server_name = match &r.server_name {
+        Some(s) => Some(cx.template(s)?),
+        None => None,
+    };
+    let url = url?;
+    Some((
+        Plan {
+            url: url.clone(),
+            min_days,
+            server_name,
+        },
+        url,
+    ))
+}
+
+/// One line on what the check will judge.
+pub fn describe(t: &Plan) -> String {
+    format!("trusted, right host, ≥ {} days left", t.min_days)
+}
+
+
+pub(crate) async fn run(c: &Plan, ctx: &Ctx<'_>) -> CheckRun {
     let mut run = CheckRun::new(Reason::Tls, c.url.display());
     let url = match ctx.url(&c.url) {
         Ok(u) => u,

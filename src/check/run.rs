@@ -1,20 +1,8 @@
-//! Built-in check kinds: CORS semantics, security-header policy, HTTP→HTTPS
-//! redirect, TLS certificate, leaky error responses and frontend delivery. Each
-//! is one step of a flow: it sends the requests its rules need and returns one
-//! [`CheckResult`] per rule and subject (URL, origin, request), some of them
-//! warnings. The runner turns a [`CheckRun`] into a `StepResult`, redacted.
-//!
-//! Architecture invariant: nothing a target sends can panic a check; every
-//! request is bounded by the step timeout and the flow deadline.
-
-mod api_docs;
-mod cors;
-mod frontend;
-pub mod headers;
-pub mod leaks;
-mod login_timing;
-mod redirect;
-mod tls;
+//! What every check kind runs on: the runner's context ([`Ctx`]: the
+//! session, the deadline, the credential guard, and `fetch`), the outcome of
+//! one check step ([`CheckRun`]: its verdicts, the requests it sent and the
+//! one that got no usable answer), and the one-line summaries of failed
+//! rules the runner and the reports show.
 
 use std::time::{Duration, Instant};
 
@@ -22,17 +10,16 @@ use bytes::Bytes;
 use http::Method;
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 
-use super::admission::{Credential, admit, credentials_in, settle_ticket};
-use super::credentials::Guard;
-use super::failure::{Failure, failure_of};
-use super::{CheckResult, NotFetched, RUN_HEADER, Reason, TlsSummary};
-use crate::config::Check;
-use crate::config::template::{Scope, Template};
+use crate::credentials::Guard;
+use crate::credentials::admission::{Credential, admit, credentials_in, settle_ticket};
 use crate::net::HttpFactory;
 use crate::net::http::{self as http_session, Session, SessionOptions};
+use crate::outcome::failure::{Failure, failure_of};
+use crate::outcome::{CheckResult, NotFetched, RUN_HEADER, Reason, StepResult, TlsSummary};
+use crate::syntax::template::{Scope, Template};
 
 /// Everything a check needs from the runner.
-pub(super) struct Ctx<'a> {
+pub(crate) struct Ctx<'a> {
     /// The run's session (keep-alive with the steps around the check).
     pub session: tokio::sync::Mutex<Session>,
     pub http: &'a HttpFactory,
@@ -53,7 +40,7 @@ pub(super) struct Ctx<'a> {
 }
 
 /// The outcome of one check step, before redaction.
-pub(super) struct CheckRun {
+pub(crate) struct CheckRun {
     pub checks: Vec<CheckResult>,
     /// A request that got no usable answer: fails the step with its reason.
     pub failure: Option<Failure>,
@@ -96,7 +83,7 @@ pub(super) fn status_text(status: u16) -> String {
 }
 
 impl CheckRun {
-    fn new(rule_reason: Reason, url: String) -> Self {
+    pub(super) fn new(rule_reason: Reason, url: String) -> Self {
         CheckRun {
             checks: Vec::new(),
             failure: None,
@@ -113,14 +100,14 @@ impl CheckRun {
     }
 
     /// Fails before any request (a variable that is not set, a bad URL).
-    fn fail(mut self, f: Failure) -> Self {
+    pub(super) fn fail(mut self, f: Failure) -> Self {
         self.failure = Some(f);
         self
     }
 
     /// `method url` got an answer with `status`: the verdicts given from
     /// now on judge it.
-    fn answered(&mut self, method: &Method, url: &url::Url, status: u16) {
+    pub(super) fn answered(&mut self, method: &Method, url: &url::Url, status: u16) {
         self.requests.push(Sent {
             method: method.clone(),
             url: url.to_string(),
@@ -131,7 +118,7 @@ impl CheckRun {
 
     /// `method url` got no answer at all (`f`): the step fails with its
     /// reason, saying `what` could not be judged, and `not_judged` stays so.
-    fn unanswered(
+    pub(super) fn unanswered(
         mut self,
         what: &str,
         method: &Method,
@@ -144,7 +131,7 @@ impl CheckRun {
     }
 
     /// [`unanswered`](Self::unanswered) in place.
-    fn mark_unanswered(
+    pub(super) fn mark_unanswered(
         &mut self,
         what: &str,
         method: &Method,
@@ -167,7 +154,7 @@ impl CheckRun {
     /// `method url` was answered `status` by something that is not what the
     /// check judges (a 502 from a proxy whose backend is down): the step
     /// fails once with reason `status` instead of failing every rule.
-    fn not_an_answer(
+    pub(super) fn not_an_answer(
         mut self,
         what: &str,
         method: &Method,
@@ -180,7 +167,7 @@ impl CheckRun {
     }
 
     /// [`not_an_answer`](Self::not_an_answer) in place.
-    fn mark_not_an_answer(
+    pub(super) fn mark_not_an_answer(
         &mut self,
         what: &str,
         method: &Method,
@@ -197,13 +184,13 @@ impl CheckRun {
 
     /// The last answered request's body cannot be read (an invalid gzip
     /// stream): fails the step with `f`, shown as that request.
-    fn broken(mut self, f: Failure) -> Self {
+    pub(super) fn broken(mut self, f: Failure) -> Self {
         self.unanswered = self.requests.len().checked_sub(1);
         self.fail(f)
     }
 
     /// The rules of `all` that have no verdict yet (what is left unjudged).
-    fn unjudged(&self, all: &[&str]) -> Vec<String> {
+    pub(super) fn unjudged(&self, all: &[&str]) -> Vec<String> {
         all.iter()
             .filter(|r| !self.checks.iter().any(|c| c.check == **r))
             .map(|r| r.to_string())
@@ -241,7 +228,7 @@ impl CheckRun {
 }
 
 /// A response, read whole (within the body cap).
-pub(super) struct Fetched {
+pub(crate) struct Fetched {
     pub status: u16,
     pub headers: HeaderMap,
     pub body: Bytes,
@@ -272,7 +259,7 @@ impl Ctx<'_> {
 
     pub fn url(&self, t: &Template) -> Result<url::Url, Failure> {
         let s = self.expand(t)?;
-        crate::config::http_url(t, &s).map_err(|m| Failure::new(Reason::Request, m))
+        crate::syntax::template::http_url(t, &s).map_err(|m| Failure::new(Reason::Request, m))
     }
 
     /// One request, bounded by the step timeout and the check's deadline;
@@ -378,79 +365,6 @@ impl Ctx<'_> {
     }
 }
 
-/// Runs one check step.
-pub(super) async fn run(check: &Check, ctx: &Ctx<'_>) -> CheckRun {
-    match check {
-        Check::Cors(c) => cors::run(c, ctx).await,
-        Check::SecurityHeaders(c) => security_headers(c, ctx).await,
-        Check::HttpsRedirect(c) => redirect::run(c, ctx).await,
-        Check::Tls(c) => tls::run(c, ctx).await,
-        Check::ErrorLeaks(c) => error_leaks(c, ctx).await,
-        Check::Frontend(c) => frontend::run(c, ctx).await,
-        Check::ApiDocs(c) => api_docs::run(c, ctx).await,
-        Check::LoginTiming(c) => login_timing::run(c, ctx).await,
-    }
-}
-
-/// Every rule id a check kind can report (what a findings file may name).
-/// `tests/it/accept.rs` checks these against what the checks really report
-/// under every fault the demo target can inject.
-pub fn rule_names(kind: &str) -> &'static [&'static str] {
-    match kind {
-        "cors" => &[
-            "production-origin",
-            "preflight-status",
-            "allow-origin",
-            "allow-methods",
-            "allow-headers",
-            "allow-credentials",
-            "vary-origin",
-            "wildcard-with-credentials",
-            "foreign-origin-refused",
-            "http-origin-refused",
-            "localhost-origin-refused",
-        ],
-        "security_headers" => &[
-            "status",
-            "hsts",
-            "hsts-subdomains",
-            "hsts-preload",
-            "frame-options",
-            "content-type-options",
-            "csp",
-            "csp-unsafe",
-            "referrer-policy",
-            "permissions-policy",
-            "server-version",
-            "powered-by",
-            "cookie-secure",
-            "cookie-httponly",
-            "cookie-samesite",
-        ],
-        "https_redirect" => &[
-            "permanent-redirect",
-            "location-https",
-            "same-host",
-            "same-path",
-            "final-answer",
-        ],
-        "tls" => &["certificate-valid", "days-left", "protocol"],
-        "error_leaks" => &["error-status", "no-leaks"],
-        "frontend" => &[
-            "html",
-            "asset-status",
-            "asset-type",
-            "compression",
-            "no-source-map",
-            "bundle-size",
-            "bundle-size-compressed",
-        ],
-        "api_docs" => &[api_docs::RULE],
-        "login_timing" => &[login_timing::RULE],
-        _ => &[],
-    }
-}
-
 /// Path and query of a URL: what results name as `on` (short, and the same
 /// whatever the host).
 pub(super) fn path_of(u: &url::Url) -> String {
@@ -462,7 +376,7 @@ pub(super) fn path_of(u: &url::Url) -> String {
 
 /// The paths of `urls` (unexpanded when they cannot be expanded): what a
 /// check that stopped at one of them leaves unjudged.
-fn paths_of(ctx: &Ctx<'_>, urls: &[Template]) -> Vec<String> {
+pub(super) fn paths_of(ctx: &Ctx<'_>, urls: &[Template]) -> Vec<String> {
     urls.iter()
         .map(|t| {
             ctx.url(t)
@@ -470,199 +384,6 @@ fn paths_of(ctx: &Ctx<'_>, urls: &[Template]) -> Vec<String> {
                 .unwrap_or_else(|_| t.display())
         })
         .collect()
-}
-
-async fn security_headers(c: &crate::config::HeadersCheck, ctx: &Ctx<'_>) -> CheckRun {
-    // Headers on a proxy's 502 page, or on nothing, say nothing of the site.
-    const WHAT: &str = "no page to judge the headers of";
-    let first = c.urls.first().map(|u| u.display()).unwrap_or_default();
-    let mut run = CheckRun::new(Reason::Assertion, first);
-    let mut req_headers = Vec::new();
-    for (k, v) in &c.headers {
-        match ctx.expand(v) {
-            Ok(v) => req_headers.push((k.as_str(), v)),
-            Err(f) => return run.fail(f),
-        }
-    }
-    let hdrs: Vec<(&str, String)> = req_headers.iter().map(|(k, v)| (*k, v.clone())).collect();
-    for (i, t) in c.urls.iter().enumerate() {
-        let url = match ctx.url(t) {
-            Ok(u) => u,
-            Err(f) => return run.fail(f),
-        };
-        if i == 0 {
-            run.url = url.to_string();
-        }
-        let get = Method::GET;
-        // This URL as sent (`${random}` and all), and the ones after it.
-        let left = || {
-            let mut v = vec![path_of(&url)];
-            v.extend(paths_of(ctx, &c.urls[i + 1..]));
-            v
-        };
-        let resp = match ctx.fetch(true, get.clone(), &url, &hdrs, None).await {
-            Ok(r) => r,
-            Err(f) => return run.unanswered(WHAT, &get, &url, f, left()),
-        };
-        if resp.status >= 500 {
-            return run.not_an_answer(WHAT, &get, &url, resp.status, left());
-        }
-        run.answered(&get, &url, resp.status);
-        run.bytes += resp.body.len() as u64;
-        let on = path_of(&url);
-        if resp.status >= 400 {
-            // Headers on an error page say little about the page that should be there.
-            run.checks
-                .push(CheckResult::new("status", false, "< 400", resp.status.to_string()).on(&on));
-        }
-        run.checks.extend(headers::evaluate(
-            &resp.headers,
-            &on,
-            &c.rules,
-            c.hsts_max_age,
-        ));
-        let is_html = resp
-            .header("content-type")
-            .is_some_and(|t| t.to_ascii_lowercase().starts_with("text/html"));
-        if c.assets && is_html {
-            // Static assets often sit in their own nginx `location`, where an
-            // `add_header` of its own silently drops the server-level ones. The
-            // site's own first script and stylesheet (or an opted-in host's) are
-            // judged; every third-party one is listed, never fetched.
-            let mut picks: Vec<(url::Url, frontend::Place)> = Vec::new();
-            let (mut script, mut style) = (false, false);
-            for (kind, r) in frontend::assets(&resp.text()) {
-                let Ok(asset) = url.join(&r) else { continue };
-                let at = frontend::place(&url, &asset, &c.third_party);
-                if !at.fetched() {
-                    frontend::list_not_fetched(&mut run.not_fetched, &asset, kind.label(), at);
-                    continue;
-                }
-                let first = if kind.is_script() {
-                    &mut script
-                } else {
-                    &mut style
-                };
-                if !*first {
-                    *first = true;
-                    picks.push((asset, at));
-                }
-            }
-            // The picks as sent, for what an unanswered one leaves unjudged.
-            let pick_paths: Vec<String> = picks
-                .iter()
-                .map(|(a, at)| frontend::subject(a, *at))
-                .collect();
-            for (n, (asset, at)) in picks.into_iter().enumerate() {
-                let asset_left = || {
-                    let mut v = pick_paths[n..].to_vec();
-                    v.extend(left().into_iter().skip(1));
-                    v
-                };
-                let a = match ctx.fetch(true, get.clone(), &asset, &hdrs, None).await {
-                    Ok(a) => a,
-                    Err(f) => return run.unanswered(WHAT, &get, &asset, f, asset_left()),
-                };
-                if a.status >= 500 {
-                    return run.not_an_answer(WHAT, &get, &asset, a.status, asset_left());
-                }
-                run.answered(&get, &asset, a.status);
-                run.bytes += a.body.len() as u64;
-                let on = frontend::subject(&asset, at);
-                if a.status >= 400 {
-                    run.checks.push(
-                        CheckResult::new("status", false, "< 400", a.status.to_string()).on(&on),
-                    );
-                }
-                run.checks
-                    .extend(headers::evaluate(&a.headers, &on, &c.rules, c.hsts_max_age));
-            }
-        }
-    }
-    run
-}
-
-async fn error_leaks(c: &crate::config::LeakCheck, ctx: &Ctx<'_>) -> CheckRun {
-    let first = c
-        .requests
-        .first()
-        .map(|r| r.url.display())
-        .unwrap_or_default();
-    // A proxy's 502/503/504 means the application did not answer: its page
-    // says nothing of how the application reports errors. A 500 is the
-    // application's own answer, and judged (a traceback in it is a leak).
-    const WHAT: &str = "no answer from the application";
-    let mut run = CheckRun::new(Reason::Assertion, first);
-    // This request as sent (`${random}` and all), and the ones after it.
-    let left = |i: usize, url: &url::Url| -> Vec<String> {
-        let this = format!("{} {}", c.requests[i].method, path_of(url));
-        let rest = c.requests[i + 1..].iter().map(|r| {
-            let p = ctx
-                .url(&r.url)
-                .map(|u| path_of(&u))
-                .unwrap_or_else(|_| r.url.display());
-            format!("{} {p}", r.method)
-        });
-        std::iter::once(this).chain(rest).collect()
-    };
-    for (i, r) in c.requests.iter().enumerate() {
-        let url = match ctx.url(&r.url) {
-            Ok(u) => u,
-            Err(f) => return run.fail(f),
-        };
-        let body = match &r.body {
-            Some(b) => match ctx.expand(b) {
-                Ok(b) => Some(b),
-                Err(f) => return run.fail(f),
-            },
-            None => None,
-        };
-        let mut hdrs: Vec<(&str, String)> = Vec::new();
-        if let Some(ct) = &r.content_type {
-            hdrs.push(("content-type", ct.clone()));
-        }
-        if i == 0 {
-            run.url = url.to_string();
-        }
-        let resp = match ctx.fetch(true, r.method.clone(), &url, &hdrs, body).await {
-            Ok(x) => x,
-            Err(f) => return run.unanswered(WHAT, &r.method, &url, f, left(i, &url)),
-        };
-        if matches!(resp.status, 502..=504) {
-            return run.not_an_answer(WHAT, &r.method, &url, resp.status, left(i, &url));
-        }
-        run.answered(&r.method, &url, resp.status);
-        run.bytes += resp.body.len() as u64;
-        let on = format!("{} {}", r.method, path_of(&url));
-        run.checks.push(
-            CheckResult::new(
-                "error-status",
-                (400..500).contains(&resp.status),
-                "a 4xx answer to a bad request",
-                resp.status.to_string(),
-            )
-            .on(&on)
-            .warning(true),
-        );
-        let hits = leaks::scan(&resp.text(), &c.patterns);
-        run.checks.push(
-            CheckResult::new(
-                "no-leaks",
-                hits.is_empty(),
-                "no stack trace, SQL, file path or debug page",
-                if hits.is_empty() {
-                    "none".to_string()
-                } else {
-                    hits.iter()
-                        .map(|(n, t)| format!("{n} `{t}`"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                },
-            )
-            .on(&on),
-        );
-    }
-    run
 }
 
 /// One line for a failed check step: each failed rule once, with every
@@ -675,7 +396,7 @@ pub fn summarize_failures(checks: &[CheckResult]) -> String {
 
 /// Whether a failed check step failed by its rules (then its message is the
 /// summary of the failed rules), not because a request got no usable answer.
-pub fn failed_by_rules(step: &super::StepResult) -> bool {
+pub fn failed_by_rules(step: &StepResult) -> bool {
     step.kind != "request"
         && step.checks.iter().any(|c| c.is_failure())
         && step.message.as_deref() == Some(&summarize_failures(&step.checks))
@@ -766,18 +487,4 @@ fn elide(s: &str, max: usize) -> String {
     let head: String = s.chars().take(max / 2).collect();
     let tail: String = s.chars().skip(n - (max / 2 - 1)).collect();
     format!("{head}…{tail}")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::headers::HeaderRule;
-
-    #[test]
-    fn every_header_rule_can_be_accepted() {
-        let names = super::rule_names("security_headers");
-        for r in HeaderRule::ALL {
-            assert!(names.contains(&r.id()), "{}", r.id());
-        }
-        assert_eq!(names.len(), HeaderRule::ALL.len() + 1);
-    }
 }

@@ -5,7 +5,7 @@
 
 use http::header::HeaderMap;
 
-use crate::flow::CheckResult;
+use crate::outcome::CheckResult;
 pub use crate::vocab::headers::{HeaderRule, Level, PROFILES};
 
 /// Reads every value of a header, lossily (a target may send any bytes).

@@ -3,7 +3,7 @@
 //! becomes one. Below the runner and the checks, so neither imports the other.
 
 use super::Reason;
-use super::assert;
+use super::shorten::shorten;
 use crate::net::http::{ErrorKind, HttpError};
 
 /// Why an attempt produced no response.
@@ -35,7 +35,7 @@ pub(crate) fn failure_of(e: HttpError) -> Failure {
         ErrorKind::BodyTooLarge => Reason::BodyTooLarge,
         ErrorKind::Request => Reason::Request,
     };
-    Failure::new(reason, assert::shorten(&e.message))
+    Failure::new(reason, shorten(&e.message))
 }
 
 /// The envelope's `error.code` (`INVALID_CREDENTIALS`), when it is a short

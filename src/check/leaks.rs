@@ -3,7 +3,7 @@
 //! file can leave a group out, and the scan of one body. The list is documented
 //! in docs/probe-files.md; probe files add their own patterns.
 
-use crate::flow::CheckResult;
+use crate::outcome::CheckResult;
 pub use crate::vocab::leaks::{BUILTIN, EXPECTED, GROUPS, LeakPattern, builtin, catalogue};
 
 /// The verdict of `rule` on one error response body: every pattern that

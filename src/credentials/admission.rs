@@ -1,7 +1,7 @@
 //! The secrets a request carries and the credential guard's say on them:
 //! which secret variables a request holds, waiting for the guard's
 //! permission, and telling it what the answer said. Shared by request steps
-//! (the runner) and built-in checks; sits next to `credentials` (the guard).
+//! (the runner) and built-in checks; sits next to the guard (`credentials`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,10 +9,10 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::header::HeaderMap;
 
-use super::Reason;
-use super::credentials::{Guard, Refusal, Ticket, Verdict};
-use super::failure::{Failure, error_code};
-use super::fmt_duration;
+use super::{Guard, Refusal, Ticket, Verdict};
+use crate::outcome::Reason;
+use crate::outcome::failure::{Failure, error_code};
+use crate::vocab::fmt_duration;
 
 /// A secret variable and the forms a request can carry it in, computed once
 /// per run rather than for every request.

@@ -9,12 +9,167 @@
 //! whose backend is down) fails the check once, leaving the rest unjudged.
 
 use http::Method;
+use serde::Deserialize;
 
-use super::{CheckRun, Ctx, Fetched};
+use super::{CheckRun, Ctx, Cx, Fetched};
 use crate::builtins;
-use crate::config::CorsCheck;
-use crate::flow::failure::Failure;
-use crate::flow::{CheckResult, Reason};
+use crate::outcome::failure::Failure;
+use crate::outcome::{CheckResult, Reason};
+use crate::spanned::{S, pos_of};
+use crate::syntax::template::Template;
+
+/// Every rule id this check reports (what a findings file may name).
+pub const RULES: &[&str] = &[
+    "production-origin",
+    "preflight-status",
+    "allow-origin",
+    "allow-methods",
+    "allow-headers",
+    "allow-credentials",
+    "vary-origin",
+    "wildcard-with-credentials",
+    "foreign-origin-refused",
+    "http-origin-refused",
+    "localhost-origin-refused",
+];
+
+/// CORS semantics of one endpoint for one method.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Raw {
+    pub url: S<String>,
+    /// The method of the real request the preflight asks about (default GET).
+    #[serde(default)]
+    pub method: Option<S<String>>,
+    /// Headers the real request sends (`Access-Control-Request-Headers`).
+    #[serde(default)]
+    pub request_headers: Vec<S<String>>,
+    pub allowed_origins: Vec<S<String>>,
+    /// An origin that must be refused (default: a random `https://….invalid`).
+    #[serde(default)]
+    pub disallowed_origin: Option<S<String>>,
+    /// `true`: allowed origins must get `Access-Control-Allow-Credentials: true`;
+    /// `false`: they must not. Unset: not checked.
+    #[serde(default)]
+    pub credentials: Option<bool>,
+    /// Production rules: `http://` and `localhost` origins must be refused (default true).
+    #[serde(default)]
+    pub production: Option<bool>,
+    /// URL of a simple (non-preflighted) cross-origin GET to check as well.
+    #[serde(default)]
+    pub simple_request: Option<S<String>>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub url: Template,
+    pub method: http::Method,
+    /// Lower-case header names the real request sends.
+    pub request_headers: Vec<String>,
+    pub allowed_origins: Vec<Template>,
+    /// None: a random `https://smokeprobe-….invalid` per run.
+    pub disallowed_origin: Option<Template>,
+    pub credentials: Option<bool>,
+    pub production: bool,
+    pub simple_request: Option<Template>,
+}
+
+pub fn compile(c: &S<Raw>, cx: &mut impl Cx) -> Option<(Plan, Template)> {
+    let r = &c.value;
+    let url = cx.url(&r.url, "cors url", &["http", "https"]);
+    let method = cx.method(r.method.as_ref());
+    let mut request_headers = Vec::new();
+    for h in &r.request_headers {
+        cx.header_name(pos_of(h), &h.value);
+        request_headers.push(h.value.to_ascii_lowercase());
+    }
+    if r.allowed_origins.is_empty() {
+        cx.err(
+            pos_of(c),
+            "`cors` needs at least one entry in `allowed_origins`",
+        );
+    }
+    let mut allowed = Vec::new();
+    for o in &r.allowed_origins {
+        if let Some(t) = origin(o, cx) {
+            allowed.push(t);
+        }
+    }
+    let disallowed = match &r.disallowed_origin {
+        Some(o) => Some(origin(o, cx)?),
+        None => None,
+    };
+    let simple = match &r.simple_request {
+        Some(u) => {
+            Some(cx.url(u, "simple_request", &["http", "https"])?)
+        }
+        None => None,
+    };
+    let url = url?;
+    Some((
+        Plan {
+            url: url.clone(),
+            method,
+            request_headers,
+            allowed_origins: allowed,
+            disallowed_origin: disallowed,
+            credentials: r.credentials,
+            production: r.production.unwrap_or(true),
+            simple_request: simple,
+        },
+        url,
+    ))
+}
+
+/// An origin: scheme://host[:port], nothing after it (when static).
+fn origin(o: &S<String>, cx: &mut impl Cx) -> Option<Template> {
+    let t = cx.template(o)?;
+    if let Some((text, shown, blame)) = cx.known_value(&t) {
+        let ok = url::Url::parse(&text).is_ok_and(|u| {
+            matches!(u.scheme(), "http" | "https")
+                && u.host_str().is_some()
+                && (u.path() == "/" || u.path().is_empty())
+                && !text.trim_end_matches('/').ends_with(':')
+                && u.query().is_none()
+        }) && !text.ends_with('/');
+        if !ok {
+            let what = match blame {
+                Some(b) => format!("origin resolves to `{shown}` ({b}), which"),
+                None => format!("`{shown}`"),
+            };
+            cx.err(
+                pos_of(o),
+                format!("{what} is not an origin: write scheme://host[:port], e.g. https://app.example.com"),
+            );
+        }
+    }
+    Some(t)
+}
+
+/// One line on what the check will judge.
+pub fn describe(c: &Plan) -> String {
+    format!(
+        "{} from {} allowed origin(s){}{}{}",
+        c.method,
+        c.allowed_origins.len(),
+        match c.credentials {
+            Some(true) => ", with credentials",
+            Some(false) => ", without credentials",
+            None => "",
+        },
+        if c.production {
+            ", production rules"
+        } else {
+            ""
+        },
+        if c.simple_request.is_some() {
+            ", plus a simple GET"
+        } else {
+            ""
+        }
+    )
+}
+
 
 /// Methods a browser never preflights for, so they need not be listed.
 const SAFELISTED_METHODS: [&str; 3] = ["GET", "HEAD", "POST"];
@@ -100,7 +255,7 @@ fn answer(
     Some(resp)
 }
 
-pub(super) async fn run(c: &CorsCheck, ctx: &Ctx<'_>) -> CheckRun {
+pub(crate) async fn run(c: &Plan, ctx: &Ctx<'_>) -> CheckRun {
     let mut run = CheckRun::new(Reason::Assertion, c.url.display());
     let url = match ctx.url(&c.url) {
         Ok(u) => u,
@@ -255,7 +410,7 @@ fn dev_origin(origin: &str) -> Option<&'static str> {
 /// Rules for an origin that must be allowed; `preflight` false for a simple request.
 fn judge_allowed(
     run: &mut CheckRun,
-    c: &CorsCheck,
+    c: &Plan,
     r: &Fetched,
     origin: &str,
     on: &str,

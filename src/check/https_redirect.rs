@@ -4,17 +4,79 @@
 //! not an error. The whole chain is reported.
 
 use http::Method;
+use serde::Deserialize;
 
-use super::{CheckRun, Ctx, path_of};
-use crate::config::RedirectCheck;
-use crate::flow::failure::Failure;
-use crate::flow::{CheckResult, Reason};
+use super::{CheckRun, Ctx, Cx, path_of};
+use crate::outcome::failure::Failure;
+use crate::outcome::{CheckResult, Reason};
+use crate::spanned::{S, pos_of};
+use crate::syntax::template::Template;
+
+/// Every rule id this check reports (what a findings file may name).
+pub const RULES: &[&str] = &[
+    "permanent-redirect",
+    "location-https",
+    "same-host",
+    "same-path",
+    "final-answer",
+];
+
+/// `http://…` must answer a permanent redirect to the same URL over HTTPS.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Raw {
+    pub url: S<String>,
+    /// Accept 308 as well as 301 (default false).
+    #[serde(default)]
+    pub allow_308: bool,
+    /// Hops to follow to the final answer (default 5).
+    #[serde(default)]
+    pub max_hops: Option<S<i64>>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub url: Template,
+    pub allow_308: bool,
+    pub max_hops: u8,
+}
+
+pub fn compile(c: &S<Raw>, cx: &mut impl Cx) -> Option<(Plan, Template)> {
+    let r = &c.value;
+    let url = cx.url(&r.url, "https_redirect url", &["http"])?;
+    let max_hops = match &r.max_hops {
+        None => 5,
+        Some(n) if (1..=20).contains(&n.value) => n.value as u8,
+        Some(n) => {
+            cx.err(pos_of(n), "`max_hops` must be from 1 to 20");
+            5
+        }
+    };
+    Some((
+        Plan {
+            url: url.clone(),
+            allow_308: r.allow_308,
+            max_hops,
+        },
+        url,
+    ))
+}
+
+/// One line on what the check will judge.
+pub fn describe(r: &Plan) -> String {
+    format!(
+        "{} to https://, same host and path, ≤ {} hops",
+        if r.allow_308 { "301/308" } else { "301" },
+        r.max_hops
+    )
+}
+
 
 fn is_redirect(s: u16) -> bool {
     matches!(s, 301 | 302 | 303 | 307 | 308)
 }
 
-pub(super) async fn run(c: &RedirectCheck, ctx: &Ctx<'_>) -> CheckRun {
+pub(crate) async fn run(c: &Plan, ctx: &Ctx<'_>) -> CheckRun {
     let mut run = CheckRun::new(Reason::Redirect, c.url.display());
     let start = match ctx.url(&c.url) {
         Ok(u) => u,
@@ -29,7 +91,7 @@ pub(super) async fn run(c: &RedirectCheck, ctx: &Ctx<'_>) -> CheckRun {
     }
     const WHAT: &str = "no answer to judge the redirect";
     const TARGET: &str = "the redirect's target did not answer";
-    let all = crate::flow::checks::rule_names("https_redirect");
+    let all = RULES;
     let get = Method::GET;
     let first = match ctx.fetch(true, get.clone(), &start, &[], None).await {
         Ok(r) => r,

@@ -8,13 +8,61 @@
 //! its `index.html` and 200, and that is not an API description.
 
 use http::Method;
+use serde::Deserialize;
 
-use super::{CheckRun, Ctx, Fetched, path_of};
-use crate::config::{ApiDocsCheck, Level};
-use crate::flow::failure::Failure;
-use crate::flow::{CheckResult, Reason};
+use super::{CheckRun, Ctx, Cx, Fetched, level_word, path_of};
+use crate::outcome::failure::Failure;
+use crate::outcome::{CheckResult, Reason};
+use crate::spanned::S;
+use crate::syntax::template::Template;
+use crate::vocab::headers::Level;
 
-pub(super) const RULE: &str = "api-docs-public";
+const RULE: &str = "api-docs-public";
+
+/// The one rule this check reports.
+pub const RULES: &[&str] = &[RULE];
+
+/// The API description (`/openapi.json`, `/docs`, `/redoc`) under an API base
+/// must not be public.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Raw {
+    pub base: S<String>,
+    /// `warning` (default) or `required`.
+    #[serde(default)]
+    pub level: Option<S<String>>,
+}
+
+/// `/openapi.json`, `/docs` and `/redoc` under `base` must not be served.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub base: Template,
+    /// `Required` or `Warning`.
+    pub level: Level,
+}
+
+pub fn compile(c: &S<Raw>, cx: &mut impl Cx) -> Option<(Plan, Template)> {
+    let r = &c.value;
+    let base = cx.url(&r.base, "api_docs base", &["http", "https"]);
+    let level = cx.level(r.level.as_ref());
+    let base = base?;
+    Some((
+        Plan {
+            base: base.clone(),
+            level,
+        },
+        base,
+    ))
+}
+
+/// One line on what the check will judge.
+pub fn describe(d: &Plan) -> String {
+    format!(
+        "/openapi.json, /docs and /redoc not public ({})",
+        level_word(d.level)
+    )
+}
+
 
 const EXPECTED: &str = "not public in production";
 
@@ -31,7 +79,7 @@ const DOCS: [(&str, Doc); 3] = [
     ("/redoc", Doc::Redoc),
 ];
 
-pub(super) async fn run(c: &ApiDocsCheck, ctx: &Ctx<'_>) -> CheckRun {
+pub(crate) async fn run(c: &Plan, ctx: &Ctx<'_>) -> CheckRun {
     let base = match ctx.expand(&c.base) {
         Ok(b) => b,
         Err(f) => return CheckRun::new(Reason::Assertion, c.base.display()).fail(f),

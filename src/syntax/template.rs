@@ -338,6 +338,32 @@ fn push_builtin(out: &mut String, b: &Builtin, scope: &dyn Scope) {
     }
 }
 
+/// The URL a request goes to, from its template and what the template
+/// expanded to at run time: it must be `http://` or `https://`. Compile time
+/// checks every URL whose start it knows; this catches the ones that start
+/// with a capture (`${photo_url}` captured as `/storage/…` or `shop.example/…`)
+/// with a reason that says so, rather than a parse error or a failure to
+/// connect to scheme `shop.example`.
+pub fn http_url(t: &Template, expanded: &str) -> Result<url::Url, String> {
+    let from = match t.parts.first() {
+        Some(Part::Var(n)) => format!(" (built from `${{{n}}}`)"),
+        _ => String::new(),
+    };
+    let no_scheme = || {
+        let hint = if expanded.starts_with('/') {
+            ": it is a path; put the site's base in front of it"
+        } else {
+            ""
+        };
+        format!("URL `{expanded}`{from} does not start with http:// or https://{hint}")
+    };
+    match url::Url::parse(expanded) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") => Ok(u),
+        Ok(_) | Err(url::ParseError::RelativeUrlWithoutBase) => Err(no_scheme()),
+        Err(e) => Err(format!("invalid URL `{expanded}`{from}: {e}")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

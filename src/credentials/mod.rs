@@ -19,6 +19,8 @@
 //! The limit, documented in docs/reliability.md: N separate processes
 //! without a shared state directory can still send N attempts.
 
+pub(crate) mod admission;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};

@@ -16,10 +16,109 @@ use std::sync::LazyLock;
 use http::Method;
 use regex::Regex;
 
-use super::{CheckRun, Ctx, Fetched, path_of};
-use crate::config::FrontendCheck;
-use crate::flow::failure::Failure;
-use crate::flow::{CheckResult, NotFetched, Reason};
+use serde::Deserialize;
+
+use super::{CheckRun, Ctx, Cx, Fetched, path_of};
+use crate::outcome::failure::Failure;
+use crate::outcome::{CheckResult, NotFetched, Reason};
+use crate::spanned::{S, pos_of};
+use crate::syntax::RawSize;
+use crate::syntax::template::Template;
+
+/// Every rule id this check reports (what a findings file may name).
+pub const RULES: &[&str] = &[
+    "html",
+    "asset-status",
+    "asset-type",
+    "compression",
+    "no-source-map",
+    "bundle-size",
+    "bundle-size-compressed",
+];
+
+/// The SPA's HTML and the assets it references.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Raw {
+    pub url: S<String>,
+    /// Budget for the sum of the assets' uncompressed sizes.
+    #[serde(default)]
+    pub max_total: Option<S<RawSize>>,
+    /// Budget for the sum of the assets' sizes as transferred (compressed).
+    #[serde(default)]
+    pub max_total_compressed: Option<S<RawSize>>,
+    /// Assets of 1 KiB or more must be served compressed (default true).
+    #[serde(default)]
+    pub require_compression: Option<bool>,
+    /// Source maps may be served (default false).
+    #[serde(default)]
+    pub allow_source_maps: bool,
+    /// Other hosts whose assets are fetched and judged like the site's own
+    /// (default none: third-party assets are listed, never fetched).
+    #[serde(default)]
+    pub third_party: Vec<S<String>>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub url: Template,
+    pub max_total: Option<u64>,
+    pub max_total_compressed: Option<u64>,
+    pub require_compression: bool,
+    pub allow_source_maps: bool,
+    /// Host names (lowercase) whose assets are fetched and judged like own.
+    pub third_party: Vec<String>,
+}
+
+pub fn compile(c: &S<Raw>, cx: &mut impl Cx) -> Option<(Plan, Template)> {
+    let r = &c.value;
+    let url = cx.url(&r.url, "frontend url", &["http", "https"]);
+    let max_total = match &r.max_total {
+        Some(s) => Some(cx.size(pos_of(s), &s.value)?),
+        None => None,
+    };
+    let max_total_compressed = match &r.max_total_compressed {
+        Some(s) => Some(cx.size(pos_of(s), &s.value)?),
+        None => None,
+    };
+    let third_party = cx.hosts(&r.third_party);
+    let url = url?;
+    Some((
+        Plan {
+            url: url.clone(),
+            max_total,
+            max_total_compressed,
+            require_compression: r.require_compression.unwrap_or(true),
+            allow_source_maps: r.allow_source_maps,
+            third_party,
+        },
+        url,
+    ))
+}
+
+/// One line on what the check will judge.
+pub fn describe(f: &Plan) -> String {
+    format!(
+        "{}{}{}{}",
+        if f.third_party.is_empty() {
+            "own assets".to_string()
+        } else {
+            format!("own assets and those on {}", f.third_party.join(", "))
+        },
+        f.max_total
+            .map(|m| format!(", ≤ {m} bytes uncompressed"))
+            .unwrap_or_default(),
+        f.max_total_compressed
+            .map(|m| format!(", ≤ {m} bytes transferred"))
+            .unwrap_or_default(),
+        if f.allow_source_maps {
+            ""
+        } else {
+            ", no source maps"
+        }
+    )
+}
+
 
 /// Assets smaller than this need not be compressed.
 const COMPRESS_FROM: u64 = 1024;
@@ -225,7 +324,7 @@ fn kb(n: u64) -> String {
     }
 }
 
-pub(super) async fn run(c: &FrontendCheck, ctx: &Ctx<'_>) -> CheckRun {
+pub(crate) async fn run(c: &Plan, ctx: &Ctx<'_>) -> CheckRun {
     let mut run = CheckRun::new(Reason::Assertion, c.url.display());
     let url = match ctx.url(&c.url) {
         Ok(u) => u,
@@ -334,7 +433,7 @@ pub(super) async fn run(c: &FrontendCheck, ctx: &Ctx<'_>) -> CheckRun {
 
 /// The rules a frontend check judges, for listing what an unanswered page
 /// leaves unjudged.
-fn rules_of(c: &FrontendCheck) -> Vec<&'static str> {
+fn rules_of(c: &Plan) -> Vec<&'static str> {
     let mut rules = vec!["html", "asset-status", "asset-type"];
     if c.require_compression {
         rules.push("compression");
@@ -402,7 +501,7 @@ struct Totals {
 /// Fetches one of the page's own assets and judges it: `asset-status`,
 /// `asset-type`, `compression`, then its source map.
 async fn judge_asset(
-    c: &FrontendCheck,
+    c: &Plan,
     ctx: &Ctx<'_>,
     run: &mut CheckRun,
     url: &url::Url,
@@ -499,7 +598,7 @@ async fn judge_asset(
 /// `no-source-map`: the map an asset names (a header, its closing comment, or
 /// `<asset>.map`) must not be served.
 async fn source_map(
-    c: &FrontendCheck,
+    c: &Plan,
     ctx: &Ctx<'_>,
     run: &mut CheckRun,
     url: &url::Url,
@@ -583,7 +682,7 @@ async fn source_map(
 }
 
 /// `bundle-size` and `bundle-size-compressed` over the judged assets.
-fn push_totals(c: &FrontendCheck, run: &mut CheckRun, t: &Totals) {
+fn push_totals(c: &Plan, run: &mut CheckRun, t: &Totals) {
     // The totals are the site's own bundle (and opted-in hosts'): third-party
     // files are someone else's weight.
     let label = format!("{} asset(s)", t.judged);

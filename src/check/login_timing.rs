@@ -20,15 +20,158 @@ use std::time::Duration;
 
 use http::Method;
 
-use super::{CheckRun, Ctx, path_of};
+use serde::Deserialize;
+
+use super::{CheckRun, Ctx, Cx, level_word, path_of};
 use crate::builtins::random_alnum;
-use crate::config::{Level, LoginTimingCheck};
-use crate::flow::failure::{Failure, error_code};
-use crate::flow::{CheckResult, Reason, fmt_duration};
+use crate::outcome::failure::{Failure, error_code};
+use crate::outcome::{CheckResult, Reason};
+use crate::spanned::{S, pos_of};
+use crate::syntax::template::Template;
+use crate::vocab::fmt_duration;
+use crate::vocab::headers::Level;
 
-pub(super) const RULE: &str = "login-timing";
+const RULE: &str = "login-timing";
 
-pub(super) async fn run(c: &LoginTimingCheck, ctx: &Ctx<'_>) -> CheckRun {
+/// The one rule this check reports.
+pub const RULES: &[&str] = &[RULE];
+
+/// Logins of a random unknown user and of the probe's real account must take
+/// about the same time (user enumeration by timing).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Raw {
+    /// The login endpoint (JSON POST).
+    pub url: S<String>,
+    /// The real account's user name (sent as is).
+    pub username: S<String>,
+    /// The real account's password: must come from a secret variable.
+    pub password: S<String>,
+    /// JSON member names of the body (default `username` and `password`).
+    #[serde(default)]
+    pub username_field: Option<S<String>>,
+    #[serde(default)]
+    pub password_field: Option<S<String>>,
+    /// Logins of each kind per run (default 5, 3 to 20).
+    #[serde(default)]
+    pub samples: Option<S<i64>>,
+    /// A finding when the slower median is more than this many times the
+    /// faster one (default 3) …
+    #[serde(default)]
+    pub factor: Option<S<f64>>,
+    /// … and at least this much slower (default 20ms).
+    #[serde(default)]
+    pub floor: Option<S<String>>,
+    /// `warning` (default) or `required`.
+    #[serde(default)]
+    pub level: Option<S<String>>,
+}
+
+/// The median login time of a random unknown user against the probe's real,
+/// correct login (never a wrong password for the real account).
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub url: Template,
+    pub username: Template,
+    /// References a secret variable (checked at compile time), so every
+    /// request carrying it passes the credential guard.
+    pub password: Template,
+    pub username_field: String,
+    pub password_field: String,
+    /// Logins of each kind per run.
+    pub samples: u32,
+    /// A finding needs the slower median over `factor` × the faster one …
+    pub factor: f64,
+    /// … and more than `floor` apart.
+    pub floor: Duration,
+    /// `Required` or `Warning`.
+    pub level: Level,
+}
+
+pub fn compile(c: &S<Raw>, cx: &mut impl Cx) -> Option<(Plan, Template)> {
+    let r = &c.value;
+    let url = cx.url(&r.url, "login_timing url", &["http", "https"]);
+    let username = cx.template(&r.username);
+    let password = cx.template(&r.password);
+    if let Some(p) = &password
+        && !p.var_names().any(|n| cx.is_secret_var(n))
+    {
+        cx.err(
+            pos_of(&r.password),
+            "`password` must come from a secret variable (e.g. `${password}` with `password: { secret: true }` under `vars:`): the credential guard then never sends a refused password again",
+        );
+    }
+    let mut field = |f: Option<&S<String>>, default: &str| match f {
+        None => default.to_string(),
+        Some(f) if !f.value.trim().is_empty() => f.value.clone(),
+        Some(f) => {
+            cx.err(pos_of(f), "a JSON member name cannot be empty");
+            default.to_string()
+        }
+    };
+    let username_field = field(r.username_field.as_ref(), "username");
+    let password_field = field(r.password_field.as_ref(), "password");
+    if username_field == password_field {
+        cx.err(
+            pos_of(c),
+            format!("`username_field` and `password_field` are both `{username_field}`"),
+        );
+    }
+    let samples = match &r.samples {
+        None => 5,
+        Some(n) if (3..=20).contains(&n.value) => n.value as u32,
+        Some(n) => {
+            cx.err(
+                pos_of(n),
+                "`samples` must be from 3 to 20 (logins of each kind per run)",
+            );
+            5
+        }
+    };
+    let factor = match &r.factor {
+        None => 3.0,
+        Some(f) if f.value.is_finite() && f.value > 1.0 && f.value <= 1000.0 => f.value,
+        Some(f) => {
+            cx.err(
+                pos_of(f),
+                "`factor` must be a number above 1 and at most 1000 (e.g. 3: the slower median is over 3 times the faster)",
+            );
+            3.0
+        }
+    };
+    let floor = cx.duration_or(r.floor.as_ref(), std::time::Duration::from_millis(20));
+    let level = cx.level(r.level.as_ref());
+    let url = url?;
+    Some((
+        Plan {
+            url: url.clone(),
+            username: username?,
+            password: password?,
+            username_field,
+            password_field,
+            samples,
+            factor,
+            floor,
+            level,
+        },
+        url,
+    ))
+}
+
+/// One line on what the check will judge.
+pub fn describe(t: &Plan) -> String {
+    format!(
+        "{} unknown-user and {} real logins: medians not over ×{} and {} apart ({})",
+        t.samples,
+        t.samples,
+        t.factor,
+        fmt_duration(t.floor),
+        level_word(t.level)
+    )
+}
+
+
+pub(crate) async fn run(c: &Plan, ctx: &Ctx<'_>) -> CheckRun {
     let mut run = CheckRun::new(Reason::Assertion, c.url.display());
     let (url, username, password) = match (
         ctx.url(&c.url),
