@@ -1,6 +1,8 @@
-//! The module layering, checked: `config` names nothing from `flow`,
-//! `vocab` (below both) names neither, and nothing under `flow/` but its
-//! `mod.rs` names the runner (no runner <-> checks circle).
+//! The module layering, checked: `config` names nothing from `flow`;
+//! `check` (the built-in check kinds, below both) names neither; what the
+//! checks need sits lower still and names none of the three (`syntax`,
+//! `spanned`, `outcome`, `credentials`), nor does `vocab`; and nothing under
+//! `flow/` but its `mod.rs` names the runner.
 
 use std::path::Path;
 
@@ -24,6 +26,26 @@ fn code_lines(dir: &Path) -> Vec<(String, String)> {
         }
     }
     out
+}
+
+/// The lines of `dirs` (directories or files under `src/`) that name any of
+/// `above` (`crate::config`, `config::` after `super`/`crate`, …).
+fn naming(dirs: &[&str], above: &[&str]) -> Vec<(String, String)> {
+    dirs.iter()
+        .flat_map(|d| {
+            let p = src(d);
+            if p.is_dir() {
+                code_lines(&p)
+            } else {
+                let text = std::fs::read_to_string(&p).unwrap();
+                text.lines()
+                    .filter(|l| !l.trim_start().starts_with("//"))
+                    .map(|l| (p.display().to_string(), l.to_string()))
+                    .collect()
+            }
+        })
+        .filter(|(_, l)| above.iter().any(|a| l.contains(&format!("crate::{a}"))))
+        .collect()
 }
 
 fn src(sub: &str) -> std::path::PathBuf {
@@ -56,4 +78,19 @@ fn nothing_under_flow_names_the_runner() {
         .filter(|(_, l)| l.contains("runner::"))
         .collect();
     assert!(bad.is_empty(), "imports of the runner under flow/: {bad:?}");
+}
+
+#[test]
+fn check_names_nothing_from_config_or_flow() {
+    let bad = naming(&["check"], &["config", "flow"]);
+    assert!(bad.is_empty(), "check imports from above: {bad:?}");
+}
+
+#[test]
+fn what_the_checks_need_names_nothing_above_it() {
+    let bad = naming(
+        &["syntax", "spanned.rs", "outcome", "credentials"],
+        &["config", "flow", "check"],
+    );
+    assert!(bad.is_empty(), "imports from above: {bad:?}");
 }
