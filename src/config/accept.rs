@@ -5,7 +5,7 @@
 //! that does not exist is an error rather than an entry that silently
 //! matches nothing.
 //!
-//! Which rules a check kind has is the check's business (`flow::checks`);
+//! Which rules a check kind has is the check's business (`check::rule_names`);
 //! the caller passes that knowledge in (`rules_of`), so config still knows
 //! nothing of the flow layer.
 

@@ -2,7 +2,7 @@
 //! server file paths, framework debug pages) and its groups, which a probe
 //! file can leave out. The list is documented in docs/probe-files.md; probe
 //! files add their own patterns. Shared by the compiler (`ignore:` groups)
-//! and the scans in `flow::checks::leaks`.
+//! and the scans in `check::leaks`.
 
 use regex::Regex;
 

@@ -1,7 +1,7 @@
-//! Words the probe-file compiler (`config`) and the runner (`flow`) both
-//! speak: the security-header rules and profiles, the error-leak catalogue,
-//! and how a duration is written. Below both, importing neither, so `config`
-//! needs nothing from `flow`.
+//! Words the probe-file compiler (`config`), the check kinds (`check`) and
+//! the runner (`flow`) all speak: the security-header rules and profiles,
+//! the error-leak catalogue, and how a duration is written. Below all three,
+//! importing none.
 
 pub mod headers;
 pub mod leaks;
