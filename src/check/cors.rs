@@ -255,31 +255,25 @@ fn answer(
     Some(resp)
 }
 
-pub(crate) async fn run(c: &Plan, ctx: &Ctx<'_>) -> CheckRun {
-    let mut run = CheckRun::new(Reason::Assertion, c.url.display());
-    let url = match ctx.url(&c.url) {
-        Ok(u) => u,
-        Err(f) => return run.fail(f),
-    };
-    run.url = url.to_string();
+/// An origin that must be refused: (its rule, the origin, whether the probe
+/// made it up).
+type Refused = (&'static str, String, bool);
+
+/// The allowed origins as a browser sends them, and the origins that must
+/// be refused: a foreign one (made up unless the step names one) and, in
+/// production, `http://` and `localhost` ones; an origin the probe file
+/// allows is judged as allowed, never as refused.
+fn origins(c: &Plan, ctx: &Ctx<'_>) -> Result<(Vec<String>, Vec<Refused>), Failure> {
     let mut allowed: Vec<String> = Vec::new();
     for t in &c.allowed_origins {
-        match ctx.expand(t) {
-            Ok(o) => {
-                let o = serialized(&o);
-                if !allowed.contains(&o) {
-                    allowed.push(o);
-                }
-            }
-            Err(f) => return run.fail(f),
+        let o = serialized(&ctx.expand(t)?);
+        if !allowed.contains(&o) {
+            allowed.push(o);
         }
     }
     // Only an origin the probe made up proves that any origin is echoed.
     let (foreign, invented) = match &c.disallowed_origin {
-        Some(t) => match ctx.expand(t) {
-            Ok(o) => (serialized(&o), false),
-            Err(f) => return run.fail(f),
-        },
+        Some(t) => (serialized(&ctx.expand(t)?), false),
         None => (
             format!("https://smokeprobe-{}.invalid", builtins::random_hex(8)),
             true,
@@ -301,6 +295,12 @@ pub(crate) async fn run(c: &Plan, ctx: &Ctx<'_>) -> CheckRun {
     }
     // The probe file allows it: judged as allowed, never as refused.
     refused.retain(|(_, o, _)| !allowed.contains(o));
+    Ok((allowed, refused))
+}
+
+/// The rules the check will judge: what a request that gets no answer
+/// leaves unjudged.
+fn rules_of(c: &Plan, refused: &[Refused]) -> Vec<&'static str> {
     let mut rules = vec!["preflight-status", "allow-origin", "allow-methods"];
     if !c.request_headers.is_empty() {
         rules.push("allow-headers");
@@ -313,6 +313,21 @@ pub(crate) async fn run(c: &Plan, ctx: &Ctx<'_>) -> CheckRun {
     if c.simple_request.is_some() && !rules.contains(&"foreign-origin-refused") {
         rules.push("foreign-origin-refused");
     }
+    rules
+}
+
+pub(crate) async fn run(c: &Plan, ctx: &Ctx<'_>) -> CheckRun {
+    let mut run = CheckRun::new(Reason::Assertion, c.url.display());
+    let url = match ctx.url(&c.url) {
+        Ok(u) => u,
+        Err(f) => return run.fail(f),
+    };
+    run.url = url.to_string();
+    let (allowed, refused) = match origins(c, ctx) {
+        Ok(o) => o,
+        Err(f) => return run.fail(f),
+    };
+    let rules = rules_of(c, &refused);
 
     // A preflight as a browser sends it for the configured request. Only
     // headers are read: a body (a preflight's, or a broken feed's) is never
@@ -364,32 +379,46 @@ pub(crate) async fn run(c: &Plan, ctx: &Ctx<'_>) -> CheckRun {
         judge_refused(&mut run, &resp, rule, &origin, invented, &on);
     }
 
-    if let Some(t) = &c.simple_request {
-        let simple = match ctx.url(t) {
-            Ok(u) => u,
-            Err(f) => return run.fail(f),
-        };
-        let get = Method::GET;
-        if let Some(origin) = allowed.first() {
-            let on = format!("GET from {origin}");
-            let h = [("origin", origin.clone())];
-            let got = ctx.fetch_head(get.clone(), &simple, &h).await;
-            let Some(r) = answer(&mut run, got, &get, &simple, &rules, false) else {
-                return run;
-            };
-            judge_allowed(&mut run, c, &r, origin, &on, false);
-        }
-        // From a refused origin no Allow-Origin is the right answer whatever
-        // the status (the application ran, and the browser blocks it).
-        let origin = format!("https://smokeprobe-{}.invalid", builtins::random_hex(8));
+    match &c.simple_request {
+        Some(t) => simple_request(run, c, ctx, t, allowed.first(), &rules).await,
+        None => run,
+    }
+}
+
+/// A simple (non-preflighted) GET from the first allowed origin, judged as
+/// allowed, and one from a made-up origin, judged as refused.
+async fn simple_request(
+    mut run: CheckRun,
+    c: &Plan,
+    ctx: &Ctx<'_>,
+    t: &Template,
+    first_allowed: Option<&String>,
+    rules: &[&str],
+) -> CheckRun {
+    let simple = match ctx.url(t) {
+        Ok(u) => u,
+        Err(f) => return run.fail(f),
+    };
+    let get = Method::GET;
+    if let Some(origin) = first_allowed {
+        let on = format!("GET from {origin}");
         let h = [("origin", origin.clone())];
         let got = ctx.fetch_head(get.clone(), &simple, &h).await;
-        let Some(r) = answer(&mut run, got, &get, &simple, &rules, true) else {
+        let Some(r) = answer(&mut run, got, &get, &simple, rules, false) else {
             return run;
         };
-        let on = format!("GET from {origin}");
-        judge_refused(&mut run, &r, "foreign-origin-refused", &origin, true, &on);
+        judge_allowed(&mut run, c, &r, origin, &on, false);
     }
+    // From a refused origin no Allow-Origin is the right answer whatever
+    // the status (the application ran, and the browser blocks it).
+    let origin = format!("https://smokeprobe-{}.invalid", builtins::random_hex(8));
+    let h = [("origin", origin.clone())];
+    let got = ctx.fetch_head(get.clone(), &simple, &h).await;
+    let Some(r) = answer(&mut run, got, &get, &simple, rules, true) else {
+        return run;
+    };
+    let on = format!("GET from {origin}");
+    judge_refused(&mut run, &r, "foreign-origin-refused", &origin, true, &on);
     run
 }
 
@@ -446,56 +475,8 @@ fn judge_allowed(
         run.checks.push(wildcard_with_credentials(on));
     }
     if preflight {
-        let methods = list(r.header("access-control-allow-methods"));
-        let m = c.method.as_str();
-        let covered = SAFELISTED_METHODS.contains(&m)
-            || methods.iter().any(|x| x.eq_ignore_ascii_case(m))
-            || (methods.iter().any(|x| x == "*") && !creds);
-        run.checks.push(
-            CheckResult::new(
-                "allow-methods",
-                covered,
-                format!("{m} allowed"),
-                if methods.is_empty() {
-                    "no Access-Control-Allow-Methods".into()
-                } else {
-                    format!("`{}`", methods.join(", ").to_uppercase())
-                },
-            )
-            .on(on),
-        );
-        let allowed = list(r.header("access-control-allow-headers"));
-        let star = allowed.iter().any(|x| x == "*") && !creds;
-        let missing: Vec<&String> = c
-            .request_headers
-            .iter()
-            .filter(|h| !SAFELISTED_HEADERS.contains(&h.as_str()))
-            // `*` never covers Authorization.
-            .filter(|h| !(allowed.contains(h) || (star && h.as_str() != "authorization")))
-            .collect();
-        if !c.request_headers.is_empty() {
-            run.checks.push(
-                CheckResult::new(
-                    "allow-headers",
-                    missing.is_empty(),
-                    format!("{} allowed", c.request_headers.join(", ")),
-                    if missing.is_empty() {
-                        format!("`{}`", allowed.join(", "))
-                    } else {
-                        format!(
-                            "{} missing from `{}`",
-                            missing
-                                .iter()
-                                .map(|s| s.as_str())
-                                .collect::<Vec<_>>()
-                                .join(", "),
-                            allowed.join(", ")
-                        )
-                    },
-                )
-                .on(on),
-            );
-        }
+        run.checks.push(allow_methods(c, r, creds).on(on));
+        run.checks.extend(allow_headers(c, r, creds).map(|v| v.on(on)));
     }
     if let Some(want) = c.credentials {
         run.checks.push(
@@ -531,6 +512,59 @@ fn judge_allowed(
             .on(on),
         );
     }
+}
+
+/// `allow-methods`: a preflight's answer covers the request's method.
+fn allow_methods(c: &Plan, r: &Fetched, creds: bool) -> CheckResult {
+    let methods = list(r.header("access-control-allow-methods"));
+    let m = c.method.as_str();
+    let covered = SAFELISTED_METHODS.contains(&m)
+        || methods.iter().any(|x| x.eq_ignore_ascii_case(m))
+        || (methods.iter().any(|x| x == "*") && !creds);
+    CheckResult::new(
+        "allow-methods",
+        covered,
+        format!("{m} allowed"),
+        if methods.is_empty() {
+            "no Access-Control-Allow-Methods".into()
+        } else {
+            format!("`{}`", methods.join(", ").to_uppercase())
+        },
+    )
+}
+
+/// `allow-headers`, when the request sends headers: a preflight's answer
+/// covers every one a browser would list.
+fn allow_headers(c: &Plan, r: &Fetched, creds: bool) -> Option<CheckResult> {
+    let allowed = list(r.header("access-control-allow-headers"));
+    let star = allowed.iter().any(|x| x == "*") && !creds;
+    let missing: Vec<&String> = c
+        .request_headers
+        .iter()
+        .filter(|h| !SAFELISTED_HEADERS.contains(&h.as_str()))
+        // `*` never covers Authorization.
+        .filter(|h| !(allowed.contains(h) || (star && h.as_str() != "authorization")))
+        .collect();
+    (!c.request_headers.is_empty()).then(|| {
+        CheckResult::new(
+            "allow-headers",
+            missing.is_empty(),
+            format!("{} allowed", c.request_headers.join(", ")),
+            if missing.is_empty() {
+                format!("`{}`", allowed.join(", "))
+            } else {
+                format!(
+                    "{} missing from `{}`",
+                    missing
+                        .iter()
+                        .map(|s| s.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    allowed.join(", ")
+                )
+            },
+        )
+    })
 }
 
 fn wildcard_with_credentials(on: &str) -> CheckResult {

@@ -324,6 +324,31 @@ fn kb(n: u64) -> String {
     }
 }
 
+/// `html`: the page answers 200 `text/html`. Whether it does (then its
+/// assets are judged).
+fn judge_page(run: &mut CheckRun, page: &Fetched, on: &str) -> bool {
+    let ct = page.header("content-type").unwrap_or_default();
+    let is_html = ct.to_ascii_lowercase().starts_with("text/html");
+    run.checks.push(
+        CheckResult::new(
+            "html",
+            page.status == 200 && is_html,
+            "200 text/html",
+            format!(
+                "{} {}",
+                page.status,
+                if ct.is_empty() {
+                    "no content type"
+                } else {
+                    &ct
+                }
+            ),
+        )
+        .on(on),
+    );
+    page.status == 200 && is_html
+}
+
 pub(crate) async fn run(c: &Plan, ctx: &Ctx<'_>) -> CheckRun {
     let mut run = CheckRun::new(Reason::Assertion, c.url.display());
     let url = match ctx.url(&c.url) {
@@ -359,31 +384,12 @@ pub(crate) async fn run(c: &Plan, ctx: &Ctx<'_>) -> CheckRun {
     }
     run.answered(&get, &url, root.status);
     run.bytes += root.body.len() as u64;
-    let on = path_of(&url);
-    let ct = root.header("content-type").unwrap_or_default();
-    let is_html = ct.to_ascii_lowercase().starts_with("text/html");
-    run.checks.push(
-        CheckResult::new(
-            "html",
-            root.status == 200 && is_html,
-            "200 text/html",
-            format!(
-                "{} {}",
-                root.status,
-                if ct.is_empty() {
-                    "no content type"
-                } else {
-                    &ct
-                }
-            ),
-        )
-        .on(&on),
-    );
+    let page_ok = judge_page(&mut run, &root, &path_of(&url));
     let html = match page_html(&root, &url, ctx.max_body) {
         Ok(h) => h,
         Err(f) => return run.broken(f),
     };
-    if !is_html || root.status != 200 {
+    if !page_ok {
         return run;
     }
     let refs = assets(&html);

@@ -6,7 +6,7 @@
 use http::Method;
 use serde::Deserialize;
 
-use super::{CheckRun, Ctx, Cx, path_of};
+use super::{CheckRun, Ctx, Cx, Fetched, path_of};
 use crate::outcome::failure::Failure;
 use crate::outcome::{CheckResult, Reason};
 use crate::spanned::{S, pos_of};
@@ -90,20 +90,18 @@ pub(crate) async fn run(c: &Plan, ctx: &Ctx<'_>) -> CheckRun {
         ));
     }
     const WHAT: &str = "no answer to judge the redirect";
-    const TARGET: &str = "the redirect's target did not answer";
-    let all = RULES;
     let get = Method::GET;
     let first = match ctx.fetch(true, get.clone(), &start, &[], None).await {
         Ok(r) => r,
         Err(f) => {
-            let left = run.unjudged(all);
+            let left = run.unjudged(RULES);
             return run.unanswered(WHAT, &get, &start, f, left);
         }
     };
     if first.status >= 500 {
         // A 502 on port 80 says nothing of a redirect (nor that the site
         // "answers over plain HTTP").
-        let left = run.unjudged(all);
+        let left = run.unjudged(RULES);
         return run.not_an_answer(WHAT, &get, &start, first.status, left);
     }
     run.answered(&get, &start, first.status);
@@ -129,10 +127,24 @@ pub(crate) async fn run(c: &Plan, ctx: &Ctx<'_>) -> CheckRun {
     if !is_redirect(first.status) {
         return run;
     }
+    match judge_location(&mut run, &start, &first, &on) {
+        Some(next) => follow(run, c, ctx, next, &on).await,
+        None => run,
+    }
+}
+
+/// The first redirect's `Location`: on https://, same host and path as
+/// `start`. The URL it names, to follow, when there is a usable one.
+fn judge_location(
+    run: &mut CheckRun,
+    start: &url::Url,
+    first: &Fetched,
+    on: &str,
+) -> Option<url::Url> {
     let Some(loc) = first.header("location") else {
         run.checks
-            .push(CheckResult::new("location-https", false, "a Location header", "none").on(&on));
-        return run;
+            .push(CheckResult::new("location-https", false, "a Location header", "none").on(on));
+        return None;
     };
     let next = match start.join(&loc) {
         Ok(u) => u,
@@ -144,9 +156,9 @@ pub(crate) async fn run(c: &Plan, ctx: &Ctx<'_>) -> CheckRun {
                     "a valid https:// Location",
                     format!("`{loc}` ({e})"),
                 )
-                .on(&on),
+                .on(on),
             );
-            return run;
+            return None;
         }
     };
     run.checks.push(
@@ -156,7 +168,7 @@ pub(crate) async fn run(c: &Plan, ctx: &Ctx<'_>) -> CheckRun {
             "Location on https://",
             format!("`{next}`"),
         )
-        .on(&on),
+        .on(on),
     );
     run.checks.push(
         CheckResult::new(
@@ -165,20 +177,31 @@ pub(crate) async fn run(c: &Plan, ctx: &Ctx<'_>) -> CheckRun {
             format!("host {}", start.host_str().unwrap_or("")),
             format!("host {}", next.host_str().unwrap_or("")),
         )
-        .on(&on),
+        .on(on),
     );
     run.checks.push(
         CheckResult::new(
             "same-path",
-            path_of(&next) == path_of(&start),
-            format!("path {}", path_of(&start)),
+            path_of(&next) == path_of(start),
+            format!("path {}", path_of(start)),
             format!("path {}", path_of(&next)),
         )
-        .on(&on),
+        .on(on),
     );
+    Some(next)
+}
 
-    // Follow the chain to the final answer.
-    let mut url = next;
+/// Follows the chain from `url` (the first redirect's target) to the final
+/// answer, at most `max_hops` redirects in all.
+async fn follow(
+    mut run: CheckRun,
+    c: &Plan,
+    ctx: &Ctx<'_>,
+    mut url: url::Url,
+    on: &str,
+) -> CheckRun {
+    const TARGET: &str = "the redirect's target did not answer";
+    let get = Method::GET;
     run.redirects.push(url.to_string());
     loop {
         let resp = match ctx.fetch(true, get.clone(), &url, &[], None).await {
@@ -199,7 +222,7 @@ pub(crate) async fn run(c: &Plan, ctx: &Ctx<'_>) -> CheckRun {
                         format!("a final answer within {} hops", c.max_hops),
                         format!("still redirecting at {url}"),
                     )
-                    .on(&on),
+                    .on(on),
                 );
                 return run;
             }
@@ -211,7 +234,7 @@ pub(crate) async fn run(c: &Plan, ctx: &Ctx<'_>) -> CheckRun {
                         "a usable Location",
                         format!("{} without one at {url}", resp.status),
                     )
-                    .on(&on),
+                    .on(on),
                 );
                 return run;
             };
@@ -223,7 +246,7 @@ pub(crate) async fn run(c: &Plan, ctx: &Ctx<'_>) -> CheckRun {
                         "no redirect loop",
                         format!("loop at {next}"),
                     )
-                    .on(&on),
+                    .on(on),
                 );
                 return run;
             }
@@ -239,7 +262,7 @@ pub(crate) async fn run(c: &Plan, ctx: &Ctx<'_>) -> CheckRun {
                 "a non-error answer over https://",
                 format!("{} from {url}", resp.status),
             )
-            .on(&on),
+            .on(on),
         );
         return run;
     }

@@ -182,100 +182,137 @@ pub(crate) async fn run(c: &Plan, ctx: &Ctx<'_>) -> CheckRun {
         (Err(f), _, _) | (_, Err(f), _) | (_, _, Err(f)) => return run.fail(f),
     };
     run.url = url.to_string();
-    let body = |user: &str, password: &str| {
-        let mut m = serde_json::Map::new();
-        m.insert(c.username_field.clone(), user.into());
-        m.insert(c.password_field.clone(), password.into());
-        serde_json::Value::Object(m).to_string()
-    };
-    let real_body = body(&username, &password);
-    let headers = [
-        ("content-type", "application/json".to_string()),
-        ("accept", "application/json".to_string()),
-    ];
+    let real_body = login_body(c, &username, &password);
     let mut unknown = Vec::with_capacity(c.samples as usize);
     let mut real = Vec::with_capacity(c.samples as usize);
     for _ in 0..c.samples {
-        let nobody = loop {
-            let n = format!("probe_nobody_{}", random_alnum(12).to_ascii_lowercase());
-            if !n.eq_ignore_ascii_case(&username) {
-                break n;
-            }
-        };
-        let fake = format!("Nb-{}!7", random_alnum(16));
-        let r = match ctx
-            .fetch(
-                true,
-                Method::POST,
-                &url,
-                &headers,
-                Some(body(&nobody, &fake)),
-            )
-            .await
-        {
-            Ok(r) => r,
-            Err(f) => {
-                let msg = format!("POST {url} (unknown user): {}", f.message);
-                return run.fail(Failure::new(f.reason, msg));
-            }
-        };
-        run.bytes += r.body.len() as u64;
-        match r.status {
-            429 => {
-                return run.fail(Failure::new(
-                    Reason::Status,
-                    format!(
-                        "POST {url} (unknown user) answered 429: the endpoint is rate limiting, no timing verdict"
-                    ),
-                ));
-            }
-            400..=499 => unknown.push(r.time),
-            s => {
-                let what = if s < 400 {
-                    "a random unknown user was not refused"
-                } else {
-                    "no timing verdict"
-                };
-                return run.fail(Failure::new(
-                    Reason::Status,
-                    format!("POST {url} (unknown user) answered {s}: {what}"),
-                ));
-            }
+        match unknown_login(&mut run, c, ctx, &url, &username).await {
+            Ok(t) => unknown.push(t),
+            Err(f) => return run.fail(f),
         }
-        let r = match ctx
-            .fetch(true, Method::POST, &url, &headers, Some(real_body.clone()))
-            .await
-        {
-            Ok(r) => r,
-            // A refused password is not sent (the guard's note says why).
-            Err(f) if f.final_ => return run.fail(f),
-            Err(f) => {
-                let msg = format!("POST {url} (real login): {}", f.message);
-                return run.fail(Failure::new(f.reason, msg));
-            }
-        };
-        run.bytes += r.body.len() as u64;
-        run.answered(&Method::POST, &url, r.status);
-        if !(200..300).contains(&r.status) {
-            let code = error_code(&r.body)
-                .map(|c| format!(" {c}"))
-                .unwrap_or_default();
-            let refused = if matches!(r.status, 401 | 423 | 429) {
-                "; the password is refused and not sent again"
-            } else {
-                ""
-            };
-            return run.fail(Failure::new(
-                Reason::Status,
-                format!(
-                    "POST {url} (real login) answered {}{code}: no timing verdict without a successful login{refused}",
-                    r.status
-                ),
-            ));
+        match real_login(&mut run, ctx, &url, &real_body).await {
+            Ok(t) => real.push(t),
+            Err(f) => return run.fail(f),
         }
-        real.push(r.time);
     }
-    let (mu, mr) = (median(&mut unknown), median(&mut real));
+    run.checks.push(verdict(c, &url, &mut unknown, &mut real));
+    run
+}
+
+/// The login request's JSON body.
+fn login_body(c: &Plan, user: &str, password: &str) -> String {
+    let mut m = serde_json::Map::new();
+    m.insert(c.username_field.clone(), user.into());
+    m.insert(c.password_field.clone(), password.into());
+    serde_json::Value::Object(m).to_string()
+}
+
+fn json_headers() -> [(&'static str, String); 2] {
+    [
+        ("content-type", "application/json".to_string()),
+        ("accept", "application/json".to_string()),
+    ]
+}
+
+/// One login of a random unknown user (never `username`) with a random
+/// password: its time, or why there is no timing verdict (it must be
+/// refused with a 4xx other than 429).
+async fn unknown_login(
+    run: &mut CheckRun,
+    c: &Plan,
+    ctx: &Ctx<'_>,
+    url: &url::Url,
+    username: &str,
+) -> Result<Duration, Failure> {
+    let nobody = loop {
+        let n = format!("probe_nobody_{}", random_alnum(12).to_ascii_lowercase());
+        if !n.eq_ignore_ascii_case(username) {
+            break n;
+        }
+    };
+    let fake = format!("Nb-{}!7", random_alnum(16));
+    let body = Some(login_body(c, &nobody, &fake));
+    let r = match ctx.fetch(true, Method::POST, url, &json_headers(), body).await {
+        Ok(r) => r,
+        Err(f) => {
+            let msg = format!("POST {url} (unknown user): {}", f.message);
+            return Err(Failure::new(f.reason, msg));
+        }
+    };
+    run.bytes += r.body.len() as u64;
+    match r.status {
+        429 => Err(Failure::new(
+            Reason::Status,
+            format!(
+                "POST {url} (unknown user) answered 429: the endpoint is rate limiting, no timing verdict"
+            ),
+        )),
+        400..=499 => Ok(r.time),
+        s => {
+            let what = if s < 400 {
+                "a random unknown user was not refused"
+            } else {
+                "no timing verdict"
+            };
+            Err(Failure::new(
+                Reason::Status,
+                format!("POST {url} (unknown user) answered {s}: {what}"),
+            ))
+        }
+    }
+}
+
+/// One login of the real account with its correct password (through the
+/// credential guard): its time, or why there is no timing verdict (it must
+/// succeed).
+async fn real_login(
+    run: &mut CheckRun,
+    ctx: &Ctx<'_>,
+    url: &url::Url,
+    body: &str,
+) -> Result<Duration, Failure> {
+    let r = match ctx
+        .fetch(true, Method::POST, url, &json_headers(), Some(body.to_string()))
+        .await
+    {
+        Ok(r) => r,
+        // A refused password is not sent (the guard's note says why).
+        Err(f) if f.final_ => return Err(f),
+        Err(f) => {
+            let msg = format!("POST {url} (real login): {}", f.message);
+            return Err(Failure::new(f.reason, msg));
+        }
+    };
+    run.bytes += r.body.len() as u64;
+    run.answered(&Method::POST, url, r.status);
+    if !(200..300).contains(&r.status) {
+        let code = error_code(&r.body)
+            .map(|c| format!(" {c}"))
+            .unwrap_or_default();
+        let refused = if matches!(r.status, 401 | 423 | 429) {
+            "; the password is refused and not sent again"
+        } else {
+            ""
+        };
+        return Err(Failure::new(
+            Reason::Status,
+            format!(
+                "POST {url} (real login) answered {}{code}: no timing verdict without a successful login{refused}",
+                r.status
+            ),
+        ));
+    }
+    Ok(r.time)
+}
+
+/// The rule's verdict on the two medians.
+fn verdict(
+    c: &Plan,
+    url: &url::Url,
+    unknown: &mut [Duration],
+    real: &mut [Duration],
+) -> CheckResult {
+    let (mu, mr) = (median(unknown), median(real));
     let (lo, hi) = if mu <= mr { (mu, mr) } else { (mr, mu) };
     let ratio = hi.as_secs_f64() / lo.as_secs_f64().max(1e-6);
     let leaks = ratio > c.factor && hi - lo > c.floor;
@@ -286,26 +323,23 @@ pub(crate) async fn run(c: &Plan, ctx: &Ctx<'_>) -> CheckRun {
     } else {
         ": an unknown user is refused slower, so the answer time tells which usernames exist"
     };
-    run.checks.push(
-        CheckResult::new(
-            RULE,
-            !leaks,
-            format!(
-                "an unknown user's login as slow as a real one (not over ×{} and {} apart)",
-                trim_factor(c.factor),
-                fmt_duration(c.floor)
-            ),
-            format!(
-                "median {} for an unknown user vs {} for the real login, {} logins each (×{ratio:.1}){tail}",
-                fmt_duration(mu),
-                fmt_duration(mr),
-                c.samples
-            ),
-        )
-        .on(format!("POST {}", path_of(&url)))
-        .warning(c.level == Level::Warning),
-    );
-    run
+    CheckResult::new(
+        RULE,
+        !leaks,
+        format!(
+            "an unknown user's login as slow as a real one (not over ×{} and {} apart)",
+            trim_factor(c.factor),
+            fmt_duration(c.floor)
+        ),
+        format!(
+            "median {} for an unknown user vs {} for the real login, {} logins each (×{ratio:.1}){tail}",
+            fmt_duration(mu),
+            fmt_duration(mr),
+            c.samples
+        ),
+    )
+    .on(format!("POST {}", path_of(url)))
+    .warning(c.level == Level::Warning)
 }
 
 fn median(v: &mut [Duration]) -> Duration {

@@ -11,7 +11,7 @@ use http::Method;
 use serde::Deserialize;
 
 use super::headers::{self, HeaderRule, Level, PROFILES};
-use super::{CheckRun, Ctx, Cx, frontend, path_of, paths_of};
+use super::{CheckRun, Ctx, Cx, Fetched, frontend, path_of, paths_of};
 use crate::outcome::{CheckResult, Reason};
 use crate::spanned::{S, pos_of};
 use crate::syntax::error::Pos;
@@ -98,7 +98,53 @@ pub fn compile(c: &S<Raw>, cx: &mut impl Cx) -> Option<(Plan, Template)> {
             urls.push(t);
         }
     }
-    let profile = match &r.profile {
+    let profile = profile(r, cx);
+    let rules = rules(r, &profile, cx);
+    let hsts_max_age = match &r.hsts_max_age {
+        None => 31_536_000,
+        Some(n) if n.value >= 0 => n.value as u64,
+        Some(n) => {
+            cx.err(
+                pos_of(n),
+                "`hsts_max_age` is in seconds and cannot be negative",
+            );
+            0
+        }
+    };
+    let mut hdrs = Vec::new();
+    for (k, v) in &r.headers {
+        cx.header_name(pos_of(v), k);
+        if let Some(t) = cx.template(v) {
+            hdrs.push((k.to_ascii_lowercase(), t));
+        }
+    }
+    let third_party = cx.hosts(&r.third_party);
+    if !r.assets
+        && let Some(h) = r.third_party.first()
+    {
+        cx.err(
+            pos_of(h),
+            "`third_party` only matters with `assets: true` (it names hosts whose assets count as the site's own)",
+        );
+    }
+    let first = urls.first().cloned()?;
+    Some((
+        Plan {
+            urls,
+            profile,
+            hsts_max_age,
+            rules,
+            headers: hdrs,
+            assets: r.assets,
+            third_party,
+        },
+        first,
+    ))
+}
+
+/// `profile:`, `checklist` when absent (or unknown, then an error).
+fn profile(r: &Raw, cx: &mut impl Cx) -> String {
+    match &r.profile {
         None => "checklist".to_string(),
         Some(p) if PROFILES.contains(&p.value.as_str()) => p.value.clone(),
         Some(p) => {
@@ -112,21 +158,15 @@ pub fn compile(c: &S<Raw>, cx: &mut impl Cx) -> Option<(Plan, Template)> {
             );
             "checklist".to_string()
         }
-    };
-    let hsts_max_age = match &r.hsts_max_age {
-        None => 31_536_000,
-        Some(n) if n.value >= 0 => n.value as u64,
-        Some(n) => {
-            cx.err(
-                pos_of(n),
-                "`hsts_max_age` is in seconds and cannot be negative",
-            );
-            0
-        }
-    };
+    }
+}
+
+/// Every header rule at its level: the profile's, overridden by the
+/// step's `require`, `warn` and `ignore` (each rule listed once at most).
+fn rules(r: &Raw, profile: &str, cx: &mut impl Cx) -> Vec<(HeaderRule, Level)> {
     let mut rules: Vec<(HeaderRule, Level)> = HeaderRule::ALL
         .iter()
-        .map(|r| (*r, r.level_in(&profile)))
+        .map(|r| (*r, r.level_in(profile)))
         .collect();
     let mut seen: HashMap<HeaderRule, Pos> = HashMap::new();
     for (list, level) in [
@@ -165,35 +205,7 @@ pub fn compile(c: &S<Raw>, cx: &mut impl Cx) -> Option<(Plan, Template)> {
             }
         }
     }
-    let mut hdrs = Vec::new();
-    for (k, v) in &r.headers {
-        cx.header_name(pos_of(v), k);
-        if let Some(t) = cx.template(v) {
-            hdrs.push((k.to_ascii_lowercase(), t));
-        }
-    }
-    let third_party = cx.hosts(&r.third_party);
-    if !r.assets
-        && let Some(h) = r.third_party.first()
-    {
-        cx.err(
-            pos_of(h),
-            "`third_party` only matters with `assets: true` (it names hosts whose assets count as the site's own)",
-        );
-    }
-    let first = urls.first().cloned()?;
-    Some((
-        Plan {
-            urls,
-            profile,
-            hsts_max_age,
-            rules,
-            headers: hdrs,
-            assets: r.assets,
-            third_party,
-        },
-        first,
-    ))
+    rules
 }
 
 /// One line on what the check will judge.
@@ -259,18 +271,7 @@ pub(crate) async fn run(c: &Plan, ctx: &Ctx<'_>) -> CheckRun {
         }
         run.answered(&get, &url, resp.status);
         run.bytes += resp.body.len() as u64;
-        let on = path_of(&url);
-        if resp.status >= 400 {
-            // Headers on an error page say little about the page that should be there.
-            run.checks
-                .push(CheckResult::new("status", false, "< 400", resp.status.to_string()).on(&on));
-        }
-        run.checks.extend(headers::evaluate(
-            &resp.headers,
-            &on,
-            &c.rules,
-            c.hsts_max_age,
-        ));
+        judge(&mut run, c, &resp, &path_of(&url));
         let is_html = resp
             .header("content-type")
             .is_some_and(|t| t.to_ascii_lowercase().starts_with("text/html"));
@@ -279,25 +280,7 @@ pub(crate) async fn run(c: &Plan, ctx: &Ctx<'_>) -> CheckRun {
             // `add_header` of its own silently drops the server-level ones. The
             // site's own first script and stylesheet (or an opted-in host's) are
             // judged; every third-party one is listed, never fetched.
-            let mut picks: Vec<(url::Url, frontend::Place)> = Vec::new();
-            let (mut script, mut style) = (false, false);
-            for (kind, r) in frontend::assets(&resp.text()) {
-                let Ok(asset) = url.join(&r) else { continue };
-                let at = frontend::place(&url, &asset, &c.third_party);
-                if !at.fetched() {
-                    frontend::list_not_fetched(&mut run.not_fetched, &asset, kind.label(), at);
-                    continue;
-                }
-                let first = if kind.is_script() {
-                    &mut script
-                } else {
-                    &mut style
-                };
-                if !*first {
-                    *first = true;
-                    picks.push((asset, at));
-                }
-            }
+            let picks = pick_assets(&mut run, c, &url, &resp);
             // The picks as sent, for what an unanswered one leaves unjudged.
             let pick_paths: Vec<String> = picks
                 .iter()
@@ -318,20 +301,54 @@ pub(crate) async fn run(c: &Plan, ctx: &Ctx<'_>) -> CheckRun {
                 }
                 run.answered(&get, &asset, a.status);
                 run.bytes += a.body.len() as u64;
-                let on = frontend::subject(&asset, at);
-                if a.status >= 400 {
-                    run.checks.push(
-                        CheckResult::new("status", false, "< 400", a.status.to_string()).on(&on),
-                    );
-                }
-                run.checks
-                    .extend(headers::evaluate(&a.headers, &on, &c.rules, c.hsts_max_age));
+                judge(&mut run, c, &a, &frontend::subject(&asset, at));
             }
         }
     }
     run
 }
 
+
+/// The page's status (an error page says little about the page that should
+/// be there) and its headers, by the rules.
+fn judge(run: &mut CheckRun, c: &Plan, r: &Fetched, on: &str) {
+    if r.status >= 400 {
+        run.checks
+            .push(CheckResult::new("status", false, "< 400", r.status.to_string()).on(on));
+    }
+    run.checks
+        .extend(headers::evaluate(&r.headers, on, &c.rules, c.hsts_max_age));
+}
+
+/// The first own script and stylesheet an HTML page references (or an
+/// opted-in host's); every third-party one is listed, never fetched.
+fn pick_assets(
+    run: &mut CheckRun,
+    c: &Plan,
+    url: &url::Url,
+    page: &Fetched,
+) -> Vec<(url::Url, frontend::Place)> {
+    let mut picks: Vec<(url::Url, frontend::Place)> = Vec::new();
+    let (mut script, mut style) = (false, false);
+    for (kind, r) in frontend::assets(&page.text()) {
+        let Ok(asset) = url.join(&r) else { continue };
+        let at = frontend::place(url, &asset, &c.third_party);
+        if !at.fetched() {
+            frontend::list_not_fetched(&mut run.not_fetched, &asset, kind.label(), at);
+            continue;
+        }
+        let first = if kind.is_script() {
+            &mut script
+        } else {
+            &mut style
+        };
+        if !*first {
+            *first = true;
+            picks.push((asset, at));
+        }
+    }
+    picks
+}
 
 #[cfg(test)]
 mod tests {

@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use super::{CheckRun, Ctx, Cx};
 use crate::builtins;
-use crate::net::tls_inspect::InspectError;
+use crate::net::tls_inspect::{InspectError, TlsInspection};
 use crate::outcome::failure::Failure;
 use crate::outcome::{CheckResult, Reason, TlsSummary};
 use crate::spanned::{S, pos_of};
@@ -136,8 +136,14 @@ pub(crate) async fn run(c: &Plan, ctx: &Ctx<'_>) -> CheckRun {
             return run.fail(Failure::new(reason, e.to_string()));
         }
     };
+    judge(&mut run, c, &inspection, &format!("{sni}:{port}"), &sni);
+    run
+}
+
+/// The verdicts on one handshake's certificate chain and protocol, and the
+/// summary the step shows.
+fn judge(run: &mut CheckRun, c: &Plan, inspection: &TlsInspection, on: &str, sni: &str) {
     let now = builtins::unix_now() as i64;
-    let on = format!("{sni}:{port}");
     let leaf = inspection.chain.first();
     run.checks.push(
         CheckResult::new(
@@ -152,44 +158,9 @@ pub(crate) async fn run(c: &Plan, ctx: &Ctx<'_>) -> CheckRun {
                 Err(p) => p.message_at(now),
             },
         )
-        .on(&on),
+        .on(on),
     );
-    if let Some(earliest) = inspection.earliest_not_after() {
-        let days = (earliest - now) as f64 / 86_400.0;
-        let which = inspection
-            .chain
-            .iter()
-            .position(|c| c.not_after == earliest)
-            .map(|i| {
-                if i == 0 {
-                    "the leaf".to_string()
-                } else {
-                    format!("chain certificate `{}`", inspection.chain[i].subject)
-                }
-            })
-            .unwrap_or_default();
-        let date = builtins::rfc3339_utc(earliest as f64);
-        let ok = days >= c.min_days as f64;
-        run.checks.push(
-            CheckResult::new(
-                "days-left",
-                ok,
-                format!(
-                    "≥ {} days before the earliest expiry in the chain",
-                    c.min_days
-                ),
-                if ok {
-                    format!("{days:.1} days ({which} expires {date})")
-                } else {
-                    format!(
-                        "{days:.1} days, below the {}-day threshold ({which} expires {date})",
-                        c.min_days
-                    )
-                },
-            )
-            .on(&on),
-        );
-    }
+    run.checks.extend(days_left(c, inspection, now, on));
     let modern = matches!(inspection.protocol.as_str(), "TLSv1.2" | "TLSv1.3");
     run.checks.push(
         CheckResult::new(
@@ -198,7 +169,7 @@ pub(crate) async fn run(c: &Plan, ctx: &Ctx<'_>) -> CheckRun {
             "TLS 1.2 or newer",
             format!("{} {}", inspection.protocol, inspection.cipher),
         )
-        .on(&on),
+        .on(on),
     );
     if let Some(l) = leaf {
         run.tls = Some(TlsSummary {
@@ -213,5 +184,43 @@ pub(crate) async fn run(c: &Plan, ctx: &Ctx<'_>) -> CheckRun {
             chain_length: inspection.chain.len(),
         });
     }
-    run
+}
+
+/// `days-left`: the earliest expiry in the served chain against `min_days`.
+fn days_left(c: &Plan, inspection: &TlsInspection, now: i64, on: &str) -> Option<CheckResult> {
+    let earliest = inspection.earliest_not_after()?;
+    let days = (earliest - now) as f64 / 86_400.0;
+    let which = inspection
+        .chain
+        .iter()
+        .position(|c| c.not_after == earliest)
+        .map(|i| {
+            if i == 0 {
+                "the leaf".to_string()
+            } else {
+                format!("chain certificate `{}`", inspection.chain[i].subject)
+            }
+        })
+        .unwrap_or_default();
+    let date = builtins::rfc3339_utc(earliest as f64);
+    let ok = days >= c.min_days as f64;
+    Some(
+        CheckResult::new(
+            "days-left",
+            ok,
+            format!(
+                "≥ {} days before the earliest expiry in the chain",
+                c.min_days
+            ),
+            if ok {
+                format!("{days:.1} days ({which} expires {date})")
+            } else {
+                format!(
+                    "{days:.1} days, below the {}-day threshold ({which} expires {date})",
+                    c.min_days
+                )
+            },
+        )
+        .on(on),
+    )
 }
