@@ -63,7 +63,6 @@ pub fn describe(d: &Plan) -> String {
     )
 }
 
-
 const EXPECTED: &str = "not public in production";
 
 #[derive(Clone, Copy)]

@@ -100,9 +100,7 @@ pub fn compile(c: &S<Raw>, cx: &mut impl Cx) -> Option<(Plan, Template)> {
         None => None,
     };
     let simple = match &r.simple_request {
-        Some(u) => {
-            Some(cx.url(u, "simple_request", &["http", "https"])?)
-        }
+        Some(u) => Some(cx.url(u, "simple_request", &["http", "https"])?),
         None => None,
     };
     let url = url?;
@@ -169,7 +167,6 @@ pub fn describe(c: &Plan) -> String {
         }
     )
 }
-
 
 /// Methods a browser never preflights for, so they need not be listed.
 const SAFELISTED_METHODS: [&str; 3] = ["GET", "HEAD", "POST"];
@@ -476,7 +473,8 @@ fn judge_allowed(
     }
     if preflight {
         run.checks.push(allow_methods(c, r, creds).on(on));
-        run.checks.extend(allow_headers(c, r, creds).map(|v| v.on(on)));
+        run.checks
+            .extend(allow_headers(c, r, creds).map(|v| v.on(on)));
     }
     if let Some(want) = c.credentials {
         run.checks.push(

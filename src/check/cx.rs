@@ -27,8 +27,8 @@ pub trait Cx {
     /// compile time must parse and use one of `schemes`.
     fn url(&mut self, s: &S<String>, key: &str, schemes: &[&str]) -> Option<Template>;
 
-    /// What `t` is at compile time, when all of it is known: (the text, the
-    /// text as shown (secrets hidden), the variable it came through).
+    /// The value of `t` when compile time knows all of it: (value, value with
+    /// secrets as `***`, which variable it comes from in words when it does).
     fn known_value(&self, t: &Template) -> Option<(String, String, Option<String>)>;
 
     /// An HTTP method in any case (GET when absent).

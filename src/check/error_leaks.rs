@@ -212,4 +212,3 @@ pub(crate) async fn run(c: &Plan, ctx: &Ctx<'_>) -> CheckRun {
     }
     run
 }
-

@@ -119,7 +119,6 @@ pub fn describe(f: &Plan) -> String {
     )
 }
 
-
 /// Assets smaller than this need not be compressed.
 const COMPRESS_FROM: u64 = 1024;
 

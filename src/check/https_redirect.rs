@@ -71,7 +71,6 @@ pub fn describe(r: &Plan) -> String {
     )
 }
 
-
 fn is_redirect(s: u16) -> bool {
     matches!(s, 301 | 302 | 303 | 307 | 308)
 }

@@ -170,7 +170,6 @@ pub fn describe(t: &Plan) -> String {
     )
 }
 
-
 pub(crate) async fn run(c: &Plan, ctx: &Ctx<'_>) -> CheckRun {
     let mut run = CheckRun::new(Reason::Assertion, c.url.display());
     let (url, username, password) = match (
@@ -232,7 +231,10 @@ async fn unknown_login(
     };
     let fake = format!("Nb-{}!7", random_alnum(16));
     let body = Some(login_body(c, &nobody, &fake));
-    let r = match ctx.fetch(true, Method::POST, url, &json_headers(), body).await {
+    let r = match ctx
+        .fetch(true, Method::POST, url, &json_headers(), body)
+        .await
+    {
         Ok(r) => r,
         Err(f) => {
             let msg = format!("POST {url} (unknown user): {}", f.message);
@@ -272,7 +274,13 @@ async fn real_login(
     body: &str,
 ) -> Result<Duration, Failure> {
     let r = match ctx
-        .fetch(true, Method::POST, url, &json_headers(), Some(body.to_string()))
+        .fetch(
+            true,
+            Method::POST,
+            url,
+            &json_headers(),
+            Some(body.to_string()),
+        )
         .await
     {
         Ok(r) => r,

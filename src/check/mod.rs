@@ -11,9 +11,9 @@
 //! the compiler's [`Cx`]), its rule ids (`RULES`), its runner (`run`) and its
 //! line in `smokeprobe check` (`describe`). The `kinds!` list below names
 //! every kind once and makes the [`Check`] enum and every dispatch from it, so
-//! adding a kind is: a new file, its line in that list, and its field in
-//! `config::raw::RawStep` (plus its line in `RawStep::checks`, which the
-//! compiler demands).
+//! adding a kind is: a new file, its `mod` line and its line in that list,
+//! and its field in `config::raw::RawStep` (plus its line in
+//! `RawStep::checks`, which the compiler demands).
 //!
 //! Below `config` and `flow`: this module imports nothing of either. The
 //! shared machinery is in `run.rs` (what a check runs on) and `cx.rs` (what
@@ -23,6 +23,15 @@
 //!
 //! Architecture invariant: nothing a target sends can panic a check; every
 //! request is bounded by the step timeout and the flow deadline.
+
+pub mod api_docs;
+pub mod cors;
+pub mod error_leaks;
+pub mod frontend;
+pub mod https_redirect;
+pub mod login_timing;
+pub mod security_headers;
+pub mod tls;
 
 pub mod headers;
 pub mod leaks;
@@ -39,11 +48,10 @@ use crate::vocab::headers::Level;
 
 /// The check kinds, each `Variant => module`; the module's name is the key in
 /// the probe file (and the step's `kind` in reports). Each module provides
-/// `Raw`, `Plan`, `RULES`, `compile`, `run` and `describe`.
+/// `Raw`, `Plan`, `RULES`, `compile`, `run` and `describe`. (Its `mod` line
+/// is above, outside the macro, so that rustfmt sees the file.)
 macro_rules! kinds {
     ($($variant:ident => $kind:ident,)*) => {
-        $(pub mod $kind;)*
-
         /// A built-in check, compiled.
         #[derive(Clone, Debug)]
         pub enum Check {

@@ -92,9 +92,7 @@ pub fn compile(c: &S<Raw>, cx: &mut impl Cx) -> Option<(Plan, Template)> {
     }
     let mut urls = Vec::new();
     for u in &r.urls {
-        if let Some(t) =
-            cx.url(u, "security_headers url", &["http", "https"])
-        {
+        if let Some(t) = cx.url(u, "security_headers url", &["http", "https"]) {
             urls.push(t);
         }
     }
@@ -307,7 +305,6 @@ pub(crate) async fn run(c: &Plan, ctx: &Ctx<'_>) -> CheckRun {
     }
     run
 }
-
 
 /// The page's status (an error page says little about the page that should
 /// be there) and its headers, by the rules.

@@ -18,11 +18,7 @@ use crate::spanned::{S, pos_of};
 use crate::syntax::template::Template;
 
 /// Every rule id this check reports (what a findings file may name).
-pub const RULES: &[&str] = &[
-    "certificate-valid",
-    "days-left",
-    "protocol",
-];
+pub const RULES: &[&str] = &["certificate-valid", "days-left", "protocol"];
 
 /// The certificate a TLS endpoint presents.
 #[derive(Debug, Deserialize)]
@@ -75,7 +71,6 @@ pub fn compile(c: &S<Raw>, cx: &mut impl Cx) -> Option<(Plan, Template)> {
 pub fn describe(t: &Plan) -> String {
     format!("trusted, right host, ≥ {} days left", t.min_days)
 }
-
 
 pub(crate) async fn run(c: &Plan, ctx: &Ctx<'_>) -> CheckRun {
     let mut run = CheckRun::new(Reason::Tls, c.url.display());

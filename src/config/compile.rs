@@ -13,6 +13,7 @@ use super::plan::*;
 use super::raw::*;
 use super::template::{self, BUILTIN_NAMES, Part, Piece, RawRef, Template};
 use crate::imagegen::{self, ImageFormat};
+use crate::spanned::pos_of;
 
 mod checks;
 mod urls;
@@ -187,10 +188,6 @@ enum NameKind {
     Capture,
     /// Captured by a later step (index), so not yet available.
     LaterCapture(usize),
-}
-
-fn pos_of<T>(s: &S<T>) -> Pos {
-    Pos::from_loc(&s.referenced)
 }
 
 impl<'a> Compiler<'a> {

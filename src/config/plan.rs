@@ -140,9 +140,6 @@ pub struct ForEach {
 /// both sides share in `crate::vocab`.
 pub use crate::check::Check;
 
-pub use crate::vocab::headers::{HeaderRule, Level};
-pub use crate::vocab::leaks::LeakPattern;
-
 #[derive(Clone, Debug)]
 pub enum Body {
     None,
