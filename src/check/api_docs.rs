@@ -41,6 +41,8 @@ pub struct Plan {
     pub level: Level,
 }
 
+/// The step's `api_docs:` validated: its plan, and its main URL (shown for the
+/// step). None after an error, which `cx` holds.
 pub fn compile(c: &S<Raw>, cx: &mut impl Cx) -> Option<(Plan, Template)> {
     let r = &c.value;
     let base = cx.url(&r.base, "api_docs base", &["http", "https"]);

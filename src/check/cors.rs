@@ -74,6 +74,8 @@ pub struct Plan {
     pub simple_request: Option<Template>,
 }
 
+/// The step's `cors:` validated: its plan, and its main URL (shown for the
+/// step). None after an error, which `cx` holds.
 pub fn compile(c: &S<Raw>, cx: &mut impl Cx) -> Option<(Plan, Template)> {
     let r = &c.value;
     let url = cx.url(&r.url, "cors url", &["http", "https"]);

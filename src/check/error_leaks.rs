@@ -57,6 +57,8 @@ pub struct Request {
     pub content_type: Option<String>,
 }
 
+/// The step's `error_leaks:` validated: its plan, and its main URL (shown for the
+/// step). None after an error, which `cx` holds.
 pub fn compile(c: &S<Raw>, cx: &mut impl Cx) -> Option<(Plan, Template)> {
     let r = &c.value;
     if r.requests.is_empty() {

@@ -41,6 +41,8 @@ pub struct Plan {
     pub max_hops: u8,
 }
 
+/// The step's `https_redirect:` validated: its plan, and its main URL (shown for the
+/// step). None after an error, which `cx` holds.
 pub fn compile(c: &S<Raw>, cx: &mut impl Cx) -> Option<(Plan, Template)> {
     let r = &c.value;
     let url = cx.url(&r.url, "https_redirect url", &["http"])?;

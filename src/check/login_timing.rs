@@ -88,6 +88,8 @@ pub struct Plan {
     pub level: Level,
 }
 
+/// The step's `login_timing:` validated: its plan, and its main URL (shown for the
+/// step). None after an error, which `cx` holds.
 pub fn compile(c: &S<Raw>, cx: &mut impl Cx) -> Option<(Plan, Template)> {
     let r = &c.value;
     let url = cx.url(&r.url, "login_timing url", &["http", "https"]);

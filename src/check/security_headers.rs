@@ -82,6 +82,8 @@ pub struct Plan {
     pub third_party: Vec<String>,
 }
 
+/// The step's `security_headers:` validated: its plan, and its main URL (shown for the
+/// step). None after an error, which `cx` holds.
 pub fn compile(c: &S<Raw>, cx: &mut impl Cx) -> Option<(Plan, Template)> {
     let r = &c.value;
     if r.urls.is_empty() {

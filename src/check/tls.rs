@@ -41,6 +41,8 @@ pub struct Plan {
     pub server_name: Option<Template>,
 }
 
+/// The step's `tls:` validated: its plan, and its main URL (shown for the
+/// step). None after an error, which `cx` holds.
 pub fn compile(c: &S<Raw>, cx: &mut impl Cx) -> Option<(Plan, Template)> {
     let r = &c.value;
     let url = cx.url(&r.url, "tls url", &["https"]);

@@ -18,6 +18,9 @@
 //!
 //! The limit, documented in docs/reliability.md: N separate processes
 //! without a shared state directory can still send N attempts.
+//!
+//! `admission` is how a request (a step's or a built-in check's) goes
+//! through the guard. Below `flow` and `check`, which both send requests.
 
 pub(crate) mod admission;
 
