@@ -24,6 +24,7 @@ mod post_deploy;
 mod prometheus_e2e;
 mod properties;
 mod pushgateway;
+mod raw_http;
 mod rules;
 mod run;
 mod secrets;
