@@ -570,16 +570,7 @@ fn now_unix() -> i64 {
 
 /// "2026-11-20 14:03:07 UTC" for unix seconds (proleptic Gregorian calendar).
 fn format_utc(t: i64) -> String {
-    let t = crate::builtins::utc(t);
-    format!(
-        "{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
+    format!("{} UTC", crate::builtins::date_time(t, ' '))
 }
 
 /// A coarse length of time: "less than a minute", "5 minutes", "3 hours", "6 days".
