@@ -520,21 +520,24 @@ impl<'a> Compiler<'a> {
             RawVar::Text(s) => (Some(s.clone()), false),
             RawVar::Number(n) => (Some(fmt_number(*n)), false),
             RawVar::Bool(b) => (Some(b.to_string()), false),
-            RawVar::Full(f) => {
-                (
-                    match &f.value {
-                        None | Some(serde_json::Value::Null) => None,
-                        Some(serde_json::Value::String(s)) => Some(s.clone()),
-                        Some(serde_json::Value::Number(n)) => Some(n.to_string()),
-                        Some(serde_json::Value::Bool(b)) => Some(b.to_string()),
-                        Some(_) => {
-                            self.err(pos, format!("variable `{name}`: `value` must be a string, number or boolean"));
-                            return None;
-                        }
-                    },
-                    f.secret,
-                )
-            }
+            RawVar::Full(f) => (
+                match &f.value {
+                    None | Some(serde_json::Value::Null) => None,
+                    Some(serde_json::Value::String(s)) => Some(s.clone()),
+                    Some(serde_json::Value::Number(n)) => Some(n.to_string()),
+                    Some(serde_json::Value::Bool(b)) => Some(b.to_string()),
+                    Some(_) => {
+                        self.err(
+                            pos,
+                            format!(
+                                "variable `{name}`: `value` must be a string, number or boolean"
+                            ),
+                        );
+                        return None;
+                    }
+                },
+                f.secret,
+            ),
         })
     }
 
