@@ -74,6 +74,7 @@ pub enum LogFormat {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run the flows once (N samples each), print a checklist, exit non-zero on failure.
+    // Boxed: by far the largest arguments (two URLs among them).
     Once(Box<OnceArgs>),
     /// Run the flows continuously, each on its interval, and serve Prometheus metrics.
     Run(RunArgs),
