@@ -284,7 +284,7 @@ async fn dispatch(cli: Cli) -> CmdResult {
         Command::Healthcheck(a) => cmd_healthcheck(a).await,
         Command::Check(a) => cmd_check(a),
         Command::Schema => {
-            println!("{}", crate::config::schema::SCHEMA.trim_end());
+            println!("{}", crate::config::schema::schema_json());
             Ok(ExitCode::Passed)
         }
         #[cfg(feature = "demo")]

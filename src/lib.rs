@@ -24,6 +24,7 @@ pub mod redact;
 pub mod report;
 pub mod rules;
 pub mod scheduler;
+pub mod spanned;
 pub mod server;
 pub mod status;
 pub mod vocab;
