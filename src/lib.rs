@@ -24,8 +24,8 @@ pub mod redact;
 pub mod report;
 pub mod rules;
 pub mod scheduler;
-pub mod spanned;
 pub mod server;
+pub mod spanned;
 pub mod status;
 pub mod vocab;
 

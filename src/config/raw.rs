@@ -145,7 +145,10 @@ pub const REQUEST_KEYS: &[&str] = &[
 pub struct RawStep {
     /// Required; optional here so that a missing one is reported at the step.
     #[serde(default)]
-    #[schemars(description = "The step's name (1-64 characters).", length(min = 1, max = 64))]
+    #[schemars(
+        description = "The step's name (1-64 characters).",
+        length(min = 1, max = 64)
+    )]
     pub name: Option<S<String>>,
     #[serde(default)]
     pub method: Option<S<String>>,
@@ -953,55 +956,42 @@ schema_by_shape! {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::compile::checks;
-
-    fn step(yaml: &str) -> RawStep {
-        serde_saphyr::from_str(yaml).expect("a step")
-    }
-
-    #[test]
-    fn check_keys_are_the_kinds_the_compiler_knows() {
-        let every_kind = step(
-            "name: all\n\
-             cors: { url: u, allowed_origins: [o] }\n\
-             security_headers: { urls: [u] }\n\
-             https_redirect: { url: u }\n\
-             tls: { url: u }\n\
-             error_leaks: { requests: [{ url: u }] }\n\
-             frontend: { url: u }\n\
-             api_docs: { base: u }\n\
-             login_timing: { url: u, username: n, password: p }\n",
-        );
-        assert_eq!(checks::kinds(&every_kind), CHECK_KEYS);
-    }
-
-    #[test]
-    fn request_keys_are_the_fields_a_check_step_refuses() {
-        let every_field = step(
-            "name: all\n\
-             url: u\n\
-             method: POST\n\
-             headers: { a: b }\n\
-             query: { a: b }\n\
-             json: {}\n\
-             form: { a: b }\n\
-             body: b\n\
-             multipart: [{ name: a, value: b }]\n\
-             follow_redirects: true\n\
-             poll: { every: 1s, within: 5s }\n\
-             expect: {}\n\
-             capture: { a: { json: $.a } }\n",
-        );
-        assert_eq!(checks::request_fields(&every_field), REQUEST_KEYS);
-    }
 
     #[test]
     fn the_duration_pattern_is_humantimes_grammar() {
         let grammar = regex::Regex::new(concat!("^", duration_grammar!())).unwrap();
         for text in [
-            "5s", "500ms", "1h 30min", "1h30m", "1d", "1.5s", "5 s", "2 hours 1 min", "1. 5s",
-            "10 µs", "3days", "1w", "1M", "1y", "0s", "0.5ms", "1 2s", " 5s ", "5", "5 parsecs",
-            "s", "5s5", "-5s", "5sec x", "1.s", ".5s", "5S", "5mins", "5m s", "1h,30m", "",
+            "5s",
+            "500ms",
+            "1h 30min",
+            "1h30m",
+            "1d",
+            "1.5s",
+            "5 s",
+            "2 hours 1 min",
+            "1. 5s",
+            "10 µs",
+            "3days",
+            "1w",
+            "1M",
+            "1y",
+            "0s",
+            "0.5ms",
+            "1 2s",
+            " 5s ",
+            "5",
+            "5 parsecs",
+            "s",
+            "5s5",
+            "-5s",
+            "5sec x",
+            "1.s",
+            ".5s",
+            "5S",
+            "5mins",
+            "5m s",
+            "1h,30m",
+            "",
         ] {
             assert_eq!(
                 grammar.is_match(text),

@@ -28,7 +28,9 @@ pub fn schema() -> Schema {
     let mut schema = SchemaSettings::draft2020_12()
         .into_generator()
         .into_root_schema_for::<RawFile>();
-    let root = schema.as_object_mut().expect("the root schema is an object");
+    let root = schema
+        .as_object_mut()
+        .expect("the root schema is an object");
     root.insert("$id".into(), ID.into());
     root.insert("title".into(), TITLE.into());
     root.insert("required".into(), json!(["flows"]));
@@ -105,7 +107,9 @@ fn step_rules(step: &mut Map<String, Value>) {
             "properties": props,
         }));
     }
-    step.insert("oneOf".into(), alternatives.into());
+    // Under `allOf`: the step's own `properties` stay the one place that
+    // describes its keys (`additionalProperties: false`).
+    step.insert("allOf".into(), json!([{ "oneOf": alternatives }]));
     step.insert(
         "description".into(),
         format!(
@@ -124,13 +128,16 @@ fn vocabularies(defs: &mut Map<String, Value>) {
     for list in ["require", "warn", "ignore"] {
         property(sh, list).insert("items".into(), json!({ "enum": rules }));
     }
-    property(def(defs, "errorLeaks"), "ignore").insert("items".into(), json!({ "enum": leaks::GROUPS }));
+    property(def(defs, "errorLeaks"), "ignore")
+        .insert("items".into(), json!({ "enum": leaks::GROUPS }));
     for kind in ["apiDocs", "loginTiming"] {
         one_of_words(property(def(defs, kind), "level"), &["warning", "required"]);
     }
     one_of_words(
         property(def(defs, "jsonCheck"), "type"),
-        &["string", "number", "integer", "boolean", "bool", "array", "object", "null"],
+        &[
+            "string", "number", "integer", "boolean", "bool", "array", "object", "null",
+        ],
     );
     property(def(defs, "image"), "format").insert(
         "pattern".into(),
@@ -149,6 +156,48 @@ fn one_of_words(prop: &mut Map<String, Value>, words: &[&str]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::compile::checks;
+    use crate::config::raw::RawStep;
+
+    fn step(yaml: &str) -> RawStep {
+        serde_saphyr::from_str(yaml).expect("a step")
+    }
+
+    #[test]
+    fn check_keys_are_the_kinds_the_compiler_knows() {
+        let every_kind = step(
+            "name: all\n\
+             cors: { url: u, allowed_origins: [o] }\n\
+             security_headers: { urls: [u] }\n\
+             https_redirect: { url: u }\n\
+             tls: { url: u }\n\
+             error_leaks: { requests: [{ url: u }] }\n\
+             frontend: { url: u }\n\
+             api_docs: { base: u }\n\
+             login_timing: { url: u, username: n, password: p }\n",
+        );
+        assert_eq!(checks::kinds(&every_kind), CHECK_KEYS);
+    }
+
+    #[test]
+    fn request_keys_are_the_fields_a_check_step_refuses() {
+        let every_field = step(
+            "name: all\n\
+             url: u\n\
+             method: POST\n\
+             headers: { a: b }\n\
+             query: { a: b }\n\
+             json: {}\n\
+             form: { a: b }\n\
+             body: b\n\
+             multipart: [{ name: a, value: b }]\n\
+             follow_redirects: true\n\
+             poll: { every: 1s, within: 5s }\n\
+             expect: {}\n\
+             capture: { a: { json: $.a } }\n",
+        );
+        assert_eq!(checks::request_fields(&every_field), REQUEST_KEYS);
+    }
 
     /// A key added to the step is classified here: a check kind
     /// (`CHECK_KEYS`), a request key (`REQUEST_KEYS`) or one both may have.
@@ -158,7 +207,9 @@ mod tests {
         let props = schema.as_value()["$defs"]["step"]["properties"]
             .as_object()
             .unwrap();
-        let common = ["name", "timeout", "always", "cleans", "leaves", "budget", "for_each"];
+        let common = [
+            "name", "timeout", "always", "cleans", "leaves", "budget", "for_each",
+        ];
         let mut known: Vec<&str> = CHECK_KEYS.iter().chain(REQUEST_KEYS).copied().collect();
         known.extend(common);
         known.sort();
@@ -174,7 +225,15 @@ mod tests {
         assert_eq!(v["$schema"], "https://json-schema.org/draft/2020-12/schema");
         assert_eq!(v["$id"], ID);
         assert_eq!(v["title"], TITLE);
-        for rust in ["Raw", "Spanned", "Option<", "Vec<", "String", "BTreeMap", "\"default\": null"] {
+        for rust in [
+            "Raw",
+            "Spanned",
+            "Option<",
+            "Vec<",
+            "String",
+            "BTreeMap",
+            "\"default\": null",
+        ] {
             assert!(!text.contains(rust), "{rust} in the schema");
         }
     }

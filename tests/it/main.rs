@@ -26,6 +26,7 @@ mod properties;
 mod pushgateway;
 mod rules;
 mod run;
+mod schema;
 mod secrets;
 mod status_page;
 // Reads the probe's process metrics, which exist on Linux only.
