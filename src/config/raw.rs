@@ -1,7 +1,9 @@
 //! Serde types that mirror the probe-file YAML one to one. Nothing here is
 //! validated beyond its shape: `compile` turns these into a [`super::Plan`].
-//! Fields that later checks may complain about are `Spanned` so that the
-//! complaint can point at the right line and column.
+//! Fields that later checks may complain about are [`S`] (spanned) so that the
+//! complaint can point at the right line and column. Every type also
+//! describes itself as JSON Schema (`JsonSchema`, for `smokeprobe schema`,
+//! see `schema.rs`); the by-shape values below describe their shapes by hand.
 //!
 //! Values of more than one shape (`budget: 200ms` or `budget: { p95: … }`)
 //! are enums with a hand-written `Deserialize` (bottom of the file) rather
