@@ -25,6 +25,7 @@ pub mod report;
 pub mod rules;
 pub mod scheduler;
 pub mod server;
+pub mod spanned;
 pub mod status;
 pub mod vocab;
 

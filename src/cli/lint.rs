@@ -46,7 +46,7 @@ pub(super) fn cmd_check(c: CheckConfig) -> CmdResult {
 }
 
 pub(super) fn cmd_schema() -> CmdResult {
-    println!("{}", crate::config::schema::SCHEMA.trim_end());
+    println!("{}", crate::config::schema::schema_json());
     Ok(ExitCode::Passed)
 }
 

@@ -14,7 +14,7 @@ use super::raw::*;
 use super::template::{self, BUILTIN_NAMES, Part, Piece, RawRef, Template};
 use crate::imagegen::{self, ImageFormat};
 
-mod checks;
+pub(super) mod checks;
 mod urls;
 
 use urls::{KnownVar, UrlProblem, VarOrigin};

@@ -1,7 +1,9 @@
 //! Serde types that mirror the probe-file YAML one to one. Nothing here is
 //! validated beyond its shape: `compile` turns these into a [`super::Plan`].
-//! Fields that later checks may complain about are `Spanned` so that the
-//! complaint can point at the right line and column.
+//! Fields that later checks may complain about are [`S`] (spanned) so that the
+//! complaint can point at the right line and column. Every type also
+//! describes itself as JSON Schema (`JsonSchema`, for `smokeprobe schema`,
+//! see `schema.rs`); the by-shape values below describe their shapes by hand.
 //!
 //! Values of more than one shape (`budget: 200ms` or `budget: { p95: … }`)
 //! are enums with a hand-written `Deserialize` (bottom of the file) rather
@@ -11,24 +13,27 @@
 
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
-use serde_saphyr::Spanned;
 
-pub type S<T> = Spanned<T>;
+pub use crate::spanned::S;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(rename = "probeFile")]
 #[serde(deny_unknown_fields)]
 pub struct RawFile {
     #[serde(default)]
     pub version: Option<S<u32>>,
     /// Name of the target this file probes (a metric label; defaults to the file stem).
     #[serde(default)]
+    #[schemars(regex(pattern = r"^[A-Za-z0-9_.-]{1,64}$"))]
     pub target: Option<S<String>>,
     #[serde(default)]
     pub vars: BTreeMap<String, S<RawVar>>,
     #[serde(default)]
     pub defaults: RawDefaults,
+    #[schemars(length(min = 1))]
     pub flows: S<Vec<S<RawFlow>>>,
 }
 
@@ -41,7 +46,8 @@ pub enum RawVar {
     Full(RawVarFull),
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(rename = "varOptions")]
 #[serde(deny_unknown_fields)]
 pub struct RawVarFull {
     #[serde(default)]
@@ -56,53 +62,101 @@ pub struct RawVarFull {
     pub description: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[schemars(rename = "defaults")]
 #[serde(deny_unknown_fields)]
 pub struct RawDefaults {
     #[serde(default)]
+    #[schemars(with = "Option<Duration>")]
     pub timeout: Option<S<String>>,
     #[serde(default)]
+    #[schemars(with = "Option<Duration>")]
     pub deadline: Option<S<String>>,
     #[serde(default)]
+    #[schemars(with = "Option<Duration>")]
     pub interval: Option<S<String>>,
     #[serde(default)]
     pub headers: BTreeMap<String, S<String>>,
     #[serde(default)]
+    /// Largest response body read (default 10MB).
+    #[schemars(with = "Option<RawSize>")]
     pub max_body: Option<S<String>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(rename = "flow")]
 #[serde(deny_unknown_fields)]
 pub struct RawFlow {
+    #[schemars(regex(pattern = r"^[A-Za-z0-9_.-]{1,64}$"))]
     pub name: S<String>,
     #[serde(default)]
     pub description: Option<String>,
     /// Heading the flow is listed under in the checklist (e.g. `Security`).
     #[serde(default)]
+    #[schemars(length(min = 1, max = 64))]
     pub group: Option<S<String>>,
     /// Opt-in flows run only when selected by name (`--flow NAME`).
     #[serde(default)]
     pub optional: bool,
     #[serde(default)]
+    #[schemars(with = "Option<Duration>")]
     pub interval: Option<S<String>>,
     #[serde(default)]
+    #[schemars(with = "Option<Duration>")]
     pub deadline: Option<S<String>>,
     /// Flow-level variables, evaluated once at the start of every run.
     #[serde(default)]
     pub vars: BTreeMap<String, S<String>>,
+    #[schemars(length(min = 1))]
     pub steps: Vec<S<RawStep>>,
 }
 
-#[derive(Debug, Deserialize)]
+/// The keys of the built-in check kinds: a step has a `url` (a request) or
+/// exactly one of these (`compile::checks::kinds`, checked by a test).
+pub const CHECK_KEYS: &[&str] = &[
+    "cors",
+    "security_headers",
+    "https_redirect",
+    "tls",
+    "error_leaks",
+    "frontend",
+    "api_docs",
+    "login_timing",
+];
+
+/// The keys of a request that a check step may not have
+/// (`compile::checks::request_fields`, checked by a test).
+pub const REQUEST_KEYS: &[&str] = &[
+    "url",
+    "method",
+    "headers",
+    "query",
+    "json",
+    "form",
+    "body",
+    "multipart",
+    "follow_redirects",
+    "poll",
+    "expect",
+    "capture",
+];
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(rename = "step")]
 #[serde(deny_unknown_fields)]
 pub struct RawStep {
     /// Required; optional here so that a missing one is reported at the step.
     #[serde(default)]
+    #[schemars(
+        description = "The step's name (1-64 characters).",
+        length(min = 1, max = 64)
+    )]
     pub name: Option<S<String>>,
     #[serde(default)]
     pub method: Option<S<String>>,
     /// Required; optional here so that a missing one is reported at the step.
     #[serde(default)]
+    #[schemars(description = "The request's URL (a template); a check step has none.")]
     pub url: Option<S<String>>,
     #[serde(default)]
     pub headers: BTreeMap<String, S<String>>,
@@ -117,6 +171,7 @@ pub struct RawStep {
     #[serde(default)]
     pub multipart: Option<Vec<S<RawPart>>>,
     #[serde(default)]
+    #[schemars(with = "Option<Duration>")]
     pub timeout: Option<S<String>>,
     /// `false` (default), `true` (up to 10 hops) or a hop count.
     #[serde(default)]
@@ -162,7 +217,8 @@ pub struct RawStep {
 }
 
 /// `for_each: { in: LIST, as: ITEM, max: N }`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(rename = "forEach")]
 #[serde(deny_unknown_fields)]
 pub struct RawForEach {
     #[serde(rename = "in")]
@@ -170,11 +226,13 @@ pub struct RawForEach {
     #[serde(rename = "as")]
     pub item: String,
     #[serde(default)]
+    #[schemars(range(min = 1, max = 10000))]
     pub max: Option<usize>,
 }
 
 /// CORS semantics of one endpoint for one method.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(rename = "cors")]
 #[serde(deny_unknown_fields)]
 pub struct RawCors {
     pub url: S<String>,
@@ -184,6 +242,7 @@ pub struct RawCors {
     /// Headers the real request sends (`Access-Control-Request-Headers`).
     #[serde(default)]
     pub request_headers: Vec<S<String>>,
+    #[schemars(length(min = 1))]
     pub allowed_origins: Vec<S<String>>,
     /// An origin that must be refused (default: a random `https://….invalid`).
     #[serde(default)]
@@ -201,15 +260,18 @@ pub struct RawCors {
 }
 
 /// Security-header policy over a list of URLs.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(rename = "securityHeaders")]
 #[serde(deny_unknown_fields)]
 pub struct RawSecurityHeaders {
+    #[schemars(length(min = 1))]
     pub urls: Vec<S<String>>,
     /// `checklist` (default) or `strict`.
     #[serde(default)]
     pub profile: Option<S<String>>,
     /// Minimum HSTS max-age in seconds (default 31536000).
     #[serde(default)]
+    #[schemars(range(min = 0))]
     pub hsts_max_age: Option<S<i64>>,
     /// Rules made required / warnings / ignored, overriding the profile.
     #[serde(default)]
@@ -232,7 +294,8 @@ pub struct RawSecurityHeaders {
 }
 
 /// `http://…` must answer a permanent redirect to the same URL over HTTPS.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(rename = "httpsRedirect")]
 #[serde(deny_unknown_fields)]
 pub struct RawHttpsRedirect {
     pub url: S<String>,
@@ -241,17 +304,20 @@ pub struct RawHttpsRedirect {
     pub allow_308: bool,
     /// Hops to follow to the final answer (default 5).
     #[serde(default)]
+    #[schemars(range(min = 1, max = 20))]
     pub max_hops: Option<S<i64>>,
 }
 
 /// The certificate a TLS endpoint presents.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(rename = "tls")]
 #[serde(deny_unknown_fields)]
 pub struct RawTls {
     /// `https://host[:port]` (a path is ignored).
     pub url: S<String>,
     /// Fail when the earliest expiry in the chain is closer than this (default 14).
     #[serde(default)]
+    #[schemars(range(min = 0, max = 3650))]
     pub min_days: Option<S<i64>>,
     /// SNI / name to verify, when it differs from the URL's host.
     #[serde(default)]
@@ -259,9 +325,11 @@ pub struct RawTls {
 }
 
 /// Requests that must fail without leaking internals.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(rename = "errorLeaks")]
 #[serde(deny_unknown_fields)]
 pub struct RawErrorLeaks {
+    #[schemars(length(min = 1))]
     pub requests: Vec<S<RawLeakRequest>>,
     /// Extra patterns (name → regex), on top of the built-in list.
     #[serde(default)]
@@ -271,7 +339,8 @@ pub struct RawErrorLeaks {
     pub ignore: Vec<S<String>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(rename = "leakRequest")]
 #[serde(deny_unknown_fields)]
 pub struct RawLeakRequest {
     pub url: S<String>,
@@ -284,7 +353,8 @@ pub struct RawLeakRequest {
 }
 
 /// The SPA's HTML and the assets it references.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(rename = "frontend")]
 #[serde(deny_unknown_fields)]
 pub struct RawFrontend {
     pub url: S<String>,
@@ -308,7 +378,8 @@ pub struct RawFrontend {
 
 /// The API description (`/openapi.json`, `/docs`, `/redoc`) under an API base
 /// must not be public.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(rename = "apiDocs")]
 #[serde(deny_unknown_fields)]
 pub struct RawApiDocs {
     pub base: S<String>,
@@ -319,7 +390,8 @@ pub struct RawApiDocs {
 
 /// Logins of a random unknown user and of the probe's real account must take
 /// about the same time (user enumeration by timing).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(rename = "loginTiming")]
 #[serde(deny_unknown_fields)]
 pub struct RawLoginTiming {
     /// The login endpoint (JSON POST).
@@ -335,13 +407,16 @@ pub struct RawLoginTiming {
     pub password_field: Option<S<String>>,
     /// Logins of each kind per run (default 5, 3 to 20).
     #[serde(default)]
+    #[schemars(range(min = 3, max = 20))]
     pub samples: Option<S<i64>>,
     /// A finding when the slower median is more than this many times the
     /// faster one (default 3) …
     #[serde(default)]
+    #[schemars(extend("exclusiveMinimum" = 1), range(max = 1000))]
     pub factor: Option<S<f64>>,
     /// … and at least this much slower (default 20ms).
     #[serde(default)]
+    #[schemars(with = "Option<Duration>")]
     pub floor: Option<S<String>>,
     /// `warning` (default) or `required`.
     #[serde(default)]
@@ -354,7 +429,8 @@ pub enum RawRedirects {
     Hops(i64),
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(rename = "part")]
 #[serde(deny_unknown_fields)]
 pub struct RawPart {
     pub name: S<String>,
@@ -370,7 +446,8 @@ pub struct RawPart {
     pub content_type: Option<S<String>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(rename = "image")]
 #[serde(deny_unknown_fields)]
 pub struct RawImage {
     pub format: S<String>,
@@ -383,12 +460,15 @@ pub enum RawSize {
     Text(String),
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(rename = "poll")]
 #[serde(deny_unknown_fields)]
 pub struct RawPoll {
     /// Time between attempts.
+    #[schemars(with = "Duration")]
     pub every: S<String>,
     /// Give up after this long.
+    #[schemars(with = "Duration")]
     pub within: S<String>,
 }
 
@@ -399,18 +479,23 @@ pub enum RawBudget {
     Full(RawBudgetFull),
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(rename = "percentiles")]
 #[serde(deny_unknown_fields)]
 pub struct RawBudgetFull {
     #[serde(default)]
+    #[schemars(with = "Option<Duration>")]
     pub p50: Option<String>,
     #[serde(default)]
+    #[schemars(with = "Option<Duration>")]
     pub p95: Option<String>,
     #[serde(default)]
+    #[schemars(with = "Option<Duration>")]
     pub p99: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[schemars(rename = "expect")]
 #[serde(deny_unknown_fields)]
 pub struct RawExpect {
     #[serde(default)]
@@ -429,6 +514,7 @@ pub struct RawExpect {
     pub body_size: Option<S<RawRange>>,
     /// Response-time limit for this single request.
     #[serde(default)]
+    #[schemars(with = "Option<Duration>")]
     pub duration: Option<S<String>>,
 }
 
@@ -446,7 +532,8 @@ pub enum RawHeaderCheck {
     Full(RawHeaderCheckFull),
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(rename = "headerCheckOptions")]
 #[serde(deny_unknown_fields)]
 pub struct RawHeaderCheckFull {
     #[serde(default)]
@@ -461,7 +548,8 @@ pub struct RawHeaderCheckFull {
     pub present: Option<bool>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(rename = "jsonCheck")]
 #[serde(deny_unknown_fields)]
 pub struct RawJsonCheck {
     pub path: S<String>,
@@ -479,7 +567,8 @@ pub struct RawJsonCheck {
     pub count: Option<RawRange>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(rename = "range")]
 #[serde(deny_unknown_fields)]
 pub struct RawRange {
     #[serde(default)]
@@ -488,7 +577,8 @@ pub struct RawRange {
     pub max: Option<RawSize>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(rename = "capture")]
 #[serde(deny_unknown_fields)]
 pub struct RawCapture {
     #[serde(default)]
@@ -507,7 +597,8 @@ pub struct RawCapture {
 
 /// A findings file (`--accept FILE`): rule failures a team has accepted for
 /// a while, each with a reason and an end date.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(rename = "findingsFile")]
 #[serde(deny_unknown_fields)]
 pub struct RawAcceptFile {
     #[serde(default)]
@@ -517,7 +608,8 @@ pub struct RawAcceptFile {
 
 /// One accepted finding: which rule failure (flow, step, rule, and optionally
 /// the subject and the actual value, as globs), why, and until when.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(rename = "finding")]
 #[serde(deny_unknown_fields)]
 pub struct RawAccepted {
     /// Only needed when two probe files of different targets share the flow name.
@@ -749,3 +841,166 @@ deserialize_by_shape!(
     StatusCode,
     RawHeaderCheck
 );
+
+// ---------------------------------------------------------------------------
+// The JSON Schema of the values above (`smokeprobe schema`): the shapes each
+// hand-written `Deserialize` accepts, and the text forms the compiler parses.
+
+/// A duration's text form: `humantime::parse_duration`'s grammar (numbers,
+/// possibly with decimals, each followed by a unit; spans may be spaced or
+/// run together: `1h 30min`, `1m30s`, `1.5s`, `1d`) with at least one
+/// non-zero digit (zero is an error). Longer than a day is an error the
+/// pattern does not try to say.
+pub const DURATION_PATTERN: &str = concat!(r"^(?=[^1-9]*[1-9])", duration_grammar!());
+
+/// `parse_duration`'s grammar without the non-zero look-ahead (which the
+/// `regex` crate does not have; a unit test compares it with humantime).
+macro_rules! duration_grammar {
+    () => {
+        concat!(
+            r"\s*(?:[0-9][0-9\s]*(?:\.\s*[0-9][0-9\s]*)?",
+            r"(?:nanos|nsec|ns|usec|us|µs|millis|msec|ms|seconds|second|secs|sec|s",
+            r"|minutes|minute|mins|min|m|hours|hour|hrs|hr|h|days|day|d",
+            r"|weeks|week|wks|wk|w|months|month|M|years|year|yrs|yr|y)\s*)+$"
+        )
+    };
+}
+use duration_grammar;
+
+/// A size's text form (`parse_size`): a number and an optional unit,
+/// case-insensitive.
+pub const SIZE_PATTERN: &str =
+    r"^\s*(?:[0-9]+\.?[0-9]*|\.[0-9]+)\s*(?:[bB]|[kKmM][bB]?|[gG][bB]|[kKmMgG][iI][bB])?\s*$";
+
+/// Schema only: a text field the compiler reads as a duration.
+pub struct Duration;
+
+impl JsonSchema for Duration {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "duration".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "pattern": DURATION_PATTERN,
+            "description": "A duration: numbers with units (ms, s, m or min, h, d, …), e.g. 500ms, 5s, 1h 30min, 1.5s; more than zero and at most a day (1d)",
+        })
+    }
+}
+
+/// Schema only: a text field the compiler reads as a size.
+pub struct SizeText;
+
+impl JsonSchema for SizeText {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "sizeText".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "pattern": SIZE_PATTERN,
+            "description": "A size with a unit: 512KB, 5MB (10^6), 5MiB (2^20)",
+        })
+    }
+}
+
+/// A hand-written schema for a type whose `Deserialize` is by shape: its
+/// `$defs` name and its schema (built with the generator, for references).
+macro_rules! schema_by_shape {
+    ($($t:ty => $name:literal, |$g:ident| $schema:expr;)*) => {$(
+        impl JsonSchema for $t {
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                $name.into()
+            }
+            fn json_schema($g: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                $schema
+            }
+        }
+    )*};
+}
+
+schema_by_shape! {
+    RawVar => "var", |g| schemars::json_schema!({
+        "description": VAR_FORMS,
+        "oneOf": [{ "type": ["string", "number", "boolean"] }, g.subschema_for::<RawVarFull>()],
+    });
+    RawRedirects => "followRedirects", |_g| schemars::json_schema!({
+        "description": REDIRECT_FORMS,
+        "oneOf": [{ "type": "boolean" }, { "type": "integer", "minimum": 0, "maximum": 20 }],
+    });
+    RawSize => "size", |g| schemars::json_schema!({
+        "description": SIZE_FORMS,
+        "oneOf": [{ "type": "integer", "minimum": 0 }, g.subschema_for::<SizeText>()],
+    });
+    RawBudget => "budget", |g| schemars::json_schema!({
+        "description": BUDGET_FORMS,
+        "oneOf": [g.subschema_for::<Duration>(), g.subschema_for::<RawBudgetFull>()],
+    });
+    RawStatus => "status", |g| schemars::json_schema!({
+        "description": STATUS_FORMS,
+        "oneOf": [
+            g.subschema_for::<StatusCode>(),
+            { "type": "array", "minItems": 1, "items": g.subschema_for::<StatusCode>() },
+            { "type": "string", "description": "a class (\"2xx\") or a range (\"200-299\")" },
+        ],
+    });
+    StatusCode => "statusCode", |_g| schemars::json_schema!({
+        "type": "integer",
+        "minimum": 100,
+        "maximum": 599,
+    });
+    RawHeaderCheck => "headerCheck", |g| schemars::json_schema!({
+        "description": HEADER_CHECK_FORMS,
+        "oneOf": [{ "type": ["string", "integer", "boolean"] }, g.subschema_for::<RawHeaderCheckFull>()],
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_duration_pattern_is_humantimes_grammar() {
+        let grammar = regex::Regex::new(concat!("^", duration_grammar!())).unwrap();
+        for text in [
+            "5s",
+            "500ms",
+            "1h 30min",
+            "1h30m",
+            "1d",
+            "1.5s",
+            "5 s",
+            "2 hours 1 min",
+            "1. 5s",
+            "10 µs",
+            "3days",
+            "1w",
+            "1M",
+            "1y",
+            "0s",
+            "0.5ms",
+            "1 2s",
+            " 5s ",
+            "5",
+            "5 parsecs",
+            "s",
+            "5s5",
+            "-5s",
+            "5sec x",
+            "1.s",
+            ".5s",
+            "5S",
+            "5mins",
+            "5m s",
+            "1h,30m",
+            "",
+        ] {
+            assert_eq!(
+                grammar.is_match(text),
+                humantime::parse_duration(text.trim()).is_ok(),
+                "{text:?}"
+            );
+        }
+        assert!(DURATION_PATTERN.starts_with("^(?=[^1-9]*[1-9])"));
+    }
+}

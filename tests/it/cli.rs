@@ -162,14 +162,20 @@ async fn check_without_password_lists_it_and_once_and_run_refuse() {
 }
 
 /// A small structural walk: every key of `v` must be allowed by `schema`
-/// (properties / additionalProperties / items / oneOf / $ref). Returns the
+/// (properties / additionalProperties / items / oneOf / anyOf / $ref). Returns the
 /// paths that the schema does not describe.
 fn undescribed(v: &Value, schema: &Value, root: &Value, path: &str, out: &mut Vec<String>) {
     if let Some(r) = schema.get("$ref").and_then(Value::as_str) {
         let name = r.trim_start_matches("#/$defs/");
         return undescribed(v, &root["$defs"][name], root, path, out);
     }
-    if let Some(alts) = schema.get("oneOf").and_then(Value::as_array) {
+    // `oneOf` (a value of several shapes) and `anyOf` (an optional value:
+    // its schema or null) alike: some alternative must describe `v`.
+    if let Some(alts) = schema
+        .get("oneOf")
+        .or_else(|| schema.get("anyOf"))
+        .and_then(Value::as_array)
+    {
         let ok = alts.iter().any(|alt| {
             let mut sub = Vec::new();
             undescribed(v, alt, root, path, &mut sub);

@@ -27,6 +27,7 @@ mod pushgateway;
 mod raw_http;
 mod rules;
 mod run;
+mod schema;
 mod secrets;
 mod status_page;
 // Reads the probe's process metrics, which exist on Linux only.

@@ -16,7 +16,7 @@ use crate::vocab::{headers, leaks};
 type Names = HashMap<String, NameKind>;
 
 /// Keys of a request step that make no sense on a check step.
-pub(super) fn request_fields(rs: &RawStep) -> Vec<&'static str> {
+pub(in crate::config) fn request_fields(rs: &RawStep) -> Vec<&'static str> {
     let mut v = Vec::new();
     let fields: [(&str, bool); 12] = [
         ("url", rs.url.is_some()),
@@ -41,7 +41,7 @@ pub(super) fn request_fields(rs: &RawStep) -> Vec<&'static str> {
 }
 
 /// The check kinds a step sets, by key.
-pub(super) fn kinds(rs: &RawStep) -> Vec<&'static str> {
+pub(in crate::config) fn kinds(rs: &RawStep) -> Vec<&'static str> {
     [
         ("cors", rs.cors.is_some()),
         ("security_headers", rs.security_headers.is_some()),
