@@ -14,8 +14,10 @@ use crate::common::*;
 const INSTALL: &str = "python3 -m venv .ci/.venv && .ci/.venv/bin/pip install check-jsonschema==0.39.0, \
      then SMOKEPROBE_CHECK_JSONSCHEMA=$PWD/.ci/.venv/bin/check-jsonschema (what .ci/run does)";
 
-/// `$SMOKEPROBE_CHECK_JSONSCHEMA`, else `check-jsonschema` on `PATH`; never
-/// a skip: without the validator the test fails and says how to install it.
+/// `$SMOKEPROBE_CHECK_JSONSCHEMA`, else the one `.ci/run` installed in
+/// `.ci/.venv` (so the README's test command works after one `.ci/run`), else
+/// `check-jsonschema` on `PATH`; never a skip: without the validator the test
+/// fails and says how to install it.
 fn validator() -> PathBuf {
     if let Some(p) = std::env::var_os("SMOKEPROBE_CHECK_JSONSCHEMA") {
         let p = PathBuf::from(p);
@@ -25,6 +27,10 @@ fn validator() -> PathBuf {
             p.display()
         );
         return p;
+    }
+    let venv = repo_file(".ci/.venv/bin/check-jsonschema");
+    if venv.is_file() {
+        return venv;
     }
     std::env::var_os("PATH")
         .and_then(|path| {
