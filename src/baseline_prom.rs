@@ -209,7 +209,6 @@ fn judge_step(
     let p_c = pct(&cs, 0.95) as f64 / 1e6;
     let ratio = if p_b > 0.0 { p_c / p_b } else { f64::INFINITY };
     let diff = p_c - p_b;
-    let floor = o.floor.as_secs_f64();
     let min = o.min_samples.max(1);
     // No history at all is a step Prometheus never saw (new in this
     // deploy, like a step missing from a baseline file): not judged.
@@ -223,11 +222,53 @@ fn judge_step(
     } else {
         (None, None)
     };
+    let mut out = StepComparison {
+        target: c.target.clone(),
+        flow: c.flow.clone(),
+        step: c.step.clone(),
+        n_baseline: n_b,
+        n_current: n,
+        p95_baseline: p_b,
+        p95_current: p_c,
+        ratio,
+        diff,
+        ci_low: f64::NAN,
+        ci_high: f64::NAN,
+        regressed: false,
+        above_baseline_p95: k,
+        binomial_p: p,
+        inconclusive,
+        p95_regressed: false,
+        shift_regressed: None,
+        median_baseline: None,
+        median_current: None,
+        shift: None,
+        shift_low: None,
+        shift_ratio: None,
+        rank_p: None,
+        verdict: String::new(),
+    };
+    let (regressed, verdict) = verdict(&out, o, w);
+    out.regressed = regressed;
+    out.p95_regressed = regressed;
+    out.verdict = verdict;
+    out
+}
+
+/// Whether a step judged against its Prometheus history regressed, and the
+/// verdict's words: not judged without history, inconclusive on too few
+/// samples, else the ratio, the floor and the binomial test in turn.
+fn verdict(s: &StepComparison, o: &CompareOptions, w: &str) -> (bool, String) {
+    let (n_b, n, p_b) = (s.n_baseline, s.n_current, s.p95_baseline);
+    let (ratio, diff, k, p) = (s.ratio, s.diff, s.above_baseline_p95, s.binomial_p);
+    let floor = o.floor.as_secs_f64();
+    let min = o.min_samples.max(1);
+    let no_history = !p_b.is_finite() || n_b == 0;
     let kp = match (k, p) {
         (Some(k), Some(p)) => format!("{k}/{n} above the baseline p95, binomial p = {p:.2e}"),
         _ => String::new(),
     };
-    let (regressed, verdict) = if no_history {
+    if no_history {
         (
             false,
             format!(
@@ -235,7 +276,7 @@ fn judge_step(
                 fmt_secs(p_b)
             ),
         )
-    } else if inconclusive {
+    } else if s.inconclusive {
         let fix = match (n_b < min, n < min) {
             (true, true) => format!("widen --baseline-window and use --samples {min}"),
             (true, false) => "widen --baseline-window".to_string(),
@@ -279,32 +320,6 @@ fn judge_step(
                 fmt_duration(o.floor)
             ),
         )
-    };
-    StepComparison {
-        target: c.target.clone(),
-        flow: c.flow.clone(),
-        step: c.step.clone(),
-        n_baseline: n_b,
-        n_current: n,
-        p95_baseline: p_b,
-        p95_current: p_c,
-        ratio,
-        diff,
-        ci_low: f64::NAN,
-        ci_high: f64::NAN,
-        regressed,
-        above_baseline_p95: k,
-        binomial_p: p,
-        inconclusive,
-        p95_regressed: regressed,
-        shift_regressed: None,
-        median_baseline: None,
-        median_current: None,
-        shift: None,
-        shift_low: None,
-        shift_ratio: None,
-        rank_p: None,
-        verdict,
     }
 }
 

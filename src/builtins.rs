@@ -68,9 +68,15 @@ pub fn today_utc() -> String {
 pub fn rfc3339_utc(unix: f64) -> String {
     let secs = unix.floor() as i64;
     let millis = ((unix - secs as f64) * 1000.0).floor() as u32;
+    format!("{}.{millis:03}Z", date_time(secs, 'T'))
+}
+
+/// `YYYY-MM-DD` `sep` `HH:MM:SS` of the UTC second `secs` (both timestamp
+/// forms the probe writes: RFC 3339's `T`, and a space for people).
+pub fn date_time(secs: i64, sep: char) -> String {
     let t = utc(secs);
     format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{millis:03}Z",
+        "{:04}-{:02}-{:02}{sep}{:02}:{:02}:{:02}",
         t.year(),
         u8::from(t.month()),
         t.day(),

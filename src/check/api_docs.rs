@@ -8,6 +8,7 @@
 //! its `index.html` and 200, and that is not an API description.
 
 use http::Method;
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::{CheckRun, Ctx, Cx, Fetched, level_word, path_of};
@@ -24,7 +25,8 @@ pub const RULES: &[&str] = &[RULE];
 
 /// The API description (`/openapi.json`, `/docs`, `/redoc`) under an API base
 /// must not be public.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(rename = "apiDocs")]
 #[serde(deny_unknown_fields)]
 pub struct Raw {
     pub base: S<String>,

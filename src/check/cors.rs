@@ -9,6 +9,7 @@
 //! whose backend is down) fails the check once, leaving the rest unjudged.
 
 use http::Method;
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::{CheckRun, Ctx, Cx, Fetched};
@@ -34,7 +35,8 @@ pub const RULES: &[&str] = &[
 ];
 
 /// CORS semantics of one endpoint for one method.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(rename = "cors")]
 #[serde(deny_unknown_fields)]
 pub struct Raw {
     pub url: S<String>,
@@ -44,6 +46,7 @@ pub struct Raw {
     /// Headers the real request sends (`Access-Control-Request-Headers`).
     #[serde(default)]
     pub request_headers: Vec<S<String>>,
+    #[schemars(length(min = 1))]
     pub allowed_origins: Vec<S<String>>,
     /// An origin that must be refused (default: a random `https://….invalid`).
     #[serde(default)]

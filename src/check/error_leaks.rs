@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::leaks::{self, LeakPattern};
@@ -19,9 +20,11 @@ use crate::syntax::template::Template;
 pub const RULES: &[&str] = &["error-status", "no-leaks"];
 
 /// Requests that must fail without leaking internals.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(rename = "errorLeaks")]
 #[serde(deny_unknown_fields)]
 pub struct Raw {
+    #[schemars(length(min = 1))]
     pub requests: Vec<S<RawLeakRequest>>,
     /// Extra patterns (name → regex), on top of the built-in list.
     #[serde(default)]
@@ -31,7 +34,8 @@ pub struct Raw {
     pub ignore: Vec<S<String>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(rename = "leakRequest")]
 #[serde(deny_unknown_fields)]
 pub struct RawLeakRequest {
     pub url: S<String>,

@@ -16,6 +16,7 @@ use std::sync::LazyLock;
 use http::Method;
 use regex::Regex;
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::{CheckRun, Ctx, Cx, Fetched, path_of};
@@ -37,7 +38,8 @@ pub const RULES: &[&str] = &[
 ];
 
 /// The SPA's HTML and the assets it references.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(rename = "frontend")]
 #[serde(deny_unknown_fields)]
 pub struct Raw {
     pub url: S<String>,

@@ -4,6 +4,7 @@
 //! not an error. The whole chain is reported.
 
 use http::Method;
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::{CheckRun, Ctx, Cx, Fetched, path_of};
@@ -22,7 +23,8 @@ pub const RULES: &[&str] = &[
 ];
 
 /// `http://…` must answer a permanent redirect to the same URL over HTTPS.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(rename = "httpsRedirect")]
 #[serde(deny_unknown_fields)]
 pub struct Raw {
     pub url: S<String>,
@@ -31,6 +33,7 @@ pub struct Raw {
     pub allow_308: bool,
     /// Hops to follow to the final answer (default 5).
     #[serde(default)]
+    #[schemars(range(min = 1, max = 20))]
     pub max_hops: Option<S<i64>>,
 }
 

@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use http::Method;
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::{CheckRun, Ctx, Cx, level_word, path_of};
@@ -38,7 +39,8 @@ pub const RULES: &[&str] = &[RULE];
 
 /// Logins of a random unknown user and of the probe's real account must take
 /// about the same time (user enumeration by timing).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(rename = "loginTiming")]
 #[serde(deny_unknown_fields)]
 pub struct Raw {
     /// The login endpoint (JSON POST).
@@ -54,13 +56,16 @@ pub struct Raw {
     pub password_field: Option<S<String>>,
     /// Logins of each kind per run (default 5, 3 to 20).
     #[serde(default)]
+    #[schemars(range(min = 3, max = 20))]
     pub samples: Option<S<i64>>,
     /// A finding when the slower median is more than this many times the
     /// faster one (default 3) …
     #[serde(default)]
+    #[schemars(extend("exclusiveMinimum" = 1), range(max = 1000))]
     pub factor: Option<S<f64>>,
     /// … and at least this much slower (default 20ms).
     #[serde(default)]
+    #[schemars(with = "Option<crate::syntax::forms::Duration>")]
     pub floor: Option<S<String>>,
     /// `warning` (default) or `required`.
     #[serde(default)]

@@ -52,6 +52,10 @@ use crate::vocab::headers::Level;
 /// is above, outside the macro, so that rustfmt sees the file.)
 macro_rules! kinds {
     ($($variant:ident => $kind:ident,)*) => {
+        /// The keys of the check kinds in the probe file, in this list's
+        /// order: a step has a `url` (a request) or exactly one of these.
+        pub const KEYS: &[&str] = &[$(stringify!($kind),)*];
+
         /// A built-in check, compiled.
         #[derive(Clone, Debug)]
         pub enum Check {

@@ -8,6 +8,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use http::Method;
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::headers::{self, HeaderRule, Level, PROFILES};
@@ -38,15 +39,18 @@ pub const RULES: &[&str] = &[
 ];
 
 /// Security-header policy over a list of URLs.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(rename = "securityHeaders")]
 #[serde(deny_unknown_fields)]
 pub struct Raw {
+    #[schemars(length(min = 1))]
     pub urls: Vec<S<String>>,
     /// `checklist` (default) or `strict`.
     #[serde(default)]
     pub profile: Option<S<String>>,
     /// Minimum HSTS max-age in seconds (default 31536000).
     #[serde(default)]
+    #[schemars(range(min = 0))]
     pub hsts_max_age: Option<S<i64>>,
     /// Rules made required / warnings / ignored, overriding the profile.
     #[serde(default)]

@@ -7,6 +7,7 @@
 
 use std::time::Instant;
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::{CheckRun, Ctx, Cx};
@@ -21,13 +22,15 @@ use crate::syntax::template::Template;
 pub const RULES: &[&str] = &["certificate-valid", "days-left", "protocol"];
 
 /// The certificate a TLS endpoint presents.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(rename = "tls")]
 #[serde(deny_unknown_fields)]
 pub struct Raw {
     /// `https://host[:port]` (a path is ignored).
     pub url: S<String>,
     /// Fail when the earliest expiry in the chain is closer than this (default 14).
     #[serde(default)]
+    #[schemars(range(min = 0, max = 3650))]
     pub min_days: Option<S<i64>>,
     /// SNI / name to verify, when it differs from the URL's host.
     #[serde(default)]

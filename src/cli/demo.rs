@@ -1,5 +1,7 @@
 //! `smokeprobe demo`: starts the built-in ContraVento-compatible target
-//! (src/demo/) and probes it with the built-in probe file.
+//! (src/demo/) and probes it with the built-in probe file: its flags (the
+//! TLS mode and the faults typed by clap), the validated `DemoConfig`, and
+//! the run: serve, a healthy pass, the guided tour, then continuous mode.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -8,14 +10,13 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::{
-    CmdResult, PlanArgs, color_wanted, compile_plan, job_for, load_plan, runner_for,
-    shutdown_signal, usage,
-};
+use super::plan::{PlanArgs, Ready, compile_plan, job_for, load_plan, ready_once};
+use super::{CliError, CmdResult, color_wanted, setup_failed, shutdown_signal};
 use crate::config::Flow;
-use crate::demo::{DemoOptions, DemoServer, Faults, TlsMode};
+use crate::demo::{DemoOptions, DemoServer, FaultSpec, Faults, TlsMode};
+use crate::flow::Runner;
 use crate::oneshot::{OnceOptions, run_once};
-use crate::report::{ConsoleStyle, ExitCode, render_console};
+use crate::report::{ConsoleStyle, ExitCode, OnceReport, render_console};
 
 /// The probe file shipped with smokeprobe, built in for `demo`.
 pub const CONTRAVENTO_PROBE: &str = include_str!("../../probes/contravento.yaml");
@@ -43,12 +44,13 @@ pub struct DemoArgs {
     /// storage-readonly (uploads answer 403 with the file path), docs-public
     /// (/docs and /redoc served).
     #[arg(long = "fault", value_name = "SPEC")]
-    pub faults: Vec<String>,
+    pub faults: Vec<FaultSpec>,
     /// The demo's certificate: valid, expiring-soon, expired, self-signed,
     /// wrong-host (generated at start by a demo CA the probe trusts), or off
     /// for plain HTTP only (the TLS and redirect checks then fail).
-    #[arg(long, default_value = "valid", value_name = "MODE")]
-    pub tls: String,
+    #[arg(long, value_enum, ignore_case = true, default_value_t = DemoTls::Valid,
+          value_name = "MODE")]
+    pub tls: DemoTls,
     /// Interval of every flow in continuous mode.
     #[arg(long, default_value = "15s", value_parser = humantime::parse_duration)]
     pub interval: Duration,
@@ -63,44 +65,115 @@ pub struct DemoArgs {
     pub no_tour: bool,
 }
 
-pub(super) async fn cmd_demo(a: DemoArgs) -> CmdResult {
-    let mut faults = Faults::default();
-    for spec in &a.faults {
-        if let Err(e) = faults.apply_spec(spec) {
-            return Err(usage(e));
+/// `--tls`: a demo certificate ([`TlsMode`]), or none.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DemoTls {
+    /// Signed by the demo CA, valid.
+    Valid,
+    /// Signed by the demo CA, expires in 5 days.
+    ExpiringSoon,
+    /// Signed by the demo CA, expired yesterday.
+    Expired,
+    /// Not signed by the demo CA.
+    SelfSigned,
+    /// Signed by the demo CA, valid, but for another host name.
+    WrongHost,
+    /// Plain HTTP only.
+    Off,
+}
+
+impl DemoTls {
+    fn mode(self) -> Option<TlsMode> {
+        match self {
+            DemoTls::Valid => Some(TlsMode::Valid),
+            DemoTls::ExpiringSoon => Some(TlsMode::ExpiringSoon),
+            DemoTls::Expired => Some(TlsMode::Expired),
+            DemoTls::SelfSigned => Some(TlsMode::SelfSigned),
+            DemoTls::WrongHost => Some(TlsMode::WrongHost),
+            DemoTls::Off => None,
         }
     }
-    let tls = match a.tls.as_str() {
-        "off" => None,
-        m => match m.parse::<TlsMode>() {
-            Ok(t) => Some(t),
-            Err(e) => return Err(usage(format!("--tls: {e} (or off)"))),
+}
+
+/// `demo`, validated: the target's options (faults, certificate) and what
+/// to do with it; nothing bound yet.
+pub(super) struct DemoConfig {
+    once: bool,
+    serve_only: bool,
+    port: u16,
+    target: DemoOptions,
+    /// The guided tour: not `--no-tour`, and no `--fault` given.
+    tour: bool,
+    interval: Duration,
+    metrics_port: u16,
+    samples: u32,
+}
+
+pub(super) fn validate(a: DemoArgs) -> Result<DemoConfig, CliError> {
+    let tour = !a.no_tour && a.faults.is_empty();
+    let mut faults = Faults::default();
+    for spec in a.faults {
+        faults.apply(spec);
+    }
+    Ok(DemoConfig {
+        once: a.once,
+        serve_only: a.serve_only,
+        port: a.port,
+        target: DemoOptions {
+            faults,
+            tls: a.tls.mode(),
+            ..DemoOptions::default()
         },
-    };
-    let opts = DemoOptions {
-        faults,
-        tls,
-        ..DemoOptions::default()
-    };
-    let listener = match tokio::net::TcpListener::bind(("127.0.0.1", a.port)).await {
-        Ok(l) => l,
-        Err(e) => {
-            return Err(usage(format!("cannot listen on 127.0.0.1:{}: {e}", a.port)));
-        }
-    };
-    let server = match DemoServer::start_on(listener, opts.clone()).await {
+        tour,
+        interval: a.interval,
+        metrics_port: a.metrics_port,
+        samples: a.samples.max(1),
+    })
+}
+
+pub(super) async fn cmd_demo(c: DemoConfig) -> CmdResult {
+    let listener = listen_on(c.port).await?;
+    let server = match DemoServer::start_on(listener, c.target.clone()).await {
         Ok(s) => s,
-        Err(e) => return Err(usage(format!("demo target failed to start: {e}"))),
+        Err(e) => return Err(setup_failed(format!("demo target failed to start: {e}"))),
     };
+    let (ca_file, curl_ca) = announce(&server, c.once);
+    if c.serve_only {
+        println!("serving until Ctrl-C");
+        shutdown_signal().await;
+        server.stop().await;
+        remove_ca(ca_file);
+        return Ok(ExitCode::Passed);
+    }
+    let plan_args = plan_args(&server, &c.target);
+    let code = guided(&c, &server, &plan_args).await?;
+    if c.once {
+        server.stop().await;
+        return Ok(code);
+    }
+    continuous(&c, &server, plan_args, &curl_ca).await?;
+    server.stop().await;
+    remove_ca(ca_file);
+    Ok(ExitCode::Passed)
+}
+
+async fn listen_on(port: u16) -> Result<tokio::net::TcpListener, CliError> {
+    tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .map_err(|e| setup_failed(format!("cannot listen on 127.0.0.1:{port}: {e}")))
+}
+
+/// The banner; without `--once`, the demo CA written out for curl. Returns
+/// that file and the `--cacert` option naming it.
+fn announce(server: &DemoServer, once: bool) -> (Option<PathBuf>, String) {
     let base = server.base_url();
-    let http_base = server.http_url();
     println!("smokeprobe demo: a ContraVento-compatible target is listening on {base}");
     if server.ca_pem().is_some() {
-        println!("  plain HTTP on {http_base} (redirects to HTTPS)");
+        println!("  plain HTTP on {} (redirects to HTTPS)", server.http_url());
     }
     let mut curl_ca = String::new();
     let mut ca_file = None;
-    if let Some(pem) = server.ca_pem().filter(|_| !a.once) {
+    if let Some(pem) = server.ca_pem().filter(|_| !once) {
         // Written out so that curl and a separate `smokeprobe once` can trust it too.
         let path =
             std::env::temp_dir().join(format!("smokeprobe-demo-ca-{}.pem", server.addr().port()));
@@ -117,18 +190,16 @@ pub(super) async fn cmd_demo(a: DemoArgs) -> CmdResult {
         }
     }
     println!("  API {base}/api · SPA {base}/ · faults: GET/PUT {base}/__demo/faults");
-    if a.serve_only {
-        println!("serving until Ctrl-C");
-        shutdown_signal().await;
-        server.stop().await;
-        remove_ca(ca_file);
-        return Ok(ExitCode::Passed);
-    }
-    let plan_args = PlanArgs {
+    (ca_file, curl_ca)
+}
+
+/// The variables and secret the built-in probe file needs for this target.
+fn plan_args(server: &DemoServer, opts: &DemoOptions) -> PlanArgs {
+    PlanArgs {
         files: Vec::new(),
         vars: vec![
-            format!("base={base}"),
-            format!("http_base={http_base}"),
+            format!("base={}", server.base_url()),
+            format!("http_base={}", server.http_url()),
             format!("username={}", opts.username),
             format!(
                 "allowed_origin={}",
@@ -140,92 +211,87 @@ pub(super) async fn cmd_demo(a: DemoArgs) -> CmdResult {
         max_body: None,
         ca_files: Vec::new(),
         accept: Vec::new(),
-    };
-    let sources = vec![(
+    }
+}
+
+/// The built-in probe file, as a source for the plan.
+fn builtin_sources() -> Vec<(PathBuf, String)> {
+    vec![(
         PathBuf::from("probes/contravento.yaml (built in)"),
         CONTRAVENTO_PROBE.to_string(),
-    )];
-    let plan = load_plan(&plan_args, Some(sources))?;
-    let runner = runner_for(plan, &plan_args, server.ca_pem().into_iter().collect())?;
-    let flows: Vec<&Flow> = runner.plan().flows.iter().filter(|f| !f.optional).collect();
-    let once_opts = OnceOptions {
-        samples: a.samples.max(1),
+    )]
+}
+
+/// The healthy pass and, unless `--once`, the guided tour (a pass with
+/// faults, then the faults cleared). Returns the healthy pass's exit code.
+async fn guided(c: &DemoConfig, server: &DemoServer, plan_args: &PlanArgs) -> CmdResult {
+    let plan = load_plan(plan_args, Some(builtin_sources()))?;
+    let Ready { plan, http, flows } =
+        ready_once(plan, plan_args, server.ca_pem().into_iter().collect())?;
+    let runner = Runner::new(Arc::new(plan), http);
+    let flows = Ready::chosen(runner.plan(), &flows);
+    let opts = OnceOptions {
+        samples: c.samples,
         progress: std::io::stderr().is_terminal(),
     };
+    let title = "probing the healthy demo target with probes/contravento.yaml";
+    let first = pass(title, &runner, &flows, &opts).await;
+    if c.once || !c.tour {
+        return Ok(first.exit_code);
+    }
+    let mut f = Faults::default();
+    for spec in [
+        "latency:/api/auth/login=700ms",
+        "reject-photos",
+        "headers=as-committed",
+    ] {
+        let _ = f.apply_spec(spec);
+    }
+    server.set_faults(f);
+    let title = "injecting faults: login +700 ms (auth budget is 500 ms p95), photo uploads rejected, \
+                 security headers as today's nginx config sets them";
+    pass(title, &runner, &flows, &opts).await;
+    server.set_faults(Faults::default());
+    println!(
+        "\nfaults cleared; the demo target has no [probe] trips left: {}",
+        server
+            .trips()
+            .iter()
+            .all(|t| !t.title.starts_with("[probe]"))
+    );
+    Ok(first.exit_code)
+}
+
+/// One pass over the flows, its checklist printed under a title.
+async fn pass(title: &str, runner: &Runner, flows: &[&Flow], opts: &OnceOptions) -> OnceReport {
+    println!("\n── {title} ──");
+    let report = run_once(runner, flows, opts).await;
     let style = ConsoleStyle {
         color: color_wanted(false),
     };
-    let pass = |title: String| {
-        let runner = &runner;
-        let flows = &flows;
-        let once_opts = &once_opts;
-        async move {
-            println!("\n── {title} ──");
-            let report = run_once(runner, flows, once_opts).await;
-            print!("{}", render_console(&report, style));
-            report
-        }
-    };
-    let first = pass("probing the healthy demo target with probes/contravento.yaml".into()).await;
-    if a.once {
-        server.stop().await;
-        return Ok(first.exit_code);
-    }
-    if !a.no_tour && a.faults.is_empty() {
-        let mut f = Faults::default();
-        for spec in [
-            "latency:/api/auth/login=700ms",
-            "reject-photos",
-            "headers=as-committed",
-        ] {
-            let _ = f.apply_spec(spec);
-        }
-        server.set_faults(f);
-        pass(
-            "injecting faults: login +700 ms (auth budget is 500 ms p95), photo uploads rejected, \
-             security headers as today's nginx config sets them"
-                .into(),
-        )
-        .await;
-        server.set_faults(Faults::default());
-        println!(
-            "\nfaults cleared; the demo target has no [probe] trips left: {}",
-            server
-                .trips()
-                .iter()
-                .all(|t| !t.title.starts_with("[probe]"))
-        );
-    }
-    // Continuous mode: the scheduler and /metrics, like `smokeprobe run`.
-    let interval = a.interval;
+    print!("{}", render_console(&report, style));
+    report
+}
+
+/// Continuous mode: the scheduler and /metrics, like `smokeprobe run`,
+/// until Ctrl-C.
+async fn continuous(
+    c: &DemoConfig,
+    server: &DemoServer,
+    plan_args: PlanArgs,
+    curl_ca: &str,
+) -> Result<(), CliError> {
+    let interval = c.interval;
     let ca: Vec<String> = server.ca_pem().into_iter().collect();
-    let demo_job = {
-        let plan_args = plan_args.clone();
-        move || -> Result<crate::scheduler::Job, String> {
-            let sources = vec![(
-                PathBuf::from("probes/contravento.yaml (built in)"),
-                CONTRAVENTO_PROBE.to_string(),
-            )];
-            let mut plan = compile_plan(&plan_args, Some(sources))?;
-            for f in &mut plan.flows {
-                f.interval = interval;
-            }
-            job_for(plan, &plan_args, ca.clone(), None)
+    let demo_job = move || -> Result<crate::scheduler::Job, String> {
+        let mut plan = compile_plan(&plan_args, Some(builtin_sources()))?;
+        for f in &mut plan.flows {
+            f.interval = interval;
         }
+        job_for(plan, &plan_args, ca.clone(), None).map(Ready::job)
     };
-    let first = match demo_job() {
-        Ok(j) => j,
-        Err(e) => return Err(usage(e)),
-    };
-    let listener = match tokio::net::TcpListener::bind(("127.0.0.1", a.metrics_port)).await {
-        Ok(l) => l,
-        Err(e) => {
-            return Err(usage(format!(
-                "cannot listen on 127.0.0.1:{}: {e}",
-                a.metrics_port
-            )));
-        }
-    };
+    let first = demo_job().map_err(setup_failed)?;
+    let listener = listen_on(c.metrics_port).await?;
     let shutdown = tokio_util::sync::CancellationToken::new();
     let stop = shutdown.clone();
     tokio::spawn(async move {
@@ -242,6 +308,7 @@ pub(super) async fn cmd_demo(a: DemoArgs) -> CmdResult {
         max_jitter: interval.min(Duration::from_secs(5)),
         ..Default::default()
     };
+    let base = server.base_url();
     let result = crate::continuous::run(first, Arc::new(demo_job), web, opts, shutdown, |h| {
         println!(
             "\nprobing every flow every {} until Ctrl-C; failed steps are logged below\n  status:   http://{addr}/\n  metrics:  http://{addr}/metrics\n  faults:   curl{curl_ca} -X PUT {base}/__demo/faults -d '{{\"db_down\":true}}'",
@@ -253,14 +320,30 @@ pub(super) async fn cmd_demo(a: DemoArgs) -> CmdResult {
     if let Err(e) = result {
         eprintln!("error: metrics endpoint: {e}");
     }
-    server.stop().await;
-    remove_ca(ca_file);
-    Ok(ExitCode::Passed)
+    Ok(())
 }
 
 /// The demo CA written for curl lives only as long as the demo.
 fn remove_ca(path: Option<PathBuf>) {
     if let Some(p) = path {
         let _ = std::fs::remove_file(p);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::ValueEnum;
+
+    /// `--tls`'s names are the demo's own names of its certificates.
+    #[test]
+    fn every_tls_flag_value_is_the_demo_mode_of_that_name() {
+        for v in DemoTls::value_variants() {
+            let name = v.to_possible_value().unwrap().get_name().to_string();
+            match v.mode() {
+                Some(mode) => assert_eq!(mode.to_string(), name),
+                None => assert_eq!(name, "off"),
+            }
+        }
     }
 }

@@ -15,7 +15,7 @@ use super::template::{self, BUILTIN_NAMES, Part, Piece, RawRef, Template};
 use crate::imagegen::{self, ImageFormat};
 use crate::spanned::pos_of;
 
-mod checks;
+pub(super) mod checks;
 mod urls;
 
 use urls::{KnownVar, UrlProblem, VarOrigin};
@@ -213,6 +213,8 @@ impl<'a> Compiler<'a> {
         }
     }
 
+    /// One probe file: its target, global variables, defaults and flows;
+    /// None when it has an error.
     fn compile_source(&mut self, used_overrides: &mut HashSet<String>) -> Option<Vec<Flow>> {
         if self.source.trim().is_empty() {
             self.err(
@@ -228,32 +230,7 @@ impl<'a> Compiler<'a> {
                 return None;
             }
         };
-        if let Some(v) = &raw.version
-            && v.value != 1
-        {
-            self.err(
-                pos_of(v),
-                format!(
-                    "unsupported probe-file version {}: this smokeprobe reads version 1",
-                    v.value
-                ),
-            );
-        }
-        let target = match &raw.target {
-            Some(t) if valid_label(&t.value) => t.value.clone(),
-            Some(t) => {
-                self.err(
-                    pos_of(t),
-                    "target name must be 1-64 characters of letters, digits, `_`, `-`, `.` (it is a metric label)",
-                );
-                return None;
-            }
-            None => self
-                .file
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_else(|| "default".into()),
-        };
+        let target = self.file_target(&raw)?;
         let globals = Arc::new(self.compile_globals(&raw.vars, used_overrides));
         let global_names: HashSet<String> = globals.iter().map(|v| v.name.clone()).collect();
         let secret_globals: HashSet<String> = globals
@@ -266,25 +243,8 @@ impl<'a> Compiler<'a> {
         let timeout = self.duration_opt(d.timeout.as_ref(), DEFAULT_TIMEOUT);
         let deadline = self.duration_opt(d.deadline.as_ref(), DEFAULT_DEADLINE);
         let interval = self.duration_opt(d.interval.as_ref(), DEFAULT_INTERVAL);
-        // The command line wins over the file, which wins over the built-in default.
-        let max_body = match (&self.inputs.max_body, &d.max_body) {
-            (Some(cli), _) => *cli,
-            (None, Some(s)) => self
-                .size(pos_of(s), &RawSize::Text(s.value.clone()))
-                .unwrap_or(0),
-            (None, None) => self.inputs.settings.max_body,
-        };
-        let mut default_headers = Vec::new();
-        for (k, v) in &d.headers {
-            self.check_header_name(pos_of(v), k);
-            let names: HashMap<String, NameKind> = global_names
-                .iter()
-                .map(|n| (n.clone(), NameKind::Var))
-                .collect();
-            if let Some(t) = self.template(v, &names, &mut Vec::new()) {
-                default_headers.push((k.to_ascii_lowercase(), t));
-            }
-        }
+        let max_body = self.default_max_body(d);
+        let default_headers = self.default_headers(d, &global_names);
 
         if raw.flows.value.is_empty() {
             self.err(
@@ -340,6 +300,73 @@ impl<'a> Compiler<'a> {
         }
     }
 
+    /// The file's target name (its `target:`, else the file's stem), after
+    /// checking its `version:`; None when the name is not a valid label.
+    fn file_target(&mut self, raw: &RawFile) -> Option<String> {
+        if let Some(v) = &raw.version
+            && v.value != 1
+        {
+            self.err(
+                pos_of(v),
+                format!(
+                    "unsupported probe-file version {}: this smokeprobe reads version 1",
+                    v.value
+                ),
+            );
+        }
+        match &raw.target {
+            Some(t) if valid_label(&t.value) => Some(t.value.clone()),
+            Some(t) => {
+                self.err(
+                    pos_of(t),
+                    "target name must be 1-64 characters of letters, digits, `_`, `-`, `.` (it is a metric label)",
+                );
+                None
+            }
+            None => Some(
+                self.file
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| "default".into()),
+            ),
+        }
+    }
+
+    /// The file's `defaults.max_body`: the command line wins over the file,
+    /// which wins over the built-in default.
+    fn default_max_body(&mut self, d: &RawDefaults) -> u64 {
+        match (&self.inputs.max_body, &d.max_body) {
+            (Some(cli), _) => *cli,
+            (None, Some(s)) => self
+                .size(pos_of(s), &RawSize::Text(s.value.clone()))
+                .unwrap_or(0),
+            (None, None) => self.inputs.settings.max_body,
+        }
+    }
+
+    /// The file's `defaults.headers`, names lowercased; their values may use
+    /// the global variables.
+    fn default_headers(
+        &mut self,
+        d: &RawDefaults,
+        global_names: &HashSet<String>,
+    ) -> Vec<(String, Template)> {
+        let mut default_headers = Vec::new();
+        for (k, v) in &d.headers {
+            self.check_header_name(pos_of(v), k);
+            let names: HashMap<String, NameKind> = global_names
+                .iter()
+                .map(|n| (n.clone(), NameKind::Var))
+                .collect();
+            if let Some(t) = self.template(v, &names, &mut Vec::new()) {
+                default_headers.push((k.to_ascii_lowercase(), t));
+            }
+        }
+        default_headers
+    }
+
+    /// The global variables: each one's value chosen and compiled, then
+    /// ordered so each comes after the ones it uses.
     fn compile_globals(
         &mut self,
         vars: &BTreeMap<String, S<RawVar>>,
@@ -347,90 +374,9 @@ impl<'a> Compiler<'a> {
     ) -> Vec<VarDef> {
         let mut defs: Vec<GlobalDef> = Vec::new();
         for (name, v) in vars {
-            let pos = pos_of(v);
-            if !valid_var_name(name) {
-                self.err(
-                    pos,
-                    format!("variable name `{name}` must be letters, digits, `_` or `-`, starting with a letter or `_`"),
-                );
-                continue;
+            if let Some(def) = self.global_def(name, v, used_overrides) {
+                defs.push(def);
             }
-            if BUILTIN_NAMES.contains(&name.as_str()) {
-                self.err(
-                    pos,
-                    format!("`{name}` is a built-in name; pick another variable name"),
-                );
-                continue;
-            }
-            let rate_limited = matches!(&v.value, RawVar::Full(f) if f.rate_limited);
-            let (file_value, mut secret) = match &v.value {
-                RawVar::Text(s) => (Some(s.clone()), false),
-                RawVar::Number(n) => (Some(fmt_number(*n)), false),
-                RawVar::Bool(b) => (Some(b.to_string()), false),
-                RawVar::Full(f) => {
-                    (
-                        match &f.value {
-                            None | Some(serde_json::Value::Null) => None,
-                            Some(serde_json::Value::String(s)) => Some(s.clone()),
-                            Some(serde_json::Value::Number(n)) => Some(n.to_string()),
-                            Some(serde_json::Value::Bool(b)) => Some(b.to_string()),
-                            Some(_) => {
-                                self.err(pos, format!("variable `{name}`: `value` must be a string, number or boolean"));
-                                continue;
-                            }
-                        },
-                        f.secret,
-                    )
-                }
-            };
-            let cli = self.inputs.overrides.iter().rev().find(|o| &o.name == name);
-            let env_key = format!(
-                "SMOKEPROBE_VAR_{}",
-                name.to_ascii_uppercase().replace('-', "_")
-            );
-            let mut known = true;
-            let (value, origin) = if let Some(o) = cli {
-                used_overrides.insert(name.clone());
-                secret |= o.secret;
-                (o.value.clone(), VarOrigin::Cli { secret: o.secret })
-            } else if let Some(e) = (self.inputs.env)(&env_key) {
-                // Taken literally: an environment value is data, not a template.
-                (e.replace('$', "$$"), VarOrigin::Env(env_key.clone()))
-            } else if let Some(fv) = file_value {
-                (fv, VarOrigin::File(pos))
-            } else if self.inputs.values_optional {
-                known = false;
-                self.needs.push(RunNeed {
-                    kind: NeedKind::Var { secret },
-                    name: name.clone(),
-                    how: if secret {
-                        format!("secret, from --secret {name}=… or {env_key}")
-                    } else {
-                        format!("from --var {name}=… or {env_key}")
-                    },
-                });
-                (String::new(), VarOrigin::File(pos))
-            } else {
-                self.err(
-                    pos,
-                    format!(
-                        "variable `{name}` has no value: pass `--var {name}=…` (or `--secret {name}=…`) or set {env_key}"
-                    ),
-                );
-                // Still defined, so its uses are not reported as undefined too.
-                known = false;
-                (String::new(), VarOrigin::File(pos))
-            };
-            defs.push(GlobalDef {
-                name: name.clone(),
-                pos,
-                value,
-                secret,
-                from_cli: cli.map(|o| o.secret),
-                rate_limited,
-                origin,
-                known,
-            });
         }
         let names: HashMap<String, NameKind> = defs
             .iter()
@@ -485,6 +431,111 @@ impl<'a> Compiler<'a> {
             }
         }
         self.order_vars(compiled)
+    }
+
+    /// One global variable before its template is compiled: its name checked
+    /// and its value taken from `--var`/`--secret`, else `SMOKEPROBE_VAR_*`,
+    /// else the file (in lint mode a missing one is a need); None when the
+    /// name or the file's value is unusable.
+    fn global_def(
+        &mut self,
+        name: &str,
+        v: &S<RawVar>,
+        used_overrides: &mut HashSet<String>,
+    ) -> Option<GlobalDef> {
+        let pos = pos_of(v);
+        if !valid_var_name(name) {
+            self.err(
+                pos,
+                format!("variable name `{name}` must be letters, digits, `_` or `-`, starting with a letter or `_`"),
+            );
+            return None;
+        }
+        if BUILTIN_NAMES.contains(&name) {
+            self.err(
+                pos,
+                format!("`{name}` is a built-in name; pick another variable name"),
+            );
+            return None;
+        }
+        let rate_limited = matches!(&v.value, RawVar::Full(f) if f.rate_limited);
+        let (file_value, mut secret) = self.file_value(name, pos, &v.value)?;
+        let cli = self.inputs.overrides.iter().rev().find(|o| o.name == name);
+        let env_key = format!(
+            "SMOKEPROBE_VAR_{}",
+            name.to_ascii_uppercase().replace('-', "_")
+        );
+        let mut known = true;
+        let (value, origin) = if let Some(o) = cli {
+            used_overrides.insert(name.to_owned());
+            secret |= o.secret;
+            (o.value.clone(), VarOrigin::Cli { secret: o.secret })
+        } else if let Some(e) = (self.inputs.env)(&env_key) {
+            // Taken literally: an environment value is data, not a template.
+            (e.replace('$', "$$"), VarOrigin::Env(env_key.clone()))
+        } else if let Some(fv) = file_value {
+            (fv, VarOrigin::File(pos))
+        } else if self.inputs.values_optional {
+            known = false;
+            self.needs.push(RunNeed {
+                kind: NeedKind::Var { secret },
+                name: name.to_owned(),
+                how: if secret {
+                    format!("secret, from --secret {name}=… or {env_key}")
+                } else {
+                    format!("from --var {name}=… or {env_key}")
+                },
+            });
+            (String::new(), VarOrigin::File(pos))
+        } else {
+            self.err(
+                pos,
+                format!(
+                    "variable `{name}` has no value: pass `--var {name}=…` (or `--secret {name}=…`) or set {env_key}"
+                ),
+            );
+            // Still defined, so its uses are not reported as undefined too.
+            known = false;
+            (String::new(), VarOrigin::File(pos))
+        };
+        Some(GlobalDef {
+            name: name.to_owned(),
+            pos,
+            value,
+            secret,
+            from_cli: cli.map(|o| o.secret),
+            rate_limited,
+            origin,
+            known,
+        })
+    }
+
+    /// The value a probe file gives a variable (None: none given) and whether
+    /// the file says it is secret; None when the value is a list or a map.
+    fn file_value(&mut self, name: &str, pos: Pos, v: &RawVar) -> Option<(Option<String>, bool)> {
+        Some(match v {
+            RawVar::Text(s) => (Some(s.clone()), false),
+            RawVar::Number(n) => (Some(fmt_number(*n)), false),
+            RawVar::Bool(b) => (Some(b.to_string()), false),
+            RawVar::Full(f) => (
+                match &f.value {
+                    None | Some(serde_json::Value::Null) => None,
+                    Some(serde_json::Value::String(s)) => Some(s.clone()),
+                    Some(serde_json::Value::Number(n)) => Some(n.to_string()),
+                    Some(serde_json::Value::Bool(b)) => Some(b.to_string()),
+                    Some(_) => {
+                        self.err(
+                            pos,
+                            format!(
+                                "variable `{name}`: `value` must be a string, number or boolean"
+                            ),
+                        );
+                        return None;
+                    }
+                },
+                f.secret,
+            ),
+        })
     }
 
     /// Orders variables so each comes after the ones it uses; reports cycles.
@@ -549,6 +600,8 @@ impl<'a> Compiler<'a> {
         out
     }
 
+    /// One flow: its variables (known to its URLs while it compiles), its
+    /// steps; the interval and deadline it sets, if any.
     fn compile_flow(
         &mut self,
         rf: &RawFlow,
@@ -569,34 +622,7 @@ impl<'a> Compiler<'a> {
         }
         let mut names: HashMap<String, NameKind> =
             globals.iter().map(|n| (n.clone(), NameKind::Var)).collect();
-
-        // Flow variables may use globals and each other.
-        let mut flow_vars = Vec::new();
-        for (name, v) in &rf.vars {
-            if !valid_var_name(name) || BUILTIN_NAMES.contains(&name.as_str()) {
-                self.err(
-                    pos_of(v),
-                    format!("`{name}` can't be used as a variable name"),
-                );
-                continue;
-            }
-            names.insert(name.clone(), NameKind::Var);
-        }
-        for (name, v) in &rf.vars {
-            if let Some(t) = self.template(v, &names, &mut Vec::new()) {
-                let secret = t.var_names().any(|n| secret_globals.contains(n));
-                flow_vars.push((
-                    VarDef {
-                        name: name.clone(),
-                        value: t,
-                        secret,
-                        rate_limited: false,
-                    },
-                    pos_of(v),
-                ));
-            }
-        }
-        let flow_vars = self.order_vars(flow_vars);
+        let flow_vars = self.flow_vars(&rf.vars, &mut names, secret_globals);
         self.secret_vars = secret_globals.clone();
         self.secret_vars.extend(
             flow_vars
@@ -627,6 +653,73 @@ impl<'a> Compiler<'a> {
                     .or_insert(NameKind::LaterCapture(i));
             }
         }
+        let steps = self.compile_steps(rf, &mut names, d);
+        self.known = globals_known;
+        Some(CompiledFlow {
+            flow: Flow {
+                name: rf.name.value.clone(),
+                target: String::new(),
+                file: PathBuf::new(),
+                pos,
+                description: rf.description.clone(),
+                group: rf.group.as_ref().map(|g| g.value.trim().to_string()),
+                optional: rf.optional,
+                interval: Duration::ZERO,
+                deadline: Duration::ZERO,
+                globals: Arc::new(Vec::new()),
+                vars: flow_vars,
+                steps,
+            },
+            interval,
+            deadline,
+        })
+    }
+
+    /// The flow's own variables, which may use globals and each other: their
+    /// names put in `names`, their templates compiled (secret when they use a
+    /// secret global), ordered so each comes after the ones it uses.
+    fn flow_vars(
+        &mut self,
+        vars: &BTreeMap<String, S<String>>,
+        names: &mut HashMap<String, NameKind>,
+        secret_globals: &HashSet<String>,
+    ) -> Vec<VarDef> {
+        let mut flow_vars = Vec::new();
+        for (name, v) in vars {
+            if !valid_var_name(name) || BUILTIN_NAMES.contains(&name.as_str()) {
+                self.err(
+                    pos_of(v),
+                    format!("`{name}` can't be used as a variable name"),
+                );
+                continue;
+            }
+            names.insert(name.clone(), NameKind::Var);
+        }
+        for (name, v) in vars {
+            if let Some(t) = self.template(v, names, &mut Vec::new()) {
+                let secret = t.var_names().any(|n| secret_globals.contains(n));
+                flow_vars.push((
+                    VarDef {
+                        name: name.clone(),
+                        value: t,
+                        secret,
+                        rate_limited: false,
+                    },
+                    pos_of(v),
+                ));
+            }
+        }
+        self.order_vars(flow_vars)
+    }
+
+    /// The flow's steps, in order: each needs a name unique in the flow, and
+    /// its captures come into scope for the steps after it.
+    fn compile_steps(
+        &mut self,
+        rf: &RawFlow,
+        names: &mut HashMap<String, NameKind>,
+        d: &FlowDefaults,
+    ) -> Vec<Step> {
         let mut steps = Vec::new();
         let mut step_names = HashMap::new();
         for (i, rs) in rf.steps.iter().enumerate() {
@@ -646,7 +739,7 @@ impl<'a> Compiler<'a> {
                     ),
                 );
             }
-            if let Some(s) = self.compile_step(&rs.value, sname, pos_of(rs), &names, d) {
+            if let Some(s) = self.compile_step(&rs.value, sname, pos_of(rs), names, d) {
                 steps.push(s);
             }
             for (cname, c) in &rs.value.capture {
@@ -674,27 +767,11 @@ impl<'a> Compiler<'a> {
                 names.insert(cname.clone(), NameKind::Capture);
             }
         }
-        self.known = globals_known;
-        Some(CompiledFlow {
-            flow: Flow {
-                name: rf.name.value.clone(),
-                target: String::new(),
-                file: PathBuf::new(),
-                pos,
-                description: rf.description.clone(),
-                group: rf.group.as_ref().map(|g| g.value.trim().to_string()),
-                optional: rf.optional,
-                interval: Duration::ZERO,
-                deadline: Duration::ZERO,
-                globals: Arc::new(Vec::new()),
-                vars: flow_vars,
-                steps,
-            },
-            interval,
-            deadline,
-        })
+        steps
     }
 
+    /// One step: its name, `for_each`, `cleans` and `leaves`, then either its
+    /// one check kind or its request.
     fn compile_step(
         &mut self,
         rs: &RawStep,
@@ -770,6 +847,27 @@ impl<'a> Compiler<'a> {
                 for_each: None,
             });
         }
+        let step = self.request_step(rs, name, pos, names, d, needs)?;
+        Some(Step {
+            cleans,
+            leaves,
+            for_each,
+            ..step
+        })
+    }
+
+    /// A request step but for what every step has (`cleans`, `leaves`,
+    /// `for_each`: the caller's): its request, timeout, redirects, polling,
+    /// budget, expectations and captures; None without a usable `url`.
+    fn request_step(
+        &mut self,
+        rs: &RawStep,
+        name: &S<String>,
+        pos: Pos,
+        names: &HashMap<String, NameKind>,
+        d: &FlowDefaults,
+        mut needs: Vec<String>,
+    ) -> Option<Step> {
         let Some(raw_url) = &rs.url else {
             self.err(pos, format!("step `{}` has no `url`", name.value));
             return None;
@@ -808,8 +906,8 @@ impl<'a> Compiler<'a> {
             timeout,
             redirects,
             always: rs.always,
-            cleans,
-            leaves,
+            cleans: None,
+            leaves: None,
             poll,
             budget,
             asserts,
@@ -817,7 +915,7 @@ impl<'a> Compiler<'a> {
             needs,
             max_body: d.max_body,
             check: None,
-            for_each,
+            for_each: None,
         })
     }
 
@@ -1193,6 +1291,7 @@ impl<'a> Compiler<'a> {
         Some(budget)
     }
 
+    /// A step's `expect:`, as assertions in the order the file's keys are read.
     fn expect(
         &mut self,
         e: &RawExpect,
@@ -1206,113 +1305,13 @@ impl<'a> Compiler<'a> {
             out.push(Assertion::Status(m));
         }
         for (name, hc) in &e.headers {
-            let pos = pos_of(hc);
-            self.check_header_name(pos, name);
-            let name = name.to_ascii_lowercase();
-            let checks: Vec<HeaderCheck> = match &hc.value {
-                RawHeaderCheck::Equals(v) => self
-                    .template_at(pos, v, names, needs)
-                    .map(HeaderCheck::Equals)
-                    .into_iter()
-                    .collect(),
-                RawHeaderCheck::Full(f) => {
-                    let mut v = Vec::new();
-                    let tmpl = |c: &mut Self, s: &String, needs: &mut Vec<String>| {
-                        c.template_at(pos, s, names, needs)
-                    };
-                    if let Some(s) = &f.equals {
-                        v.extend(tmpl(self, s, needs).map(HeaderCheck::Equals));
-                    }
-                    if let Some(s) = &f.contains {
-                        v.extend(tmpl(self, s, needs).map(HeaderCheck::Contains));
-                    }
-                    if let Some(s) = &f.matches {
-                        v.extend(self.regex(pos, s).map(HeaderCheck::Matches));
-                    }
-                    match f.absent {
-                        Some(true) => v.push(HeaderCheck::Absent),
-                        Some(false) => v.push(HeaderCheck::Present),
-                        None => {}
-                    }
-                    match f.present {
-                        Some(true) => v.push(HeaderCheck::Present),
-                        Some(false) => v.push(HeaderCheck::Absent),
-                        None => {}
-                    }
-                    if v.is_empty() && self.errors.is_empty() {
-                        self.err(
-                            pos,
-                            format!("header check for `{name}` needs one of equals, contains, matches, absent, present"),
-                        );
-                    }
-                    v
-                }
-            };
-            for check in checks {
-                out.push(Assertion::Header {
-                    name: name.clone(),
-                    check,
-                });
-            }
+            self.expect_header(name, hc, names, needs, out);
         }
         if let Some(ct) = &e.content_type {
             out.push(Assertion::ContentType(ct.value.to_ascii_lowercase()));
         }
         for jc in &e.json {
-            let pos = pos_of(jc);
-            let j = &jc.value;
-            let path = match super::json_path::parse(&j.path.value) {
-                Ok(p) => p,
-                Err(problem) => {
-                    let at = self.pos_in(pos_of(&j.path), &j.path.value, problem.offset);
-                    self.err(at, problem.message(&j.path.value));
-                    continue;
-                }
-            };
-            let mut checks = Vec::new();
-            if let Some(v) = &j.equals {
-                checks.push(JsonCheck::Equals(self.json_template(pos, v, names, needs)));
-            }
-            if let Some(b) = j.exists {
-                checks.push(JsonCheck::Exists(b));
-            }
-            if let Some(v) = &j.contains {
-                checks.push(JsonCheck::Contains(
-                    self.json_template(pos, v, names, needs),
-                ));
-            }
-            if let Some(t) = &j.kind {
-                match JsonType::parse(t) {
-                    Some(t) => checks.push(JsonCheck::Type(t)),
-                    None => self.err(
-                        pos,
-                        format!("unknown JSON type `{t}`: use string, number, integer, boolean, array, object or null"),
-                    ),
-                }
-            }
-            if let Some(r) = &j.matches
-                && let Some(re) = self.regex(pos, r)
-            {
-                checks.push(JsonCheck::Matches(re));
-            }
-            if let Some(r) = &j.count
-                && let Some((min, max)) = self.range(pos, r)
-            {
-                checks.push(JsonCheck::Count { min, max });
-            }
-            if checks.is_empty() && j.matches.is_none() && j.kind.is_none() {
-                self.err(
-                    pos,
-                    "JSON check needs one of equals, exists, contains, type, matches, count",
-                );
-            }
-            for check in checks {
-                out.push(Assertion::Json {
-                    path_src: j.path.value.clone(),
-                    path: path.clone(),
-                    check,
-                });
-            }
+            self.expect_json(jc, names, needs, out);
         }
         for b in &e.body_contains {
             if let Some(t) = self.template(b, names, needs) {
@@ -1333,6 +1332,129 @@ impl<'a> Compiler<'a> {
             && let Some(d) = self.duration(d)
         {
             out.push(Assertion::Duration(d));
+        }
+    }
+
+    /// The checks of one header under `expect.headers` (one value: equals).
+    fn expect_header(
+        &mut self,
+        name: &str,
+        hc: &S<RawHeaderCheck>,
+        names: &HashMap<String, NameKind>,
+        needs: &mut Vec<String>,
+        out: &mut Vec<Assertion>,
+    ) {
+        let pos = pos_of(hc);
+        self.check_header_name(pos, name);
+        let name = name.to_ascii_lowercase();
+        let checks: Vec<HeaderCheck> = match &hc.value {
+            RawHeaderCheck::Equals(v) => self
+                .template_at(pos, v, names, needs)
+                .map(HeaderCheck::Equals)
+                .into_iter()
+                .collect(),
+            RawHeaderCheck::Full(f) => {
+                let mut v = Vec::new();
+                let tmpl = |c: &mut Self, s: &String, needs: &mut Vec<String>| {
+                    c.template_at(pos, s, names, needs)
+                };
+                if let Some(s) = &f.equals {
+                    v.extend(tmpl(self, s, needs).map(HeaderCheck::Equals));
+                }
+                if let Some(s) = &f.contains {
+                    v.extend(tmpl(self, s, needs).map(HeaderCheck::Contains));
+                }
+                if let Some(s) = &f.matches {
+                    v.extend(self.regex(pos, s).map(HeaderCheck::Matches));
+                }
+                match f.absent {
+                    Some(true) => v.push(HeaderCheck::Absent),
+                    Some(false) => v.push(HeaderCheck::Present),
+                    None => {}
+                }
+                match f.present {
+                    Some(true) => v.push(HeaderCheck::Present),
+                    Some(false) => v.push(HeaderCheck::Absent),
+                    None => {}
+                }
+                if v.is_empty() && self.errors.is_empty() {
+                    self.err(
+                        pos,
+                        format!("header check for `{name}` needs one of equals, contains, matches, absent, present"),
+                    );
+                }
+                v
+            }
+        };
+        for check in checks {
+            out.push(Assertion::Header {
+                name: name.clone(),
+                check,
+            });
+        }
+    }
+
+    /// The checks of one `expect.json` entry, all on the same path.
+    fn expect_json(
+        &mut self,
+        jc: &S<RawJsonCheck>,
+        names: &HashMap<String, NameKind>,
+        needs: &mut Vec<String>,
+        out: &mut Vec<Assertion>,
+    ) {
+        let pos = pos_of(jc);
+        let j = &jc.value;
+        let path = match super::json_path::parse(&j.path.value) {
+            Ok(p) => p,
+            Err(problem) => {
+                let at = self.pos_in(pos_of(&j.path), &j.path.value, problem.offset);
+                self.err(at, problem.message(&j.path.value));
+                return;
+            }
+        };
+        let mut checks = Vec::new();
+        if let Some(v) = &j.equals {
+            checks.push(JsonCheck::Equals(self.json_template(pos, v, names, needs)));
+        }
+        if let Some(b) = j.exists {
+            checks.push(JsonCheck::Exists(b));
+        }
+        if let Some(v) = &j.contains {
+            checks.push(JsonCheck::Contains(
+                self.json_template(pos, v, names, needs),
+            ));
+        }
+        if let Some(t) = &j.kind {
+            match JsonType::parse(t) {
+                Some(t) => checks.push(JsonCheck::Type(t)),
+                None => self.err(
+                    pos,
+                    format!("unknown JSON type `{t}`: use string, number, integer, boolean, array, object or null"),
+                ),
+            }
+        }
+        if let Some(r) = &j.matches
+            && let Some(re) = self.regex(pos, r)
+        {
+            checks.push(JsonCheck::Matches(re));
+        }
+        if let Some(r) = &j.count
+            && let Some((min, max)) = self.range(pos, r)
+        {
+            checks.push(JsonCheck::Count { min, max });
+        }
+        if checks.is_empty() && j.matches.is_none() && j.kind.is_none() {
+            self.err(
+                pos,
+                "JSON check needs one of equals, exists, contains, type, matches, count",
+            );
+        }
+        for check in checks {
+            out.push(Assertion::Json {
+                path_src: j.path.value.clone(),
+                path: path.clone(),
+                check,
+            });
         }
     }
 

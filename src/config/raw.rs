@@ -1,7 +1,9 @@
 //! Serde types that mirror the probe-file YAML one to one. Nothing here is
 //! validated beyond its shape: `compile` turns these into a [`super::Plan`].
-//! Fields that later checks may complain about are `Spanned` so that the
-//! complaint can point at the right line and column.
+//! Fields that later checks may complain about are [`S`] (spanned) so that the
+//! complaint can point at the right line and column. Every type also
+//! describes itself as JSON Schema (`JsonSchema`, for `smokeprobe schema`,
+//! see `schema.rs`); the by-shape values below describe their shapes by hand.
 //!
 //! Values of more than one shape (`budget: 200ms` or `budget: { p95: … }`)
 //! are enums with a hand-written `Deserialize` (bottom of the file) rather
@@ -11,26 +13,31 @@
 
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 
 pub use crate::spanned::S;
 pub use crate::syntax::RawSize;
+pub use crate::syntax::forms::{DURATION_PATTERN, Duration, SIZE_PATTERN, SizeText};
 
 use crate::check::{self, RawCheck};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(rename = "probeFile")]
 #[serde(deny_unknown_fields)]
 pub struct RawFile {
     #[serde(default)]
     pub version: Option<S<u32>>,
     /// Name of the target this file probes (a metric label; defaults to the file stem).
     #[serde(default)]
+    #[schemars(regex(pattern = r"^[A-Za-z0-9_.-]{1,64}$"))]
     pub target: Option<S<String>>,
     #[serde(default)]
     pub vars: BTreeMap<String, S<RawVar>>,
     #[serde(default)]
     pub defaults: RawDefaults,
+    #[schemars(length(min = 1))]
     pub flows: S<Vec<S<RawFlow>>>,
 }
 
@@ -43,7 +50,8 @@ pub enum RawVar {
     Full(RawVarFull),
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(rename = "varOptions")]
 #[serde(deny_unknown_fields)]
 pub struct RawVarFull {
     #[serde(default)]
@@ -58,53 +66,92 @@ pub struct RawVarFull {
     pub description: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[schemars(rename = "defaults")]
 #[serde(deny_unknown_fields)]
 pub struct RawDefaults {
     #[serde(default)]
+    #[schemars(with = "Option<Duration>")]
     pub timeout: Option<S<String>>,
     #[serde(default)]
+    #[schemars(with = "Option<Duration>")]
     pub deadline: Option<S<String>>,
     #[serde(default)]
+    #[schemars(with = "Option<Duration>")]
     pub interval: Option<S<String>>,
     #[serde(default)]
     pub headers: BTreeMap<String, S<String>>,
     #[serde(default)]
+    /// Largest response body read (default 10MB).
+    #[schemars(with = "Option<RawSize>")]
     pub max_body: Option<S<String>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(rename = "flow")]
 #[serde(deny_unknown_fields)]
 pub struct RawFlow {
+    #[schemars(regex(pattern = r"^[A-Za-z0-9_.-]{1,64}$"))]
     pub name: S<String>,
     #[serde(default)]
     pub description: Option<String>,
     /// Heading the flow is listed under in the checklist (e.g. `Security`).
     #[serde(default)]
+    #[schemars(length(min = 1, max = 64))]
     pub group: Option<S<String>>,
     /// Opt-in flows run only when selected by name (`--flow NAME`).
     #[serde(default)]
     pub optional: bool,
     #[serde(default)]
+    #[schemars(with = "Option<Duration>")]
     pub interval: Option<S<String>>,
     #[serde(default)]
+    #[schemars(with = "Option<Duration>")]
     pub deadline: Option<S<String>>,
     /// Flow-level variables, evaluated once at the start of every run.
     #[serde(default)]
     pub vars: BTreeMap<String, S<String>>,
+    #[schemars(length(min = 1))]
     pub steps: Vec<S<RawStep>>,
 }
 
-#[derive(Debug, Deserialize)]
+/// The keys of the built-in check kinds (`check::KEYS`, made from its one
+/// list of kinds): a step has a `url` (a request) or exactly one of these.
+pub use crate::check::KEYS as CHECK_KEYS;
+
+/// The keys of a request that a check step may not have
+/// (`compile::checks::request_fields`, checked by a test).
+pub const REQUEST_KEYS: &[&str] = &[
+    "url",
+    "method",
+    "headers",
+    "query",
+    "json",
+    "form",
+    "body",
+    "multipart",
+    "follow_redirects",
+    "poll",
+    "expect",
+    "capture",
+];
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(rename = "step")]
 #[serde(deny_unknown_fields)]
 pub struct RawStep {
     /// Required; optional here so that a missing one is reported at the step.
     #[serde(default)]
+    #[schemars(
+        description = "The step's name (1-64 characters).",
+        length(min = 1, max = 64)
+    )]
     pub name: Option<S<String>>,
     #[serde(default)]
     pub method: Option<S<String>>,
     /// Required; optional here so that a missing one is reported at the step.
     #[serde(default)]
+    #[schemars(description = "The request's URL (a template); a check step has none.")]
     pub url: Option<S<String>>,
     #[serde(default)]
     pub headers: BTreeMap<String, S<String>>,
@@ -119,6 +166,7 @@ pub struct RawStep {
     #[serde(default)]
     pub multipart: Option<Vec<S<RawPart>>>,
     #[serde(default)]
+    #[schemars(with = "Option<Duration>")]
     pub timeout: Option<S<String>>,
     /// `false` (default), `true` (up to 10 hops) or a hop count.
     #[serde(default)]
@@ -214,7 +262,8 @@ impl RawStep {
 }
 
 /// `for_each: { in: LIST, as: ITEM, max: N }`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(rename = "forEach")]
 #[serde(deny_unknown_fields)]
 pub struct RawForEach {
     #[serde(rename = "in")]
@@ -222,6 +271,7 @@ pub struct RawForEach {
     #[serde(rename = "as")]
     pub item: String,
     #[serde(default)]
+    #[schemars(range(min = 1, max = 10000))]
     pub max: Option<usize>,
 }
 
@@ -231,7 +281,8 @@ pub enum RawRedirects {
     Hops(i64),
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(rename = "part")]
 #[serde(deny_unknown_fields)]
 pub struct RawPart {
     pub name: S<String>,
@@ -247,19 +298,23 @@ pub struct RawPart {
     pub content_type: Option<S<String>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(rename = "image")]
 #[serde(deny_unknown_fields)]
 pub struct RawImage {
     pub format: S<String>,
     pub size: S<RawSize>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(rename = "poll")]
 #[serde(deny_unknown_fields)]
 pub struct RawPoll {
     /// Time between attempts.
+    #[schemars(with = "Duration")]
     pub every: S<String>,
     /// Give up after this long.
+    #[schemars(with = "Duration")]
     pub within: S<String>,
 }
 
@@ -270,18 +325,23 @@ pub enum RawBudget {
     Full(RawBudgetFull),
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(rename = "percentiles")]
 #[serde(deny_unknown_fields)]
 pub struct RawBudgetFull {
     #[serde(default)]
+    #[schemars(with = "Option<Duration>")]
     pub p50: Option<String>,
     #[serde(default)]
+    #[schemars(with = "Option<Duration>")]
     pub p95: Option<String>,
     #[serde(default)]
+    #[schemars(with = "Option<Duration>")]
     pub p99: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[schemars(rename = "expect")]
 #[serde(deny_unknown_fields)]
 pub struct RawExpect {
     #[serde(default)]
@@ -300,6 +360,7 @@ pub struct RawExpect {
     pub body_size: Option<S<RawRange>>,
     /// Response-time limit for this single request.
     #[serde(default)]
+    #[schemars(with = "Option<Duration>")]
     pub duration: Option<S<String>>,
 }
 
@@ -317,7 +378,8 @@ pub enum RawHeaderCheck {
     Full(RawHeaderCheckFull),
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(rename = "headerCheckOptions")]
 #[serde(deny_unknown_fields)]
 pub struct RawHeaderCheckFull {
     #[serde(default)]
@@ -332,7 +394,8 @@ pub struct RawHeaderCheckFull {
     pub present: Option<bool>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(rename = "jsonCheck")]
 #[serde(deny_unknown_fields)]
 pub struct RawJsonCheck {
     pub path: S<String>,
@@ -350,7 +413,8 @@ pub struct RawJsonCheck {
     pub count: Option<RawRange>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(rename = "range")]
 #[serde(deny_unknown_fields)]
 pub struct RawRange {
     #[serde(default)]
@@ -359,7 +423,8 @@ pub struct RawRange {
     pub max: Option<RawSize>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(rename = "capture")]
 #[serde(deny_unknown_fields)]
 pub struct RawCapture {
     #[serde(default)]
@@ -378,7 +443,8 @@ pub struct RawCapture {
 
 /// A findings file (`--accept FILE`): rule failures a team has accepted for
 /// a while, each with a reason and an end date.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(rename = "findingsFile")]
 #[serde(deny_unknown_fields)]
 pub struct RawAcceptFile {
     #[serde(default)]
@@ -388,7 +454,8 @@ pub struct RawAcceptFile {
 
 /// One accepted finding: which rule failure (flow, step, rule, and optionally
 /// the subject and the actual value, as globs), why, and until when.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(rename = "finding")]
 #[serde(deny_unknown_fields)]
 pub struct RawAccepted {
     /// Only needed when two probe files of different targets share the flow name.
@@ -620,3 +687,109 @@ deserialize_by_shape!(
     StatusCode,
     RawHeaderCheck
 );
+
+// ---------------------------------------------------------------------------
+// The JSON Schema of the values above (`smokeprobe schema`): the shapes each
+// hand-written `Deserialize` accepts, and the text forms the compiler parses.
+
+/// A hand-written schema for a type whose `Deserialize` is by shape: its
+/// `$defs` name and its schema (built with the generator, for references).
+macro_rules! schema_by_shape {
+    ($($t:ty => $name:literal, |$g:ident| $schema:expr;)*) => {$(
+        impl JsonSchema for $t {
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                $name.into()
+            }
+            fn json_schema($g: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                $schema
+            }
+        }
+    )*};
+}
+
+schema_by_shape! {
+    RawVar => "var", |g| schemars::json_schema!({
+        "description": VAR_FORMS,
+        "oneOf": [{ "type": ["string", "number", "boolean"] }, g.subschema_for::<RawVarFull>()],
+    });
+    RawRedirects => "followRedirects", |_g| schemars::json_schema!({
+        "description": REDIRECT_FORMS,
+        "oneOf": [{ "type": "boolean" }, { "type": "integer", "minimum": 0, "maximum": 20 }],
+    });
+    RawSize => "size", |g| schemars::json_schema!({
+        "description": SIZE_FORMS,
+        "oneOf": [{ "type": "integer", "minimum": 0 }, g.subschema_for::<SizeText>()],
+    });
+    RawBudget => "budget", |g| schemars::json_schema!({
+        "description": BUDGET_FORMS,
+        "oneOf": [g.subschema_for::<Duration>(), g.subschema_for::<RawBudgetFull>()],
+    });
+    RawStatus => "status", |g| schemars::json_schema!({
+        "description": STATUS_FORMS,
+        "oneOf": [
+            g.subschema_for::<StatusCode>(),
+            { "type": "array", "minItems": 1, "items": g.subschema_for::<StatusCode>() },
+            { "type": "string", "description": "a class (\"2xx\") or a range (\"200-299\")" },
+        ],
+    });
+    StatusCode => "statusCode", |_g| schemars::json_schema!({
+        "type": "integer",
+        "minimum": 100,
+        "maximum": 599,
+    });
+    RawHeaderCheck => "headerCheck", |g| schemars::json_schema!({
+        "description": HEADER_CHECK_FORMS,
+        "oneOf": [{ "type": ["string", "integer", "boolean"] }, g.subschema_for::<RawHeaderCheckFull>()],
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::syntax::forms::duration_grammar;
+
+    #[test]
+    fn the_duration_pattern_is_humantimes_grammar() {
+        let grammar = regex::Regex::new(concat!("^", duration_grammar!())).unwrap();
+        for text in [
+            "5s",
+            "500ms",
+            "1h 30min",
+            "1h30m",
+            "1d",
+            "1.5s",
+            "5 s",
+            "2 hours 1 min",
+            "1. 5s",
+            "10 µs",
+            "3days",
+            "1w",
+            "1M",
+            "1y",
+            "0s",
+            "0.5ms",
+            "1 2s",
+            " 5s ",
+            "5",
+            "5 parsecs",
+            "s",
+            "5s5",
+            "-5s",
+            "5sec x",
+            "1.s",
+            ".5s",
+            "5S",
+            "5mins",
+            "5m s",
+            "1h,30m",
+            "",
+        ] {
+            assert_eq!(
+                grammar.is_match(text),
+                humantime::parse_duration(text.trim()).is_ok(),
+                "{text:?}"
+            );
+        }
+        assert!(DURATION_PATTERN.starts_with("^(?=[^1-9]*[1-9])"));
+    }
+}

@@ -511,6 +511,31 @@ fn query_int(query: Option<&str>, name: &str) -> Result<Option<i64>, ApiError> {
         .transpose()
 }
 
+/// A query integer FastAPI declares as `Query(default, ge=GE, le=LE)`: its
+/// value, or pydantic's words for the bound it breaks.
+fn query_in(
+    query: Option<&str>,
+    name: &str,
+    default: i64,
+    ge: i64,
+    le: Option<i64>,
+) -> Result<i64, ApiError> {
+    let v = query_int(query, name)?.unwrap_or(default);
+    if v < ge {
+        return Err(ApiError::invalid_field(
+            name,
+            &format!("Input should be greater than or equal to {ge}"),
+        ));
+    }
+    match le {
+        Some(le) if v > le => Err(ApiError::invalid_field(
+            name,
+            &format!("Input should be less than or equal to {le}"),
+        )),
+        _ => Ok(v),
+    }
+}
+
 fn feed_item(store: &Store, trip: &Trip) -> Value {
     let author = store.users.get(trip.owner);
     json!({
@@ -628,26 +653,8 @@ pub(super) fn user_trips(
             ));
         }
     };
-    let limit = query_int(query, "limit")?.unwrap_or(50);
-    if limit < 1 {
-        return Err(ApiError::invalid_field(
-            "limit",
-            "Input should be greater than or equal to 1",
-        ));
-    }
-    if limit > 100 {
-        return Err(ApiError::invalid_field(
-            "limit",
-            "Input should be less than or equal to 100",
-        ));
-    }
-    let offset = query_int(query, "offset")?.unwrap_or(0);
-    if offset < 0 {
-        return Err(ApiError::invalid_field(
-            "offset",
-            "Input should be greater than or equal to 0",
-        ));
-    }
+    let limit = query_in(query, "limit", 50, 1, Some(100))?;
+    let offset = query_in(query, "offset", 0, 0, None)?;
     ctx.db()?;
     let viewer = ctx.viewer();
     let store = ctx.state.store();

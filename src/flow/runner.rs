@@ -698,59 +698,15 @@ impl Runner {
             } else if url_shown.is_empty() {
                 url_shown = step.url.display();
             }
-            let outcome = if budget.is_zero() {
-                Err(Failure::new(
-                    Reason::Timeout,
-                    format!(
-                        "flow deadline ({}) reached before the step started",
-                        fmt_duration(flow.deadline)
-                    ),
-                ))
-            } else {
-                let attempt = async {
-                    match &url {
-                        Ok(u) => self.attempt(session, step, scope, u, budget).await,
-                        Err(f) => Err(Failure::new(f.reason, f.message.clone())),
-                    }
-                };
-                match tokio::time::timeout(budget, attempt).await {
-                    Ok(r) => r,
-                    Err(_) => Err(Failure::new(
-                        Reason::Timeout,
-                        if budget < step.timeout {
-                            format!("flow deadline ({}) reached", fmt_duration(flow.deadline))
-                        } else {
-                            format!(
-                                "no complete response within the step timeout ({})",
-                                fmt_duration(step.timeout)
-                            )
-                        },
-                    )),
-                }
-            };
-            let mut result = StepResult {
-                name: step.name.clone(),
-                kind: "request",
-                always: step.always,
-                outcome: Outcome::Passed,
-                reason: None,
-                message: None,
-                method: step.method.to_string(),
-                url: redactor.redact(&url_shown),
-                status: None,
-                duration: None,
-                ttfb: None,
+            let outcome = self
+                .attempt_within(session, flow, step, scope, &url, budget)
+                .await;
+            let mut result = request_result(
+                step,
+                redactor.redact(&url_shown),
                 attempts,
-                poll_elapsed: step.poll.map(|_| first.elapsed()),
-                redirects: Vec::new(),
-                response_bytes: 0,
-                checks: Vec::new(),
-                not_fetched: Vec::new(),
-                not_judged: Vec::new(),
-                reached: false,
-                tls: None,
-                phases: None,
-            };
+                step.poll.map(|_| first.elapsed()),
+            );
             let retryable = match outcome {
                 Err(f) => {
                     result.outcome = Outcome::Failed;
@@ -762,22 +718,7 @@ impl Runner {
                     // (downloading it again would only cost the cap again).
                     !matches!(f.reason, Reason::Timeout | Reason::BodyTooLarge) && !f.final_
                 }
-                Ok(a) => {
-                    result.status = Some(a.response.status);
-                    result.duration = Some(a.response.duration);
-                    result.ttfb = Some(a.ttfb);
-                    result.phases = Some(a.phases);
-                    result.response_bytes = a.response.body.len() as u64;
-                    result.redirects = a.redirects.iter().map(|u| redactor.redact(u)).collect();
-                    result.url = redactor.redact(&a.url);
-                    self.judge(step, &a.response, scope, redactor, &mut result);
-                    if let Some(ticket) = a.ticket {
-                        let failed = result.outcome == Outcome::Failed;
-                        self.settle(ticket, flow, step, scope, &a.response, failed);
-                    }
-                    // Never poll past a refused credential or a lockout.
-                    !matches!(a.response.status, 401 | 423 | 429)
-                }
+                Ok(a) => self.take_answer(a, flow, step, scope, redactor, &mut result),
             };
             let Some(poll) = step.poll else {
                 return result;
@@ -808,6 +749,77 @@ impl Runner {
                 }
             }
         }
+    }
+
+    /// One attempt of a request step, bounded by `budget` (what is left of
+    /// the step's timeout and the flow's deadline); a timeout says which of
+    /// the two ran out.
+    async fn attempt_within(
+        &self,
+        session: &mut Session,
+        flow: &Flow,
+        step: &Step,
+        scope: &RunScope,
+        url: &Result<url::Url, Failure>,
+        budget: Duration,
+    ) -> Result<Attempt, Failure> {
+        if budget.is_zero() {
+            return Err(Failure::new(
+                Reason::Timeout,
+                format!(
+                    "flow deadline ({}) reached before the step started",
+                    fmt_duration(flow.deadline)
+                ),
+            ));
+        }
+        let attempt = async {
+            match url {
+                Ok(u) => self.attempt(session, step, scope, u, budget).await,
+                Err(f) => Err(Failure::new(f.reason, f.message.clone())),
+            }
+        };
+        match tokio::time::timeout(budget, attempt).await {
+            Ok(r) => r,
+            Err(_) => Err(Failure::new(
+                Reason::Timeout,
+                if budget < step.timeout {
+                    format!("flow deadline ({}) reached", fmt_duration(flow.deadline))
+                } else {
+                    format!(
+                        "no complete response within the step timeout ({})",
+                        fmt_duration(step.timeout)
+                    )
+                },
+            )),
+        }
+    }
+
+    /// An answer into the step's result: its status, timings and redirects,
+    /// judged, the secrets it carried settled with the guard. Whether polling
+    /// may try again.
+    fn take_answer(
+        &self,
+        a: Attempt,
+        flow: &Flow,
+        step: &Step,
+        scope: &mut RunScope,
+        redactor: &mut Redactor,
+        result: &mut StepResult,
+    ) -> bool {
+        result.status = Some(a.response.status);
+        result.duration = Some(a.response.duration);
+        result.ttfb = Some(a.ttfb);
+        result.phases = Some(a.phases);
+        result.response_bytes = a.response.body.len() as u64;
+        result.redirects = a.redirects.iter().map(|u| redactor.redact(u)).collect();
+        result.url = redactor.redact(&a.url);
+        self.judge(step, &a.response, scope, redactor, result);
+        if let Some(ticket) = a.ticket {
+            let failed = result.outcome == Outcome::Failed;
+            self.settle(ticket, flow, step, scope, &a.response, failed);
+        }
+        // Never poll past a refused credential or a lockout.
+        !matches!(a.response.status, 401 | 423 | 429)
     }
 
     /// A built-in check step: its rules' verdicts, redacted; the step fails on a
@@ -993,24 +1005,8 @@ impl Runner {
         url: &url::Url,
         budget: Duration,
     ) -> Result<Attempt, Failure> {
-        let expand = |t| expand(t, scope);
         let mut url = url.clone();
-        let mut headers = HeaderMap::new();
-        for (k, v) in &step.headers {
-            let name = HeaderName::from_bytes(k.as_bytes())
-                .map_err(|e| Failure::new(Reason::Request, format!("header `{k}`: {e}")))?;
-            let value = HeaderValue::from_str(&expand(v)?).map_err(|_| {
-                Failure::new(
-                    Reason::Request,
-                    format!("header `{k}` has a value that is not valid in HTTP"),
-                )
-            })?;
-            headers.insert(name, value);
-        }
-        headers.insert(
-            HeaderName::from_static(RUN_HEADER),
-            HeaderValue::from_str(scope.run_id()).unwrap_or(HeaderValue::from_static("invalid")),
-        );
+        let mut headers = Self::request_headers(step, scope)?;
         let (content_type, body) = self.body(&step.body, scope)?;
         if let Some(ct) = content_type
             && !headers.contains_key(CONTENT_TYPE)
@@ -1052,27 +1048,7 @@ impl Runner {
             let status = resp.status;
             let is_redirect = matches!(status, 301 | 302 | 303 | 307 | 308);
             if step.redirects > 0 && is_redirect {
-                if redirects.len() >= step.redirects as usize {
-                    return Err(Failure::new(
-                        Reason::Redirect,
-                        format!("more than {} redirects (last: {url})", step.redirects),
-                    ));
-                }
-                let Some(loc) = resp.headers.get(LOCATION).and_then(|l| l.to_str().ok()) else {
-                    return Err(Failure::new(
-                        Reason::Redirect,
-                        format!("{status} without a usable Location header"),
-                    ));
-                };
-                let next = url.join(loc).map_err(|e| {
-                    Failure::new(Reason::Redirect, format!("bad Location `{loc}`: {e}"))
-                })?;
-                if redirects.contains(&next.to_string()) || next == url {
-                    return Err(Failure::new(
-                        Reason::Redirect,
-                        format!("redirect loop at {next}"),
-                    ));
-                }
+                let next = Self::redirect_target(step, &url, &resp, &redirects)?;
                 if next.host_str() != url.host_str()
                     || next.port_or_known_default() != url.port_or_known_default()
                 {
@@ -1096,16 +1072,65 @@ impl Runner {
                 redirects,
                 url: url.to_string(),
                 ticket,
-                phases: PhaseTimes {
-                    resolve: p.resolve,
-                    connect: p.connect,
-                    tls: p.tls,
-                    processing: p.processing,
-                    transfer: p.transfer,
-                    reused: p.reused,
-                },
+                phases: phase_times(p),
             });
         }
+    }
+
+    /// The step's headers, expanded, and the run's id header.
+    fn request_headers(step: &Step, scope: &RunScope) -> Result<HeaderMap, Failure> {
+        let expand = |t| expand(t, scope);
+        let mut headers = HeaderMap::new();
+        for (k, v) in &step.headers {
+            let name = HeaderName::from_bytes(k.as_bytes())
+                .map_err(|e| Failure::new(Reason::Request, format!("header `{k}`: {e}")))?;
+            let value = HeaderValue::from_str(&expand(v)?).map_err(|_| {
+                Failure::new(
+                    Reason::Request,
+                    format!("header `{k}` has a value that is not valid in HTTP"),
+                )
+            })?;
+            headers.insert(name, value);
+        }
+        headers.insert(
+            HeaderName::from_static(RUN_HEADER),
+            HeaderValue::from_str(scope.run_id()).unwrap_or(HeaderValue::from_static("invalid")),
+        );
+        Ok(headers)
+    }
+
+    /// Where a redirect from `url` leads, after `redirects` (the hops so
+    /// far): a failure past the step's limit, without a usable Location, or
+    /// on a loop.
+    fn redirect_target(
+        step: &Step,
+        url: &url::Url,
+        resp: &http_session::Response,
+        redirects: &[String],
+    ) -> Result<url::Url, Failure> {
+        let status = resp.status;
+        if redirects.len() >= step.redirects as usize {
+            return Err(Failure::new(
+                Reason::Redirect,
+                format!("more than {} redirects (last: {url})", step.redirects),
+            ));
+        }
+        let Some(loc) = resp.headers.get(LOCATION).and_then(|l| l.to_str().ok()) else {
+            return Err(Failure::new(
+                Reason::Redirect,
+                format!("{status} without a usable Location header"),
+            ));
+        };
+        let next = url
+            .join(loc)
+            .map_err(|e| Failure::new(Reason::Redirect, format!("bad Location `{loc}`: {e}")))?;
+        if redirects.contains(&next.to_string()) || &next == url {
+            return Err(Failure::new(
+                Reason::Redirect,
+                format!("redirect loop at {next}"),
+            ));
+        }
+        Ok(next)
     }
 
     /// Tells the guard what the answer said of the secrets a request
@@ -1275,6 +1300,51 @@ fn secret_captures(flow: &Flow) -> impl Iterator<Item = &str> {
         .flat_map(|s| s.captures.iter())
         .filter(|c| c.secret)
         .map(|c| c.name.as_str())
+}
+
+/// The session's per-request phases as a step result shows them.
+fn phase_times(p: http_session::Phases) -> PhaseTimes {
+    PhaseTimes {
+        resolve: p.resolve,
+        connect: p.connect,
+        tls: p.tls,
+        processing: p.processing,
+        transfer: p.transfer,
+        reused: p.reused,
+    }
+}
+
+/// A request step's result before its attempt is judged: passed, nothing
+/// received yet.
+fn request_result(
+    step: &Step,
+    url: String,
+    attempts: u32,
+    poll_elapsed: Option<Duration>,
+) -> StepResult {
+    StepResult {
+        name: step.name.clone(),
+        kind: "request",
+        always: step.always,
+        outcome: Outcome::Passed,
+        reason: None,
+        message: None,
+        method: step.method.to_string(),
+        url,
+        status: None,
+        duration: None,
+        ttfb: None,
+        attempts,
+        poll_elapsed,
+        redirects: Vec::new(),
+        response_bytes: 0,
+        checks: Vec::new(),
+        not_fetched: Vec::new(),
+        not_judged: Vec::new(),
+        reached: false,
+        tls: None,
+        phases: None,
+    }
 }
 
 fn skipped(step: &Step, outcome: Outcome, reason: Option<Reason>, message: String) -> StepResult {

@@ -506,6 +506,7 @@ impl Collector for Exposition {
         encode_probe_families(&mut enc, st, &rows)?;
         encode_flow_families(&mut enc, &rows)?;
         encode_step_families(&mut enc, &rows)?;
+        encode_finding_families(&mut enc, &rows)?;
         encode_window_families(&mut enc, &rows)
     }
 }
@@ -673,7 +674,8 @@ fn encode_flow_families(enc: &mut DescriptorEncoder, rows: &Rows) -> Result<(), 
     Ok(())
 }
 
-/// Per-step families from the last run and the counters.
+/// Per-step families from the last run and the counters (the rules' and
+/// findings' are `encode_finding_families`).
 fn encode_step_families(enc: &mut DescriptorEncoder, rows: &Rows) -> Result<(), std::fmt::Error> {
     family(enc, names::PROBE_HTTP_STATUS, MetricType::Gauge, |m| {
         each_step!(rows, m, |l, f, s, fi, si| {
@@ -746,6 +748,14 @@ fn encode_step_families(enc: &mut DescriptorEncoder, rows: &Rows) -> Result<(), 
             }
         })
     })?;
+    Ok(())
+}
+
+/// Per-step families of the check rules' failures and the accepted findings.
+fn encode_finding_families(
+    enc: &mut DescriptorEncoder,
+    rows: &Rows,
+) -> Result<(), std::fmt::Error> {
     family(enc, names::CHECK_RULE_FAILURES, MetricType::Gauge, |m| {
         each_step!(rows, m, |l, f, s, fi, si| {
             for ((rule, sev), n) in &s.rules {

@@ -212,46 +212,8 @@ impl TlsInspector {
         let name = ServerName::try_from(server_name.to_owned())
             .map_err(|_| InspectError::InvalidServerName(server_name.to_owned()))?;
         let deadline = Instant::now() + timeout;
-        let within = |during: &'static str| {
-            move |_: tokio::time::error::Elapsed| InspectError::Timeout {
-                after: timeout,
-                during,
-            }
-        };
-
-        // "[::1]" is how IPv6 literals appear in URLs; accept it here too.
-        let bare = host
-            .strip_prefix('[')
-            .and_then(|h| h.strip_suffix(']'))
-            .unwrap_or(host);
-        let addrs: Vec<SocketAddr> =
-            tokio::time::timeout_at(deadline, tokio::net::lookup_host((bare, port)))
-                .await
-                .map_err(within("resolving the host name"))?
-                .map_err(|e| InspectError::Dns(format!("{host}: {e}")))?
-                .collect();
-        if addrs.is_empty() {
-            return Err(InspectError::Dns(format!("{host}: no addresses")));
-        }
-
-        let mut tcp = None;
-        let mut last_err = String::new();
-        for addr in &addrs {
-            match tokio::time::timeout_at(deadline, tokio::net::TcpStream::connect(addr))
-                .await
-                .map_err(within("connecting"))?
-            {
-                Ok(s) => {
-                    tcp = Some((s, *addr));
-                    break;
-                }
-                Err(e) => last_err = format!("{addr}: {e}"),
-            }
-        }
-        let Some((tcp, addr)) = tcp else {
-            return Err(InspectError::Connect(last_err));
-        };
-        let _ = tcp.set_nodelay(true);
+        let within = |during: &'static str| timed_out(timeout, during);
+        let (tcp, addr) = connect(host, port, deadline, timeout).await?;
 
         // The recorder holds this connection's verdict, so it (and the config
         // around it) is per inspection; the expensive part, the inner
@@ -277,22 +239,7 @@ impl TlsInspector {
             .map_err(|e| InspectError::Handshake(format!("{addr}: {}", handshake_error(&e))))?;
         let handshake = started.elapsed();
 
-        let conn = tls.get_ref().1;
-        let protocol = match conn.protocol_version() {
-            Some(rustls::ProtocolVersion::TLSv1_3) => "TLSv1.3".to_owned(),
-            Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2".to_owned(),
-            Some(v) => format!("{v:?}"),
-            None => String::new(),
-        };
-        let cipher = conn
-            .negotiated_cipher_suite()
-            .map(|s| {
-                let s = s.suite();
-                s.as_str()
-                    .map(str::to_owned)
-                    .unwrap_or_else(|| format!("{s:?}"))
-            })
-            .unwrap_or_default();
+        let (protocol, cipher) = negotiated(tls.get_ref().1);
 
         // Say goodbye (close_notify, then FIN) within what is left of the
         // budget; whatever happens here changes nothing we learned.
@@ -321,6 +268,80 @@ impl TlsInspector {
             handshake,
         })
     }
+}
+
+/// The error of an inspection whose whole budget (`after`) ran out `during`
+/// one of its steps.
+fn timed_out(
+    after: Duration,
+    during: &'static str,
+) -> impl FnOnce(tokio::time::error::Elapsed) -> InspectError {
+    move |_| InspectError::Timeout { after, during }
+}
+
+/// Resolves `host` (an IPv6 literal may come in brackets) and connects to
+/// the first of its addresses that accepts, by `deadline`.
+async fn connect(
+    host: &str,
+    port: u16,
+    deadline: Instant,
+    timeout: Duration,
+) -> Result<(tokio::net::TcpStream, SocketAddr), InspectError> {
+    let within = |during: &'static str| timed_out(timeout, during);
+    // "[::1]" is how IPv6 literals appear in URLs; accept it here too.
+    let bare = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    let addrs: Vec<SocketAddr> =
+        tokio::time::timeout_at(deadline, tokio::net::lookup_host((bare, port)))
+            .await
+            .map_err(within("resolving the host name"))?
+            .map_err(|e| InspectError::Dns(format!("{host}: {e}")))?
+            .collect();
+    if addrs.is_empty() {
+        return Err(InspectError::Dns(format!("{host}: no addresses")));
+    }
+
+    let mut tcp = None;
+    let mut last_err = String::new();
+    for addr in &addrs {
+        match tokio::time::timeout_at(deadline, tokio::net::TcpStream::connect(addr))
+            .await
+            .map_err(within("connecting"))?
+        {
+            Ok(s) => {
+                tcp = Some((s, *addr));
+                break;
+            }
+            Err(e) => last_err = format!("{addr}: {e}"),
+        }
+    }
+    let Some((tcp, addr)) = tcp else {
+        return Err(InspectError::Connect(last_err));
+    };
+    let _ = tcp.set_nodelay(true);
+    Ok((tcp, addr))
+}
+
+/// The protocol version and cipher suite a handshake settled on, as shown.
+fn negotiated(conn: &rustls::ClientConnection) -> (String, String) {
+    let protocol = match conn.protocol_version() {
+        Some(rustls::ProtocolVersion::TLSv1_3) => "TLSv1.3".to_owned(),
+        Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2".to_owned(),
+        Some(v) => format!("{v:?}"),
+        None => String::new(),
+    };
+    let cipher = conn
+        .negotiated_cipher_suite()
+        .map(|s| {
+            let s = s.suite();
+            s.as_str()
+                .map(str::to_owned)
+                .unwrap_or_else(|| format!("{s:?}"))
+        })
+        .unwrap_or_default();
+    (protocol, cipher)
 }
 
 /// Wraps the real verifier: remembers what it was shown and what the real
@@ -570,16 +591,7 @@ fn now_unix() -> i64 {
 
 /// "2026-11-20 14:03:07 UTC" for unix seconds (proleptic Gregorian calendar).
 fn format_utc(t: i64) -> String {
-    let t = crate::builtins::utc(t);
-    format!(
-        "{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
+    format!("{} UTC", crate::builtins::date_time(t, ' '))
 }
 
 /// A coarse length of time: "less than a minute", "5 minutes", "3 hours", "6 days".

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use smokeprobe::config::{Inputs, Settings, load_sources};
+use smokeprobe::config::load_sources;
 use smokeprobe::demo::{DemoOptions, DemoServer, Faults, TlsMode};
 use smokeprobe::flow::{CheckResult, FlowResult, NotFetched, Outcome, Reason, Runner, StepResult};
 use smokeprobe::net::{HttpFactory, NetOptions};
@@ -795,38 +795,15 @@ async fn upload_that_trusts_the_declared_type_fails_and_the_trip_is_still_delete
 /// A raw HTTP/1.1 server that answers every request with `head` (status line
 /// and headers, verbatim bytes) and a 2-byte body, on loopback.
 async fn raw_server(head: Vec<u8>) -> (String, tokio::task::JoinHandle<()>) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", l.local_addr().unwrap());
-    let task = tokio::spawn(async move {
-        loop {
-            let Ok((mut sock, _)) = l.accept().await else {
-                return;
-            };
-            let head = head.clone();
-            tokio::spawn(async move {
-                let mut buf = vec![0u8; 8192];
-                let mut got = Vec::new();
-                // Serve requests on this connection until the client closes it.
-                loop {
-                    while !got.windows(4).any(|w| w == b"\r\n\r\n") {
-                        match sock.read(&mut buf).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => got.extend_from_slice(&buf[..n]),
-                        }
-                    }
-                    let end = got.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
-                    got.drain(..end);
-                    let mut resp = head.clone();
-                    resp.extend_from_slice(b"Content-Length: 2\r\n\r\nok");
-                    if sock.write_all(&resp).await.is_err() {
-                        return;
-                    }
-                }
-            });
+    let mut bytes = head;
+    bytes.extend_from_slice(b"Content-Length: 2\r\n\r\nok");
+    crate::raw_http::raw_server(std::sync::Arc::new(move |_: &crate::raw_http::Req| {
+        crate::raw_http::Reply {
+            bytes: bytes.clone(),
+            after: crate::raw_http::After::KeepAlive,
         }
-    });
-    (base, task)
+    }))
+    .await
 }
 
 #[tokio::test]
@@ -867,13 +844,7 @@ flows:
           simple_request: {base}/
 "#
     );
-    let inputs = Inputs {
-        overrides: &[],
-        env: &|_| None,
-        settings: Settings::default(),
-        max_body: None,
-        values_optional: false,
-    };
+    let inputs = crate::common::inputs(&[]);
     let plan = load_sources(&[(PathBuf::from("hostile.yaml"), yaml)], &inputs).unwrap();
     let http = HttpFactory::new(&NetOptions::default()).unwrap();
     let runner = Runner::new(Arc::new(plan), http);

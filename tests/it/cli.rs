@@ -162,14 +162,20 @@ async fn check_without_password_lists_it_and_once_and_run_refuse() {
 }
 
 /// A small structural walk: every key of `v` must be allowed by `schema`
-/// (properties / additionalProperties / items / oneOf / $ref). Returns the
+/// (properties / additionalProperties / items / oneOf / anyOf / $ref). Returns the
 /// paths that the schema does not describe.
 fn undescribed(v: &Value, schema: &Value, root: &Value, path: &str, out: &mut Vec<String>) {
     if let Some(r) = schema.get("$ref").and_then(Value::as_str) {
         let name = r.trim_start_matches("#/$defs/");
         return undescribed(v, &root["$defs"][name], root, path, out);
     }
-    if let Some(alts) = schema.get("oneOf").and_then(Value::as_array) {
+    // `oneOf` (a value of several shapes) and `anyOf` (an optional value:
+    // its schema or null) alike: some alternative must describe `v`.
+    if let Some(alts) = schema
+        .get("oneOf")
+        .or_else(|| schema.get("anyOf"))
+        .and_then(Value::as_array)
+    {
         let ok = alts.iter().any(|alt| {
             let mut sub = Vec::new();
             undescribed(v, alt, root, path, &mut sub);
@@ -357,4 +363,155 @@ async fn a_directory_stands_for_its_yaml_files() {
         "{:?}",
         text(&out)
     );
+}
+
+/// A bad value of a typed flag of `once` (a URL that does not parse or is
+/// not http(s), a size that is not one) is exit 2 naming the flag and the
+/// value, and nothing ran: no request reached the target, no report was
+/// written. The same command with good values does both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_typed_once_flag_is_exit_2_before_anything_runs() {
+    let s = demo(&[]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let probe = dir.path().join("health.yaml");
+    std::fs::write(
+        &probe,
+        "version: 1\nvars:\n  base: http://127.0.0.1:9\nflows:\n  - name: health\n    steps:\n      - name: health\n        url: ${base}/api/health\n",
+    )
+    .unwrap();
+    let once = |extra: &[&str]| {
+        let reports = Reports::new();
+        let mut args = vec![
+            "once".to_string(),
+            probe.display().to_string(),
+            "--quiet".into(),
+            "--var".into(),
+            format!("base={}", s.base_url()),
+        ];
+        args.extend(reports.args());
+        args.extend(extra.iter().map(|x| x.to_string()));
+        (args, reports)
+    };
+    for (flag, value) in [
+        ("--pushgateway", "push.example:9091"),
+        ("--pushgateway", "ftp://push.example:9091"),
+        ("--baseline-prometheus", "http://[::1"),
+        ("--baseline-prometheus", "ftp://prometheus.example:9090"),
+        ("--max-body", "10XB"),
+    ] {
+        let (args, reports) = once(&[flag, value]);
+        let out = run(args, vec![]).await;
+        let (stdout, stderr) = text(&out);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{flag} {value}: {stdout}{stderr}"
+        );
+        assert!(
+            stderr.contains(&format!("invalid value '{value}' for '{flag} <")),
+            "{flag} {value}: {stderr}"
+        );
+        assert!(
+            !reports.json_path().exists(),
+            "{flag} {value}: report written"
+        );
+        assert_eq!(s.request_count(), 0, "{flag} {value}: a request was sent");
+    }
+    let (_, stderr) = text(&run(once(&["--pushgateway", "ftp://p.example"]).0, vec![]).await);
+    assert!(stderr.contains("an http:// or https:// URL"), "{stderr}");
+    let (_, stderr) = text(&run(once(&["--max-body", "10XB"]).0, vec![]).await);
+    assert!(stderr.contains("`10XB` is not a size"), "{stderr}");
+
+    // The same run with good values sends and writes.
+    let (args, reports) = once(&["--max-body", "1MB"]);
+    let out = run(args, vec![]).await;
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    assert!(reports.json_path().exists());
+    assert!(s.request_count() > 0);
+    s.stop().await;
+}
+
+/// `healthcheck`'s URL is typed too: a non-http(s) URL is exit 2 (a flag
+/// problem), not exit 1 (unhealthy), and nothing connected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_healthcheck_url_that_is_not_http_is_exit_2_and_connects_nowhere() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    for url in [
+        format!("ftp://127.0.0.1:{port}/-/healthy"),
+        format!("127.0.0.1:{port}/-/healthy"),
+    ] {
+        let out = run(vec!["healthcheck".into(), url.clone()], vec![]).await;
+        let (_, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{url}: {stderr}");
+        assert!(
+            stderr.contains(&format!("invalid value '{url}' for '[URL]'")),
+            "{stderr}"
+        );
+        assert!(listener.accept().is_err(), "{url}: a connection was made");
+    }
+    // A good URL to the same port connects (and gets no HTTP answer: 1).
+    let out = run(
+        vec![
+            "healthcheck".into(),
+            format!("http://127.0.0.1:{port}/-/healthy"),
+            "--timeout".into(),
+            "1s".into(),
+        ],
+        vec![],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1), "{:?}", text(&out));
+    assert!(listener.accept().is_ok(), "the good URL connected");
+}
+
+/// `demo`'s `--tls` mode and `--fault` specs are typed: an unknown one is
+/// exit 2 naming the flag and the value (and the valid modes), before the
+/// target starts (no banner).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_demo_tls_mode_or_fault_is_exit_2_before_the_target_starts() {
+    for (flag, value, lists) in [
+        ("--tls", "expired-ish", "expiring-soon"),
+        ("--tls", "self_signed", "wrong-host"),
+        ("--fault", "melt-cpu", "valid faults are"),
+        (
+            "--fault",
+            "latency:/api=fast",
+            "the delay must look like 800ms",
+        ),
+    ] {
+        let out = run(
+            vec!["demo".into(), "--once".into(), flag.into(), value.into()],
+            vec![],
+        )
+        .await;
+        let (stdout, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{flag} {value}: {stderr}");
+        assert!(
+            stderr.contains(&format!("invalid value '{value}' for '{flag} <")),
+            "{flag} {value}: {stderr}"
+        );
+        assert!(stderr.contains(lists), "{flag} {value}: {stderr}");
+        assert!(
+            !stdout.contains("listening on"),
+            "{flag} {value}: the target started: {stdout}"
+        );
+    }
+    // The help still lists every mode.
+    let out = crate::common::command()
+        .args(["demo", "--help"])
+        .output()
+        .unwrap();
+    let (help, _) = text(&out);
+    for mode in [
+        "valid",
+        "expiring-soon",
+        "expired",
+        "self-signed",
+        "wrong-host",
+        "off",
+    ] {
+        assert!(help.contains(mode), "{mode} missing from --help:\n{help}");
+    }
 }

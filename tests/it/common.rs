@@ -509,6 +509,18 @@ impl Drop for CountingHost {
     }
 }
 
+/// What a test compiles a probe file with: `overrides` as if given on the
+/// command line, no environment, default settings, values required.
+pub fn inputs(overrides: &[smokeprobe::config::VarOverride]) -> smokeprobe::config::Inputs<'_> {
+    smokeprobe::config::Inputs {
+        overrides,
+        env: &|_| None,
+        settings: smokeprobe::config::Settings::default(),
+        max_body: None,
+        values_optional: false,
+    }
+}
+
 /// Compiles `yaml` (named `file` in messages) with `password` as the value
 /// of the secret variable `password`, and runs its first flow in-process
 /// against a target whose CA is `ca_pems` (the process's credential guard
@@ -519,19 +531,13 @@ pub async fn run_first_flow(
     password: &str,
     ca_pems: Vec<String>,
 ) -> smokeprobe::flow::FlowResult {
-    use smokeprobe::config::{Inputs, Settings, VarOverride, load_sources};
+    use smokeprobe::config::{VarOverride, load_sources};
     let overrides = vec![VarOverride {
         name: "password".into(),
         value: password.into(),
         secret: true,
     }];
-    let inputs = Inputs {
-        overrides: &overrides,
-        env: &|_| None,
-        settings: Settings::default(),
-        max_body: None,
-        values_optional: false,
-    };
+    let inputs = crate::common::inputs(&overrides);
     let plan = load_sources(&[(PathBuf::from(file), yaml.clone())], &inputs)
         .unwrap_or_else(|e| panic!("probe file is valid:\n{e}\n{yaml}"));
     let http = smokeprobe::net::HttpFactory::new(&smokeprobe::net::NetOptions {

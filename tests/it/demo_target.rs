@@ -3278,6 +3278,19 @@ async fn users_trips_validates_its_query_and_knows_its_users() {
             "{query}"
         );
     }
+    // pydantic's words for the bound a value breaks.
+    for (query, words) in [
+        ("?limit=0", "greater than or equal to 1"),
+        ("?limit=101", "less than or equal to 100"),
+        ("?offset=-1", "greater than or equal to 0"),
+    ] {
+        let (_, body) = user_trips(&c, &s, "probe", query, None).await;
+        let message = body["error"]["message"].as_str().unwrap_or_default();
+        assert!(
+            message.ends_with(&format!("Input should be {words}")),
+            "{query}: {body}"
+        );
+    }
     for query in [
         "?limit=1",
         "?limit=100",

@@ -7,7 +7,7 @@
 
 use std::path::PathBuf;
 
-use smokeprobe::config::{Inputs, Settings, load_sources};
+use smokeprobe::config::load_sources;
 use smokeprobe::demo::{DemoOptions, DemoServer, Faults, TlsMode};
 use smokeprobe::flow::{CheckResult, FlowResult, Outcome, Reason, StepResult};
 
@@ -256,13 +256,7 @@ async fn login_timing_sends_a_refused_password_once() {
 #[test]
 fn login_timing_refuses_a_password_that_is_not_a_secret_variable() {
     let yaml = "vars:\n  api: https://127.0.0.1:9/api\nflows:\n  - name: timing\n    steps:\n      - name: t\n        login_timing:\n          url: ${api}/auth/login\n          username: probe\n          password: Plain-Passw0rd!\n          samples: 2\n";
-    let inputs = Inputs {
-        overrides: &[],
-        env: &|_| None,
-        settings: Settings::default(),
-        max_body: None,
-        values_optional: false,
-    };
+    let inputs = crate::common::inputs(&[]);
     let err = load_sources(&[(PathBuf::from("t.yaml"), yaml.into())], &inputs)
         .expect_err("refused")
         .to_string();

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-use smokeprobe::config::{Inputs, Settings, load_sources};
+use smokeprobe::config::load_sources;
 use smokeprobe::flow::{Outcome, Reason, Runner, StepResult};
 use smokeprobe::net::{HttpFactory, NetOptions};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -103,13 +103,7 @@ async fn run_step(url: &str, extra: &str, ca_pems: Vec<String>) -> Run {
     let yaml = format!(
         "defaults:\n  timeout: 2s\n  max_body: 1MB\nflows:\n  - name: fault\n    steps:\n      - name: probe\n        url: \"{url}\"\n{extra}"
     );
-    let inputs = Inputs {
-        overrides: &[],
-        env: &|_| None,
-        settings: Settings::default(),
-        max_body: None,
-        values_optional: false,
-    };
+    let inputs = crate::common::inputs(&[]);
     let plan = load_sources(&[(PathBuf::from("faults.yaml"), yaml.clone())], &inputs)
         .unwrap_or_else(|e| panic!("probe file is valid:\n{e}\n{yaml}"));
     let http = HttpFactory::new(&NetOptions {

@@ -24,8 +24,10 @@ mod post_deploy;
 mod prometheus_e2e;
 mod properties;
 mod pushgateway;
+mod raw_http;
 mod rules;
 mod run;
+mod schema;
 mod secrets;
 mod status_page;
 // Reads the probe's process metrics, which exist on Linux only.

@@ -18,7 +18,7 @@ use crate::config::template::Template;
 type Names = HashMap<String, NameKind>;
 
 /// Keys of a request step that make no sense on a check step.
-pub(super) fn request_fields(rs: &RawStep) -> Vec<&'static str> {
+pub(in crate::config) fn request_fields(rs: &RawStep) -> Vec<&'static str> {
     let mut v = Vec::new();
     let fields: [(&str, bool); 12] = [
         ("url", rs.url.is_some()),
@@ -43,7 +43,7 @@ pub(super) fn request_fields(rs: &RawStep) -> Vec<&'static str> {
 }
 
 /// The check kinds a step sets, by key.
-pub(super) fn kinds(rs: &RawStep) -> Vec<&'static str> {
+pub(in crate::config) fn kinds(rs: &RawStep) -> Vec<&'static str> {
     rs.checks().iter().map(RawCheck::key).collect()
 }
 
