@@ -1323,38 +1323,30 @@ fn request_result(
     poll_elapsed: Option<Duration>,
 ) -> StepResult {
     StepResult {
-        name: step.name.clone(),
-        kind: "request",
-        always: step.always,
-        outcome: Outcome::Passed,
-        reason: None,
-        message: None,
-        method: step.method.to_string(),
         url,
-        status: None,
-        duration: None,
-        ttfb: None,
         attempts,
         poll_elapsed,
-        redirects: Vec::new(),
-        response_bytes: 0,
-        checks: Vec::new(),
-        not_fetched: Vec::new(),
-        not_judged: Vec::new(),
-        reached: false,
-        tls: None,
-        phases: None,
+        ..blank(step, Outcome::Passed)
     }
 }
 
 fn skipped(step: &Step, outcome: Outcome, reason: Option<Reason>, message: String) -> StepResult {
     StepResult {
+        reason,
+        message: Some(message),
+        ..blank(step, outcome)
+    }
+}
+
+/// The step's result with `outcome` and nothing sent or received.
+fn blank(step: &Step, outcome: Outcome) -> StepResult {
+    StepResult {
         name: step.name.clone(),
         kind: step.check.as_ref().map(|c| c.kind()).unwrap_or("request"),
         always: step.always,
         outcome,
-        reason,
-        message: Some(message),
+        reason: None,
+        message: None,
         method: step.method.to_string(),
         url: step.url.display(),
         status: None,
