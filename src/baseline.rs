@@ -196,6 +196,41 @@ pub struct StepComparison {
     pub verdict: String,
 }
 
+impl StepComparison {
+    /// `step`'s p95s side by side — `(samples, p95 in seconds)` of the
+    /// baseline and of the current run — with their ratio and difference,
+    /// and nothing judged yet: no interval, no shift, no regression, no verdict.
+    pub fn unjudged(step: &StepBaseline, baseline: (usize, f64), current: (usize, f64)) -> Self {
+        let ((n_baseline, p_b), (n_current, p_c)) = (baseline, current);
+        StepComparison {
+            target: step.target.clone(),
+            flow: step.flow.clone(),
+            step: step.step.clone(),
+            n_baseline,
+            n_current,
+            p95_baseline: p_b,
+            p95_current: p_c,
+            ratio: if p_b > 0.0 { p_c / p_b } else { f64::INFINITY },
+            diff: p_c - p_b,
+            ci_low: f64::NAN,
+            ci_high: f64::NAN,
+            regressed: false,
+            above_baseline_p95: None,
+            binomial_p: None,
+            inconclusive: false,
+            p95_regressed: false,
+            shift_regressed: None,
+            median_baseline: None,
+            median_current: None,
+            shift: None,
+            shift_low: None,
+            shift_ratio: None,
+            rank_p: None,
+            verdict: String::new(),
+        }
+    }
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct Comparison {
     pub source: String,
@@ -532,34 +567,8 @@ fn shift_rule(
 /// Compares one step's sorted samples (µs) with its baseline's.
 fn compare_step(step: &StepBaseline, bs: &[u64], cs: &[u64], o: &CompareOptions) -> StepComparison {
     let (p_b, p_c) = (pct(bs, 0.95) as f64 / 1e6, pct(cs, 0.95) as f64 / 1e6);
-    let ratio = if p_b > 0.0 { p_c / p_b } else { f64::INFINITY };
-    let diff = p_c - p_b;
-    let mut s = StepComparison {
-        target: step.target.clone(),
-        flow: step.flow.clone(),
-        step: step.step.clone(),
-        n_baseline: bs.len(),
-        n_current: cs.len(),
-        p95_baseline: p_b,
-        p95_current: p_c,
-        ratio,
-        diff,
-        ci_low: f64::NAN,
-        ci_high: f64::NAN,
-        regressed: false,
-        above_baseline_p95: None,
-        binomial_p: None,
-        inconclusive: false,
-        p95_regressed: false,
-        shift_regressed: None,
-        median_baseline: None,
-        median_current: None,
-        shift: None,
-        shift_low: None,
-        shift_ratio: None,
-        rank_p: None,
-        verdict: String::new(),
-    };
+    let mut s = StepComparison::unjudged(step, (bs.len(), p_b), (cs.len(), p_c));
+    let (ratio, diff) = (s.ratio, s.diff);
     let min = o.min_samples.max(1);
     if bs.len() < min || cs.len() < min {
         s.inconclusive = true;

@@ -207,8 +207,6 @@ fn judge_step(
     cs.sort_unstable();
     let n = cs.len();
     let p_c = pct(&cs, 0.95) as f64 / 1e6;
-    let ratio = if p_b > 0.0 { p_c / p_b } else { f64::INFINITY };
-    let diff = p_c - p_b;
     let min = o.min_samples.max(1);
     // No history at all is a step Prometheus never saw (new in this
     // deploy, like a step missing from a baseline file): not judged.
@@ -223,30 +221,10 @@ fn judge_step(
         (None, None)
     };
     let mut out = StepComparison {
-        target: c.target.clone(),
-        flow: c.flow.clone(),
-        step: c.step.clone(),
-        n_baseline: n_b,
-        n_current: n,
-        p95_baseline: p_b,
-        p95_current: p_c,
-        ratio,
-        diff,
-        ci_low: f64::NAN,
-        ci_high: f64::NAN,
-        regressed: false,
         above_baseline_p95: k,
         binomial_p: p,
         inconclusive,
-        p95_regressed: false,
-        shift_regressed: None,
-        median_baseline: None,
-        median_current: None,
-        shift: None,
-        shift_low: None,
-        shift_ratio: None,
-        rank_p: None,
-        verdict: String::new(),
+        ..StepComparison::unjudged(c, (n_b, p_b), (n, p_c))
     };
     let (regressed, verdict) = verdict(&out, o, w);
     out.regressed = regressed;

@@ -190,6 +190,33 @@ enum NameKind {
     LaterCapture(usize),
 }
 
+/// What a template of a step may name (`known`) and the captures the
+/// step's templates need so far (`needs`, added as they are used): carried
+/// through every part of a step's validation.
+struct StepNames<'n> {
+    known: &'n HashMap<String, NameKind>,
+    needs: Vec<String>,
+}
+
+impl<'n> StepNames<'n> {
+    /// Nothing needed yet (also the throwaway of a template whose needs do
+    /// not count: a variable's, a default header's, a `cleans` or `leaves`
+    /// description).
+    fn new(known: &'n HashMap<String, NameKind>) -> Self {
+        StepNames {
+            known,
+            needs: Vec::new(),
+        }
+    }
+
+    /// The captures the step needs, sorted, each once.
+    fn into_needs(mut self) -> Vec<String> {
+        self.needs.sort();
+        self.needs.dedup();
+        self.needs
+    }
+}
+
 impl<'a> Compiler<'a> {
     fn err(&mut self, pos: Pos, msg: impl Into<String>) {
         self.errors
@@ -358,7 +385,7 @@ impl<'a> Compiler<'a> {
                 .iter()
                 .map(|n| (n.clone(), NameKind::Var))
                 .collect();
-            if let Some(t) = self.template(v, &names, &mut Vec::new()) {
+            if let Some(t) = self.template(v, &mut StepNames::new(&names)) {
                 default_headers.push((k.to_ascii_lowercase(), t));
             }
         }
@@ -396,7 +423,8 @@ impl<'a> Compiler<'a> {
         {
             let mut consts = Vec::new();
             let before = self.errors.len();
-            let t = self.template_with_consts(pos, &value, &names, &mut Vec::new(), &mut consts);
+            let t =
+                self.template_with_consts(pos, &value, &mut StepNames::new(&names), &mut consts);
             if let Some(flag_secret) = from_cli {
                 // The value came from the command line: say so, not the file's line.
                 let flag = if flag_secret { "--secret" } else { "--var" };
@@ -696,7 +724,7 @@ impl<'a> Compiler<'a> {
             names.insert(name.clone(), NameKind::Var);
         }
         for (name, v) in vars {
-            if let Some(t) = self.template(v, names, &mut Vec::new()) {
+            if let Some(t) = self.template(v, &mut StepNames::new(names)) {
                 let secret = t.var_names().any(|n| secret_globals.contains(n));
                 flow_vars.push((
                     VarDef {
@@ -780,26 +808,25 @@ impl<'a> Compiler<'a> {
         names: &HashMap<String, NameKind>,
         d: &FlowDefaults,
     ) -> Option<Step> {
-        let mut needs = Vec::new();
         if name.value.trim().is_empty() || name.value.len() > 64 {
             self.err(pos_of(name), "step name must be 1-64 characters");
         }
+        let with_item;
+        let mut names = StepNames::new(names);
         let for_each = rs
             .for_each
             .as_ref()
-            .and_then(|fe| self.for_each(fe, names, &mut needs));
+            .and_then(|fe| self.for_each(fe, &mut names));
         // The item of a `for_each` is a variable of this step only (known even
         // when the `for_each` is invalid, so its uses add no knock-on errors).
-        let with_item;
-        let names = match &rs.for_each {
-            Some(fe) if !names.contains_key(&fe.value.item) => {
-                let mut n = names.clone();
-                n.insert(fe.value.item.clone(), NameKind::Var);
-                with_item = n;
-                &with_item
-            }
-            _ => names,
-        };
+        if let Some(fe) = &rs.for_each
+            && !names.known.contains_key(&fe.value.item)
+        {
+            let mut n = names.known.clone();
+            n.insert(fe.value.item.clone(), NameKind::Var);
+            with_item = n;
+            names.known = &with_item;
+        }
         let cleans = rs.cleans.as_ref().and_then(|c| {
             if !rs.always {
                 self.err(
@@ -809,9 +836,12 @@ impl<'a> Compiler<'a> {
             }
             // Not a need: a description that cannot be expanded falls back
             // to the captured values.
-            self.template(c, names, &mut Vec::new())
+            self.template(c, &mut StepNames::new(names.known))
         });
-        let leaves = rs.leaves.as_ref().and_then(|l| self.leaves(rs, l, names));
+        let leaves = rs
+            .leaves
+            .as_ref()
+            .and_then(|l| self.leaves(rs, l, names.known));
         let kinds = checks::kinds(rs);
         if kinds.len() > 1 {
             self.err_kinds(pos, &kinds);
@@ -819,11 +849,10 @@ impl<'a> Compiler<'a> {
         }
         if let Some(kind) = kinds.first() {
             self.check_step_fields(rs, name, pos, kind);
-            let (check, url) = self.check(rs, names, &mut needs)?;
+            let (check, url) = self.check(rs, &mut names)?;
             let timeout = self.duration_opt(rs.timeout.as_ref(), d.timeout);
             let budget = rs.budget.as_ref().and_then(|b| self.budget(b));
-            needs.sort();
-            needs.dedup();
+            let needs = names.into_needs();
             return Some(Step {
                 name: name.value.clone(),
                 pos,
@@ -847,7 +876,7 @@ impl<'a> Compiler<'a> {
                 for_each: None,
             });
         }
-        let step = self.request_step(rs, name, pos, names, d, needs)?;
+        let step = self.request_step(rs, name, pos, names, d)?;
         Some(Step {
             cleans,
             leaves,
@@ -864,37 +893,35 @@ impl<'a> Compiler<'a> {
         rs: &RawStep,
         name: &S<String>,
         pos: Pos,
-        names: &HashMap<String, NameKind>,
+        mut names: StepNames<'_>,
         d: &FlowDefaults,
-        mut needs: Vec<String>,
     ) -> Option<Step> {
         let Some(raw_url) = &rs.url else {
             self.err(pos, format!("step `{}` has no `url`", name.value));
             return None;
         };
         let method = self.method(rs.method.as_ref());
-        let url = self.template(raw_url, names, &mut needs);
+        let url = self.template(raw_url, &mut names);
         if let Some(t) = &url {
             self.check_url_value(pos_of(raw_url), "url", t, &["http", "https"]);
         }
-        let (headers, query) = self.headers_and_query(rs, d, names, &mut needs);
-        let body = self.request_body(rs, pos, names, &mut needs);
+        let (headers, query) = self.headers_and_query(rs, d, &mut names);
+        let body = self.request_body(rs, pos, &mut names);
         let timeout = self.duration_opt(rs.timeout.as_ref(), d.timeout);
         let redirects = self.redirects(rs);
         let poll = self.poll(rs);
         let budget = rs.budget.as_ref().and_then(|b| self.budget(b));
         let mut asserts = Vec::new();
         if let Some(e) = &rs.expect {
-            self.expect(e, names, &mut needs, &mut asserts);
+            self.expect(e, &mut names, &mut asserts);
         }
         let mut captures = Vec::new();
         for (name, c) in &rs.capture {
-            if let Some(cap) = self.capture(name, c, names, &mut needs) {
+            if let Some(cap) = self.capture(name, c, &mut names) {
                 captures.push(cap);
             }
         }
-        needs.sort();
-        needs.dedup();
+        let needs = names.into_needs();
         Some(Step {
             name: name.value.clone(),
             pos,
@@ -964,13 +991,12 @@ impl<'a> Compiler<'a> {
         &mut self,
         rs: &RawStep,
         d: &FlowDefaults,
-        names: &HashMap<String, NameKind>,
-        needs: &mut Vec<String>,
+        names: &mut StepNames<'_>,
     ) -> (Pairs, Pairs) {
         let mut headers = d.headers.to_vec();
         for (k, v) in &rs.headers {
             self.check_header_name(pos_of(v), k);
-            if let Some(t) = self.template(v, names, needs) {
+            if let Some(t) = self.template(v, names) {
                 let k = k.to_ascii_lowercase();
                 headers.retain(|(n, _)| *n != k);
                 headers.push((k, t));
@@ -978,7 +1004,7 @@ impl<'a> Compiler<'a> {
         }
         let mut query = Vec::new();
         for (k, v) in &rs.query {
-            if let Some(t) = self.template(v, names, needs) {
+            if let Some(t) = self.template(v, names) {
                 query.push((k.clone(), t));
             }
         }
@@ -986,13 +1012,7 @@ impl<'a> Compiler<'a> {
     }
 
     /// A request step's body: at most one of `json`, `form`, `body`, `multipart`.
-    fn request_body(
-        &mut self,
-        rs: &RawStep,
-        pos: Pos,
-        names: &HashMap<String, NameKind>,
-        needs: &mut Vec<String>,
-    ) -> Body {
+    fn request_body(&mut self, rs: &RawStep, pos: Pos, names: &mut StepNames<'_>) -> Body {
         let bodies = [
             rs.json.is_some(),
             rs.form.is_some(),
@@ -1009,23 +1029,23 @@ impl<'a> Compiler<'a> {
             );
         }
         if let Some(j) = &rs.json {
-            Body::Json(self.json_template(pos_of(j), &j.value, names, needs))
+            Body::Json(self.json_template(pos_of(j), &j.value, names))
         } else if let Some(f) = &rs.form {
             let mut fields = Vec::new();
             for (k, v) in f {
-                if let Some(t) = self.template(v, names, needs) {
+                if let Some(t) = self.template(v, names) {
                     fields.push((k.clone(), t));
                 }
             }
             Body::Form(fields)
         } else if let Some(b) = &rs.body {
-            self.template(b, names, needs)
+            self.template(b, names)
                 .map(Body::Text)
                 .unwrap_or(Body::None)
         } else if let Some(parts) = &rs.multipart {
             let mut specs = Vec::new();
             for p in parts {
-                if let Some(s) = self.part(p, names, needs) {
+                if let Some(s) = self.part(p, names) {
                     specs.push(s);
                 }
             }
@@ -1104,21 +1124,16 @@ impl<'a> Compiler<'a> {
         for cname in rs.capture.keys() {
             own.insert(cname.clone(), NameKind::Capture);
         }
-        self.template(l, &own, &mut Vec::new())
+        self.template(l, &mut StepNames::new(&own))
     }
 
-    fn for_each(
-        &mut self,
-        fe: &S<RawForEach>,
-        names: &HashMap<String, NameKind>,
-        needs: &mut Vec<String>,
-    ) -> Option<ForEach> {
+    fn for_each(&mut self, fe: &S<RawForEach>, names: &mut StepNames<'_>) -> Option<ForEach> {
         let pos = pos_of(fe);
         let RawForEach { list, item, max } = &fe.value;
         let mut ok = true;
-        match names.get(list) {
+        match names.known.get(list) {
             Some(NameKind::Var) => {}
-            Some(NameKind::Capture) => needs.push(list.clone()),
+            Some(NameKind::Capture) => names.needs.push(list.clone()),
             Some(NameKind::LaterCapture(_)) => {
                 self.err(
                     pos,
@@ -1140,7 +1155,7 @@ impl<'a> Compiler<'a> {
                 format!("for_each: `{item}` can't be used as the item's name"),
             );
             ok = false;
-        } else if names.contains_key(item) {
+        } else if names.known.contains_key(item) {
             self.err(
                 pos,
                 format!("for_each: `as: {item}` would hide the variable or capture `{item}`; pick another name"),
@@ -1162,12 +1177,7 @@ impl<'a> Compiler<'a> {
         })
     }
 
-    fn part(
-        &mut self,
-        p: &S<RawPart>,
-        names: &HashMap<String, NameKind>,
-        needs: &mut Vec<String>,
-    ) -> Option<PartSpec> {
+    fn part(&mut self, p: &S<RawPart>, names: &mut StepNames<'_>) -> Option<PartSpec> {
         let rp = &p.value;
         let count = [rp.value.is_some(), rp.file.is_some(), rp.image.is_some()]
             .iter()
@@ -1186,7 +1196,7 @@ impl<'a> Compiler<'a> {
         let mut filename = rp.filename.as_ref().map(|f| f.value.clone());
         let mut content_type = rp.content_type.as_ref().map(|c| c.value.clone());
         let source = if let Some(v) = &rp.value {
-            PartSource::Value(self.template(v, names, needs)?)
+            PartSource::Value(self.template(v, names)?)
         } else if let Some(f) = &rp.file {
             let path = self.dir.join(&f.value);
             let meta = std::fs::metadata(&path);
@@ -1292,34 +1302,28 @@ impl<'a> Compiler<'a> {
     }
 
     /// A step's `expect:`, as assertions in the order the file's keys are read.
-    fn expect(
-        &mut self,
-        e: &RawExpect,
-        names: &HashMap<String, NameKind>,
-        needs: &mut Vec<String>,
-        out: &mut Vec<Assertion>,
-    ) {
+    fn expect(&mut self, e: &RawExpect, names: &mut StepNames<'_>, out: &mut Vec<Assertion>) {
         if let Some(s) = &e.status
             && let Some(m) = self.status(s)
         {
             out.push(Assertion::Status(m));
         }
         for (name, hc) in &e.headers {
-            self.expect_header(name, hc, names, needs, out);
+            self.expect_header(name, hc, names, out);
         }
         if let Some(ct) = &e.content_type {
             out.push(Assertion::ContentType(ct.value.to_ascii_lowercase()));
         }
         for jc in &e.json {
-            self.expect_json(jc, names, needs, out);
+            self.expect_json(jc, names, out);
         }
         for b in &e.body_contains {
-            if let Some(t) = self.template(b, names, needs) {
+            if let Some(t) = self.template(b, names) {
                 out.push(Assertion::BodyContains(t));
             }
         }
         for b in &e.body_not_contains {
-            if let Some(t) = self.template(b, names, needs) {
+            if let Some(t) = self.template(b, names) {
                 out.push(Assertion::BodyNotContains(t));
             }
         }
@@ -1340,8 +1344,7 @@ impl<'a> Compiler<'a> {
         &mut self,
         name: &str,
         hc: &S<RawHeaderCheck>,
-        names: &HashMap<String, NameKind>,
-        needs: &mut Vec<String>,
+        names: &mut StepNames<'_>,
         out: &mut Vec<Assertion>,
     ) {
         let pos = pos_of(hc);
@@ -1349,20 +1352,20 @@ impl<'a> Compiler<'a> {
         let name = name.to_ascii_lowercase();
         let checks: Vec<HeaderCheck> = match &hc.value {
             RawHeaderCheck::Equals(v) => self
-                .template_at(pos, v, names, needs)
+                .template_at(pos, v, names)
                 .map(HeaderCheck::Equals)
                 .into_iter()
                 .collect(),
             RawHeaderCheck::Full(f) => {
                 let mut v = Vec::new();
-                let tmpl = |c: &mut Self, s: &String, needs: &mut Vec<String>| {
-                    c.template_at(pos, s, names, needs)
+                let tmpl = |c: &mut Self, s: &String, names: &mut StepNames<'_>| {
+                    c.template_at(pos, s, names)
                 };
                 if let Some(s) = &f.equals {
-                    v.extend(tmpl(self, s, needs).map(HeaderCheck::Equals));
+                    v.extend(tmpl(self, s, names).map(HeaderCheck::Equals));
                 }
                 if let Some(s) = &f.contains {
-                    v.extend(tmpl(self, s, needs).map(HeaderCheck::Contains));
+                    v.extend(tmpl(self, s, names).map(HeaderCheck::Contains));
                 }
                 if let Some(s) = &f.matches {
                     v.extend(self.regex(pos, s).map(HeaderCheck::Matches));
@@ -1398,8 +1401,7 @@ impl<'a> Compiler<'a> {
     fn expect_json(
         &mut self,
         jc: &S<RawJsonCheck>,
-        names: &HashMap<String, NameKind>,
-        needs: &mut Vec<String>,
+        names: &mut StepNames<'_>,
         out: &mut Vec<Assertion>,
     ) {
         let pos = pos_of(jc);
@@ -1414,15 +1416,13 @@ impl<'a> Compiler<'a> {
         };
         let mut checks = Vec::new();
         if let Some(v) = &j.equals {
-            checks.push(JsonCheck::Equals(self.json_template(pos, v, names, needs)));
+            checks.push(JsonCheck::Equals(self.json_template(pos, v, names)));
         }
         if let Some(b) = j.exists {
             checks.push(JsonCheck::Exists(b));
         }
         if let Some(v) = &j.contains {
-            checks.push(JsonCheck::Contains(
-                self.json_template(pos, v, names, needs),
-            ));
+            checks.push(JsonCheck::Contains(self.json_template(pos, v, names)));
         }
         if let Some(t) = &j.kind {
             match JsonType::parse(t) {
@@ -1514,8 +1514,7 @@ impl<'a> Compiler<'a> {
         &mut self,
         name: &str,
         c: &S<RawCapture>,
-        names: &HashMap<String, NameKind>,
-        needs: &mut Vec<String>,
+        names: &mut StepNames<'_>,
     ) -> Option<Capture> {
         let pos = pos_of(c);
         let rc = &c.value;
@@ -1543,7 +1542,7 @@ impl<'a> Compiler<'a> {
             );
         }
         let source = if let Some(p) = rc.json.as_ref().filter(|p| p.contains("${")) {
-            let src = self.template_at(pos, p, names, needs)?;
+            let src = self.template_at(pos, p, names)?;
             // Checked with every reference replaced by a plain value: what is
             // left must already be a valid path.
             let probe: String = src
@@ -1691,24 +1690,13 @@ impl<'a> Compiler<'a> {
         }
     }
 
-    fn template(
-        &mut self,
-        s: &S<String>,
-        names: &HashMap<String, NameKind>,
-        needs: &mut Vec<String>,
-    ) -> Option<Template> {
-        self.template_at(pos_of(s), &s.value, names, needs)
+    fn template(&mut self, s: &S<String>, names: &mut StepNames<'_>) -> Option<Template> {
+        self.template_at(pos_of(s), &s.value, names)
     }
 
-    fn template_at(
-        &mut self,
-        pos: Pos,
-        text: &str,
-        names: &HashMap<String, NameKind>,
-        needs: &mut Vec<String>,
-    ) -> Option<Template> {
+    fn template_at(&mut self, pos: Pos, text: &str, names: &mut StepNames<'_>) -> Option<Template> {
         let mut consts = Vec::new();
-        let t = self.template_with_consts(pos, text, names, needs, &mut consts)?;
+        let t = self.template_with_consts(pos, text, names, &mut consts)?;
         // Secrets read inline from the environment or a file stay secret.
         self.secrets.extend(consts.into_iter().map(|(c, _)| c));
         Some(t)
@@ -1720,8 +1708,7 @@ impl<'a> Compiler<'a> {
         &mut self,
         pos: Pos,
         text: &str,
-        names: &HashMap<String, NameKind>,
-        needs: &mut Vec<String>,
+        names: &mut StepNames<'_>,
         consts: &mut Vec<(String, bool)>,
     ) -> Option<Template> {
         let raw = match template::parse(text) {
@@ -1741,10 +1728,10 @@ impl<'a> Compiler<'a> {
                     let p = self.pos_in(pos, text, offset);
                     match r {
                         RawRef::Builtin(b) => parts.push(Part::Builtin(b)),
-                        RawRef::Name(n) => match names.get(&n) {
+                        RawRef::Name(n) => match names.known.get(&n) {
                             Some(NameKind::Var) => parts.push(Part::Var(n)),
                             Some(NameKind::Capture) => {
-                                needs.push(n.clone());
+                                names.needs.push(n.clone());
                                 parts.push(Part::Var(n));
                             }
                             Some(NameKind::LaterCapture(_)) => {
@@ -1756,6 +1743,7 @@ impl<'a> Compiler<'a> {
                             }
                             None => {
                                 let mut known: Vec<&str> = names
+                                    .known
                                     .iter()
                                     .filter(|(_, k)| !matches!(k, NameKind::LaterCapture(_)))
                                     .map(|(k, _)| k.as_str())
@@ -1832,23 +1820,22 @@ impl<'a> Compiler<'a> {
         &mut self,
         pos: Pos,
         v: &serde_json::Value,
-        names: &HashMap<String, NameKind>,
-        needs: &mut Vec<String>,
+        names: &mut StepNames<'_>,
     ) -> JsonTemplate {
         use serde_json::Value as V;
         match v {
-            V::String(s) if s.contains('$') => match self.template_at(pos, s, names, needs) {
+            V::String(s) if s.contains('$') => match self.template_at(pos, s, names) {
                 Some(t) => JsonTemplate::String(t),
                 None => JsonTemplate::Literal(V::Null),
             },
             V::Array(a) => JsonTemplate::Array(
                 a.iter()
-                    .map(|x| self.json_template(pos, x, names, needs))
+                    .map(|x| self.json_template(pos, x, names))
                     .collect(),
             ),
             V::Object(o) => JsonTemplate::Object(
                 o.iter()
-                    .map(|(k, x)| (k.clone(), self.json_template(pos, x, names, needs)))
+                    .map(|(k, x)| (k.clone(), self.json_template(pos, x, names)))
                     .collect(),
             ),
             other => JsonTemplate::Literal(other.clone()),

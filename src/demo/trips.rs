@@ -196,7 +196,26 @@ fn trip_json(store: &Store, trip: &Trip) -> Value {
         })
         .collect();
     let tags: Vec<Value> = trip.tags.iter().map(|name| tag_json(store, name)).collect();
-    json!({
+    trip_fields(
+        store,
+        trip,
+        json!({
+            "difficulty": trip.difficulty,
+            "published_at": trip.published.as_ref().map(|(at, _)| at),
+            "photos": photos,
+            "locations": locations,
+            "tags": tags,
+            "like_count": 0,
+            "gpx_file": null,
+        }),
+    )
+}
+
+/// The fields a trip's detail and its list item share, with `own` (the
+/// object's other fields) added. serde_json's maps are sorted (no
+/// `preserve_order`), so the keys come out in the same order either way.
+fn trip_fields(store: &Store, trip: &Trip, own: Value) -> Value {
+    let mut fields = json!({
         "trip_id": trip.trip_id,
         "user_id": store.users.get(trip.owner).map(|u| &u.user_id),
         "title": trip.title,
@@ -204,18 +223,15 @@ fn trip_json(store: &Store, trip: &Trip) -> Value {
         "start_date": trip.start_date,
         "end_date": trip.end_date,
         "distance_km": trip.distance_km,
-        "difficulty": trip.difficulty,
         "status": trip.status(),
         "is_private": false,
-        "published_at": trip.published.as_ref().map(|(at, _)| at),
         "created_at": trip.created_at,
         "updated_at": trip.updated_at,
-        "photos": photos,
-        "locations": locations,
-        "tags": tags,
-        "like_count": 0,
-        "gpx_file": null,
-    })
+    });
+    if let (Value::Object(shared), Value::Object(own)) = (&mut fields, own) {
+        shared.extend(own);
+    }
+    fields
 }
 
 /// One tag as the backend shows it: `name`, `normalized`, `usage_count`.
@@ -613,22 +629,15 @@ pub(super) fn public_feed(ctx: &Ctx, query: Option<&str>) -> Result<Response, Ap
 
 /// One trip of `GET /users/{username}/trips` (the real backend's list item).
 fn user_trip_item(store: &Store, trip: &Trip) -> Value {
-    json!({
-        "trip_id": trip.trip_id,
-        "user_id": store.users.get(trip.owner).map(|u| &u.user_id),
-        "title": trip.title,
-        "description": trip.description,
-        "start_date": trip.start_date,
-        "end_date": trip.end_date,
-        "distance_km": trip.distance_km,
-        "status": trip.status(),
-        "is_private": false,
-        "photo_count": trip.photos.len(),
-        "tag_names": trip.tags,
-        "thumbnail_url": trip.photos.first().map(|p| &p.thumb_url),
-        "created_at": trip.created_at,
-        "updated_at": trip.updated_at,
-    })
+    trip_fields(
+        store,
+        trip,
+        json!({
+            "photo_count": trip.photos.len(),
+            "tag_names": trip.tags,
+            "thumbnail_url": trip.photos.first().map(|p| &p.thumb_url),
+        }),
+    )
 }
 
 /// `GET /users/{username}/trips?status=draft|published&limit=1..100&offset=0..`:

@@ -79,6 +79,31 @@ impl Scope for RunScope {
     }
 }
 
+/// What a step runs with besides the step itself: the run's session (taken
+/// over by a check, replaced after an abandoned request), flow, variables
+/// and redactor, and when the step must give up. References only: every
+/// step's future carries one pointer to it.
+struct StepRun<'a> {
+    session: &'a mut Session,
+    flow: &'a Flow,
+    scope: &'a mut RunScope,
+    redactor: &'a mut Redactor,
+    until: Instant,
+}
+
+impl StepRun<'_> {
+    /// The same run, giving up at `until` instead (a step's own time).
+    fn until(&mut self, until: Instant) -> StepRun<'_> {
+        StepRun {
+            session: self.session,
+            flow: self.flow,
+            scope: self.scope,
+            redactor: self.redactor,
+            until,
+        }
+    }
+}
+
 /// A response and how we got it.
 struct Attempt {
     response: Response,
@@ -161,30 +186,18 @@ impl Runner {
         let mut left: Vec<LeftBehind> = Vec::new();
         // One session per run: fresh connections, kept alive between its steps.
         let mut session = self.http.session();
+        let mut run = StepRun {
+            session: &mut session,
+            flow,
+            scope: &mut scope,
+            redactor: &mut redactor,
+            until: deadline,
+        };
         for step in &flow.steps {
             let result = self
-                .step_result(
-                    &mut session,
-                    flow,
-                    step,
-                    &mut scope,
-                    &mut redactor,
-                    deadline,
-                    failed,
-                    &mut interrupted,
-                )
+                .step_result(&mut run, step, failed, &mut interrupted)
                 .await;
-            let result = self
-                .settle_step(
-                    &mut session,
-                    flow,
-                    step,
-                    &mut scope,
-                    &mut redactor,
-                    result,
-                    &mut left,
-                )
-                .await;
+            let result = self.settle_step(&mut run, step, result, &mut left).await;
             if result.outcome == Outcome::Failed {
                 failed = true;
             }
@@ -200,8 +213,7 @@ impl Runner {
         let cleaned_up = if self.stop.is_cancelled() {
             Vec::new()
         } else {
-            self.retry_left_behind(&mut session, flow, &scope, &mut redactor)
-                .await
+            self.retry_left_behind(&mut run).await
         };
         self.report_left_behind(flow, &left);
         let mut result = FlowResult {
@@ -263,15 +275,11 @@ impl Runner {
 
     /// One step's result: skipped (shutdown, an earlier failure, a missing
     /// capture) or run, abandoned on shutdown when that loses nothing.
-    #[allow(clippy::too_many_arguments)]
+    /// `run.until` is the flow's deadline.
     async fn step_result(
         &self,
-        session: &mut Session,
-        flow: &Flow,
+        run: &mut StepRun<'_>,
         step: &Step,
-        scope: &mut RunScope,
-        redactor: &mut Redactor,
-        deadline: Instant,
         failed: bool,
         interrupted: &mut bool,
     ) -> StepResult {
@@ -285,7 +293,11 @@ impl Runner {
                 None,
                 "an earlier step failed".into(),
             )
-        } else if let Some(missing) = step.needs.iter().find(|n| !scope.values.contains_key(*n)) {
+        } else if let Some(missing) = step
+            .needs
+            .iter()
+            .find(|n| !run.scope.values.contains_key(*n))
+        {
             skipped(
                 step,
                 Outcome::Skipped,
@@ -298,7 +310,7 @@ impl Runner {
             let until = if step.always {
                 cleanup_until(step)
             } else {
-                deadline
+                run.until
             };
             // A shutdown abandons a request only when that loses nothing:
             // a POST in flight may be creating the very object the
@@ -306,17 +318,18 @@ impl Runner {
             // its timeout) and its captures are taken.
             let abandonable = step.check.is_some()
                 || matches!(step.method, Method::GET | Method::HEAD | Method::OPTIONS);
-            let run = self.run_step(session, flow, step, scope, redactor, until);
+            let mut step_run = run.until(until);
+            let result = self.run_step(&mut step_run, step);
             if step.always || !abandonable {
-                run.await
+                result.await
             } else {
                 tokio::select! {
-                    r = run => r,
+                    r = result => r,
                     _ = self.stop.cancelled() => {
                         *interrupted = true;
                         // The abandoned request may have left a connection
                         // mid-exchange: cleanup starts on fresh ones.
-                        *session = self.http.session();
+                        *run.session = self.http.session();
                         skipped(step, Outcome::Skipped, None, INTERRUPTED.into())
                     }
                 }
@@ -326,29 +339,23 @@ impl Runner {
 
     /// After a step: a cleanup refused with 401 logs in again and retries;
     /// a failed cleanup or a created object joins the left-behind list.
-    #[allow(clippy::too_many_arguments)]
     async fn settle_step(
         &self,
-        session: &mut Session,
-        flow: &Flow,
+        run: &mut StepRun<'_>,
         step: &Step,
-        scope: &mut RunScope,
-        redactor: &mut Redactor,
         mut result: StepResult,
         left: &mut Vec<LeftBehind>,
     ) -> StepResult {
         if step.always && result.outcome == Outcome::Failed && result.status == Some(401) {
-            result = self
-                .login_again_and_retry(session, flow, step, scope, redactor, result)
-                .await;
+            result = self.login_again_and_retry(run, step, result).await;
         }
         if step.always && result.outcome == Outcome::Failed && cleans(step) {
-            left.push(self.left_behind(flow, step, scope, redactor, &result));
+            left.push(self.left_behind(run, step, &result));
         }
         if let Some(leaves) = &step.leaves
             && result.status.is_some_and(|s| (200..300).contains(&s))
         {
-            left.push(self.created(flow, step, leaves, scope, redactor));
+            left.push(self.created(run, step, leaves));
         }
         result
     }
@@ -379,13 +386,11 @@ impl Runner {
     /// the credential guard) and is tried once more.
     async fn login_again_and_retry(
         &self,
-        session: &mut Session,
-        flow: &Flow,
+        run: &mut StepRun<'_>,
         step: &Step,
-        scope: &mut RunScope,
-        redactor: &mut Redactor,
         first: StepResult,
     ) -> StepResult {
+        let flow = run.flow;
         let secret_needs: Vec<&String> = step
             .needs
             .iter()
@@ -406,9 +411,7 @@ impl Runner {
         }
         for p in &producers {
             let until = Instant::now() + p.timeout;
-            let r = self
-                .run_step(session, flow, p, scope, redactor, until)
-                .await;
+            let r = self.run_step(&mut run.until(until), p).await;
             if r.outcome != Outcome::Passed {
                 let mut first = first;
                 first.message = Some(format!(
@@ -421,9 +424,7 @@ impl Runner {
             }
         }
         let until = cleanup_until(step);
-        let mut r = self
-            .run_step(session, flow, step, scope, redactor, until)
-            .await;
+        let mut r = self.run_step(&mut run.until(until), step).await;
         let names: Vec<&str> = producers.iter().map(|p| p.name.as_str()).collect();
         let what = format!(
             "401 at first (token expired?); logged in again (`{}`) and retried",
@@ -437,14 +438,8 @@ impl Runner {
     }
 
     /// What a failed cleanup step leaves on the target.
-    fn left_behind(
-        &self,
-        flow: &Flow,
-        step: &Step,
-        scope: &RunScope,
-        redactor: &Redactor,
-        result: &StepResult,
-    ) -> LeftBehind {
+    fn left_behind(&self, run: &StepRun<'_>, step: &Step, result: &StepResult) -> LeftBehind {
+        let (flow, scope) = (run.flow, &*run.scope);
         let values: Vec<(String, String)> = step
             .needs
             .iter()
@@ -463,7 +458,7 @@ impl Runner {
             target: flow.target.clone(),
             flow: flow.name.clone(),
             step: step.name.clone(),
-            what: redactor.redact(&what),
+            what: run.redactor.redact(&what),
             why: result.message.clone().unwrap_or_else(|| "failed".into()),
             since: builtins::rfc3339_utc(builtins::unix_now()),
             attempts: 1,
@@ -475,12 +470,11 @@ impl Runner {
     /// What a `leaves:` step's 2xx answer created: left behind for good.
     fn created(
         &self,
-        flow: &Flow,
+        run: &StepRun<'_>,
         step: &Step,
         leaves: &crate::config::template::Template,
-        scope: &RunScope,
-        redactor: &Redactor,
     ) -> LeftBehind {
+        let (flow, scope) = (run.flow, &*run.scope);
         let secret = |n: &str| {
             secret_captures(flow).any(|c| c == n) || scope.credentials.iter().any(|c| c.name == n)
         };
@@ -496,7 +490,7 @@ impl Runner {
             target: flow.target.clone(),
             flow: flow.name.clone(),
             step: step.name.clone(),
-            what: redactor.redact(&what),
+            what: run.redactor.redact(&what),
             why: LEAVES_WHY.into(),
             since: builtins::rfc3339_utc(builtins::unix_now()),
             attempts: 0,
@@ -508,13 +502,8 @@ impl Runner {
     /// Retries deleting objects earlier runs of `flow` left behind, with this
     /// run's variables (a fresh token) and each object's own values. Returns
     /// what is now gone; the rest goes back on the list.
-    async fn retry_left_behind(
-        &self,
-        session: &mut Session,
-        flow: &Flow,
-        scope: &RunScope,
-        redactor: &mut Redactor,
-    ) -> Vec<String> {
+    async fn retry_left_behind(&self, run: &mut StepRun<'_>) -> Vec<String> {
+        let flow = run.flow;
         let mut gone = Vec::new();
         for mut item in self
             .leftovers
@@ -531,17 +520,21 @@ impl Runner {
                 );
                 continue;
             };
-            let mut s = scope.clone();
+            let mut s = run.scope.clone();
             s.values.extend(item.values.iter().cloned());
             if step.needs.iter().any(|n| !s.values.contains_key(n)) {
                 // This run never logged in: try again on the next one.
                 self.leftovers.add_back(item);
                 continue;
             }
-            let until = cleanup_until(step);
-            let r = self
-                .run_step(session, flow, step, &mut s, redactor, until)
-                .await;
+            let mut step_run = StepRun {
+                session: run.session,
+                flow,
+                scope: &mut s,
+                redactor: run.redactor,
+                until: cleanup_until(step),
+            };
+            let r = self.run_step(&mut step_run, step).await;
             let deleted = r.outcome == Outcome::Passed
                 || (step.method == Method::DELETE && matches!(r.status, Some(404 | 410)));
             if deleted {
@@ -563,45 +556,25 @@ impl Runner {
         gone
     }
 
-    async fn run_step(
-        &self,
-        session: &mut Session,
-        flow: &Flow,
-        step: &Step,
-        scope: &mut RunScope,
-        redactor: &mut Redactor,
-        until: Instant,
-    ) -> StepResult {
+    async fn run_step(&self, run: &mut StepRun<'_>, step: &Step) -> StepResult {
         // Boxed: a check's future is many times a request's, and an unboxed
         // one would make every step's future that big — copied several times
         // per run (measured: ~13k instructions of memcpy per request step).
         if let Some(check) = &step.check {
-            return Box::pin(self.run_check(session, flow, check, step, scope, redactor, until))
-                .await;
+            return Box::pin(self.run_check(run, check, step)).await;
         }
         if let Some(fe) = &step.for_each {
-            return Box::pin(self.run_each(session, flow, step, fe, scope, redactor, until)).await;
+            return Box::pin(self.run_each(run, step, fe)).await;
         }
-        self.run_request(session, flow, step, scope, redactor, until)
-            .await
+        self.run_request(run, step).await
     }
 
     /// A `for_each` step: its request once per element of the list, in order,
     /// stopping at the first failure. One result: the last request's (or the
     /// failed one's), with the attempts and time of all of them.
-    #[allow(clippy::too_many_arguments)]
-    async fn run_each(
-        &self,
-        session: &mut Session,
-        flow: &Flow,
-        step: &Step,
-        fe: &ForEach,
-        scope: &mut RunScope,
-        redactor: &mut Redactor,
-        until: Instant,
-    ) -> StepResult {
+    async fn run_each(&self, run: &mut StepRun<'_>, step: &Step, fe: &ForEach) -> StepResult {
         let start = Instant::now();
-        let raw = scope.values.get(&fe.list).cloned().unwrap_or_default();
+        let raw = run.scope.values.get(&fe.list).cloned().unwrap_or_default();
         let items: Vec<String> = match serde_json::from_str::<serde_json::Value>(&raw) {
             Ok(serde_json::Value::Array(v)) => v
                 .into_iter()
@@ -620,24 +593,22 @@ impl Runner {
                         fe.list
                     ),
                 );
-                r.url = redactor.redact(&r.url);
+                r.url = run.redactor.redact(&r.url);
                 return r;
             }
         };
         // Elements of a secret list are secrets too.
-        if redactor.redact(&raw) != raw {
+        if run.redactor.redact(&raw) != raw {
             for it in &items {
-                redactor.add(it.clone());
+                run.redactor.add(it.clone());
             }
         }
         let total = items.len();
         let mut last: Option<StepResult> = None;
         let mut attempts = 0;
         for (i, item) in items.into_iter().take(fe.max).enumerate() {
-            scope.values.insert(fe.item.clone(), item);
-            let mut r = self
-                .run_request(session, flow, step, scope, redactor, until)
-                .await;
+            run.scope.values.insert(fe.item.clone(), item);
+            let mut r = self.run_request(run, step).await;
             attempts += r.attempts;
             let failed = r.outcome == Outcome::Failed;
             if failed {
@@ -649,7 +620,7 @@ impl Runner {
                 break;
             }
         }
-        scope.values.remove(&fe.item);
+        run.scope.values.remove(&fe.item);
         let mut r = match last {
             Some(r) => r,
             None => {
@@ -659,7 +630,7 @@ impl Runner {
                     None,
                     format!("`{}` is empty: nothing to do", fe.list),
                 );
-                r.url = redactor.redact(&r.url);
+                r.url = run.redactor.redact(&r.url);
                 r
             }
         };
@@ -675,35 +646,25 @@ impl Runner {
     }
 
     /// A request step: its request (polled if asked), judged.
-    async fn run_request(
-        &self,
-        session: &mut Session,
-        flow: &Flow,
-        step: &Step,
-        scope: &mut RunScope,
-        redactor: &mut Redactor,
-        until: Instant,
-    ) -> StepResult {
+    async fn run_request(&self, run: &mut StepRun<'_>, step: &Step) -> StepResult {
         let mut attempts = 0u32;
         let first = Instant::now();
         let mut url_shown = String::new();
         loop {
             attempts += 1;
             let attempt_start = Instant::now();
-            let remaining = until.saturating_duration_since(attempt_start);
+            let remaining = run.until.saturating_duration_since(attempt_start);
             let budget = step.timeout.min(remaining);
-            let url = Self::build_url(step, scope);
+            let url = Self::build_url(step, run.scope);
             if let Ok(u) = &url {
                 url_shown = u.to_string();
             } else if url_shown.is_empty() {
                 url_shown = step.url.display();
             }
-            let outcome = self
-                .attempt_within(session, flow, step, scope, &url, budget)
-                .await;
+            let outcome = self.attempt_within(run, step, &url, budget).await;
             let mut result = request_result(
                 step,
-                redactor.redact(&url_shown),
+                run.redactor.redact(&url_shown),
                 attempts,
                 step.poll.map(|_| first.elapsed()),
             );
@@ -711,14 +672,14 @@ impl Runner {
                 Err(f) => {
                     result.outcome = Outcome::Failed;
                     result.reason = Some(f.reason);
-                    result.message = Some(redactor.redact(&f.message));
+                    result.message = Some(run.redactor.redact(&f.message));
                     result.duration = Some(attempt_start.elapsed());
                     // Polling waits out a target that is not answering yet, but not a
                     // step that already ran out of time, nor a body over the cap
                     // (downloading it again would only cost the cap again).
                     !matches!(f.reason, Reason::Timeout | Reason::BodyTooLarge) && !f.final_
                 }
-                Ok(a) => self.take_answer(a, flow, step, scope, redactor, &mut result),
+                Ok(a) => self.take_answer(a, run, step, &mut result),
             };
             let Some(poll) = step.poll else {
                 return result;
@@ -728,7 +689,7 @@ impl Runner {
             }
             let elapsed = first.elapsed();
             let next = Instant::now() + poll.every;
-            if !retryable || elapsed + poll.every > poll.within || next >= until {
+            if !retryable || elapsed + poll.every > poll.within || next >= run.until {
                 let msg = result.message.take().unwrap_or_default();
                 result.message = Some(format!(
                     "still failing after {attempts} attempt(s) over {}: {msg}",
@@ -756,13 +717,12 @@ impl Runner {
     /// the two ran out.
     async fn attempt_within(
         &self,
-        session: &mut Session,
-        flow: &Flow,
+        run: &mut StepRun<'_>,
         step: &Step,
-        scope: &RunScope,
         url: &Result<url::Url, Failure>,
         budget: Duration,
     ) -> Result<Attempt, Failure> {
+        let flow = run.flow;
         if budget.is_zero() {
             return Err(Failure::new(
                 Reason::Timeout,
@@ -774,7 +734,7 @@ impl Runner {
         }
         let attempt = async {
             match url {
-                Ok(u) => self.attempt(session, step, scope, u, budget).await,
+                Ok(u) => self.attempt(run.session, step, run.scope, u, budget).await,
                 Err(f) => Err(Failure::new(f.reason, f.message.clone())),
             }
         };
@@ -800,10 +760,8 @@ impl Runner {
     fn take_answer(
         &self,
         a: Attempt,
-        flow: &Flow,
+        run: &mut StepRun<'_>,
         step: &Step,
-        scope: &mut RunScope,
-        redactor: &mut Redactor,
         result: &mut StepResult,
     ) -> bool {
         result.status = Some(a.response.status);
@@ -811,12 +769,12 @@ impl Runner {
         result.ttfb = Some(a.ttfb);
         result.phases = Some(a.phases);
         result.response_bytes = a.response.body.len() as u64;
-        result.redirects = a.redirects.iter().map(|u| redactor.redact(u)).collect();
-        result.url = redactor.redact(&a.url);
-        self.judge(step, &a.response, scope, redactor, result);
+        result.redirects = a.redirects.iter().map(|u| run.redactor.redact(u)).collect();
+        result.url = run.redactor.redact(&a.url);
+        self.judge(run, step, &a.response, result);
         if let Some(ticket) = a.ticket {
             let failed = result.outcome == Outcome::Failed;
-            self.settle(ticket, flow, step, scope, &a.response, failed);
+            self.settle(ticket, run, step, &a.response, failed);
         }
         // Never poll past a refused credential or a lockout.
         !matches!(a.response.status, 401 | 423 | 429)
@@ -824,52 +782,43 @@ impl Runner {
 
     /// A built-in check step: its rules' verdicts, redacted; the step fails on a
     /// request that got no answer or on a failed rule that is not a warning.
-    #[allow(clippy::too_many_arguments)]
-    async fn run_check(
-        &self,
-        session: &mut Session,
-        flow: &Flow,
-        check: &Check,
-        step: &Step,
-        scope: &RunScope,
-        redactor: &Redactor,
-        until: Instant,
-    ) -> StepResult {
+    async fn run_check(&self, run: &mut StepRun<'_>, check: &Check, step: &Step) -> StepResult {
+        let (flow, scope, redactor) = (run.flow, &*run.scope, &*run.redactor);
         // Checks speak HTTPS on most hops (and the TLS check needs the roots).
         self.http.warm_tls();
         let start = Instant::now();
-        let taken = std::mem::replace(session, self.http.session());
+        let taken = std::mem::replace(run.session, self.http.session());
         let ctx = checks::Ctx {
             session: tokio::sync::Mutex::new(taken),
             http: &self.http,
             scope,
             run_id: &scope.run_id,
             timeout: step.timeout,
-            until,
+            until: run.until,
             max_body: step.max_body,
             guard: &self.guard,
             credentials: &scope.credentials,
             by: format!("{}/{}", flow.name, step.name),
         };
-        let run = checks::run(check, &ctx).await;
-        *session = ctx.session.into_inner();
+        let ran = checks::run(check, &ctx).await;
+        *run.session = ctx.session.into_inner();
         let mut result = skipped(step, Outcome::Passed, None, String::new());
         result.message = None;
         result.attempts = 1;
         result.duration = Some(start.elapsed());
         // The step is shown as the request that failed it (or the first one).
-        let (method, url, status) = run.shown();
+        let (method, url, status) = ran.shown();
         if let Some(m) = method {
             result.method = m.to_string();
         }
         result.status = status;
         result.url = redactor.redact(url);
-        result.reached = run.reached();
-        result.not_judged = run.not_judged.iter().map(|s| redactor.redact(s)).collect();
-        result.redirects = run.redirects.iter().map(|u| redactor.redact(u)).collect();
-        result.response_bytes = run.bytes;
-        result.tls = run.tls;
-        result.not_fetched = run
+        result.reached = ran.reached();
+        result.not_judged = ran.not_judged.iter().map(|s| redactor.redact(s)).collect();
+        result.redirects = ran.redirects.iter().map(|u| redactor.redact(u)).collect();
+        result.response_bytes = ran.bytes;
+        result.tls = ran.tls;
+        result.not_fetched = ran
             .not_fetched
             .into_iter()
             .map(|mut n| {
@@ -877,7 +826,7 @@ impl Runner {
                 n
             })
             .collect();
-        result.checks = run
+        result.checks = ran
             .checks
             .into_iter()
             .map(|mut c| {
@@ -887,27 +836,21 @@ impl Runner {
                 c
             })
             .collect();
-        if let Some(f) = run.failure {
+        if let Some(f) = ran.failure {
             result.outcome = Outcome::Failed;
             result.reason = Some(f.reason);
             result.message = Some(redactor.redact(&f.message));
         } else if result.checks.iter().any(|c| c.is_failure()) {
             result.outcome = Outcome::Failed;
-            result.reason = Some(run.rule_reason);
+            result.reason = Some(ran.rule_reason);
             result.message = Some(checks::summarize_failures(&result.checks));
         }
         result
     }
 
     /// Checks assertions and runs captures; fills outcome, reason and message.
-    fn judge(
-        &self,
-        step: &Step,
-        resp: &Response,
-        scope: &mut RunScope,
-        redactor: &mut Redactor,
-        result: &mut StepResult,
-    ) {
+    fn judge(&self, run: &mut StepRun<'_>, step: &Step, resp: &Response, result: &mut StepResult) {
+        let (scope, redactor) = (&mut *run.scope, &mut *run.redactor);
         // A secret capture's value is secret as soon as the response holds it,
         // even when this step fails (and so never takes the capture): otherwise
         // the failure message below could show it.
@@ -1139,17 +1082,16 @@ impl Runner {
     fn settle(
         &self,
         ticket: Ticket,
-        flow: &Flow,
+        run: &StepRun<'_>,
         step: &Step,
-        scope: &RunScope,
         resp: &Response,
         failed: bool,
     ) {
-        let by = format!("{}/{}", flow.name, step.name);
+        let by = format!("{}/{}", run.flow.name, step.name);
         settle_ticket(
             ticket,
             &by,
-            &scope.credentials,
+            &run.scope.credentials,
             resp.status,
             &resp.body,
             failed,

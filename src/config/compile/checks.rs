@@ -4,18 +4,15 @@
 //! [`Cx`] of the step being compiled). A check step takes no request
 //! fields: the check sends its own requests.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use regex::Regex;
 
-use super::{Compiler, NameKind, pos_of};
+use super::{Compiler, StepNames, pos_of};
 use crate::check::{Check, Cx, RawCheck};
 use crate::config::error::Pos;
 use crate::config::raw::*;
 use crate::config::template::Template;
-
-type Names = HashMap<String, NameKind>;
 
 /// Keys of a request step that make no sense on a check step.
 pub(in crate::config) fn request_fields(rs: &RawStep) -> Vec<&'static str> {
@@ -52,15 +49,10 @@ impl Compiler<'_> {
     pub(super) fn check(
         &mut self,
         rs: &RawStep,
-        names: &Names,
-        needs: &mut Vec<String>,
+        names: &mut StepNames<'_>,
     ) -> Option<(Check, Template)> {
         let first = *rs.checks().first()?;
-        first.compile(&mut StepCx {
-            c: self,
-            names,
-            needs,
-        })
+        first.compile(&mut StepCx { c: self, names })
     }
 
     /// An HTTP method in any case (GET when absent).
@@ -84,19 +76,18 @@ impl Compiler<'_> {
 /// The step being compiled, as a check kind's validation sees it: the names
 /// in scope, and the captures the step needs (added as its templates use
 /// them).
-struct StepCx<'s, 'a> {
+struct StepCx<'s, 'a, 'n> {
     c: &'s mut Compiler<'a>,
-    names: &'s Names,
-    needs: &'s mut Vec<String>,
+    names: &'s mut StepNames<'n>,
 }
 
-impl Cx for StepCx<'_, '_> {
+impl Cx for StepCx<'_, '_, '_> {
     fn err(&mut self, pos: Pos, msg: impl Into<String>) {
         self.c.err(pos, msg);
     }
 
     fn template(&mut self, s: &S<String>) -> Option<Template> {
-        self.c.template(s, self.names, self.needs)
+        self.c.template(s, self.names)
     }
 
     fn url(&mut self, s: &S<String>, key: &str, schemes: &[&str]) -> Option<Template> {
