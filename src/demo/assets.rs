@@ -1,7 +1,18 @@
 //! The SPA files nginx serves from disk: `index.html`, one hashed JS bundle and
-//! one hashed stylesheet, with `index.html` as the fallback for every other path
-//! (`try_files $uri /index.html`) — so a missing `/assets/*.js.map` is a 200
-//! `text/html` answer, which a source-map check must treat as "not served".
+//! one hashed stylesheet (the ones `index.html` names), the `/trips/public`
+//! route's chunk and the hero photo, with `index.html` as the fallback for
+//! every other path (`try_files $uri /index.html`) — so a missing
+//! `/assets/*.js.map` is a 200 `text/html` answer, which a source-map check
+//! must treat as "not served".
+//!
+//! The app is plain ES2020 in `spa/` (no build step): `app.js` the entry
+//! (client-side routes `/`, `/trips/public`, `/login`, `/dashboard` with the
+//! real SPA's markers; see the README), `trips.js` the route chunk it imports,
+//! `app.css`. Like Vite's build, the entry has its configuration baked in: the
+//! demo writes a `CONFIG` object into it per build ([`SpaBuild`]: the API base,
+//! `/api` or `spa-api-base`'s URL, and the `spa-js-error` / `spa-layout-shift`
+//! switches). The hero photo is a generated ~300 KB JPEG (`image/jpeg`, not
+//! compressed, immutable).
 //!
 //! Like the real one, `index.html` links a third-party stylesheet (Google
 //! Fonts, with a `preconnect`) before the site's own script and stylesheet; its
@@ -20,8 +31,12 @@
 //! `/assets/index-3f9a1c.js.map` is a 200 `application/json` source map),
 //! `big-bundle` (the bundle is ~2 MB of deterministic pseudo-random minified-ish
 //! code that stays well over 600 KB gzipped), `no-gzip` (never compressed, no
-//! `Vary`), `insecure-cookie` (the HTML sets `cv_lang=es; Path=/`). Every variant
-//! is built (and compressed) once and then served from memory.
+//! `Vary`), `insecure-cookie` (the HTML sets `cv_lang=es; Path=/`),
+//! `spa-js-error`, `spa-layout-shift` and `spa-api-base` (bundle builds, see
+//! above), `spa-slow-lcp` ([`delay_for`]: the hero photo after 3 s) and
+//! `spa-missing-chunk` ([`is_missing`]: nginx answers the chunk with its 404
+//! page). Every variant is built (and compressed) once and then served from
+//! memory (at most 32 bundle builds at once).
 
 use std::collections::HashMap;
 use std::io::Write;
