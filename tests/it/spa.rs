@@ -81,7 +81,11 @@ fn wait_for_exception(c: &mut Chromium) -> Vec<String> {
         if !ex.is_empty() {
             return ex;
         }
-        assert!(start.elapsed() < WAIT, "no exception: {:?}", c.events);
+        assert!(
+            start.elapsed() < WAIT,
+            "no exception; errors: {:?}",
+            c.errors()
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -503,7 +507,11 @@ async fn spa_csp_blocks_refuses_the_apps_own_script() {
         if let Some(v) = found {
             break v;
         }
-        assert!(start.elapsed() < WAIT, "no CSP violation: {:?}", c.events);
+        assert!(
+            start.elapsed() < WAIT,
+            "no CSP violation; errors: {:?}",
+            c.errors()
+        );
         std::thread::sleep(Duration::from_millis(100));
     };
     assert!(
