@@ -105,7 +105,8 @@ pub struct Faults {
     /// The API base baked into the SPA's bundle instead of `/api` (a build
     /// without `VITE_USE_PROXY=true`): the browser calls this URL, while the
     /// API itself stays healthy. The `--fault` form `spa-api-base=localhost`
-    /// is `http://localhost:8000`, the real build's fallback.
+    /// is `http://localhost:8000`, the real build's fallback. JSON: the URL
+    /// as a string, or null.
     pub spa_api_base: Option<String>,
     /// The SPA's HTML carries a CSP whose `script-src` refuses the app's own script.
     pub spa_csp_blocks: bool,

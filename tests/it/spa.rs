@@ -71,6 +71,14 @@ fn requests_to(c: &Chromium, suffix: &str) -> Vec<NetRequest> {
         .collect()
 }
 
+/// The requests to `base` that have been answered or have failed by now.
+fn settled(c: &Chromium, base: &str) -> Vec<NetRequest> {
+    c.requests()
+        .into_iter()
+        .filter(|r| r.url.starts_with(base) && (r.status.is_some() || r.failure.is_some()))
+        .collect()
+}
+
 /// Polls until Chromium has reported an uncaught exception; returns them all.
 fn wait_for_exception(c: &mut Chromium) -> Vec<String> {
     let start = Instant::now();
@@ -287,10 +295,10 @@ async fn the_landing_page_renders_its_hero_as_the_lcp_without_layout_shift() {
     assert_eq!(count(&mut c, ".promo-banner"), 0);
     // The hardened CSP lets the app's own files load; only fonts are refused.
     assert_eq!(own_errors(&c), Vec::<String>::new());
-    for r in c.requests() {
-        if r.url.starts_with(&base) {
-            assert_eq!(r.status, Some(200), "{r:?}");
-        }
+    let own = settled(&c, &base);
+    assert!(own.len() >= 4, "{own:?}");
+    for r in own {
+        assert_eq!((r.status, &r.failure), (Some(200), &None), "{r:?}");
     }
     drop(c);
     s.stop().await;
@@ -438,14 +446,14 @@ async fn spa_js_error_is_a_white_screen_with_http_200_everywhere() {
         "{ex:?}"
     );
     assert_eq!(count(&mut c, "#root *"), 0);
-    let own: Vec<NetRequest> = c
-        .requests()
-        .into_iter()
-        .filter(|r| r.url.starts_with(&base))
-        .collect();
-    assert!(own.len() >= 3, "{own:?}");
-    for r in own {
-        assert_eq!(r.status, Some(200), "{r:?}");
+    // The page, its script and its stylesheet (and whatever else has been
+    // answered by now, e.g. the favicon): all 200.
+    for path in ["/", BUNDLE, "/assets/index-8b2e4d.css"] {
+        let r = requests_to(&c, path);
+        assert_eq!(r.len(), 1, "{path}: {r:?}");
+    }
+    for r in settled(&c, &base) {
+        assert_eq!((r.status, &r.failure), (Some(200), &None), "{r:?}");
     }
     drop(c);
     s.stop().await;
