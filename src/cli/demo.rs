@@ -42,7 +42,12 @@ pub struct DemoArgs {
     /// login-cost=300ms (what checking an existing account's password costs;
     /// default 50ms), login-constant-time (unknown users pay it too),
     /// storage-readonly (uploads answer 403 with the file path), docs-public
-    /// (/docs and /redoc served).
+    /// (/docs and /redoc served); the SPA in a browser: spa-js-error (the bundle
+    /// throws on load), spa-api-base=URL (the bundle calls URL instead of /api;
+    /// spa-api-base=localhost is http://localhost:8000), spa-csp-blocks (a CSP on
+    /// the HTML refuses the app's script), spa-slow-lcp (the hero photo answers
+    /// after 3 s), spa-layout-shift (a late banner above the page), spa-missing-chunk
+    /// (the /trips/public chunk is 404).
     #[arg(long = "fault", value_name = "SPEC")]
     pub faults: Vec<FaultSpec>,
     /// The demo's certificate: valid, expiring-soon, expired, self-signed,

@@ -1,7 +1,18 @@
 //! The SPA files nginx serves from disk: `index.html`, one hashed JS bundle and
-//! one hashed stylesheet, with `index.html` as the fallback for every other path
-//! (`try_files $uri /index.html`) — so a missing `/assets/*.js.map` is a 200
-//! `text/html` answer, which a source-map check must treat as "not served".
+//! one hashed stylesheet (the ones `index.html` names), the `/trips/public`
+//! route's chunk and the hero photo, with `index.html` as the fallback for
+//! every other path (`try_files $uri /index.html`) — so a missing
+//! `/assets/*.js.map` is a 200 `text/html` answer, which a source-map check
+//! must treat as "not served".
+//!
+//! The app is plain ES2020 in `spa/` (no build step): `app.js` the entry
+//! (client-side routes `/`, `/trips/public`, `/login`, `/dashboard` with the
+//! real SPA's markers; see the README), `trips.js` the route chunk it imports,
+//! `app.css`. Like Vite's build, the entry has its configuration baked in: the
+//! demo writes a `CONFIG` object into it per build ([`SpaBuild`]: the API base,
+//! `/api` or `spa-api-base`'s URL, and the `spa-js-error` / `spa-layout-shift`
+//! switches). The hero photo is a generated ~300 KB JPEG (`image/jpeg`, not
+//! compressed, immutable).
 //!
 //! Like the real one, `index.html` links a third-party stylesheet (Google
 //! Fonts, with a `preconnect`) before the site's own script and stylesheet; its
@@ -20,12 +31,17 @@
 //! `/assets/index-3f9a1c.js.map` is a 200 `application/json` source map),
 //! `big-bundle` (the bundle is ~2 MB of deterministic pseudo-random minified-ish
 //! code that stays well over 600 KB gzipped), `no-gzip` (never compressed, no
-//! `Vary`), `insecure-cookie` (the HTML sets `cv_lang=es; Path=/`). Every variant
-//! is built (and compressed) once and then served from memory.
+//! `Vary`), `insecure-cookie` (the HTML sets `cv_lang=es; Path=/`),
+//! `spa-js-error`, `spa-layout-shift` and `spa-api-base` (bundle builds, see
+//! above), `spa-slow-lcp` ([`delay_for`]: the hero photo after 3 s) and
+//! `spa-missing-chunk` ([`is_missing`]: nginx answers the chunk with its 404
+//! page). Every variant is built (and compressed) once and then served from
+//! memory (at most 32 bundle builds at once).
 
 use std::collections::HashMap;
 use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::http::header::{
@@ -37,11 +53,16 @@ use flate2::Compression;
 use flate2::write::GzEncoder;
 
 use super::Faults;
-use super::headers::HeaderPolicy;
+use super::headers::{HeaderPolicy, mark_spa_html};
+use crate::imagegen::{self, ImageFormat};
 
 pub(super) const APP_JS_PATH: &str = "/assets/index-3f9a1c.js";
 pub(super) const APP_CSS_PATH: &str = "/assets/index-8b2e4d.css";
 pub(super) const SOURCE_MAP_PATH: &str = "/assets/index-3f9a1c.js.map";
+/// The `/trips/public` route's chunk (what the entry imports as `./trips-5c7e2a.js`).
+pub(super) const TRIPS_CHUNK_PATH: &str = "/assets/trips-5c7e2a.js";
+/// The landing page's hero photo (the largest contentful paint).
+pub(super) const HERO_PATH: &str = "/assets/hero-9d4f1b.jpg";
 /// The size `big-bundle` pads the JS bundle to.
 const BIG_BUNDLE_BYTES: usize = 2 * 1024 * 1024;
 const INSECURE_COOKIE: &str = "cv_lang=es; Path=/";
@@ -84,12 +105,24 @@ fn index_html(fonts_url: &str) -> String {
     )
 }
 
-const APP_JS: &str = r#"(function(){const r=document.getElementById("root");if(r){r.textContent="ContraVento";}fetch("/api/trips/public?limit=1").catch(function(){});})();
-"#;
+/// The app's entry (`src/demo/spa/app.js`); `__CV_CONFIG__` is replaced by
+/// its build's [`SpaBuild`] as JSON.
+const APP_JS: &str = include_str!("spa/app.js");
+/// The `/trips/public` route's chunk, loaded by `import()` from the entry.
+const TRIPS_JS: &str = include_str!("spa/trips.js");
+/// The API base of the proxy build (`VITE_USE_PROXY=true`).
+const PROXY_API_BASE: &str = "/api";
+/// The hero photo: a generated JPEG of this many bytes (~1000 × 750 px).
+const HERO_BYTES: usize = 300 * 1024;
+/// How long the hero photo takes to answer with `spa-slow-lcp`.
+pub(super) const SLOW_HERO: Duration = Duration::from_secs(3);
+/// Bundle builds kept at once (one per API base a fault names); beyond it the
+/// cache starts again, so no sequence of fault documents grows it without bound.
+const MAX_CACHED: usize = 32;
 
 const SOURCE_MAP_COMMENT: &str = "//# sourceMappingURL=index-3f9a1c.js.map\n";
 
-const APP_CSS: &str = "body{margin:0;font-family:system-ui,sans-serif}#root{min-height:100vh}\n";
+const APP_CSS: &str = include_str!("spa/app.css");
 
 const SOURCE_MAP: &str = r#"{"version":3,"file":"index-3f9a1c.js","sources":["../../src/main.tsx","../../src/api/client.ts"],"sourcesContent":["import { createRoot } from \"react-dom/client\";\nimport { App } from \"./App\";\n\nconst root = document.getElementById(\"root\");\nif (root) {\n  root.textContent = \"ContraVento\";\n}\n","export const API_BASE = import.meta.env.VITE_API_URL ?? \"/api\";\n\nexport function latestTrips() {\n  return fetch(`${API_BASE}/trips/public?limit=1`).catch(() => undefined);\n}\n"],"names":["root","document","getElementById","textContent","fetch","API_BASE","latestTrips"],"mappings":"AAAA,CAAC,WAAW,MAAMA,EAAEC,SAASC,eAAe,QAAQ,GAAGF,EAAE,CAACA,EAAEG,YAAY,cAAc,CAACC,MAAM,yBAAyB"}
 "#;
@@ -112,10 +145,40 @@ pub(super) fn index(fonts_url: &str) -> Arc<Asset> {
     })
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// What a bundle build bakes in: the API base and the faults that live in
+/// the app's code (written into `CONFIG` at the top of the entry).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SpaBuild {
+    api_base: String,
+    /// `spa-js-error`: the entry throws before it renders anything.
+    crash: bool,
+    /// `spa-layout-shift`: a banner is inserted above the page once it has painted.
+    layout_shift: bool,
+}
+
+impl SpaBuild {
+    fn of(faults: &Faults) -> SpaBuild {
+        SpaBuild {
+            api_base: faults
+                .spa_api_base
+                .clone()
+                .unwrap_or_else(|| PROXY_API_BASE.to_owned()),
+            crash: faults.spa_js_error,
+            layout_shift: faults.spa_layout_shift,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 enum AssetId {
     Css,
-    Js { big: bool, source_map: bool },
+    Js {
+        big: bool,
+        source_map: bool,
+        build: SpaBuild,
+    },
+    TripsChunk,
 }
 
 /// The asset, built and compressed on first use.
@@ -125,23 +188,38 @@ fn asset(id: AssetId) -> Arc<Asset> {
         .get_or_init(Mutex::default)
         .lock()
         .unwrap_or_else(PoisonError::into_inner);
+    if cache.len() >= MAX_CACHED && !cache.contains_key(&id) {
+        cache.clear();
+    }
     cache
-        .entry(id)
-        .or_insert_with(|| Arc::new(build(id)))
+        .entry(id.clone())
+        .or_insert_with(|| Arc::new(build(&id)))
         .clone()
 }
 
-fn build(id: AssetId) -> Asset {
+/// The entry script of `build`.
+fn app_js(build: &SpaBuild) -> String {
+    // A JSON object is a JavaScript expression.
+    let config = serde_json::to_string(build).unwrap_or_else(|_| "{}".to_owned());
+    APP_JS.replacen("__CV_CONFIG__", &config, 1)
+}
+
+fn build(id: &AssetId) -> Asset {
     let (content_type, body) = match id {
         AssetId::Css => ("text/css", APP_CSS.as_bytes().to_vec()),
-        AssetId::Js { big, source_map } => {
-            let mut js = APP_JS.to_owned();
-            if big {
+        AssetId::TripsChunk => ("application/javascript", TRIPS_JS.as_bytes().to_vec()),
+        AssetId::Js {
+            big,
+            source_map,
+            build,
+        } => {
+            let mut js = app_js(build);
+            if *big {
                 js.push_str(&big_bundle_filler(
                     BIG_BUNDLE_BYTES.saturating_sub(js.len()),
                 ));
             }
-            if source_map {
+            if *source_map {
                 js.push_str(SOURCE_MAP_COMMENT);
             }
             ("application/javascript", js.into_bytes())
@@ -152,6 +230,30 @@ fn build(id: AssetId) -> Asset {
         gzip: Bytes::from(gzip(&body)),
         identity: Bytes::from(body),
     }
+}
+
+/// The hero photo's bytes, generated once.
+fn hero() -> Bytes {
+    static HERO: OnceLock<Bytes> = OnceLock::new();
+    HERO.get_or_init(|| Bytes::from(imagegen::generate(ImageFormat::Jpeg, HERO_BYTES, 0x4e20)))
+        .clone()
+}
+
+/// What nginx waits before it answers `path` under `faults` (the hero photo
+/// with `spa-slow-lcp`), besides the latency faults.
+pub(super) fn delay_for(path: &str, faults: &Faults) -> Duration {
+    if faults.spa_slow_lcp && path == HERO_PATH {
+        SLOW_HERO
+    } else {
+        Duration::ZERO
+    }
+}
+
+/// Whether `path` is a file missing from disk, which nginx answers with its
+/// own 404 page (`location /assets/ { try_files $uri =404; }` for the chunk
+/// of `spa-missing-chunk`; every other path falls back to `index.html`).
+pub(super) fn is_missing(path: &str, faults: &Faults) -> bool {
+    faults.spa_missing_chunk && path == TRIPS_CHUNK_PATH
 }
 
 /// About `len` bytes of minified-looking JS built from a fixed-seed generator:
@@ -211,8 +313,17 @@ pub(super) fn static_file(
         APP_JS_PATH => Some(AssetId::Js {
             big: faults.big_bundle,
             source_map: faults.source_maps,
+            build: SpaBuild::of(faults),
         }),
         APP_CSS_PATH => Some(AssetId::Css),
+        TRIPS_CHUNK_PATH => Some(AssetId::TripsChunk),
+        HERO_PATH => {
+            // Not in `gzip_types`: sent as is, without `Vary`.
+            let mut resp = ([(CONTENT_TYPE, ImageFormat::Jpeg.mime())], hero()).into_response();
+            resp.headers_mut()
+                .insert(CACHE_CONTROL, HeaderValue::from_static(IMMUTABLE));
+            return resp;
+        }
         SOURCE_MAP_PATH if faults.source_maps => {
             let mut resp = ([(CONTENT_TYPE, "application/json")], SOURCE_MAP).into_response();
             resp.headers_mut()
@@ -221,6 +332,7 @@ pub(super) fn static_file(
         }
         _ => None,
     };
+    let is_index = id.is_none();
     let asset = id.map_or_else(|| index.clone(), asset);
     let compress = !faults.no_gzip && accepts_gzip(req_headers);
     let body = if compress {
@@ -236,10 +348,11 @@ pub(super) fn static_file(
     if compress {
         headers.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
     }
-    if id.is_none() {
+    if is_index {
         if policy.cookie {
             headers.insert(SET_COOKIE, HeaderValue::from_static(INSECURE_COOKIE));
         }
+        mark_spa_html(&mut resp);
     } else {
         headers.insert(CACHE_CONTROL, HeaderValue::from_static(IMMUTABLE));
     }

@@ -99,6 +99,26 @@ pub struct Faults {
     /// FastAPI's `/docs` (Swagger UI) and `/redoc` are served too, besides
     /// the `/openapi.json` the real deployment already serves.
     pub docs_public: bool,
+    /// The SPA's bundle throws on load, before it renders anything: a white
+    /// screen, HTTP 200 everywhere.
+    pub spa_js_error: bool,
+    /// The API base baked into the SPA's bundle instead of `/api` (a build
+    /// without `VITE_USE_PROXY=true`): the browser calls this URL, while the
+    /// API itself stays healthy. The `--fault` form `spa-api-base=localhost`
+    /// is `http://localhost:8000`, the real build's fallback. JSON: the URL
+    /// as a string, or null.
+    pub spa_api_base: Option<String>,
+    /// The SPA's HTML carries a CSP whose `script-src` refuses the app's own script.
+    pub spa_csp_blocks: bool,
+    /// The landing page's hero photo (its largest contentful paint) answers
+    /// after 3 s.
+    pub spa_slow_lcp: bool,
+    /// The SPA inserts a banner above the page after it has painted: a
+    /// layout shift (CLS well over 0.1).
+    pub spa_layout_shift: bool,
+    /// The `/trips/public` route's chunk (`/assets/trips-5c7e2a.js`) is 404:
+    /// that route fails to render.
+    pub spa_missing_chunk: bool,
 }
 
 /// `Option<Duration>` as `"300ms"` in JSON, zero allowed.
@@ -268,6 +288,13 @@ pub enum FaultSpec {
     LoginConstantTime,
     StorageReadonly,
     DocsPublic,
+    SpaJsError,
+    /// The API base URL, normalized (no trailing `/`).
+    SpaApiBase(String),
+    SpaCspBlocks,
+    SpaSlowLcp,
+    SpaLayoutShift,
+    SpaMissingChunk,
 }
 
 const VALID_FORMS: &str = "valid faults are latency:[METHOD:]PATH=DURATION[..DURATION] \
@@ -279,7 +306,9 @@ headers=as-committed, headers=hardened, no-security-headers, hsts=missing, hsts=
 hsts=full, xfo=sameorigin, csp=unsafe, server-version, insecure-cookie, \
 redirect=302, redirect=root, redirect=none, redirect=301, \
 source-maps, big-bundle, no-gzip, token-ttl=DURATION (e.g. token-ttl=1s), \
-login-cost=DURATION (e.g. login-cost=300ms), login-constant-time, storage-readonly and docs-public";
+login-cost=DURATION (e.g. login-cost=300ms), login-constant-time, storage-readonly, docs-public, \
+spa-js-error, spa-api-base=URL (e.g. spa-api-base=localhost for http://localhost:8000), \
+spa-csp-blocks, spa-slow-lcp, spa-layout-shift and spa-missing-chunk";
 
 impl FromStr for FaultSpec {
     type Err = String;
@@ -293,7 +322,10 @@ impl FromStr for FaultSpec {
     /// `redirect=301|302|root|none`, `source-maps`, `big-bundle`, `no-gzip`,
     /// `token-ttl=DURATION` (`1s`, `300ms`; whole milliseconds, 1 ms to an hour),
     /// `login-cost=DURATION` (`300ms`, `0ms`; up to a minute),
-    /// `login-constant-time`, `storage-readonly` and `docs-public`.
+    /// `login-constant-time`, `storage-readonly`, `docs-public`,
+    /// `spa-js-error`, `spa-api-base=URL` (an http(s) URL, or `localhost` for
+    /// `http://localhost:8000`), `spa-csp-blocks`, `spa-slow-lcp`,
+    /// `spa-layout-shift` and `spa-missing-chunk`.
     fn from_str(spec: &str) -> Result<Self, Self::Err> {
         let spec = spec.trim();
         let simple = match spec {
@@ -330,6 +362,11 @@ impl FromStr for FaultSpec {
             "login-constant-time" => Some(FaultSpec::LoginConstantTime),
             "storage-readonly" => Some(FaultSpec::StorageReadonly),
             "docs-public" => Some(FaultSpec::DocsPublic),
+            "spa-js-error" => Some(FaultSpec::SpaJsError),
+            "spa-csp-blocks" => Some(FaultSpec::SpaCspBlocks),
+            "spa-slow-lcp" => Some(FaultSpec::SpaSlowLcp),
+            "spa-layout-shift" => Some(FaultSpec::SpaLayoutShift),
+            "spa-missing-chunk" => Some(FaultSpec::SpaMissingChunk),
             _ => None,
         };
         if let Some(fault) = simple {
@@ -338,6 +375,11 @@ impl FromStr for FaultSpec {
         if let Some(value) = spec.strip_prefix("token-ttl=") {
             return parse_ttl(value)
                 .map(FaultSpec::TokenTtl)
+                .map_err(|e| format!("fault {spec:?}: {e}"));
+        }
+        if let Some(value) = spec.strip_prefix("spa-api-base=") {
+            return parse_api_base(value)
+                .map(FaultSpec::SpaApiBase)
                 .map_err(|e| format!("fault {spec:?}: {e}"));
         }
         if let Some(value) = spec.strip_prefix("login-cost=") {
@@ -431,6 +473,34 @@ fn parse_ttl(value: &str) -> Result<Duration, String> {
         })
 }
 
+/// What a build without the proxy flag calls: the real bundle's fallback.
+const LOCALHOST_API: &str = "http://localhost:8000";
+
+/// A `spa-api-base` value: `localhost`, or an http(s) URL with a host and
+/// no query or fragment; a trailing `/` is dropped.
+fn parse_api_base(value: &str) -> Result<String, String> {
+    if value == "localhost" {
+        return Ok(LOCALHOST_API.to_owned());
+    }
+    let bad = || {
+        format!(
+            "the API base {value:?} must be an http:// or https:// URL \
+             (e.g. http://127.0.0.1:8000) or localhost"
+        )
+    };
+    let url = url::Url::parse(value).map_err(|_| bad())?;
+    let ok = matches!(url.scheme(), "http" | "https")
+        && url.host().is_some()
+        && url.query().is_none()
+        && url.fragment().is_none()
+        && url.username().is_empty()
+        && url.password().is_none();
+    if !ok {
+        return Err(bad());
+    }
+    Ok(url.as_str().trim_end_matches('/').to_owned())
+}
+
 /// A `login-cost` value: `300ms`, `0.5s`, `0ms`, whole milliseconds, at most a minute.
 fn parse_cost(value: &str) -> Result<Duration, String> {
     parse_delay(value)
@@ -497,6 +567,12 @@ impl Faults {
             FaultSpec::LoginConstantTime => self.login_constant_time = true,
             FaultSpec::StorageReadonly => self.storage_readonly = true,
             FaultSpec::DocsPublic => self.docs_public = true,
+            FaultSpec::SpaJsError => self.spa_js_error = true,
+            FaultSpec::SpaApiBase(url) => self.spa_api_base = Some(url),
+            FaultSpec::SpaCspBlocks => self.spa_csp_blocks = true,
+            FaultSpec::SpaSlowLcp => self.spa_slow_lcp = true,
+            FaultSpec::SpaLayoutShift => self.spa_layout_shift = true,
+            FaultSpec::SpaMissingChunk => self.spa_missing_chunk = true,
         }
     }
 

@@ -15,8 +15,9 @@
 //!
 //! Code map: [`nginx`] is the front (routing between SPA, `/api` and `/storage`,
 //! body cap, the security-header policy, the HTTP → HTTPS redirector, injected
-//! latency/errors); [`assets`] the SPA files and their delivery (gzip, source
-//! maps, bundle size); [`tls`] certificates, the rustls config and the TLS
+//! latency/errors); [`assets`] the SPA (a small real JavaScript app with the
+//! real one's routes and markers) and its delivery (gzip, source maps, bundle
+//! size, the `spa-*` faults); [`tls`] certificates, the rustls config and the TLS
 //! listener; [`cors`] is the backend's Starlette CORS middleware; [`backend`]
 //! routes like Starlette; [`api`] and [`trips`] are the handlers, over the data
 //! in [`store`]; [`envelope`] holds the response conventions (and the debug-mode

@@ -7,7 +7,9 @@
 //! `backend-down` fault every `/api/*` and `/storage/*` request gets nginx's own
 //! HTML `502 Bad Gateway` page (after the body cap, as nginx reads a request
 //! body before it connects upstream) while the SPA is still served. Injected
-//! latency and error faults are applied here, on the path as the client sent it.
+//! latency and error faults are applied here, on the path as the client sent it,
+//! and so are the SPA's delivery faults: `spa-slow-lcp` delays the hero photo,
+//! `spa-missing-chunk` answers its route chunk with nginx's own 404 page.
 //! (So is the demo's count of each account's login attempts, which must include
 //! the requests an injected error answers before the backend sees them.)
 //!
@@ -164,7 +166,7 @@ async fn dispatch(
     if path.starts_with("/__demo/") {
         return faults::control(state, req).await;
     }
-    let delay = faults.delay_for(req.method(), &path);
+    let delay = faults.delay_for(req.method(), &path) + assets::delay_for(&path, &faults);
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
@@ -194,6 +196,9 @@ async fn dispatch(
     }
     if req.method() != Method::GET && req.method() != Method::HEAD {
         return error_page(StatusCode::METHOD_NOT_ALLOWED, policy.server());
+    }
+    if assets::is_missing(&path, &faults) {
+        return error_page(StatusCode::NOT_FOUND, policy.server());
     }
     assets::static_file(&path, req.headers(), &faults, policy, state.index())
 }

@@ -236,6 +236,63 @@ impl Chromium {
         std::fs::write(path, png).expect("screenshot written");
     }
 
+    /// Turns on the `Network` domain's events (call before [`goto`](Self::goto)):
+    /// what [`requests`](Self::requests) reads.
+    pub fn enable_network(&mut self) {
+        self.call("Network.enable", json!({}));
+    }
+
+    /// Every request the page sent so far (with [`enable_network`](Self::enable_network)),
+    /// in order: its URL and what became of it.
+    pub fn requests(&self) -> Vec<NetRequest> {
+        let mut out: Vec<(String, NetRequest)> = Vec::new();
+        for (m, p) in &self.events {
+            let id = p["requestId"].as_str().unwrap_or_default().to_string();
+            let text = |v: &Value| v.as_str().map(str::to_string);
+            if m == "Network.requestWillBeSent" {
+                out.push((
+                    id,
+                    NetRequest {
+                        url: text(&p["request"]["url"]).unwrap_or_default(),
+                        method: text(&p["request"]["method"]).unwrap_or_default(),
+                        status: None,
+                        failure: None,
+                        blocked: None,
+                    },
+                ));
+                continue;
+            }
+            let Some((_, r)) = out.iter_mut().rev().find(|(i, _)| *i == id) else {
+                continue;
+            };
+            match m.as_str() {
+                "Network.responseReceived" => r.status = p["response"]["status"].as_u64(),
+                "Network.loadingFailed" => {
+                    r.failure = text(&p["errorText"]);
+                    r.blocked = text(&p["blockedReason"]);
+                }
+                _ => {}
+            }
+        }
+        out.into_iter().map(|(_, r)| r).collect()
+    }
+
+    /// The uncaught exceptions the page threw so far: their descriptions
+    /// (`TypeError: … at …`) or texts.
+    pub fn exceptions(&self) -> Vec<String> {
+        self.events
+            .iter()
+            .filter(|(m, _)| m == "Runtime.exceptionThrown")
+            .map(|(_, p)| {
+                let d = &p["exceptionDetails"];
+                d["exception"]["description"]
+                    .as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| d["text"].to_string())
+            })
+            .collect()
+    }
+
     /// Log entries and console messages at `error` level seen so far.
     pub fn errors(&self) -> Vec<String> {
         self.events
@@ -268,6 +325,19 @@ impl Drop for Chromium {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// One request of the page, as the `Network` domain reported it.
+#[derive(Clone, Debug)]
+pub struct NetRequest {
+    pub url: String,
+    pub method: String,
+    /// The response's status, if one came.
+    pub status: Option<u64>,
+    /// `net::ERR_…` when it failed.
+    pub failure: Option<String>,
+    /// Why the browser blocked it (`csp`, `mixed-content`, …).
+    pub blocked: Option<String>,
 }
 
 /// Splits the pipe's bytes at NULs into JSON messages.

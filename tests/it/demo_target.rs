@@ -1562,6 +1562,12 @@ async fn fault_specs_parse_and_unknown_ones_list_the_valid_forms() {
         "login-constant-time",
         "storage-readonly",
         "docs-public",
+        "spa-js-error",
+        "spa-api-base=http://127.0.0.1:9/",
+        "spa-csp-blocks",
+        "spa-slow-lcp",
+        "spa-layout-shift",
+        "spa-missing-chunk",
     ] {
         f.apply_spec(spec).unwrap_or_else(|e| panic!("{spec}: {e}"));
     }
@@ -1618,6 +1624,12 @@ async fn fault_specs_parse_and_unknown_ones_list_the_valid_forms() {
         login_constant_time: true,
         storage_readonly: true,
         docs_public: true,
+        spa_js_error: true,
+        spa_api_base: Some("http://127.0.0.1:9".into()),
+        spa_csp_blocks: true,
+        spa_slow_lcp: true,
+        spa_layout_shift: true,
+        spa_missing_chunk: true,
     };
     assert_eq!(f, expected);
     for (spec, parsed) in [
@@ -1655,6 +1667,14 @@ async fn fault_specs_parse_and_unknown_ones_list_the_valid_forms() {
             FaultSpec::TokenTtl(Duration::from_millis(1500)),
         ),
         ("login-cost=0ms", FaultSpec::LoginCost(Duration::ZERO)),
+        (
+            "spa-api-base=localhost",
+            FaultSpec::SpaApiBase("http://localhost:8000".into()),
+        ),
+        (
+            "spa-api-base=https://api.contravento.example/v1/",
+            FaultSpec::SpaApiBase("https://api.contravento.example/v1".into()),
+        ),
         (
             "login-cost=0.5s",
             FaultSpec::LoginCost(Duration::from_millis(500)),
@@ -1727,6 +1747,12 @@ async fn fault_specs_parse_and_unknown_ones_list_the_valid_forms() {
         "login-constant-time",
         "storage-readonly",
         "docs-public",
+        "spa-js-error",
+        "spa-api-base=",
+        "spa-csp-blocks",
+        "spa-slow-lcp",
+        "spa-layout-shift",
+        "spa-missing-chunk",
     ] {
         assert!(err.contains(form), "{err}");
     }
@@ -1749,6 +1775,11 @@ async fn fault_specs_parse_and_unknown_ones_list_the_valid_forms() {
         "login-cost=fast",
         "login-cost=2m",
         "login-cost=61s",
+        "spa-api-base=",
+        "spa-api-base=/api",
+        "spa-api-base=ftp://127.0.0.1/",
+        "spa-api-base=http://127.0.0.1:8000/?x=1",
+        "spa-api-base=http://user:pw@127.0.0.1:8000",
         "",
     ] {
         assert!(

@@ -33,5 +33,6 @@ mod status_page;
 // Reads the probe's process metrics, which exist on Linux only.
 #[cfg(target_os = "linux")]
 mod soak;
+mod spa;
 mod tls_inspect;
 mod words;
