@@ -94,3 +94,9 @@ fn what_the_checks_need_names_nothing_above_it() {
     );
     assert!(bad.is_empty(), "imports from above: {bad:?}");
 }
+
+#[test]
+fn browser_names_nothing_from_config_flow_or_check() {
+    let bad = naming(&["browser"], &["config", "flow", "check"]);
+    assert!(bad.is_empty(), "browser imports from above: {bad:?}");
+}
