@@ -152,7 +152,8 @@ impl Process {
     }
 
     /// Kills Chromium's process group and the processes that left it but
-    /// name its directory, reaps Chromium, removes the directory. Idempotent.
+    /// name its directory, reaps Chromium, and waits (up to a second) until
+    /// none of them runs; removes the directory. Idempotent.
     pub fn kill(&mut self) {
         if std::mem::replace(&mut self.killed, true) {
             return;
@@ -164,6 +165,19 @@ impl Process {
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // SIGKILL is delivered at once but a process takes a moment to end.
+        let end = std::time::Instant::now() + std::time::Duration::from_secs(1);
+        loop {
+            let left: Vec<i32> = group_members(pgid)
+                .into_iter()
+                .chain(processes_naming(&self.dir))
+                .collect();
+            if left.is_empty() || std::time::Instant::now() > end {
+                break;
+            }
+            left.into_iter().for_each(signal_kill);
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
@@ -191,15 +205,44 @@ fn temp_dir() -> std::io::Result<PathBuf> {
     }
 }
 
-/// The PIDs of the live processes whose command line names `dir`.
-fn processes_naming(dir: &Path) -> Vec<i32> {
-    let needle = OsString::from(dir).into_encoded_bytes();
+/// The PIDs under `/proc`, each with its `stat` line after the command
+/// name: `state ppid pgrp …`.
+fn processes() -> Vec<(i32, String)> {
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
     entries
         .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter_map(|e| {
+            let pid = e.file_name().to_str()?.parse::<i32>().ok()?;
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            // The command name is in parentheses and may hold anything.
+            let rest = stat.get(stat.rfind(')')? + 2..)?.to_string();
+            Some((pid, rest))
+        })
+        .collect()
+}
+
+/// The live (not yet ended) members of process group `pgid`.
+fn group_members(pgid: i32) -> Vec<i32> {
+    let pgid = pgid.to_string();
+    processes()
+        .into_iter()
+        .filter(|(_, rest)| {
+            let f: Vec<&str> = rest.split(' ').take(3).collect();
+            f.len() == 3 && f[0] != "Z" && f[2] == pgid
+        })
+        .map(|(pid, _)| pid)
+        .collect()
+}
+
+/// The PIDs of the live processes whose command line names `dir` (an ended
+/// process's command line is empty).
+fn processes_naming(dir: &Path) -> Vec<i32> {
+    let needle = OsString::from(dir).into_encoded_bytes();
+    processes()
+        .into_iter()
+        .map(|(pid, _)| pid)
         .filter(|pid| {
             std::fs::read(format!("/proc/{pid}/cmdline"))
                 .is_ok_and(|c| memchr::memmem::find(&c, &needle).is_some())
