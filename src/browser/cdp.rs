@@ -79,7 +79,8 @@ impl Connection {
         method: &str,
         params: Value,
     ) -> Result<Value, CallError> {
-        self.call_within(self.timeout, session, method, params).await
+        self.call_within(self.timeout, session, method, params)
+            .await
     }
 
     /// [`Connection::call`] with its own timeout.

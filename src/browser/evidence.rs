@@ -89,7 +89,10 @@ impl Vitals {
             ttfb: ms("ttfb"),
             fcp: ms("fcp"),
             lcp: ms("lcp"),
-            cls: v.get("cls").and_then(Value::as_f64).filter(|x| x.is_finite()),
+            cls: v
+                .get("cls")
+                .and_then(Value::as_f64)
+                .filter(|x| x.is_finite()),
             tbt: ms("tbt"),
         }
     }
@@ -219,7 +222,11 @@ impl Collector {
                 }
                 let failed = FailedRequest {
                     url,
-                    method: if method.is_empty() { "GET".to_string() } else { method },
+                    method: if method.is_empty() {
+                        "GET".to_string()
+                    } else {
+                        method
+                    },
                     resource: text(&p["type"]).unwrap_or_else(|| "Other".to_string()),
                     status: None,
                     error: text(&p["errorText"]),

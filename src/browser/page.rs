@@ -114,7 +114,9 @@ impl Page {
     }
 
     async fn call(&self, method: &str, params: Value) -> Result<Value, BrowserError> {
-        self.instance.call(Some(&self.session), method, params).await
+        self.instance
+            .call(Some(&self.session), method, params)
+            .await
     }
 
     /// Navigates to `url` and waits for its load event (scripts, styles and
@@ -398,7 +400,12 @@ fn str_of(v: &Value, key: &str) -> Result<String, BrowserError> {
 /// the text it types.
 fn key_event(key: &str) -> Option<(String, String, u32, Option<String>)> {
     let named = |k: &str, code: &str, vk: u32, text: Option<&str>| {
-        Some((k.to_string(), code.to_string(), vk, text.map(str::to_string)))
+        Some((
+            k.to_string(),
+            code.to_string(),
+            vk,
+            text.map(str::to_string),
+        ))
     };
     match key {
         "Enter" => named("Enter", "Enter", 13, Some("\r")),

@@ -67,7 +67,9 @@ pub fn locate(
             from: "SMOKEPROBE_CHROMIUM",
         });
     }
-    let dirs: Vec<PathBuf> = path.map(|p| std::env::split_paths(p).collect()).unwrap_or_default();
+    let dirs: Vec<PathBuf> = path
+        .map(|p| std::env::split_paths(p).collect())
+        .unwrap_or_default();
     NAMES
         .iter()
         .flat_map(|n| dirs.iter().map(move |d| d.join(n)))

@@ -131,7 +131,10 @@ async fn exceptions_console_errors_and_failed_requests_are_collected_with_their_
         .iter()
         .find(|r| r.url == format!("{origin}/missing.png"))
         .unwrap_or_else(|| panic!("the 404 image is listed: {ev:?}"));
-    assert_eq!((missing.status, missing.method.as_str()), (Some(404), "GET"));
+    assert_eq!(
+        (missing.status, missing.method.as_str()),
+        (Some(404), "GET")
+    );
     let refused = ev
         .failed_requests
         .iter()
@@ -167,7 +170,10 @@ async fn vitals_are_measured_and_only_a_shifting_page_has_layout_shift() {
         <p style="font-size:24px">Public trips from riders everywhere. Lorem ipsum dolor sit amet,
         consectetur adipiscing elit, sed do eiusmod tempor incididunt ut labore.</p>"#;
     let origin = serve(vec![
-        ("/static", format!("<!doctype html><title>static</title>{hero}")),
+        (
+            "/static",
+            format!("<!doctype html><title>static</title>{hero}"),
+        ),
         (
             "/shift",
             format!(
@@ -307,7 +313,10 @@ async fn a_login_form_is_filled_submitted_and_lands_on_the_dashboard() {
         e.to_string(),
         "timed out after 300 ms waiting for an element matching `.never`"
     );
-    assert!(matches!(page.press("Hyper").await, Err(BrowserError::UnknownKey(_))));
+    assert!(matches!(
+        page.press("Hyper").await,
+        Err(BrowserError::UnknownKey(_))
+    ));
     page.close().await.unwrap();
     b.shutdown().await;
 }
@@ -376,7 +385,10 @@ async fn a_frozen_chromium_is_killed_when_a_call_times_out_and_replaced() {
         "the browser hung (no answer to Runtime.evaluate within 2.00 s); it was killed and a new \
          one is started for the next run"
     );
-    assert!(group.iter().all(|p| !alive(*p)), "the frozen group was killed");
+    assert!(
+        group.iter().all(|p| !alive(*p)),
+        "the frozen group was killed"
+    );
     drop(page);
     let next = b.page().await.unwrap();
     next.goto(&format!("{origin}/"), T).await.unwrap();
@@ -416,7 +428,11 @@ fn without_chromium_the_error_names_both_ways_to_set_it_and_how_to_install_it() 
     let empty = tempfile::tempdir().unwrap();
     let e = locate(None, None, Some(empty.path().as_os_str())).unwrap_err();
     let words = e.to_string();
-    for part in ["--chromium PATH", "SMOKEPROBE_CHROMIUM", "apt-get install chromium"] {
+    for part in [
+        "--chromium PATH",
+        "SMOKEPROBE_CHROMIUM",
+        "apt-get install chromium",
+    ] {
         assert!(words.contains(part), "{words}");
     }
     let nowhere = empty.path().join("chromium");
@@ -429,7 +445,10 @@ fn without_chromium_the_error_names_both_ways_to_set_it_and_how_to_install_it() 
         "{e}"
     );
     let e = locate(None, Some(nowhere.as_os_str()), None).unwrap_err();
-    assert!(e.to_string().starts_with("SMOKEPROBE_CHROMIUM names"), "{e}");
+    assert!(
+        e.to_string().starts_with("SMOKEPROBE_CHROMIUM names"),
+        "{e}"
+    );
     // On PATH, each name is found.
     let fake = empty.path().join("chromium-browser");
     std::fs::write(&fake, "#!/bin/sh\n").unwrap();
