@@ -2,7 +2,8 @@
 //! `check` (the built-in check kinds, below both) names neither; what the
 //! checks need sits lower still and names none of the three (`syntax`,
 //! `spanned`, `outcome`, `credentials`, `vocab`); and nothing under
-//! `flow/` but its `mod.rs` names the runner.
+//! `flow/` but its `mod.rs` names the runner. `browser` (the DevTools
+//! client under browser steps) names none of `config`, `flow` and `check`.
 
 use std::path::Path;
 
