@@ -197,9 +197,13 @@ impl Page {
         let end = Instant::now() + timeout;
         loop {
             // A selector that does not parse is the probe file's error,
-            // not a wait: it is reported at once.
-            if self.eval(&check).await? == json!(true) {
-                return Ok(());
+            // not a wait: it is reported at once. A document replaced
+            // while the check ran (a click that navigates) is a "not yet".
+            match self.eval(&check).await {
+                Ok(Value::Bool(true)) => return Ok(()),
+                Ok(_) => {}
+                Err(e) if navigated(&e) => {}
+                Err(e) => return Err(e),
             }
             if Instant::now() >= end {
                 return Err(BrowserError::Timeout {
@@ -305,14 +309,18 @@ impl Page {
         Ok(())
     }
 
-    /// The page's current URL.
+    /// The page's current URL (of the document being loaded, if one is).
     pub async fn url(&self) -> Result<String, BrowserError> {
-        Ok(self
-            .eval("location.href")
-            .await?
-            .as_str()
-            .unwrap_or_default()
-            .to_string())
+        let end = Instant::now() + self.instance.conn_timeout();
+        loop {
+            match self.eval("location.href").await {
+                Ok(v) => return Ok(v.as_str().unwrap_or_default().to_string()),
+                Err(e) if navigated(&e) && Instant::now() < end => {
+                    tokio::time::sleep(POLL).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// A PNG of the viewport.
@@ -386,6 +394,23 @@ impl Drop for Page {
     }
 }
 
+/// Whether `e` says the document was replaced while a script ran in it
+/// (Chromium's words for a navigation racing an evaluation).
+fn navigated(e: &BrowserError) -> bool {
+    let text = match e {
+        BrowserError::Protocol { message, .. } => message,
+        BrowserError::Script(message) => message,
+        _ => return false,
+    };
+    [
+        "Inspected target navigated or closed",
+        "Execution context was destroyed",
+        "Cannot find context with specified id",
+    ]
+    .iter()
+    .any(|m| text.contains(m))
+}
+
 fn str_of(v: &Value, key: &str) -> Result<String, BrowserError> {
     v[key]
         .as_str()
@@ -446,6 +471,17 @@ fn key_event(key: &str) -> Option<(String, String, u32, Option<String>)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_replaced_document_counts_as_a_navigation_race() {
+        let raced = BrowserError::Protocol {
+            method: "Runtime.evaluate".into(),
+            message: "Inspected target navigated or closed".into(),
+        };
+        assert!(navigated(&raced));
+        assert!(!navigated(&BrowserError::Script("TypeError: x".into())));
+        assert!(!navigated(&BrowserError::Crashed));
+    }
 
     #[test]
     fn keys_are_named_keys_or_one_printable_character() {
