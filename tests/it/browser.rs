@@ -322,6 +322,30 @@ async fn a_login_form_is_filled_submitted_and_lands_on_the_dashboard() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiting_and_reading_the_url_survive_a_page_that_keeps_navigating() {
+    // Each document replaces itself after 15 ms: checks keep landing in a
+    // document that is going away.
+    let origin = serve(vec![(
+        "/",
+        "<!doctype html><p>steady</p><script>setTimeout(() => \
+         location.replace('/?' + Date.now()), 15)</script>"
+            .to_string(),
+    )])
+    .await;
+    let b = browser(2);
+    let page = b.page().await.unwrap();
+    page.goto(&format!("{origin}/"), T).await.unwrap();
+    for _ in 0..60 {
+        page.wait_for(&Wait::Text("steady".into()), T)
+            .await
+            .unwrap();
+        assert!(page.url().await.unwrap().starts_with(&origin));
+    }
+    page.close().await.unwrap();
+    b.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_chromium_fails_its_page_saying_so_and_the_next_page_works() {
     let origin = serve(vec![("/", "<!doctype html><p>hello".to_string())]).await;
     let b = browser(2);
