@@ -2,7 +2,8 @@
 //! `check` (the built-in check kinds, below both) names neither; what the
 //! checks need sits lower still and names none of the three (`syntax`,
 //! `spanned`, `outcome`, `credentials`, `vocab`); and nothing under
-//! `flow/` but its `mod.rs` names the runner.
+//! `flow/` but its `mod.rs` names the runner. `browser` (the DevTools
+//! client under browser steps) names none of `config`, `flow` and `check`.
 
 use std::path::Path;
 
@@ -93,4 +94,10 @@ fn what_the_checks_need_names_nothing_above_it() {
         &["config", "flow", "check"],
     );
     assert!(bad.is_empty(), "imports from above: {bad:?}");
+}
+
+#[test]
+fn browser_names_nothing_from_config_flow_or_check() {
+    let bad = naming(&["browser"], &["config", "flow", "check"]);
+    assert!(bad.is_empty(), "browser imports from above: {bad:?}");
 }

@@ -7,6 +7,7 @@
 
 pub mod baseline;
 pub mod baseline_prom;
+pub mod browser;
 pub mod builtins;
 pub mod check;
 pub mod cli;

@@ -4,6 +4,7 @@
 mod accept;
 mod architecture;
 mod baseline_prom;
+mod browser;
 mod checks;
 mod chromium;
 mod cleanup;
