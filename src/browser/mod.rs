@@ -94,6 +94,9 @@ pub struct BrowserOptions {
     /// The longest any one protocol call may take before Chromium counts
     /// as hung.
     pub call_timeout: Duration,
+    /// Resolve no host name at all (tests: the page reaches only 127.0.0.1
+    /// and ::1). Off for a real probe, whose pages load the site by name.
+    pub loopback_only: bool,
 }
 
 impl Default for BrowserOptions {
@@ -102,6 +105,7 @@ impl Default for BrowserOptions {
             chromium: None,
             concurrency: 2,
             call_timeout: Duration::from_secs(30),
+            loopback_only: false,
         }
     }
 }
@@ -115,6 +119,7 @@ pub struct Browser {
 struct Inner {
     exe: PathBuf,
     call_timeout: Duration,
+    loopback_only: bool,
     pages: Arc<Semaphore>,
     current: tokio::sync::Mutex<Option<Arc<Instance>>>,
     shut: AtomicBool,
@@ -130,6 +135,7 @@ impl Browser {
             inner: Arc::new(Inner {
                 exe,
                 call_timeout: options.call_timeout,
+                loopback_only: options.loopback_only,
                 pages: Arc::new(Semaphore::new(options.concurrency.max(1))),
                 current: tokio::sync::Mutex::new(None),
                 shut: AtomicBool::new(false),
@@ -177,7 +183,14 @@ impl Browser {
         if let Some(old) = cur.take() {
             old.kill();
         }
-        let i = Arc::new(Instance::start(&self.inner.exe, self.inner.call_timeout).await?);
+        let i = Arc::new(
+            Instance::start(
+                &self.inner.exe,
+                self.inner.call_timeout,
+                self.inner.loopback_only,
+            )
+            .await?,
+        );
         *cur = Some(i.clone());
         Ok(i)
     }
@@ -223,8 +236,12 @@ pub(crate) struct Instance {
 }
 
 impl Instance {
-    async fn start(exe: &Path, call_timeout: Duration) -> Result<Instance, BrowserError> {
-        let (process, pipes) = process::Process::start(exe)?;
+    async fn start(
+        exe: &Path,
+        call_timeout: Duration,
+        loopback_only: bool,
+    ) -> Result<Instance, BrowserError> {
+        let (process, pipes) = process::Process::start(exe, loopback_only)?;
         let i = Instance {
             pid: process.pid(),
             conn: cdp::Connection::new(pipes, call_timeout),

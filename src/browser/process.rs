@@ -21,9 +21,8 @@ use super::BrowserError;
 /// The executable names looked up on `PATH`, in order.
 pub const NAMES: [&str; 3] = ["chromium", "chromium-browser", "google-chrome"];
 
-/// The flags every Chromium gets: headless, quiet (no background traffic,
-/// no first-run UI, no crash uploads) and on loopback only (every host name
-/// fails to resolve; IP literals such as 127.0.0.1 and ::1 work).
+/// The flags every Chromium gets: headless and quiet (no background traffic,
+/// no first-run UI, no crash uploads).
 const FLAGS: &[&str] = &[
     "--headless",
     "--no-sandbox",
@@ -43,9 +42,14 @@ const FLAGS: &[&str] = &[
     "--mute-audio",
     "--hide-scrollbars",
     "--window-size=1280,800",
-    "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
     "--remote-debugging-pipe",
 ];
+
+/// With [`BrowserOptions::loopback_only`](super::BrowserOptions::loopback_only)
+/// (tests): every host name fails to resolve, so the page can reach nothing but
+/// IP literals such as 127.0.0.1 and ::1. Never for a real target, whose
+/// page must resolve its own host and its API's.
+const LOOPBACK_ONLY: &str = "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1";
 
 /// The Chromium executable: `explicit` (`--chromium PATH`), else `env`
 /// (`SMOKEPROBE_CHROMIUM`), else the first of [`NAMES`] in `path` (`PATH`).
@@ -100,13 +104,14 @@ pub struct Pipes {
 
 impl Process {
     /// Starts `exe` headless with a fresh temporary profile.
-    pub fn start(exe: &Path) -> Result<(Process, Pipes), BrowserError> {
+    pub fn start(exe: &Path, loopback_only: bool) -> Result<(Process, Pipes), BrowserError> {
         let dir = temp_dir().map_err(|e| BrowserError::Start(e.to_string()))?;
         let mut cmd = Command::new("sh");
         cmd.arg("-c")
             .arg(r#"exec "$0" "$@" 3<&0 4>&1 0</dev/null 1>/dev/null"#)
             .arg(exe)
             .args(FLAGS)
+            .args(loopback_only.then_some(LOOPBACK_ONLY))
             .arg(format!("--user-data-dir={}", dir.join("profile").display()))
             .env("XDG_CONFIG_HOME", dir.join("config"))
             .env("XDG_CACHE_HOME", dir.join("cache"))

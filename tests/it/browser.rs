@@ -53,6 +53,7 @@ async fn serve(pages: Vec<(&'static str, String)>) -> String {
 fn browser(concurrency: usize) -> Browser {
     Browser::new(BrowserOptions {
         concurrency,
+        loopback_only: true,
         ..BrowserOptions::default()
     })
     .expect("Chromium is installed (apt-get install chromium; .ci/run installs it)")
@@ -387,6 +388,7 @@ async fn a_frozen_chromium_is_killed_when_a_call_times_out_and_replaced() {
     let origin = serve(vec![("/", "<!doctype html><p>hello".to_string())]).await;
     let b = Browser::new(BrowserOptions {
         call_timeout: Duration::from_secs(2),
+        loopback_only: true,
         ..BrowserOptions::default()
     })
     .unwrap();
@@ -479,4 +481,33 @@ fn without_chromium_the_error_names_both_ways_to_set_it_and_how_to_install_it() 
     use std::os::unix::fs::PermissionsExt as _;
     std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
     assert_eq!(locate(None, None, Some(empty.path().as_os_str())), Ok(fake));
+}
+
+/// A real probe's page loads its site by name (`loopback_only` off, the
+/// default); the tests' option resolves no name at all. `localhost` is the
+/// one name that stays on loopback either way it resolves (127.0.0.1 or ::1).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_resolve_host_names_unless_the_browser_is_held_to_loopback() {
+    let origin = serve(vec![(
+        "/",
+        "<!doctype html><title>named</title><p>by name</p>".to_string(),
+    )])
+    .await;
+    let by_name = origin.replace("127.0.0.1", "localhost");
+    let real = Browser::new(BrowserOptions::default()).expect("Chromium is installed");
+    let page = real.page().await.unwrap();
+    page.goto(&format!("{by_name}/"), T).await.unwrap();
+    assert_eq!(page.eval("document.title").await.unwrap(), "named");
+    page.close().await.unwrap();
+    real.shutdown().await;
+
+    let held = browser(1);
+    let page = held.page().await.unwrap();
+    let err = page
+        .goto(&format!("{by_name}/"), T)
+        .await
+        .expect_err("no name resolves when held to loopback");
+    assert!(err.to_string().contains("NAME_NOT_RESOLVED"), "{err}");
+    page.close().await.unwrap();
+    held.shutdown().await;
 }
