@@ -63,6 +63,31 @@ RUN touch src/main.rs src/lib.rs \
 # lives there (and, in a demo build, `demo` writes its CA there).
 RUN mkdir -m 1777 /rootfs-tmp
 
+# The image for probe files with browser steps (`--target browser`): the same
+# static binary beside Debian's Chromium and a font to lay out text with.
+#   docker build --target browser -t smokeprobe:browser .
+# Chromium finds no user-namespace sandbox in most containers, so smokeprobe
+# starts it with --no-sandbox, as an unprivileged user; its profile is a
+# temporary directory under /tmp, removed when the browser ends. The default
+# target is the last stage below: the production image stays browser-free.
+FROM debian:bookworm-slim AS browser
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends chromium fonts-liberation ca-certificates \
+ && rm -rf /var/lib/apt/lists/*
+COPY --from=builder /smokeprobe /usr/local/bin/smokeprobe
+COPY probes/ /etc/smokeprobe/probes/
+USER 65532:65532
+WORKDIR /etc/smokeprobe
+ENV SMOKEPROBE_LOG=info \
+    SMOKEPROBE_STATE_DIR=/tmp/smokeprobe \
+    SMOKEPROBE_CHROMIUM=/usr/bin/chromium \
+    HOME=/tmp
+EXPOSE 9477
+HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
+  CMD ["/usr/local/bin/smokeprobe", "healthcheck", "http://127.0.0.1:9477/-/healthy"]
+ENTRYPOINT ["/usr/local/bin/smokeprobe"]
+CMD ["run", "/etc/smokeprobe/probes/contravento.yaml", "--listen", "0.0.0.0:9477", "--grace", "100s"]
+
 FROM scratch
 COPY --from=builder /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
 COPY --from=builder /rootfs-tmp /tmp

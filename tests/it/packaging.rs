@@ -330,6 +330,67 @@ fn dockerfile_builds_static_and_runs_non_root_without_secrets() {
     }
 }
 
+/// `--target browser` (issue 17): the same binary beside Debian's Chromium,
+/// non-root, told where Chromium is; not the default target, so the
+/// production image (the last stage) stays browser-free.
+#[test]
+fn dockerfile_browser_target_adds_chromium_outside_the_default_image() {
+    let all = dockerfile_instructions(&read("Dockerfile"));
+    let from: Vec<usize> = all
+        .iter()
+        .enumerate()
+        .filter(|(_, (op, _))| op == "FROM")
+        .map(|(i, _)| i)
+        .collect();
+    let at = from
+        .iter()
+        .position(|&i| all[i].1.ends_with(" AS browser"))
+        .expect("a stage `FROM … AS browser`");
+    assert!(
+        at + 1 < from.len(),
+        "the browser stage is not the default (last) target"
+    );
+    let stage = &all[from[at]..from[at + 1]];
+    let last = &all[*from.last().unwrap()..];
+    let of = |ops: &[(String, String)], op: &str| -> Vec<String> {
+        ops.iter()
+            .filter(|(o, _)| o == op)
+            .map(|(_, a)| a.clone())
+            .collect()
+    };
+    let runs = of(stage, "RUN").join("\n");
+    assert!(
+        runs.contains("apt-get install") && runs.contains(" chromium "),
+        "the browser stage installs Debian's chromium: {runs}"
+    );
+    assert_eq!(of(stage, "USER"), ["65532:65532"], "non-root");
+    let env = of(stage, "ENV").join(" ");
+    assert!(
+        env.contains("SMOKEPROBE_CHROMIUM=/usr/bin/chromium"),
+        "smokeprobe is told where Chromium is: {env}"
+    );
+    assert!(
+        of(stage, "COPY")
+            .iter()
+            .any(|c| c.starts_with("--from=builder /smokeprobe ")),
+        "the same binary as the production image"
+    );
+    let entry = json_list(&of(stage, "ENTRYPOINT")[0], "ENTRYPOINT");
+    let cmd = json_list(&of(stage, "CMD")[0], "CMD");
+    assert!(entry[0].ends_with("/smokeprobe"), "{entry:?}");
+    let env = BTreeMap::from([(
+        "SMOKEPROBE_VAR_PASSWORD".to_string(),
+        "xxxxxxxx".to_string(),
+    )]);
+    assert_cli_accepts("Dockerfile browser CMD", &cmd, &env);
+    for (op, a) in last {
+        assert!(
+            !a.contains("chromium"),
+            "the production image has no Chromium: {op} {a}"
+        );
+    }
+}
+
 // ------------------------------------------------------------------- compose
 
 /// Compose interpolation of `${NAME}`, `${NAME:-default}`, `${NAME-default}`,
