@@ -209,7 +209,7 @@ fn interrupt_on_signal(stop: CancellationToken) -> Arc<std::sync::OnceLock<ExitC
 /// account gets locked. Run after validation (it may create the directory)
 /// and before any runner is made (a runner takes the guard installed then).
 fn install_credential_guard() -> Result<(), CliError> {
-    use crate::flow::credentials::Guard;
+    use crate::credentials::Guard;
     let Some(dir) = Guard::default_dir() else {
         tracing::warn!(
             target: "smokeprobe::credentials",

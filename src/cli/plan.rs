@@ -167,7 +167,7 @@ pub(super) fn compile_plan_for(
     };
     let mut plan = result.map_err(|errs| errs.to_string())?;
     if !a.accept.is_empty() {
-        plan.accepted = config::load_accepted(&a.accept, &plan, &crate::flow::checks::rule_names)
+        plan.accepted = config::load_accepted(&a.accept, &plan, &crate::check::rule_names)
             .map_err(|errs| errs.to_string())?;
     }
     Ok(plan)

@@ -567,7 +567,7 @@ fn encode_probe_families(
     })?;
     // Every secret variable of the configuration, 0 until refused, so an
     // alert on `== 1` never waits on a series that does not exist yet.
-    let secrets = crate::flow::credentials::Guard::shared().secrets();
+    let secrets = crate::credentials::Guard::shared().secrets();
     family(enc, names::SECRET_REFUSED, MetricType::Gauge, |m| {
         for var in &st.secret_vars {
             let refused = secrets.iter().any(|s| &s.var == var && s.refused.is_some());

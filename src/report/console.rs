@@ -5,7 +5,7 @@
 use std::fmt::Write;
 
 use super::{FlowSummary, OnceReport, StepSummary, SummaryReason, Verdict};
-use crate::flow::checks::{count_lines, failed_by_rules, summarize_lines, summarize_with};
+use crate::check::{count_lines, failed_by_rules, summarize_lines, summarize_with};
 use crate::flow::fmt_duration;
 use crate::flow::{Acceptance, CheckResult, Outcome};
 
@@ -516,7 +516,7 @@ mod counts {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::flow::checks::summarize_failures;
+    use crate::check::summarize_failures;
     use crate::flow::{Reason, StepResult};
 
     fn verdict((rule, actual, on, kind): (usize, usize, usize, usize)) -> CheckResult {

@@ -17,7 +17,7 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 
 use crate::config::{Budget, Flow};
-use crate::flow::credentials::Refusal;
+use crate::credentials::Refusal;
 use crate::flow::leftovers::LeftBehind;
 use crate::flow::{FlowResult, Outcome, StepResult, fmt_duration, secs};
 

@@ -881,9 +881,9 @@ mod tests {
                 runs_total: 1,
                 skipped_runs_total: 0,
                 resident_memory_bytes: None,
-                secrets: vec![crate::flow::credentials::SecretState {
+                secrets: vec![crate::credentials::SecretState {
                     var: h(),
-                    refused: Some(crate::flow::credentials::Refusal {
+                    refused: Some(crate::credentials::Refusal {
                         var: h(),
                         status: 401,
                         code: Some(h()),

@@ -51,7 +51,7 @@ pub struct ProbeHealth {
     pub resident_memory_bytes: Option<f64>,
     /// Every secret variable the flows have used, and whether the target
     /// refused its value (then nothing carrying it is sent).
-    pub secrets: Vec<crate::flow::credentials::SecretState>,
+    pub secrets: Vec<crate::credentials::SecretState>,
     /// Objects the probe created and could not delete yet (retried).
     pub left_behind: Vec<crate::flow::leftovers::LeftBehind>,
 }

@@ -109,7 +109,7 @@ impl Metrics {
             runs_total,
             skipped_runs_total: skipped_total,
             resident_memory_bytes: process.resident_bytes,
-            secrets: crate::flow::credentials::Guard::shared().secrets(),
+            secrets: crate::credentials::Guard::shared().secrets(),
             left_behind: crate::flow::leftovers::Leftovers::shared().list(),
         };
         Snapshot {
