@@ -1013,15 +1013,12 @@ impl<'a> Compiler<'a> {
 
     /// A request step's body: at most one of `json`, `form`, `body`, `multipart`.
     fn request_body(&mut self, rs: &RawStep, pos: Pos, names: &mut StepNames<'_>) -> Body {
-        let bodies = [
+        let bodies = how_many(&[
             rs.json.is_some(),
             rs.form.is_some(),
             rs.body.is_some(),
             rs.multipart.is_some(),
-        ]
-        .iter()
-        .filter(|b| **b)
-        .count();
+        ]);
         if bodies > 1 {
             self.err(
                 pos,
@@ -1179,10 +1176,7 @@ impl<'a> Compiler<'a> {
 
     fn part(&mut self, p: &S<RawPart>, names: &mut StepNames<'_>) -> Option<PartSpec> {
         let rp = &p.value;
-        let count = [rp.value.is_some(), rp.file.is_some(), rp.image.is_some()]
-            .iter()
-            .filter(|b| **b)
-            .count();
+        let count = how_many(&[rp.value.is_some(), rp.file.is_some(), rp.image.is_some()]);
         if count != 1 {
             self.err(
                 pos_of(p),
@@ -1518,10 +1512,7 @@ impl<'a> Compiler<'a> {
     ) -> Option<Capture> {
         let pos = pos_of(c);
         let rc = &c.value;
-        let n = [rc.json.is_some(), rc.header.is_some(), rc.regex.is_some()]
-            .iter()
-            .filter(|b| **b)
-            .count();
+        let n = how_many(&[rc.json.is_some(), rc.header.is_some(), rc.regex.is_some()]);
         if n != 1 {
             self.err(
                 pos,
@@ -1918,6 +1909,11 @@ pub fn parse_size(s: &str) -> Option<u64> {
     };
     let v = n * mult;
     (v.is_finite() && (0.0..1e15).contains(&v)).then_some(v.round() as u64)
+}
+
+/// How many of a set of mutually exclusive keys are given.
+fn how_many(set: &[bool]) -> usize {
+    set.iter().filter(|b| **b).count()
 }
 
 #[cfg(test)]
