@@ -33,7 +33,7 @@ use tokio::sync::Semaphore;
 
 pub use evidence::{ConsoleError, Evidence, Exception, FailedRequest, Vitals};
 pub use page::{Page, Wait};
-pub use process::{NAMES, locate};
+pub use process::{FLAGS, LOOPBACK_ONLY, NAMES, locate};
 
 use crate::vocab::fmt_duration;
 

@@ -23,7 +23,7 @@ pub const NAMES: [&str; 3] = ["chromium", "chromium-browser", "google-chrome"];
 
 /// The flags every Chromium gets: headless and quiet (no background traffic,
 /// no first-run UI, no crash uploads).
-const FLAGS: &[&str] = &[
+pub const FLAGS: &[&str] = &[
     "--headless",
     "--no-sandbox",
     "--disable-gpu",
@@ -49,7 +49,7 @@ const FLAGS: &[&str] = &[
 /// (tests): every host name fails to resolve, so the page can reach nothing but
 /// IP literals such as 127.0.0.1 and ::1. Never for a real target, whose
 /// page must resolve its own host and its API's.
-const LOOPBACK_ONLY: &str = "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1";
+pub const LOOPBACK_ONLY: &str = "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1";
 
 /// The Chromium executable: `explicit` (`--chromium PATH`), else `env`
 /// (`SMOKEPROBE_CHROMIUM`), else the first of [`NAMES`] in `path` (`PATH`).

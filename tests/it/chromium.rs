@@ -57,26 +57,9 @@ impl Chromium {
             .arg("-c")
             .arg(r#"exec chromium "$@" 3<"$CDP_TO" 4>"$CDP_FROM""#)
             .arg("chromium")
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--disable-extensions",
-                "--disable-default-apps",
-                "--disable-domain-reliability",
-                "--disable-client-side-phishing-detection",
-                "--no-first-run",
-                "--no-default-browser-check",
-                "--no-proxy-server",
-                "--mute-audio",
-                "--hide-scrollbars",
-                // Loopback only: every name fails to resolve, IP literals work.
-                "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
-                "--remote-debugging-pipe",
-            ])
+            // The flags the probe's own browser starts with, held to loopback.
+            .args(smokeprobe::browser::FLAGS)
+            .arg(smokeprobe::browser::LOOPBACK_ONLY)
             .arg(format!(
                 "--user-data-dir={}",
                 dir.path().join("profile").display()
